@@ -1,0 +1,108 @@
+"""Facts the framework reasons with: VM SKUs, their list prices, and model-family serving defaults.
+
+Prices are Azure pay-as-you-go Linux list prices in USD per hour for East US / Sweden Central
+as published on azure.microsoft.com/pricing/details/virtual-machines/linux (captured
+``PRICES_CAPTURED``). They are an estimate for budget guardrails, not a bill: re-check them when
+you change regions, and remember that Spot capacity is billed at a variable discount
+(``SPOT_PRICE_FACTOR`` is our planning assumption, not a quote).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+PRICES_CAPTURED: Final = "2026-11 (azure.microsoft.com pricing pages, eastus, Linux, pay-as-you-go)"
+SPOT_PRICE_FACTOR: Final = 0.3
+HOURS_PER_MONTH: Final = 730
+
+GpuModel = Literal["T4", "A10", "A100-80GB", "H100-NVL"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class VmSku:
+    """One Azure VM size as the framework needs to know it."""
+
+    name: str
+    vcpus: int
+    memory_gib: int
+    usd_per_hour: float
+    gpu_count: int = 0
+    gpu_model: GpuModel | None = None
+    gpu_memory_gib: int = 0
+    bf16: bool = True
+    """Whether the GPU supports bfloat16 (T4 does not: serve in ``--dtype half``)."""
+    fp8_kv_cache: bool = False
+    """Whether the GPU supports an FP8 KV cache (Ada/Hopper)."""
+
+    @property
+    def is_gpu(self) -> bool:
+        """True for the N-series sizes that carry an NVIDIA GPU."""
+        return self.gpu_count > 0
+
+
+VM_SKUS: Final[dict[str, VmSku]] = {
+    s.name: s
+    for s in (
+        # GPU sizes commonly used for 1-14B models.
+        VmSku(name="Standard_NC4as_T4_v3", vcpus=4, memory_gib=28, usd_per_hour=0.526,
+              gpu_count=1, gpu_model="T4", gpu_memory_gib=16, bf16=False),
+        VmSku(name="Standard_NC8as_T4_v3", vcpus=8, memory_gib=56, usd_per_hour=0.752,
+              gpu_count=1, gpu_model="T4", gpu_memory_gib=16, bf16=False),
+        VmSku(name="Standard_NC16as_T4_v3", vcpus=16, memory_gib=110, usd_per_hour=1.204,
+              gpu_count=1, gpu_model="T4", gpu_memory_gib=16, bf16=False),
+        VmSku(name="Standard_NV36ads_A10_v5", vcpus=36, memory_gib=440, usd_per_hour=3.20,
+              gpu_count=1, gpu_model="A10", gpu_memory_gib=24),
+        VmSku(name="Standard_NC24ads_A100_v4", vcpus=24, memory_gib=220, usd_per_hour=3.673,
+              gpu_count=1, gpu_model="A100-80GB", gpu_memory_gib=80),
+        VmSku(name="Standard_NC48ads_A100_v4", vcpus=48, memory_gib=440, usd_per_hour=7.346,
+              gpu_count=2, gpu_model="A100-80GB", gpu_memory_gib=80),
+        VmSku(name="Standard_NC40ads_H100_v5", vcpus=40, memory_gib=320, usd_per_hour=6.98,
+              gpu_count=1, gpu_model="H100-NVL", gpu_memory_gib=94, fp8_kv_cache=True),
+        # CPU sizes for system pools and CPU engines (Ollama, ONNX Runtime GenAI, llama.cpp).
+        VmSku(name="Standard_D2ds_v5", vcpus=2, memory_gib=8, usd_per_hour=0.113),
+        VmSku(name="Standard_D4ds_v5", vcpus=4, memory_gib=16, usd_per_hour=0.226),
+        VmSku(name="Standard_D8ds_v5", vcpus=8, memory_gib=32, usd_per_hour=0.452),
+        VmSku(name="Standard_D16ds_v5", vcpus=16, memory_gib=64, usd_per_hour=0.904),
+        VmSku(name="Standard_E8ds_v5", vcpus=8, memory_gib=64, usd_per_hour=0.576),
+        VmSku(name="Standard_E16ds_v5", vcpus=16, memory_gib=128, usd_per_hour=1.152),
+    )
+}
+
+ModelFamily = Literal["phi4-mini", "qwen3", "gemma3", "llama3"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FamilyServing:
+    """How vLLM must be told to do tool calling and reasoning for one model family.
+
+    Seed defect D1: ``--enable-auto-tool-choice`` without ``--tool-call-parser`` makes vLLM refuse
+    tool calls with HTTP 400, so the parser is part of the family, not an option.
+    """
+
+    tool_call_parser: str
+    chat_template: str | None
+    """File name of the tool chat template shipped in vLLM's ``examples/`` directory, if needed."""
+    reasoning_parser: str | None = None
+
+
+FAMILY_SERVING: Final[dict[str, FamilyServing]] = {
+    "phi4-mini": FamilyServing(tool_call_parser="phi4_mini_json",
+                               chat_template="tool_chat_template_phi4_mini.jinja"),
+    "qwen3": FamilyServing(tool_call_parser="hermes", chat_template=None, reasoning_parser="qwen3"),
+    "gemma3": FamilyServing(tool_call_parser="pythonic",
+                            chat_template="tool_chat_template_gemma3_pythonic.jinja"),
+    "llama3": FamilyServing(tool_call_parser="llama3_json",
+                            chat_template="tool_chat_template_llama3.2_json.jinja"),
+}
+
+VALID_TOOL_CALL_PARSERS: Final = frozenset(
+    {f.tool_call_parser for f in FAMILY_SERVING.values()} | {"qwen3_coder", "mistral", "granite"}
+)
+
+
+def monthly_usd(vm_size: str, nodes: int, *, spot: bool = False) -> float:
+    """Estimated monthly list cost of ``nodes`` VMs of ``vm_size`` running all month."""
+    sku = VM_SKUS[vm_size]
+    factor = SPOT_PRICE_FACTOR if spot else 1.0
+    return round(sku.usd_per_hour * factor * HOURS_PER_MONTH * nodes, 2)

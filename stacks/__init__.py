@@ -1,0 +1,1 @@
+"""Per-environment stack settings and the composition of the platform."""

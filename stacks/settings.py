@@ -1,0 +1,666 @@
+"""The whole typed shape of an environment, validated before any resource is declared.
+
+A stack file (``stacks/Pulumi.<env>.yaml``) holds one object under ``slm-platform:settings``.
+``tier`` selects defaults (``TIER_DEFAULTS``) so each file states only what differs. Every
+cross-field rule lives here and fails with the YAML path, the value, and the fix. Nothing in
+this module is a ``pulumi.Output``: these are plain, fully known values (STYLE P2).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from typing import Annotated, Any, Final, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from policies.rules.catalog import FAMILY_SERVING, VALID_TOOL_CALL_PARSERS, VM_SKUS, ModelFamily
+from policies.rules.memory_fit import (
+    BYTES_PER_PARAMETER,
+    CPU_RUNTIME_OVERHEAD_GIB,
+    ModelShape,
+    estimate,
+)
+
+CONFIG_NAMESPACE: Final = "slm-platform"
+SETTINGS_KEY: Final = f"{CONFIG_NAMESPACE}:settings"
+
+Tier = Literal["local", "dev", "staging", "prod"]
+ModelId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")]
+DeploymentName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")]
+PoolName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{0,11}$")]
+"""AKS Linux node pool names: lowercase alphanumerics, at most 12 characters."""
+GitRevision = Annotated[str, Field(pattern=r"^[0-9a-f]{40}$")]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+Uuid = Annotated[
+    str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+]
+VmSize = Literal[tuple(VM_SKUS)]  # type: ignore[valid-type]  # the SKU table is the allow-list
+FoundrySku = Literal[
+    "GlobalStandard", "DataZoneStandard", "Standard",
+    "GlobalProvisionedManaged", "DataZoneProvisionedManaged", "ProvisionedManaged",
+]
+LockKind = Literal["CanNotDelete", "ReadOnly"]
+
+DEFAULT_CONTEXT_TOKENS: Final = 16384
+MAX_NUM_SEQS_CAP: Final = 64
+NODE_ALLOCATABLE_FRACTION: Final = 0.8
+"""Share of a node's memory a pod can be given after kubelet/system reservations (AKS reserves more)."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+# --------------------------------------------------------------------------- models
+
+
+class SafetensorsArtifact(_Model):
+    """A Hugging Face checkpoint that vLLM serves (BF16 or pre-quantized)."""
+
+    repo: Annotated[str, Field(pattern=r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")]
+    revision: GitRevision
+    """The commit of the repo, never a branch: weights must not change under a running stack."""
+    quantization: Literal["bf16", "fp8", "awq-int4", "gptq-int4"] = "bf16"
+    """Default: bf16. A quantized checkpoint is detected by vLLM from its config (seed defect D2:
+    never pass ``--quantization awq`` for a BF16 repo)."""
+
+
+class OnnxArtifact(_Model):
+    """ONNX Runtime GenAI weights (e.g. ``microsoft/Phi-4-mini-instruct-onnx``)."""
+
+    repo: Annotated[str, Field(pattern=r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")]
+    revision: GitRevision
+    cpu_variant: str | None = None
+    """Sub-folder with the CPU build, e.g. ``cpu_and_mobile/cpu-int4-rtn-block-32-acc-level-4``."""
+    cuda_variant: str | None = None
+    """Sub-folder with the CUDA build, e.g. ``gpu/gpu-int4-rtn-block-32``."""
+    quantization: Literal["int4", "fp16"] = "int4"
+
+
+class GgufArtifact(_Model):
+    """A GGUF quantization as Ollama (or llama.cpp) serves it."""
+
+    ollama_tag: Annotated[str, Field(pattern=r"^[a-z0-9][\w.-]*(/[\w.-]+)?:[\w.-]+$")]
+    """The Ollama library tag, e.g. ``phi4-mini:3.8b-q4_K_M``."""
+    sha256: Sha256 | None = None
+    """Digest of the model blob (``ollama show --modelfile`` FROM line), so devices and pods can
+    verify what they pulled. Default: none; prod requires it (policy slm-edge-artifact-pinned)."""
+    quantization: Literal["q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_0"] = "q4_k_m"
+
+
+class FoundryModel(_Model):
+    """A model from the Azure AI Foundry catalogue."""
+
+    format: str = "Microsoft"
+    name: str
+    version: str
+
+
+class ModelArtifacts(_Model):
+    """Where each engine gets this model; an engine with no artifact cannot serve it."""
+
+    safetensors: SafetensorsArtifact | None = None
+    onnx: OnnxArtifact | None = None
+    gguf: GgufArtifact | None = None
+    foundry: FoundryModel | None = None
+
+
+class ModelSpec(_Model):
+    """One model: the spine every target (Foundry, AKS, edge) is derived from."""
+
+    family: ModelFamily
+    parameters_billion: float = Field(gt=0, le=200)
+    layers: int = Field(ge=1)
+    kv_heads: int = Field(ge=1)
+    head_dim: int = Field(ge=1)
+    max_context_tokens: int = Field(ge=512)
+    artifacts: ModelArtifacts
+    tool_call_parser: str | None = None
+    """Default: the family's parser (Phi-4-mini ``phi4_mini_json``, Qwen3 ``hermes``, Gemma 3
+    ``pythonic``)."""
+    chat_template: str | None = None
+    """Default: the family's tool chat template, when it needs one."""
+    trust_remote_code: bool = False
+    """Default: off. Runs the repo's Python in the server; allow it per model, knowingly (D13)."""
+
+    @field_validator("tool_call_parser")
+    @classmethod
+    def _known_parser(cls, value: str | None) -> str | None:
+        if value is not None and value not in VALID_TOOL_CALL_PARSERS:
+            msg = f"unknown vLLM tool-call parser {value!r}; use one of: {', '.join(sorted(VALID_TOOL_CALL_PARSERS))}"
+            raise ValueError(msg)
+        return value
+
+    @property
+    def resolved_tool_call_parser(self) -> str:
+        """The parser vLLM is started with."""
+        return self.tool_call_parser or FAMILY_SERVING[self.family].tool_call_parser
+
+    @property
+    def resolved_chat_template(self) -> str | None:
+        """The chat template vLLM is started with, if any."""
+        return self.chat_template or FAMILY_SERVING[self.family].chat_template
+
+    def shape(self, quantization: str) -> ModelShape:
+        """The memory-relevant numbers of this model at one quantization."""
+        return ModelShape(parameters_billion=self.parameters_billion, layers=self.layers,
+                          kv_heads=self.kv_heads, head_dim=self.head_dim, quantization=quantization)
+
+
+# --------------------------------------------------------------------------- serving
+
+
+class Replicas(_Model):
+    """Autoscaling bounds (KEDA) for one workload."""
+
+    min: int = Field(default=1, ge=0)
+    max: int = Field(default=2, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.min > self.max:
+            msg = f"min={self.min} is greater than max={self.max}; raise max or lower min"
+            raise ValueError(msg)
+        return self
+
+
+class Slo(_Model):
+    """Per-model service-level objectives; the alert rules are generated from these."""
+
+    ttft_p95_seconds: float = Field(default=2.0, gt=0)
+    itl_p95_seconds: float = Field(default=0.15, gt=0)
+    queue_backlog_requests: int = Field(default=8, ge=1)
+    """Also the KEDA target: one more replica per this many waiting requests."""
+    abort_ratio: float = Field(default=0.05, gt=0, lt=1)
+
+
+class _AksServing(_Model):
+    model: ModelId
+    pool: PoolName | None = None
+    """The node pool it runs on. Required on AKS tiers; ignored on ``local``."""
+    replicas: Replicas | None = None
+    """Default: the tier's replica bounds (dev 0-1, staging 1-2, prod 2-4)."""
+    slo: Slo = Field(default_factory=Slo)
+    image: str | None = None
+    """Default: the engine's pinned public image. Prod requires ``@sha256:`` digests."""
+
+
+class VllmDeployment(_AksServing):
+    """vLLM's OpenAI-compatible server on a GPU pool."""
+
+    target: Literal["vllm"]
+    max_model_len_tokens: int | None = Field(default=None, ge=512)
+    """Default: min(model context, 16384), always bounded (vLLM checks it fits the KV cache)."""
+    max_num_seqs: int | None = Field(default=None, ge=1)
+    """Default: what fits the GPU at ``max_model_len_tokens``, capped at 64."""
+    max_num_batched_tokens: int = Field(default=8192, ge=512)
+    gpu_memory_utilization: float = Field(default=0.9, gt=0.1, le=0.95)
+    tool_calling_enabled: bool = True
+    """Default: on, with the family's parser and template (D1)."""
+
+
+class OllamaDeployment(_AksServing):
+    """Ollama serving a GGUF quantization (CPU or GPU)."""
+
+    target: Literal["ollama"]
+    context_tokens: int = Field(default=8192, ge=512)
+    num_parallel: int = Field(default=2, ge=1, le=32)
+    models_volume_gib: int = Field(default=20, ge=5)
+
+
+class OnnxGenAIDeployment(_AksServing):
+    """ONNX Runtime GenAI behind this repo's small OpenAI-compatible server."""
+
+    target: Literal["onnx-genai"]
+    context_tokens: int = Field(default=4096, ge=512)
+
+
+class FoundryDeployment(_Model):
+    """A managed deployment in Azure AI Foundry."""
+
+    target: Literal["foundry"]
+    model: ModelId
+    sku: FoundrySku = "GlobalStandard"
+    capacity: int = Field(default=1, ge=1, le=1000)
+    """Thousands of tokens per minute (Standard SKUs) or PTUs (provisioned SKUs)."""
+    rai_policy: str = "Microsoft.DefaultV2"
+
+
+Deployment = Annotated[
+    VllmDeployment | OllamaDeployment | OnnxGenAIDeployment | FoundryDeployment,
+    Field(discriminator="target"),
+]
+AksDeployment = VllmDeployment | OllamaDeployment | OnnxGenAIDeployment
+
+# --------------------------------------------------------------------------- infrastructure
+
+
+class NodePool(_Model):
+    """An AKS user pool (GPU or CPU, decided by ``vm_size``)."""
+
+    vm_size: VmSize
+    min_count: int = Field(default=0, ge=0)
+    max_count: int = Field(default=1, ge=1, le=100)
+    spot: bool = False
+    """Default: regular capacity. Spot pools are evicted (Delete) when Azure needs the capacity."""
+    zones: tuple[Literal["1", "2", "3"], ...] = ()
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.min_count > self.max_count:
+            msg = f"min_count={self.min_count} is greater than max_count={self.max_count}"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def is_gpu(self) -> bool:
+        """Whether this pool has GPUs."""
+        return VM_SKUS[self.vm_size].is_gpu
+
+
+class SystemPool(_Model):
+    """The inline system pool (tainted ``CriticalAddonsOnly``)."""
+
+    vm_size: VmSize = "Standard_D4ds_v5"
+    count: int = Field(default=2, ge=1, le=10)
+    zones: tuple[Literal["1", "2", "3"], ...] = ()
+
+
+class ClusterSettings(_Model):
+    """AKS (or, on ``local``, the laptop cluster from the current kubeconfig)."""
+
+    kubernetes_version: Annotated[str, Field(pattern=r"^1\.\d{2}(\.\d+)?$")] = "1.33"
+    sku_tier: Literal["Free", "Standard", "Premium"] = "Standard"
+    system_pool: SystemPool = Field(default_factory=SystemPool)
+    pools: dict[PoolName, NodePool] = Field(default_factory=dict)
+    private_api_server: bool = False
+    authorized_ip_ranges: tuple[str, ...] = ()
+    """Default: none. Public API servers must list the CIDRs allowed to reach them."""
+    admin_group_object_ids: tuple[Uuid, ...] = ()
+    """Entra groups that administer the cluster (managed Entra ID with Azure RBAC)."""
+    gpu_driver: Literal["aks-managed", "gpu-operator"] = "aks-managed"
+    upgrade_channel: Literal["patch", "stable", "rapid", "node-image"] = "stable"
+    node_os_upgrade_channel: Literal["NodeImage", "SecurityPatch"] = "NodeImage"
+    kube_context: str | None = None
+    """``local`` only: the kubeconfig context to deploy to. Default: the current context."""
+    gateway_hostname: str = "inference.example.internal"
+    """Host name the TLS gateway serves the OpenAI routes on."""
+
+    @field_validator("authorized_ip_ranges")
+    @classmethod
+    def _no_open_cidr(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in value:
+            try:
+                net = ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                msg = f"{cidr!r} is not a CIDR; write it like 203.0.113.0/24"
+                raise ValueError(msg) from None
+            if net.prefixlen == 0:
+                msg = f"{cidr!r} opens the API server to the internet; list your office/CI ranges"
+                raise ValueError(msg)
+        return value
+
+
+class NetworkSettings(_Model):
+    """The virtual network the platform lives in."""
+
+    vnet_cidr: str = "10.40.0.0/16"
+    aks_subnet_cidr: str = "10.40.0.0/20"
+    private_endpoint_subnet_cidr: str = "10.40.16.0/24"
+
+    @model_validator(mode="after")
+    def _subnets_inside(self) -> Self:
+        vnet = ipaddress.ip_network(self.vnet_cidr)
+        for field_name in ("aks_subnet_cidr", "private_endpoint_subnet_cidr"):
+            sub = ipaddress.ip_network(getattr(self, field_name))
+            if not sub.subnet_of(vnet):  # type: ignore[arg-type]
+                msg = f"{field_name}={sub} is not inside vnet_cidr={vnet}"
+                raise ValueError(msg)
+        a = ipaddress.ip_network(self.aks_subnet_cidr)
+        b = ipaddress.ip_network(self.private_endpoint_subnet_cidr)
+        if a.overlaps(b):
+            msg = f"aks_subnet_cidr={a} overlaps private_endpoint_subnet_cidr={b}"
+            raise ValueError(msg)
+        return self
+
+
+class FoundrySettings(_Model):
+    """The Azure AI Foundry account."""
+
+    public_network_access_enabled: bool = False
+    """Default: disabled, reached through a private endpoint. Dev may open it to ``allowed_ip_ranges``."""
+    allowed_ip_ranges: tuple[str, ...] = ()
+    application_principal_ids: dict[str, Uuid] = Field(default_factory=dict)
+    """Entra object ids of applications that call the models (granted *Cognitive Services User*)."""
+
+
+class RegistrySettings(_Model):
+    """Container registry and weights storage."""
+
+    sku: Literal["Basic", "Standard", "Premium"] = "Premium"
+    retention_days: int = Field(default=30, ge=0, le=365)
+
+
+class MonitoringSettings(_Model):
+    """Where metrics, dashboards and logs go."""
+
+    mode: Literal["in-cluster", "azure-managed"] = "in-cluster"
+    retention_days: int = Field(default=30, ge=30, le=730)
+    scrape_interval_seconds: int = Field(default=30, ge=5, le=300)
+    grafana_enabled: bool = True
+
+
+class DeviceClass(_Model):
+    """The envelope of one kind of edge device."""
+
+    architecture: Literal["amd64", "arm64"]
+    os: Literal["linux", "windows", "macos"] = "linux"
+    memory_gib: float = Field(gt=0, le=1024)
+    cpus: int = Field(default=4, ge=1)
+    accelerator: Literal["none", "nvidia-jetson", "intel-npu", "apple-silicon"] = "none"
+
+
+class Fleet(_Model):
+    """A set of devices of one class serving one model."""
+
+    device_class: str
+    model: ModelId
+    delivery: Literal["kubernetes", "iot-edge", "foundry-local"]
+    engine: Literal["ollama", "onnx-genai", "llamacpp"] | None = None
+    """Required for ``kubernetes`` and ``iot-edge``; ``foundry-local`` has no container."""
+    context_tokens: int = Field(default=4096, ge=512)
+    devices: tuple[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")], ...] = ()
+    device_selector: dict[str, str] = Field(default_factory=dict)
+    """IoT Edge target condition over device twin tags, e.g. ``{site: plant-3}``."""
+    image: str | None = None
+    """Default: the engine image built into the registry (pinned by its digest)."""
+
+
+class EdgeSettings(_Model):
+    """Edge device classes and the fleets that run on them."""
+
+    device_classes: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")], DeviceClass] = (
+        Field(default_factory=dict)
+    )
+    fleets: dict[DeploymentName, Fleet] = Field(default_factory=dict)
+
+
+class Tags(_Model):
+    """Required tags for cost allocation and ownership (every taggable Azure resource)."""
+
+    owner: Annotated[str, Field(min_length=1)]
+    cost_center: Annotated[str, Field(pattern=r"^cc-\d{4}$")]
+    workload: str = "slm-platform"
+    extra: dict[str, str] = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- the environment
+
+TIER_DEFAULTS: Final[Mapping[str, Mapping[str, Any]]] = {
+    "local": {
+        "lock": None,
+        "budget_usd_per_month": 0,
+        "replicas": {"min": 1, "max": 1},
+        "monitoring": {"mode": "in-cluster", "retention_days": 30},
+        "cluster": {"sku_tier": "Free"},
+    },
+    "dev": {
+        "lock": None,
+        "budget_usd_per_month": 1500,
+        "replicas": {"min": 0, "max": 1},
+        "foundry": {"public_network_access_enabled": False},
+        "registry": {"sku": "Standard", "retention_days": 7},
+        "monitoring": {"mode": "in-cluster", "retention_days": 30},
+        "cluster": {"sku_tier": "Free", "system_pool": {"count": 1, "vm_size": "Standard_D4ds_v5"}},
+    },
+    "staging": {
+        "lock": None,
+        "budget_usd_per_month": 6000,
+        "replicas": {"min": 1, "max": 2},
+        "registry": {"sku": "Premium", "retention_days": 14},
+        "monitoring": {"mode": "azure-managed", "retention_days": 90},
+        "cluster": {"sku_tier": "Standard", "system_pool": {"count": 2}},
+    },
+    "prod": {
+        "lock": "CanNotDelete",
+        "budget_usd_per_month": 40000,
+        "replicas": {"min": 2, "max": 4},
+        "registry": {"sku": "Premium", "retention_days": 30},
+        "monitoring": {"mode": "azure-managed", "retention_days": 365},
+        "cluster": {
+            "sku_tier": "Standard",
+            "private_api_server": True,
+            "system_pool": {"count": 3, "zones": ["1", "2", "3"]},
+        },
+    },
+}
+
+
+def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(out[key], value)  # type: ignore[arg-type]
+        else:
+            out[key] = value
+    return out
+
+
+class EnvironmentSettings(_Model):
+    """One environment (stack): everything ``stacks.platform.build`` needs."""
+
+    tier: Tier
+    name_prefix: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,9}$")]
+    """Short prefix of every physical name, e.g. ``slmdev``."""
+    location: str = "swedencentral"
+    tags: Tags
+    lock: LockKind | None = None
+    """Default: ``CanNotDelete`` on stateful resources in prod, none elsewhere."""
+    budget_usd_per_month: float = Field(default=0, ge=0)
+    """Ceiling on the estimated monthly cost; the policy gate fails a stack above it."""
+    replicas: Replicas = Field(default_factory=Replicas)
+    """The tier's default replica bounds for every AKS deployment."""
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
+    models: dict[ModelId, ModelSpec]
+    deployments: dict[DeploymentName, Deployment] = Field(default_factory=dict)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    foundry: FoundrySettings = Field(default_factory=FoundrySettings)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    edge: EdgeSettings = Field(default_factory=EdgeSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_tier_defaults(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and data.get("tier") in TIER_DEFAULTS:
+            return _deep_merge(TIER_DEFAULTS[data["tier"]], data)  # type: ignore[arg-type]
+        return data
+
+    # -- derived views -------------------------------------------------------------------
+
+    @property
+    def uses_azure(self) -> bool:
+        """False on ``local``: a laptop cluster and no Azure resources."""
+        return self.tier != "local"
+
+    @property
+    def environment(self) -> str:
+        """The value of the ``environment`` tag."""
+        return self.tier
+
+    def aks_deployments(self) -> dict[str, AksDeployment]:
+        """The deployments that run as workloads on the cluster, by name."""
+        return {k: v for k, v in self.deployments.items() if not isinstance(v, FoundryDeployment)}
+
+    def foundry_deployments(self) -> dict[str, FoundryDeployment]:
+        """The managed Foundry deployments, by name (sorted: they are created one after another)."""
+        return {k: v for k, v in sorted(self.deployments.items()) if isinstance(v, FoundryDeployment)}
+
+    def replicas_for(self, deployment: AksDeployment) -> Replicas:
+        """A deployment's own bounds, else the tier's."""
+        return deployment.replicas or self.replicas
+
+    def azure_tags(self) -> dict[str, str]:
+        """Tags for every taggable Azure resource."""
+        return {
+            "environment": self.environment,
+            "owner": self.tags.owner,
+            "costCenter": self.tags.cost_center,
+            "workload": self.tags.workload,
+            "managedBy": "pulumi",
+            **self.tags.extra,
+        }
+
+    # -- cross-field rules ---------------------------------------------------------------
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Self:
+        errors: list[str] = []
+        for name, dep in sorted(self.deployments.items()):
+            errors.extend(self._deployment_errors(name, dep))
+        for name, fleet in sorted(self.edge.fleets.items()):
+            errors.extend(self._fleet_errors(name, fleet))
+        if self.tier == "prod":
+            errors.extend(self._prod_errors())
+        if self.tier == "local" and self.foundry_deployments():
+            errors.append("deployments: the local tier has no Azure; remove the 'foundry' targets "
+                          f"({', '.join(self.foundry_deployments())}) or use the dev tier")
+        if errors:
+            raise ValueError("\n".join(errors))
+        return self
+
+    def _deployment_errors(self, name: str, dep: Deployment) -> list[str]:
+        path = f"deployments.{name}"
+        if dep.model not in self.models:
+            return [f"{path}.model: {dep.model!r} is not in the catalogue; "
+                    f"use one of: {', '.join(sorted(self.models))}"]
+        model = self.models[dep.model]
+        errors: list[str] = []
+        artifact_for = {"vllm": "safetensors", "ollama": "gguf", "onnx-genai": "onnx",
+                        "foundry": "foundry"}
+        artifact = artifact_for[dep.target]
+        if getattr(model.artifacts, artifact) is None:
+            errors.append(f"{path}.target: {dep.target!r} needs models.{dep.model}.artifacts."
+                          f"{artifact}, which is not set; add it or choose a target the model has "
+                          "artifacts for")
+        if isinstance(dep, FoundryDeployment):
+            if dep.sku.endswith("ProvisionedManaged") and self.tier != "prod":
+                errors.append(f"{path}.sku: {dep.sku!r} is reserved capacity billed around the "
+                              f"clock; use GlobalStandard or DataZoneStandard on {self.tier}")
+            return errors
+        if self.tier == "local":
+            return errors
+        if dep.pool is None:
+            errors.append(f"{path}.pool: required on the {self.tier} tier; "
+                          f"use one of: {', '.join(sorted(self.cluster.pools)) or '(no pools defined)'}")
+            return errors
+        if dep.pool not in self.cluster.pools:
+            errors.append(f"{path}.pool: {dep.pool!r} is not a pool of cluster.pools; "
+                          f"use one of: {', '.join(sorted(self.cluster.pools)) or '(none defined)'}")
+            return errors
+        pool = self.cluster.pools[dep.pool]
+        sku = VM_SKUS[pool.vm_size]
+        if isinstance(dep, VllmDeployment):
+            if not sku.is_gpu:
+                errors.append(f"{path}.pool: {dep.pool!r} is a CPU pool ({pool.vm_size}) and the "
+                              "vLLM image is CUDA-only (seed defect D3); use a GPU pool, or target "
+                              "'ollama' or 'onnx-genai' for CPU serving")
+            elif errors == []:
+                errors.extend(self._vllm_fit_errors(path, dep, model, pool))
+        else:
+            ctx = dep.context_tokens
+            quant = (model.artifacts.gguf.quantization if isinstance(dep, OllamaDeployment)
+                     and model.artifacts.gguf else "int4")
+            memory = (sku.gpu_memory_gib if sku.is_gpu else sku.memory_gib * NODE_ALLOCATABLE_FRACTION)
+            fit = estimate(model.shape(quant), memory_gib=memory, context_tokens=ctx,
+                           utilization=1.0, overhead_gib=CPU_RUNTIME_OVERHEAD_GIB)
+            if not fit.fits:
+                errors.append(f"{path}: {dep.model} ({quant}) needs {fit.weights_gib} GiB of weights"
+                              f" + {fit.kv_per_sequence_gib} GiB KV cache at {ctx} tokens, more than "
+                              f"the {memory:.0f} GiB {pool.vm_size} offers; lower context_tokens or "
+                              "choose a larger vm_size")
+        return errors
+
+    def _vllm_fit_errors(self, path: str, dep: VllmDeployment, model: ModelSpec,
+                         pool: NodePool) -> list[str]:
+        sku = VM_SKUS[pool.vm_size]
+        assert model.artifacts.safetensors is not None  # noqa: S101 (checked by the caller)
+        quant = model.artifacts.safetensors.quantization
+        ctx = vllm_max_model_len(dep, model)
+        if ctx > model.max_context_tokens:
+            return [f"{path}.max_model_len_tokens: {ctx} exceeds the model's "
+                    f"{model.max_context_tokens}-token context; lower it"]
+        if quant not in BYTES_PER_PARAMETER:
+            return []
+        fit = estimate(model.shape(quant), memory_gib=sku.gpu_memory_gib, context_tokens=ctx,
+                       utilization=dep.gpu_memory_utilization)
+        if not fit.fits:
+            fitting = sorted(
+                (s.name for s in VM_SKUS.values() if s.is_gpu and estimate(
+                    model.shape(quant), memory_gib=s.gpu_memory_gib, context_tokens=ctx,
+                    utilization=dep.gpu_memory_utilization).fits),
+                key=lambda n: VM_SKUS[n].usd_per_hour,
+            )
+            hint = f"or a GPU that fits: {', '.join(fitting[:3])}" if fitting else "(no listed GPU fits)"
+            return [f"{path}: {dep.model} ({quant}, {fit.weights_gib} GiB) does not fit one "
+                    f"{sku.gpu_model} ({sku.gpu_memory_gib} GiB) of pool {dep.pool!r} at "
+                    f"max_model_len_tokens={ctx}; lower it to at most "
+                    f"{fit.max_context_tokens_one_sequence} {hint}"]
+        if dep.max_num_seqs is not None and dep.max_num_seqs > fit.max_sequences:
+            return [f"{path}.max_num_seqs: {dep.max_num_seqs} sequences of {ctx} tokens need "
+                    f"{dep.max_num_seqs * fit.kv_per_sequence_gib:.1f} GiB of KV cache; "
+                    f"{sku.gpu_model} leaves {fit.usable_kv_gib} GiB, so use at most {fit.max_sequences}"]
+        return []
+
+    def _fleet_errors(self, name: str, fleet: Fleet) -> list[str]:
+        path = f"edge.fleets.{name}"
+        errors: list[str] = []
+        if fleet.device_class not in self.edge.device_classes:
+            errors.append(f"{path}.device_class: {fleet.device_class!r} is not defined; use one of: "
+                          f"{', '.join(sorted(self.edge.device_classes)) or '(none defined)'}")
+        if fleet.model not in self.models:
+            errors.append(f"{path}.model: {fleet.model!r} is not in the catalogue; use one of: "
+                          f"{', '.join(sorted(self.models))}")
+        if fleet.delivery == "foundry-local":
+            if fleet.engine is not None:
+                errors.append(f"{path}.engine: foundry-local runs its own runtime; remove engine "
+                              f"{fleet.engine!r}")
+        elif fleet.engine is None:
+            errors.append(f"{path}.engine: required for delivery {fleet.delivery!r}; "
+                          "use one of: ollama, onnx-genai, llamacpp")
+        if not fleet.devices and not fleet.device_selector:
+            errors.append(f"{path}: name its devices or give a device_selector")
+        if len(set(fleet.devices)) != len(fleet.devices):
+            dupes = sorted({d for d in fleet.devices if fleet.devices.count(d) > 1})
+            errors.append(f"{path}.devices: duplicate device names {dupes}; list each device once")
+        return errors
+
+    def _prod_errors(self) -> list[str]:
+        errors: list[str] = []
+        if self.foundry.public_network_access_enabled:
+            errors.append("foundry.public_network_access_enabled: true is not allowed in prod; "
+                          "the account is reached through its private endpoint")
+        if not self.cluster.private_api_server:
+            errors.append("cluster.private_api_server: false is not allowed in prod")
+        for name, dep in sorted(self.aks_deployments().items()):
+            if dep.image is not None and "@sha256:" not in dep.image:
+                errors.append(f"deployments.{name}.image: {dep.image!r} is not pinned by digest; "
+                              "prod images must be 'repo:tag@sha256:<digest>'")
+        return errors
+
+
+def vllm_max_model_len(dep: VllmDeployment, model: ModelSpec) -> int:
+    """The bounded ``--max-model-len`` a vLLM deployment is started with."""
+    return dep.max_model_len_tokens or min(model.max_context_tokens, DEFAULT_CONTEXT_TOKENS)
+
+
+def vllm_max_num_seqs(dep: VllmDeployment, model: ModelSpec, gpu_memory_gib: float) -> int:
+    """``--max-num-seqs``: the explicit value, else what the memory-fit estimate allows (cap 64)."""
+    if dep.max_num_seqs is not None:
+        return dep.max_num_seqs
+    assert model.artifacts.safetensors is not None  # noqa: S101 (settings validated it)
+    fit = estimate(model.shape(model.artifacts.safetensors.quantization), memory_gib=gpu_memory_gib,
+                   context_tokens=vllm_max_model_len(dep, model),
+                   utilization=dep.gpu_memory_utilization)
+    return max(1, min(MAX_NUM_SEQS_CAP, fit.max_sequences))
