@@ -9,6 +9,7 @@ this module is a ``pulumi.Output``: these are plain, fully known values (STYLE P
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Final, Literal, Self
 
@@ -123,6 +124,9 @@ class ModelSpec(_Model):
     """Default: the family's tool chat template, when it needs one."""
     trust_remote_code: bool = False
     """Default: off. Runs the repo's Python in the server; allow it per model, knowingly (D13)."""
+    gated: bool = False
+    """Default: not gated. A gated Hugging Face repo (Gemma) needs a token: it comes from the Pulumi
+    secret ``slm-platform:huggingFaceToken`` through Key Vault, never from an env literal (D10)."""
 
     @field_validator("tool_call_parser")
     @classmethod
@@ -359,6 +363,28 @@ class DeviceClass(_Model):
     memory_gib: float = Field(gt=0, le=1024)
     cpus: int = Field(default=4, ge=1)
     accelerator: Literal["none", "nvidia-jetson", "intel-npu", "apple-silicon"] = "none"
+    system_reserved_gib: float | None = Field(default=None, ge=0)
+    """Memory the OS, container runtime and agents keep. Default: 1 GiB on linux, 4 GiB on
+    windows and macos (a desktop session)."""
+
+    @property
+    def model_memory_gib(self) -> float:
+        """What one model server may use: (memory - system reserve) x ``EDGE_MEMORY_HEADROOM``."""
+        reserved = (self.system_reserved_gib if self.system_reserved_gib is not None
+                    else EDGE_SYSTEM_RESERVED_GIB[self.os])
+        return round(max(self.memory_gib - reserved, 0.0) * EDGE_MEMORY_HEADROOM, 2)
+
+
+EDGE_SYSTEM_RESERVED_GIB: Final[Mapping[str, float]] = {"linux": 1.0, "windows": 4.0, "macos": 4.0}
+EDGE_MEMORY_HEADROOM: Final = 0.9
+"""Share of the non-reserved device memory a model server is given (page cache, spikes)."""
+EDGE_DELIVERY_OS: Final[Mapping[str, tuple[str, ...]]] = {
+    "kubernetes": ("linux", "windows"),  # windows: AKS Edge Essentials runs Linux nodes in a VM
+    "iot-edge": ("linux", "windows"),  # windows: IoT Edge for Linux on Windows (EFLOW)
+    "foundry-local": ("windows", "macos"),  # a desktop runtime, never a container (D8)
+}
+EDGE_ENGINE_ARTIFACT: Final[Mapping[str, str]] = {"ollama": "gguf", "llamacpp": "gguf", "onnx-genai": "onnx"}
+IOT_TAG_KEY_PATTERN: Final = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
 
 
 class Fleet(_Model):
@@ -375,6 +401,74 @@ class Fleet(_Model):
     """IoT Edge target condition over device twin tags, e.g. ``{site: plant-3}``."""
     image: str | None = None
     """Default: the engine image built into the registry (pinned by its digest)."""
+    priority: int = Field(default=10, ge=0, le=2_147_483_647)
+    """IoT Edge only: the layered deployment's priority (the higher wins a module both set).
+    Default: 10."""
+    kubeconfig_config_key: str | None = None
+    """Kubernetes only: the secret stack-config key holding the cluster's kubeconfig.
+    Default: ``slm-platform:edgeKubeconfig-<fleet>``."""
+    artifact_sha256: Sha256 | None = None
+    """Default: the GGUF artifact's sha256 (ollama, llamacpp). For onnx-genai, the sha256 of the
+    model variant's file manifest. Prod requires one for every container fleet."""
+    foundry_model: Annotated[str, Field(pattern=r"^[A-Za-z0-9][\w.-]*(:\d+)?$")] | None = None
+    """foundry-local only: the Foundry Local alias or model id. Default: the catalogue model id as
+    an alias (the CLI picks the variant for the device's hardware). Prod requires a versioned
+    model id, e.g. ``Phi-4-mini-instruct-generic-cpu:1``."""
+
+    def kubeconfig_key(self, fleet_name: str) -> str:
+        """The config key ``pulumi.Config().require_secret`` reads the kubeconfig from."""
+        return self.kubeconfig_config_key or f"{CONFIG_NAMESPACE}:edgeKubeconfig-{fleet_name}"
+
+    def quantization(self, model: ModelSpec) -> str:
+        """The weight format the devices load: the GGUF quantization, the ONNX one, or int4."""
+        if self.engine in ("ollama", "llamacpp") and model.artifacts.gguf is not None:
+            return model.artifacts.gguf.quantization
+        if self.engine == "onnx-genai" and model.artifacts.onnx is not None:
+            return model.artifacts.onnx.quantization
+        return "int4"  # Foundry Local's edge variants (and the memory-fit assumption without artifacts)
+
+    def artifact_pin(self, model_id: str, model: ModelSpec) -> tuple[str, str | None]:
+        """(immutable version, sha256) of what the devices load; sha256 is None when not pinned."""
+        gguf, onnx = model.artifacts.gguf, model.artifacts.onnx
+        if self.engine in ("ollama", "llamacpp") and gguf is not None:
+            return gguf.ollama_tag, self.artifact_sha256 or gguf.sha256
+        if self.engine == "onnx-genai" and onnx is not None:
+            variant = onnx.cpu_variant or onnx.cuda_variant or ""
+            return f"{onnx.repo}@{onnx.revision}/{variant}".rstrip("/"), self.artifact_sha256
+        return self.foundry_model or model_id, self.artifact_sha256
+
+    def fit_error(self, path: str, model: ModelSpec, device_class_name: str,
+                  device_classes: Mapping[str, DeviceClass]) -> str | None:
+        """Why the model cannot run on the class (with a quantization, context or class that fits)."""
+        device = device_classes[device_class_name]
+        quant, ctx, memory = self.quantization(model), self.context_tokens, device.model_memory_gib
+
+        def fits(q: str, mem: float, tokens: int = ctx) -> bool:
+            return estimate(model.shape(q), memory_gib=mem, context_tokens=tokens, utilization=1.0,
+                            overhead_gib=CPU_RUNTIME_OVERHEAD_GIB).fits
+
+        fit = estimate(model.shape(quant), memory_gib=memory, context_tokens=ctx, utilization=1.0,
+                       overhead_gib=CPU_RUNTIME_OVERHEAD_GIB)
+        if fit.fits:
+            return None
+        family = ("q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_0") if self.engine in ("ollama", "llamacpp") else ()
+        quants = [q for q in family if q != quant and fits(q, memory)]
+        classes = sorted(n for n, c in device_classes.items() if n != device_class_name
+                         and c.os == device.os and fits(quant, c.model_memory_gib))
+        hints = []
+        if quants:
+            hints.append(f"a smaller quantization: {quants[0]} (a models.{self.model}.artifacts.gguf "
+                         "tag of that quantization)")
+        if fit.max_context_tokens_one_sequence >= 512:
+            hints.append(f"context_tokens <= {fit.max_context_tokens_one_sequence}")
+        if classes:
+            hints.append(f"a device class that fits: {', '.join(classes)}")
+        hint = "; use " + ", or ".join(hints) if hints else "; no listed quantization or device class fits"
+        return (f"{path}: {self.model} ({quant}) needs {fit.weights_gib} GiB of weights + "
+                f"{fit.kv_per_sequence_gib} GiB KV cache at {ctx} tokens + {CPU_RUNTIME_OVERHEAD_GIB} GiB "
+                f"runtime, more than the {memory} GiB device class {device_class_name!r} gives a model "
+                f"({device.memory_gib:g} GiB less the system reserve, {EDGE_MEMORY_HEADROOM:.0%} headroom)"
+                f"{hint}")
 
 
 class EdgeSettings(_Model):
@@ -602,11 +696,12 @@ class EnvironmentSettings(_Model):
                     utilization=dep.gpu_memory_utilization).fits),
                 key=lambda n: VM_SKUS[n].usd_per_hour,
             )
-            hint = f"or a GPU that fits: {', '.join(fitting[:3])}" if fitting else "(no listed GPU fits)"
+            hint = (f"or use a GPU that fits: {', '.join(fitting[:3])}" if fitting
+                    else "or quantize the model (no listed GPU fits it)")
             return [f"{path}: {dep.model} ({quant}, {fit.weights_gib} GiB) does not fit one "
                     f"{sku.gpu_model} ({sku.gpu_memory_gib} GiB) of pool {dep.pool!r} at "
                     f"max_model_len_tokens={ctx}; lower it to at most "
-                    f"{fit.max_context_tokens_one_sequence} {hint}"]
+                    f"{fit.max_context_tokens_one_sequence}, {hint}"]
         if dep.max_num_seqs is not None and dep.max_num_seqs > fit.max_sequences:
             return [f"{path}.max_num_seqs: {dep.max_num_seqs} sequences of {ctx} tokens need "
                     f"{dep.max_num_seqs * fit.kv_per_sequence_gib:.1f} GiB of KV cache; "
@@ -634,6 +729,61 @@ class EnvironmentSettings(_Model):
         if len(set(fleet.devices)) != len(fleet.devices):
             dupes = sorted({d for d in fleet.devices if fleet.devices.count(d) > 1})
             errors.append(f"{path}.devices: duplicate device names {dupes}; list each device once")
+        errors.extend(self._edge_fleet_errors(name, fleet))
+        return errors
+
+    def _edge_fleet_errors(self, name: str, fleet: Fleet) -> list[str]:
+        """Delivery/OS, artifacts, pinning, tag syntax and memory fit of one fleet."""
+        path = f"edge.fleets.{name}"
+        if fleet.device_class not in self.edge.device_classes or fleet.model not in self.models:
+            return []  # reported above; the rest needs both
+        device, model = self.edge.device_classes[fleet.device_class], self.models[fleet.model]
+        errors: list[str] = []
+        allowed_os = EDGE_DELIVERY_OS[fleet.delivery]
+        if device.os not in allowed_os:
+            errors.append(f"{path}.delivery: {fleet.delivery!r} does not run on {device.os} devices "
+                          f"(device class {fleet.device_class!r}); it needs {' or '.join(allowed_os)}"
+                          + ("; Foundry Local is a Windows/macOS desktop runtime, never a container (D8)"
+                             if fleet.delivery == "foundry-local" else ""))
+        if fleet.engine is not None:
+            artifact = EDGE_ENGINE_ARTIFACT[fleet.engine]
+            if getattr(model.artifacts, artifact) is None:
+                errors.append(f"{path}.engine: {fleet.engine!r} needs models.{fleet.model}.artifacts."
+                              f"{artifact}, which is not set; add it or choose an engine the model has "
+                              "artifacts for")
+            elif fleet.engine == "onnx-genai" and model.artifacts.onnx is not None and not (
+                    model.artifacts.onnx.cpu_variant
+                    or (device.accelerator == "nvidia-jetson" and model.artifacts.onnx.cuda_variant)):
+                errors.append(f"{path}.engine: models.{fleet.model}.artifacts.onnx has no cpu_variant "
+                              f"for device class {fleet.device_class!r}; add one (e.g. "
+                              "cpu_and_mobile/cpu-int4-rtn-block-32-acc-level-4)")
+            _, sha = fleet.artifact_pin(fleet.model, model)
+            if fleet.engine == "llamacpp" and model.artifacts.gguf is not None and sha is None:
+                errors.append(f"{path}: llamacpp loads the GGUF blob by its sha256; set models."
+                              f"{fleet.model}.artifacts.gguf.sha256 or artifact_sha256")
+            elif self.tier == "prod" and sha is None:
+                errors.append(f"{path}.artifact_sha256: prod fleets load only verified weights; set "
+                              f"it (or models.{fleet.model}.artifacts.gguf.sha256)")
+        if self.tier == "prod" and fleet.image is not None and "@sha256:" not in fleet.image:
+            errors.append(f"{path}.image: {fleet.image!r} is not pinned by digest; prod images must be "
+                          "'repo:tag@sha256:<digest>'")
+        if (self.tier == "prod" and fleet.delivery == "foundry-local"
+                and (fleet.foundry_model is None or ":" not in fleet.foundry_model)):
+            errors.append(f"{path}.foundry_model: prod pins a versioned Foundry Local model id, e.g. "
+                          "'Phi-4-mini-instruct-generic-cpu:1', not an alias that may move")
+        if fleet.context_tokens > model.max_context_tokens:
+            errors.append(f"{path}.context_tokens: {fleet.context_tokens} exceeds the model's "
+                          f"{model.max_context_tokens}-token context; lower it")
+        for key, value in sorted(fleet.device_selector.items()):
+            if not re.fullmatch(IOT_TAG_KEY_PATTERN, key) or key == "slmFleet":
+                errors.append(f"{path}.device_selector: key {key!r} must match {IOT_TAG_KEY_PATTERN} "
+                              "and not be 'slmFleet' (set by the platform)")
+            if "'" in value or "\\" in value or not value:
+                errors.append(f"{path}.device_selector.{key}: {value!r} must be non-empty without quotes "
+                              "or backslashes (it becomes a twin-tag condition)")
+        fit = fleet.fit_error(path, model, fleet.device_class, self.edge.device_classes)
+        if fit is not None:
+            errors.append(fit)
         return errors
 
     def _prod_errors(self) -> list[str]:

@@ -1,0 +1,1 @@
+"""Reusable Pulumi components: ModelRegistry, InferenceCluster, MonitoringStack, EdgeDevice."""

@@ -1,0 +1,165 @@
+"""AVM-style standard interfaces: the same names and shapes in every component, one implementation.
+
+Every component accepts ``tags``, ``lock``, ``role_assignments`` and ``diagnostic_settings`` with
+these types and creates the children through the functions below, so a role assignment or a lock
+looks the same wherever it appears (Azure Verified Modules, STYLE P5). Components never create
+their dependencies (a Log Analytics workspace, a subnet): they receive their ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+import pulumi
+from pulumi_azure_native import authorization, monitor
+
+ROLE_DEFINITION_IDS: Final[Mapping[str, str]] = {
+    "AcrPull": "7f951dda-4ed3-4680-a7ca-43fe172d538d",
+    "AcrPush": "8311e382-0749-4cb8-b61a-304f252e45ec",
+    "Storage Blob Data Reader": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
+    "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6",
+    "Key Vault Secrets Officer": "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
+    "Cognitive Services User": "a97b65f3-24c7-4388-baec-2e87135dc908",
+    "Monitoring Reader": "43d0d8ad-25c7-4714-9337-8ba259a9fe05",
+    "Monitoring Data Reader": "b0d8363b-8ddd-447d-831f-62ca05bff136",
+    "Grafana Admin": "22926164-76b3-42b3-bc55-97df8dab3e41",
+}
+"""Built-in Azure role definition ids (the same in every tenant)."""
+
+LockKind = Literal["CanNotDelete", "ReadOnly"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoleAssignment:
+    """Grant ``role`` on the component's primary resource to ``principal_id``."""
+
+    role: str
+    """A built-in role name from ``ROLE_DEFINITION_IDS``."""
+    principal_id: pulumi.Input[str]
+    principal_type: Literal["ServicePrincipal", "Group", "User"] = "ServicePrincipal"
+    """Default: ServicePrincipal (managed identities are service principals)."""
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLE_DEFINITION_IDS:
+            msg = (f"role {self.role!r} is not a known built-in role; use one of: "
+                   f"{', '.join(sorted(ROLE_DEFINITION_IDS))}")
+            raise ValueError(msg)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiagnosticSetting:
+    """Send the resource's logs (and metrics) to a Log Analytics workspace."""
+
+    workspace_resource_id: pulumi.Input[str]
+    log_categories: tuple[str, ...] = ()
+    """Default: the ``allLogs`` category group."""
+    metrics_enabled: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lock:
+    """A management lock on the component's stateful resources."""
+
+    kind: LockKind = "CanNotDelete"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrivateEndpointConfig:
+    """Where a private endpoint goes and which private DNS zones resolve it."""
+
+    subnet_id: pulumi.Input[str]
+    private_dns_zone_ids: Sequence[pulumi.Input[str]] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class StandardInterfaces:
+    """Mixin: the cross-cutting inputs every component accepts, with the same names."""
+
+    tags: Mapping[str, str] = field(default_factory=dict[str, str])
+    lock: Lock | None = None
+    """Default: no lock. Prod stacks pass ``Lock()`` so stateful resources survive a stray destroy."""
+    role_assignments: Mapping[str, RoleAssignment] = field(default_factory=dict[str, RoleAssignment])
+    """Keyed by a stable, caller-chosen name; the key becomes part of the child's name."""
+    diagnostic_settings: Mapping[str, DiagnosticSetting] = field(
+        default_factory=dict[str, DiagnosticSetting]
+    )
+
+
+def role_definition_id(subscription_id: pulumi.Input[str], role: str) -> pulumi.Output[str]:
+    """The full ARM id of a built-in role in ``subscription_id``."""
+    return pulumi.Output.concat(
+        "/subscriptions/", subscription_id,
+        "/providers/Microsoft.Authorization/roleDefinitions/", ROLE_DEFINITION_IDS[role],
+    )
+
+
+def apply_role_assignments(
+    owner: pulumi.Resource,
+    name: str,
+    *,
+    scope_id: pulumi.Input[str],
+    subscription_id: pulumi.Input[str],
+    assignments: Mapping[str, RoleAssignment],
+) -> list[authorization.RoleAssignment]:
+    """Create one role assignment per entry, named ``{name}-ra-{key}``, scoped to ``scope_id``."""
+    created: list[authorization.RoleAssignment] = []
+    for key, ra in sorted(assignments.items()):
+        created.append(authorization.RoleAssignment(
+            f"{name}-ra-{key}",
+            scope=scope_id,
+            principal_id=ra.principal_id,
+            principal_type=ra.principal_type,
+            role_definition_id=role_definition_id(subscription_id, ra.role),
+            opts=pulumi.ResourceOptions(parent=owner),
+        ))
+    return created
+
+
+def apply_diagnostic_settings(
+    owner: pulumi.Resource,
+    name: str,
+    *,
+    resource_id: pulumi.Input[str],
+    settings: Mapping[str, DiagnosticSetting],
+) -> list[monitor.DiagnosticSetting]:
+    """Create one diagnostic setting per entry, named ``{name}-diag-{key}``."""
+    created: list[monitor.DiagnosticSetting] = []
+    for key, ds in sorted(settings.items()):
+        logs = (
+            [monitor.DiagnosticsLogSettingsArgs(category=c, enabled=True) for c in ds.log_categories]
+            if ds.log_categories
+            else [monitor.DiagnosticsLogSettingsArgs(category_group="allLogs", enabled=True)]
+        )
+        created.append(monitor.DiagnosticSetting(
+            f"{name}-diag-{key}",
+            name=f"{name}-{key}",
+            resource_uri=resource_id,
+            workspace_id=ds.workspace_resource_id,
+            logs=logs,
+            metrics=[monitor.DiagnosticsMetricSettingsArgs(category="AllMetrics", enabled=True)]
+            if ds.metrics_enabled else None,
+            opts=pulumi.ResourceOptions(parent=owner),
+        ))
+    return created
+
+
+def apply_lock(
+    owner: pulumi.Resource, name: str, *, scope_id: pulumi.Input[str], lock: Lock | None,
+    depends_on: Sequence[pulumi.Resource] = (),
+) -> authorization.ManagementLockByScope | None:
+    """Lock ``scope_id``; created last so a ReadOnly lock cannot block its siblings.
+
+    On destroy the lock is removed before the resource (it is a child that depends on it); expect
+    destroy to need the lock removed deliberately first in prod, which is the point.
+    """
+    if lock is None:
+        return None
+    return authorization.ManagementLockByScope(
+        f"{name}-lock",
+        scope=scope_id,
+        level=lock.kind,
+        notes="Managed by slm-platform: holds model weights, images or secrets.",
+        opts=pulumi.ResourceOptions(parent=owner, depends_on=list(depends_on)),
+    )

@@ -1,0 +1,136 @@
+"""The shared dependencies of one environment, created once and passed to every component.
+
+Components never create their own dependencies (AVM RMFR4): the resource group, the network, the
+Log Analytics workspace, the private DNS zones and the managed identities live here, and the
+components receive their ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+import pulumi
+from pulumi_azure_native import managedidentity, network, operationalinsights, resources
+
+from stacks.settings import EnvironmentSettings
+
+PRIVATE_DNS_ZONES: Final = (
+    "privatelink.services.ai.azure.com",
+    "privatelink.openai.azure.com",
+    "privatelink.cognitiveservices.azure.com",
+    "privatelink.azurecr.io",
+    "privatelink.blob.core.windows.net",
+    "privatelink.vaultcore.azure.net",
+)
+"""Zones for the private endpoints of Foundry (three), ACR, Blob storage and Key Vault."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FoundationArgs:
+    """Inputs of ``Foundation``."""
+
+    settings: EnvironmentSettings
+    private_networking: bool
+    """Create private DNS zones linked to the VNet (staging/prod), so private endpoints resolve."""
+    tags: Mapping[str, str] = field(default_factory=dict[str, str])
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A user-assigned managed identity as the components consume it."""
+
+    name: pulumi.Output[str]
+    resource_id: pulumi.Output[str]
+    client_id: pulumi.Output[str]
+    principal_id: pulumi.Output[str]
+
+
+class Foundation(pulumi.ComponentResource):
+    """Resource group, VNet and subnets, Log Analytics, private DNS zones, managed identities.
+
+    Creates: one ResourceGroup; one VirtualNetwork with subnets ``aks`` and ``private-endpoints``;
+    one Log Analytics workspace (retention from ``settings.monitoring.retention_days``); when
+    ``private_networking``, one PrivateZone + VirtualNetworkLink per entry of ``PRIVATE_DNS_ZONES``;
+    user-assigned identities ``aks-control-plane``, ``aks-kubelet`` and ``wi-<deployment>`` for
+    each AKS deployment (its workload identity).
+    """
+
+    resource_group_name: pulumi.Output[str]
+    aks_subnet_id: pulumi.Output[str]
+    private_endpoint_subnet_id: pulumi.Output[str]
+    log_analytics_workspace_id: pulumi.Output[str]
+    private_dns_zone_ids: dict[str, pulumi.Output[str]]
+    control_plane_identity: Identity
+    kubelet_identity: Identity
+    workload_identities: dict[str, Identity]
+
+    def __init__(self, name: str, args: FoundationArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("slm:platform:Foundation", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        s = args.settings
+        prefix = s.name_prefix
+        tags = dict(args.tags)
+
+        rg = resources.ResourceGroup(f"{name}-rg", resource_group_name=f"rg-{prefix}-{s.location}",
+                                     location=s.location, tags=tags, opts=child)
+        self.resource_group_name = rg.name
+        vnet = network.VirtualNetwork(
+            f"{name}-vnet", virtual_network_name=f"vnet-{prefix}", resource_group_name=rg.name,
+            location=s.location,
+            address_space=network.AddressSpaceArgs(address_prefixes=[s.network.vnet_cidr]),
+            tags=tags, opts=pulumi.ResourceOptions(parent=self, ignore_changes=["subnets"]),
+        )
+        aks_subnet = network.Subnet(
+            f"{name}-snet-aks", subnet_name="aks", resource_group_name=rg.name,
+            virtual_network_name=vnet.name, address_prefix=s.network.aks_subnet_cidr, opts=child,
+        )
+        pe_subnet = network.Subnet(
+            f"{name}-snet-pe", subnet_name="private-endpoints", resource_group_name=rg.name,
+            virtual_network_name=vnet.name, address_prefix=s.network.private_endpoint_subnet_cidr,
+            private_endpoint_network_policies="Disabled",
+            # Subnets of one VNet are updated one at a time by ARM; serialize to avoid AnotherOperationInProgress.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[aks_subnet]),
+        )
+        self.aks_subnet_id = aks_subnet.id
+        self.private_endpoint_subnet_id = pe_subnet.id
+
+        workspace = operationalinsights.Workspace(
+            f"{name}-log", workspace_name=f"log-{prefix}", resource_group_name=rg.name,
+            location=s.location, sku=operationalinsights.WorkspaceSkuArgs(name="PerGB2018"),
+            retention_in_days=s.monitoring.retention_days, tags=tags, opts=child,
+        )
+        self.log_analytics_workspace_id = workspace.id
+
+        self.private_dns_zone_ids = {}
+        if args.private_networking:
+            for zone in PRIVATE_DNS_ZONES:
+                key = zone.removeprefix("privatelink.").split(".")[0]
+                pz = network.PrivateZone(f"{name}-dns-{key}", private_zone_name=zone,
+                                         resource_group_name=rg.name, location="global", tags=tags,
+                                         opts=child)
+                network.VirtualNetworkLink(
+                    f"{name}-dns-{key}-link", private_zone_name=pz.name, resource_group_name=rg.name,
+                    virtual_network_link_name=f"link-{prefix}", location="global",
+                    virtual_network=network.SubResourceArgs(id=vnet.id), registration_enabled=False,
+                    tags=tags, opts=child,
+                )
+                self.private_dns_zone_ids[zone] = pz.id
+
+        def identity(key: str, physical: str) -> Identity:
+            uai = managedidentity.UserAssignedIdentity(
+                f"{name}-id-{key}", resource_name_=physical, resource_group_name=rg.name,
+                location=s.location, tags=tags, opts=child)
+            return Identity(name=uai.name, resource_id=uai.id, client_id=uai.client_id,
+                            principal_id=uai.principal_id)
+
+        self.control_plane_identity = identity("aks-control-plane", f"id-{prefix}-aks")
+        self.kubelet_identity = identity("aks-kubelet", f"id-{prefix}-kubelet")
+        self.workload_identities = {
+            dep: identity(f"wi-{dep}", f"id-{prefix}-{dep}") for dep in sorted(s.aks_deployments())
+        }
+        self.register_outputs({
+            "resource_group_name": self.resource_group_name,
+            "log_analytics_workspace_id": self.log_analytics_workspace_id,
+        })

@@ -1,0 +1,203 @@
+"""Registry, storage, Key Vault and network rules (catalogue group C)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from policies.rules.wire import Props, get, items, mapping, number, show
+
+REGISTRY: Final = "azure-native:containerregistry:Registry"
+VAULT: Final = "azure-native:keyvault:Vault"
+SECRET: Final = "azure-native:keyvault:Secret"
+STORAGE: Final = "azure-native:storage:StorageAccount"
+CONTAINER: Final = "azure-native:storage:BlobContainer"
+BLOB_SERVICE: Final = "azure-native:storage:BlobServiceProperties"
+NSG: Final = "azure-native:network:NetworkSecurityGroup"
+SECURITY_RULE: Final = "azure-native:network:SecurityRule"
+OPEN_SOURCES: Final = frozenset({"*", "0.0.0.0/0", "Internet", "Any", "::/0"})
+SENSITIVE_PORTS: Final = (22, 3389, 6443, 11434, 8000, 8080)
+"""SSH, RDP, the Kubernetes API, Ollama, vLLM and ONNX Runtime servers."""
+
+
+def registry_auth(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """ACR-01: no admin user and no anonymous pull."""
+    if type_ != REGISTRY:
+        return []
+    out = []
+    if get(props, "adminUserEnabled") is True:
+        out.append("adminUserEnabled: found true; disable it and grant AcrPull to managed identities.")
+    if get(props, "anonymousPullEnabled") is True:
+        out.append("anonymousPullEnabled: found true; disable it, images and model artifacts are private.")
+    return out
+
+
+def registry_network(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """ACR-02: public network access disabled or the firewall defaults to Deny (Premium)."""
+    if type_ != REGISTRY:
+        return []
+    if get(props, "publicNetworkAccess") == "Disabled" or get(props, "networkRuleSet.defaultAction") == "Deny":
+        return []
+    return [f"publicNetworkAccess: found {show(get(props, 'publicNetworkAccess'))} with networkRuleSet.defaultAction "
+            f"{show(get(props, 'networkRuleSet.defaultAction'))}; disable public access (Premium SKU + private "
+            "endpoint) or default the firewall to 'Deny'."]
+
+
+def registry_content_policies(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """ACR-02 (advisory part): retention, quarantine, content trust, export disabled."""
+    if type_ != REGISTRY:
+        return []
+    checks = (("policies.retentionPolicy.status", "enabled", "untagged manifests are purged"),
+              ("policies.quarantinePolicy.status", "enabled", "images are scanned before use"),
+              ("policies.trustPolicy.status", "enabled", "signed images only"),
+              ("policies.exportPolicy.status", "disabled", "images cannot be exported out of the network"))
+    return [f"{path}: found {show(get(props, path))}; set '{want}' ({why})."
+            for path, want, why in checks if get(props, path) != want]
+
+
+def keyvault_rbac(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """KV-01: Azure RBAC authorization, no access policies."""
+    if type_ != VAULT:
+        return []
+    out = []
+    if get(props, "properties.enableRbacAuthorization") is not True:
+        out.append(f"properties.enableRbacAuthorization: found "
+                   f"{show(get(props, 'properties.enableRbacAuthorization'))}; set it to true.")
+    if items(get(props, "properties.accessPolicies")):
+        out.append("properties.accessPolicies: found access policies; replace them with role assignments.")
+    return out
+
+
+def keyvault_recovery(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """KV-02: soft delete with enough retention, and purge protection."""
+    if type_ != VAULT:
+        return []
+    out = []
+    if get(props, "properties.enableSoftDelete") is False:
+        out.append("properties.enableSoftDelete: found false; keep soft delete on.")
+    minimum = number(cfg.get("minSoftDeleteRetentionDays", 7)) or 7
+    days = number(get(props, "properties.softDeleteRetentionInDays"))
+    effective = 90.0 if days is None else days
+    if effective < minimum:
+        out.append(f"properties.softDeleteRetentionInDays: found {show(days)}; keep at least {show(minimum)} days.")
+    if get(props, "properties.enablePurgeProtection") is not True:
+        out.append(f"properties.enablePurgeProtection: found {show(get(props, 'properties.enablePurgeProtection'))};"
+                   " set it to true.")
+    return out
+
+
+def keyvault_network(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """KV-03: public access disabled or the firewall defaults to Deny."""
+    if type_ != VAULT:
+        return []
+    if get(props, "properties.publicNetworkAccess") == "Disabled" or \
+            get(props, "properties.networkAcls.defaultAction") == "Deny":
+        return []
+    return [f"properties.networkAcls.defaultAction: found {show(get(props, 'properties.networkAcls.defaultAction'))}"
+            f" with publicNetworkAccess {show(get(props, 'properties.publicNetworkAccess'))}; set "
+            "publicNetworkAccess to 'Disabled' or networkAcls.defaultAction to 'Deny'."]
+
+
+def keyvault_secret_metadata(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """KV-04: secrets expire and say what they hold (never reads the value)."""
+    if type_ != SECRET:
+        return []
+    out = []
+    if get(props, "properties.attributes.exp") is None:
+        out.append("properties.attributes.exp: found unset; give the secret an expiry (epoch seconds) and rotate it.")
+    if not get(props, "properties.contentType"):
+        out.append("properties.contentType: found unset; describe the secret, e.g. 'text/plain; hf-token'.")
+    return out
+
+
+def storage_transport(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """STG-01: HTTPS only, TLS 1.2."""
+    if type_ != STORAGE:
+        return []
+    out = []
+    if get(props, "enableHttpsTrafficOnly") is False:
+        out.append("enableHttpsTrafficOnly: found false; set it to true.")
+    if get(props, "minimumTlsVersion") != "TLS1_2":
+        out.append(f"minimumTlsVersion: found {show(get(props, 'minimumTlsVersion'))}; set 'TLS1_2'.")
+    return out
+
+
+def storage_public_blob(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """STG-02: no anonymous blob access (account and containers)."""
+    if type_ == STORAGE and get(props, "allowBlobPublicAccess") is not False:
+        return [f"allowBlobPublicAccess: found {show(get(props, 'allowBlobPublicAccess'))}; set it to false, model "
+                "weights are not public."]
+    if type_ == CONTAINER and get(props, "publicAccess") not in (None, "None"):
+        return [f"publicAccess: found {show(get(props, 'publicAccess'))}; use 'None'."]
+    return []
+
+
+def storage_shared_key(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """STG-02: no shared-key (account key / SAS) authorization."""
+    if type_ == STORAGE and get(props, "allowSharedKeyAccess") is not False:
+        return [f"allowSharedKeyAccess: found {show(get(props, 'allowSharedKeyAccess'))}; set it to false and use "
+                "Entra ID (Storage Blob Data Reader) for model downloads."]
+    return []
+
+
+def storage_network(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """STG-03: firewall Deny (bypassing AzureServices) or no public access; blob soft delete."""
+    if type_ == BLOB_SERVICE:
+        if get(props, "deleteRetentionPolicy.enabled") is not True:
+            return [f"deleteRetentionPolicy.enabled: found {show(get(props, 'deleteRetentionPolicy.enabled'))}; "
+                    "enable blob soft delete for model artifacts."]
+        return []
+    if type_ != STORAGE:
+        return []
+    if get(props, "publicNetworkAccess") == "Disabled":
+        return []
+    if get(props, "networkRuleSet.defaultAction") != "Deny":
+        return [f"networkRuleSet.defaultAction: found {show(get(props, 'networkRuleSet.defaultAction'))}; set 'Deny' "
+                "(or publicNetworkAccess 'Disabled') and reach the account through a private endpoint."]
+    if "AzureServices" not in str(get(props, "networkRuleSet.bypass", "")):
+        return [f"networkRuleSet.bypass: found {show(get(props, 'networkRuleSet.bypass'))}; include 'AzureServices'."]
+    return []
+
+
+def _ports(rule: Mapping[str, Any]) -> list[tuple[int, int]]:
+    specs = [rule.get("destinationPortRange"), *items(rule.get("destinationPortRanges"))]
+    out = []
+    for spec in specs:
+        if spec in (None, ""):
+            continue
+        text = str(spec)
+        if text == "*":
+            out.append((0, 65535))
+            continue
+        lo, _, hi = text.partition("-")
+        try:
+            out.append((int(lo), int(hi or lo)))
+        except ValueError:
+            continue
+    return out
+
+
+def open_management_ports(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """NET-01: no inbound Allow from the internet to management or model-server ports."""
+    if type_ == NSG:
+        rules = [(f"securityRules[{i}].", mapping(r), mapping(r).get("name")) for i, r in
+                 enumerate(items(get(props, "securityRules")))]
+    elif type_ == SECURITY_RULE:
+        rules = [("", mapping(props), props.get("name"))]
+    else:
+        return []
+    sensitive = sorted({*SENSITIVE_PORTS, *(int(p) for p in cfg.get("extraPorts", []))})
+    out = []
+    for path, rule, name in rules:
+        r = mapping(rule.get("properties")) or rule
+        if r.get("access") != "Allow" or r.get("direction") != "Inbound":
+            continue
+        sources = [str(s) for s in [r.get("sourceAddressPrefix"), *items(r.get("sourceAddressPrefixes"))] if s]
+        if not any(s in OPEN_SOURCES for s in sources):
+            continue
+        hit = [p for p in sensitive if any(lo <= p <= hi for lo, hi in _ports(r))]
+        if hit:
+            out.append(f"{path}sourceAddressPrefix: rule {show(name)} allows {show(sources)} to ports "
+                       f"{', '.join(map(str, hit))}; restrict the source to known CIDRs or use Bastion / a "
+                       "private endpoint.")
+    return out

@@ -1,0 +1,262 @@
+"""Reading wire-form properties (camelCase keys, numbers as floats) without pulumi.
+
+The pack receives properties as read-only proxies (``Mapping`` / ``Sequence``), the components pass
+plain dicts; these helpers treat both alike. Nothing here echoes a value into a message unless the
+caller chose to: rule messages must never contain a secret.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+Props = Mapping[str, Any]
+
+WORKLOAD_TYPES: Final = frozenset({
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:apps/v1:StatefulSet",
+    "kubernetes:apps/v1:DaemonSet",
+    "kubernetes:apps/v1:ReplicaSet",
+    "kubernetes:batch/v1:Job",
+    "kubernetes:batch/v1:CronJob",
+    "kubernetes:core/v1:Pod",
+})
+"""Kubernetes types that carry a pod spec (catalogue group D)."""
+
+INFERENCE_COMPONENT_LABEL: Final = "app.kubernetes.io/component"
+INFERENCE_COMPONENT_VALUE: Final = "inference"
+GPU_RESOURCE: Final = "nvidia.com/gpu"
+
+
+def is_map(value: Any) -> bool:
+    """True for dicts and read-only mapping proxies."""
+    return isinstance(value, Mapping)
+
+
+def is_list(value: Any) -> bool:
+    """True for lists and sequence proxies, but not strings."""
+    return isinstance(value, Sequence) and not isinstance(value, str | bytes)
+
+
+def get(props: Any, path: str, default: Any = None) -> Any:
+    """The value at a dotted camelCase path (``properties.networkAcls.defaultAction``), or ``default``."""
+    node = props
+    for part in path.split("."):
+        if is_map(node) and part in node:
+            node = node[part]
+        elif is_list(node) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return default
+    return default if node is None else node
+
+
+def items(value: Any) -> list[Any]:
+    """A list value, or an empty list when absent or not a list."""
+    return list(value) if is_list(value) else []
+
+
+def mapping(value: Any) -> dict[str, Any]:
+    """A mapping value as a dict, or an empty dict when absent or not a mapping."""
+    return {str(k): value[k] for k in value} if is_map(value) else {}
+
+
+def number(value: Any) -> float | None:
+    """A wire number (floats) or numeric string as a float; None when absent or not numeric."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def show(value: Any) -> str:
+    """A short, non-secret rendering of a scalar for a message (integral floats as ints)."""
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, str):
+        return repr(value if len(value) <= 80 else value[:77] + "...")
+    if is_list(value):
+        return "[" + ", ".join(show(v) for v in list(value)[:8]) + (", ..." if len(value) > 8 else "") + "]"
+    return type(value).__name__
+
+
+def truthy(value: Any) -> bool:
+    """Booleans, and the strings Kubernetes/ARM use for them ("true")."""
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return value is True
+
+
+# --------------------------------------------------------------------------- Kubernetes workloads
+
+
+@dataclass(frozen=True)
+class Container:
+    """One container of a pod spec, with the property path it sits at."""
+
+    path: str
+    spec: dict[str, Any]
+    init: bool = False
+
+    @property
+    def name(self) -> str:
+        """The container name (or ``?``)."""
+        return str(self.spec.get("name", "?"))
+
+    @property
+    def image(self) -> str:
+        """The image reference, empty when unset."""
+        return str(self.spec.get("image") or "")
+
+    def args(self) -> list[str]:
+        """``command`` followed by ``args``, as strings (``--flag=value`` split in two)."""
+        out: list[str] = []
+        for token in [*items(self.spec.get("command")), *items(self.spec.get("args"))]:
+            text = str(token)
+            if text.startswith("--") and "=" in text:
+                flag, _, value = text.partition("=")
+                out.extend([flag, value])
+            else:
+                out.append(text)
+        return out
+
+    def flag(self, name: str) -> str | None:
+        """The value of ``--name value`` (``""`` for a bare flag), or None when absent."""
+        tokens = self.args()
+        for i, token in enumerate(tokens):
+            if token == name:
+                nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+                return "" if nxt.startswith("--") else nxt
+        return None
+
+    def env(self) -> list[dict[str, Any]]:
+        """The ``env`` entries as dicts."""
+        return [mapping(e) for e in items(self.spec.get("env"))]
+
+    def env_names(self) -> set[str]:
+        """Names of the ``env`` entries."""
+        return {str(e.get("name", "")) for e in self.env()}
+
+    def gpu_limit(self) -> float:
+        """``resources.limits["nvidia.com/gpu"]`` (0 when unset)."""
+        return number(get(self.spec, "resources.limits", {}).get(GPU_RESOURCE)
+                      if is_map(get(self.spec, "resources.limits")) else None) or 0.0
+
+
+@dataclass(frozen=True)
+class PodSpec:
+    """The pod template of a workload: where it sits, its spec and its metadata."""
+
+    path: str
+    spec: dict[str, Any]
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    def containers(self, *, include_init: bool = True) -> list[Container]:
+        """``containers``, then (optionally) ``initContainers`` and ``ephemeralContainers``."""
+        keys = ("containers", "initContainers", "ephemeralContainers") if include_init else ("containers",)
+        out: list[Container] = []
+        for key in keys:
+            for i, c in enumerate(items(self.spec.get(key))):
+                out.append(Container(f"{self.path}.{key}[{i}]", mapping(c), init=key != "containers"))
+        return out
+
+    @property
+    def uses_gpu(self) -> bool:
+        """True when any container limits ``nvidia.com/gpu``."""
+        return any(c.gpu_limit() > 0 for c in self.containers())
+
+
+def pod_spec(type_: str, props: Props) -> PodSpec | None:
+    """The pod spec of a workload type (``spec.template.spec``, ``spec.jobTemplate...`` or ``spec``)."""
+    if type_ not in WORKLOAD_TYPES:
+        return None
+    if type_ == "kubernetes:core/v1:Pod":
+        path, template = "spec", {"spec": get(props, "spec", {}), "metadata": get(props, "metadata", {})}
+    elif type_ == "kubernetes:batch/v1:CronJob":
+        path, template = "spec.jobTemplate.spec.template.spec", get(props, "spec.jobTemplate.spec.template", {})
+    else:
+        path, template = "spec.template.spec", get(props, "spec.template", {})
+    return PodSpec(path, mapping(get(template, "spec", {})),
+                   {k: str(v) for k, v in mapping(get(template, "metadata.labels", {})).items()},
+                   {k: str(v) for k, v in mapping(get(template, "metadata.annotations", {})).items()})
+
+
+def metadata_labels(props: Props) -> dict[str, str]:
+    """``metadata.labels`` of a Kubernetes object."""
+    return {k: str(v) for k, v in mapping(get(props, "metadata.labels", {})).items()}
+
+
+def namespace_of(props: Props) -> str:
+    """``metadata.namespace``; ``default`` when unset (what the API server would use)."""
+    return str(get(props, "metadata.namespace") or "default")
+
+
+def is_inference(type_: str, props: Props) -> bool:
+    """A workload labelled ``app.kubernetes.io/component: inference`` (object or pod template)."""
+    pod = pod_spec(type_, props)
+    labels = {**metadata_labels(props), **(pod.labels if pod else {})}
+    return labels.get(INFERENCE_COMPONENT_LABEL) == INFERENCE_COMPONENT_VALUE
+
+
+def selector_matches(selector: Any, labels: Mapping[str, str]) -> bool:
+    """Kubernetes label-selector semantics (``matchLabels`` + ``matchExpressions``); empty selects all."""
+    sel = mapping(selector)
+    for key, value in mapping(sel.get("matchLabels")).items():
+        if labels.get(key) != str(value):
+            return False
+    for expr in items(sel.get("matchExpressions")):
+        e = mapping(expr)
+        key, op, values = str(e.get("key")), str(e.get("operator")), [str(v) for v in items(e.get("values"))]
+        if (op == "In" and labels.get(key) not in values) or (op == "NotIn" and labels.get(key) in values) \
+                or (op == "Exists" and key not in labels) or (op == "DoesNotExist" and key in labels):
+            return False
+    return True
+
+
+IMAGE_RE: Final = re.compile(
+    r"^(?:(?P<registry>[a-zA-Z0-9.-]+(?::\d+)?|localhost(?::\d+)?)/)?"
+    r"(?P<repo>[a-z0-9._/-]+?)(?::(?P<tag>[\w.-]+))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
+)
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """A parsed image reference (registry defaults to docker.io, as the container runtime does)."""
+
+    registry: str
+    repository: str
+    tag: str | None
+    digest: str | None
+
+    @property
+    def qualified(self) -> str:
+        """``registry/repository`` (``docker.io/library/x`` for official images)."""
+        return f"{self.registry}/{self.repository}"
+
+
+def parse_image(image: str) -> ImageRef | None:
+    """Parse ``[registry/]repo[:tag][@sha256:...]``; None when it is not an image reference."""
+    m = IMAGE_RE.match(image.strip())
+    if not image or m is None:
+        return None
+    registry = m.group("registry")
+    repo = m.group("repo")
+    if registry is None or ("." not in registry and ":" not in registry and registry != "localhost"):
+        repo = f"{registry}/{repo}" if registry else repo
+        registry = "docker.io"
+        if "/" not in repo:
+            repo = f"library/{repo}"
+    return ImageRef(registry, repo, m.group("tag"), m.group("digest"))

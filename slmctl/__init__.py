@@ -1,0 +1,1 @@
+"""slmctl: the offline toolchain (plan, gate, render, schema) for the slm-platform Pulumi project."""

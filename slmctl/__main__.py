@@ -1,0 +1,5 @@
+"""``python -m slmctl``."""
+
+from slmctl.cli import main
+
+main()

@@ -1,0 +1,202 @@
+"""Load a stack file the way Pulumi would, and validate it before anything is declared.
+
+A stack file is ``stacks/Pulumi.<stack>.yaml``: a ``config:`` map of ``<namespace>:<key>`` values.
+``slm-platform:settings`` holds the typed environment (``stacks.settings.EnvironmentSettings``);
+``secure:`` values are Pulumi secrets, which offline are replaced by placeholder secrets that are
+never printed. Every problem becomes one ``StackFileError`` line with the file, line, YAML path,
+the offending value and the fix — never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+from pydantic import ValidationError
+
+from stacks.settings import CONFIG_NAMESPACE, SETTINGS_KEY, EnvironmentSettings
+
+REPO_ROOT: Final = Path(__file__).resolve().parent.parent
+STACKS_DIR: Final = REPO_ROOT / "stacks"
+REQUIRED_SECRETS: Final = ("engineApiKey", "grafanaAdminPassword")
+"""Secret config keys the program reads; ``pulumi config set --secret slm-platform:<key>`` sets them."""
+PLACEHOLDER_SECRET: Final = "offline-placeholder-secret"
+
+
+class StackFileError(Exception):
+    """One or more problems with a stack file, each a single line."""
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+@dataclass(frozen=True)
+class LoadedStack:
+    """A validated stack file and the config the engine would hand the program."""
+
+    stack: str
+    path: Path
+    settings: EnvironmentSettings
+    config: dict[str, str]
+    """Pulumi config as the engine passes it: ``namespace:key`` -> string (objects as JSON)."""
+    secret_keys: list[str]
+    placeholder_secrets: list[str] = field(default_factory=list)
+    """Secret keys that were absent or encrypted and got an offline placeholder."""
+    lines: Mapping[str, int] = field(default_factory=dict)
+    """Dotted settings path -> line in the stack file (for error and SARIF locations)."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys (PyYAML keeps the last one silently)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        if key in seen:
+            msg = (f"duplicate key {key!r} (first at line {seen[key]}, again at line "
+                   f"{key_node.start_mark.line + 1}); each name may appear once")
+            raise yaml.constructor.ConstructorError(None, None, msg, key_node.start_mark)
+        seen[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _line_index(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
+    index: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            path = f"{prefix}.{key_node.value}" if prefix else str(key_node.value)
+            index[path] = key_node.start_mark.line + 1
+            index.update(_line_index(value_node, path))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            path = f"{prefix}[{i}]"
+            index[path] = item.start_mark.line + 1
+            index.update(_line_index(item, path))
+    return index
+
+
+def resolve_stack_path(stack: str | None, stack_file: Path | None) -> tuple[str, Path]:
+    """Map ``plan dev`` or ``--stack-file PATH`` to (stack name, path)."""
+    if stack_file is not None:
+        match = re.fullmatch(r"Pulumi\.(.+)\.ya?ml", stack_file.name)
+        return (match.group(1) if match else stack_file.stem), stack_file
+    if not stack:
+        msg = "name a stack (local, dev, staging, prod) or pass --stack-file PATH"
+        raise StackFileError([msg])
+    return stack, STACKS_DIR / f"Pulumi.{stack}.yaml"
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif item in {"vllm", "ollama", "onnx-genai", "foundry"} and parts and parts[-1].startswith("deployments."):
+            continue  # the discriminator tag pydantic inserts; the user never wrote it
+        else:
+            parts.append(f".{item}" if parts else str(item))
+    return "".join(parts)
+
+
+def _display(value: Any) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _validation_problems(exc: ValidationError, rel: str, lines: Mapping[str, int]) -> list[str]:
+    problems: list[str] = []
+    for err in exc.errors(include_url=False):
+        path = _format_loc(tuple(err["loc"]))
+        message = str(err["msg"]).removeprefix("Value error, ")
+        if not path:  # a model-level rule: its message carries its own paths, one per line
+            for line in message.splitlines():
+                sub = line.split(":", 1)[0]
+                where = lines.get(sub.split(" ")[0], 0)
+                problems.append(f"{rel}:{where}: settings.{line}" if where else f"{rel}: settings.{line}")
+            continue
+        where = lines.get(path) or lines.get(path.rsplit(".", 1)[0], 0)
+        got = "" if err["type"] in {"missing", "model_type"} else f" (got {_display(err.get('input'))})"
+        if err["type"] == "missing":
+            message = "required field is missing; add it"
+        elif err["type"] == "extra_forbidden":
+            message = "unknown key; check the spelling against the schema (python -m slmctl schema)"
+        loc = f"{rel}:{where}" if where else rel
+        problems.append(f"{loc}: settings.{path}: {message}{got}")
+    return problems
+
+
+def load_stack_file(path: Path, *, stack: str | None = None) -> LoadedStack:
+    """Read, validate and return a stack file, or raise ``StackFileError``."""
+    stack_name = stack or resolve_stack_path(None, path)[0]
+    try:
+        rel = str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        rel = str(path)
+    if not path.is_file():
+        available = ", ".join(sorted(p.name.split(".")[1] for p in STACKS_DIR.glob("Pulumi.*.yaml")))
+        msg = f"{rel}: stack file not found; shipped stacks: {available}, or pass --stack-file PATH"
+        raise StackFileError([msg])
+    text = path.read_text(encoding="utf-8")
+    try:
+        doc = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"{rel}:{mark.line + 1}" if mark else rel
+        problem = getattr(exc, "problem", None) or str(exc)
+        hint = "" if "duplicate key" in problem else "; fix the syntax (indentation, quotes, colons)"
+        msg = f"{where}: YAML error: {problem}{hint}"
+        raise StackFileError([msg]) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
+        msg = f"{rel}: a stack file needs a top-level 'config:' map with '{SETTINGS_KEY}:'"
+        raise StackFileError([msg])
+    all_lines = _line_index(node)
+    prefix = f"config.{SETTINGS_KEY}."
+    lines = {k.removeprefix(prefix): v for k, v in all_lines.items() if k.startswith(prefix)}
+    raw_config: dict[str, Any] = doc["config"]
+    if SETTINGS_KEY not in raw_config:
+        msg = f"{rel}: config has no '{SETTINGS_KEY}' object; see stacks/Pulumi.dev.yaml for the shape"
+        raise StackFileError([msg])
+    try:
+        settings = EnvironmentSettings.model_validate(raw_config[SETTINGS_KEY])
+    except ValidationError as exc:
+        raise StackFileError(_validation_problems(exc, rel, lines)) from None
+    config, secret_keys, placeholders = _engine_config(raw_config, rel)
+    return LoadedStack(stack=stack_name, path=path, settings=settings, config=config,
+                       secret_keys=secret_keys, placeholder_secrets=placeholders, lines=lines)
+
+
+def _engine_config(raw: Mapping[str, Any], rel: str) -> tuple[dict[str, str], list[str], list[str]]:
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    placeholders: list[str] = []
+    for key, value in raw.items():
+        if ":" not in key:
+            msg = f"{rel}: config key {key!r} needs a namespace, e.g. '{CONFIG_NAMESPACE}:{key}'"
+            raise StackFileError([msg])
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            config[key] = PLACEHOLDER_SECRET
+            secret_keys.append(key)
+            placeholders.append(key)
+        elif isinstance(value, (dict, list)):
+            config[key] = json.dumps(value, sort_keys=True)
+        else:
+            config[key] = str(value).lower() if isinstance(value, bool) else str(value)
+    for name in REQUIRED_SECRETS:
+        key = f"{CONFIG_NAMESPACE}:{name}"
+        if key not in config:
+            config[key] = PLACEHOLDER_SECRET
+            secret_keys.append(key)
+            placeholders.append(key)
+    return config, sorted(secret_keys), sorted(placeholders)

@@ -1,0 +1,281 @@
+"""Run the Pulumi program under the SDK's own mock monitor and record every registration.
+
+This is real Pulumi: the program's resources are registered through the SDK's ``MockMonitor``
+(Outputs resolve, components parent their children, dependencies are tracked). Our subclass only
+keeps what the engine would have seen for each ``RegisterResource`` call: type, name, parent,
+inputs on the wire (camelCase, secrets still wrapped), dependencies and options. Nothing leaves the
+machine and no provider plugin runs; the mocks below answer with deterministic stand-in outputs
+(ids, endpoints, principal ids) so downstream wiring resolves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import pulumi
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+
+SECRET_SIG: Final = "4dabf18193072939515e22adb298388d"
+SECRET_VALUE_SIG: Final = "1b47061264138c4ac30d75fd1eb44270"
+RESOURCE_REF_SIG: Final = "5cf8f73096256a8f31e491e813e4eb8e"
+UNKNOWN: Final = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+REDACTED: Final = "[secret]"
+
+MOCK_SUBSCRIPTION_ID: Final = "00000000-0000-0000-0000-000000000000"
+MOCK_TENANT_ID: Final = "11111111-1111-1111-1111-111111111111"
+
+
+@dataclass(kw_only=True)
+class Registration:
+    """One resource as the engine would have received it."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str | None
+    inputs: dict[str, Any]
+    """Wire form: camelCase keys, numbers as floats, secrets as signature envelopes."""
+    dependencies: list[str] = field(default_factory=list)
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    protect: bool = False
+    ignore_changes: list[str] = field(default_factory=list)
+    delete_before_replace: bool = False
+    provider: str = ""
+    read: bool = False
+    """True for ``Resource.get`` reads (existing resources), which ``pulumi up`` does not create."""
+
+
+def _det_uuid(*parts: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "/".join(parts)))
+
+
+def _arm_id(typ: str, name: str, inputs: Mapping[str, Any]) -> str:
+    _, module, kind = (typ.split(":") + ["", ""])[:3]
+    rg = inputs.get("resourceGroupName")
+    rg = rg if isinstance(rg, str) else "rg"
+    if kind == "ResourceGroup":
+        return f"/subscriptions/{MOCK_SUBSCRIPTION_ID}/resourceGroups/{name}"
+    return (f"/subscriptions/{MOCK_SUBSCRIPTION_ID}/resourceGroups/{rg}/providers/"
+            f"Microsoft.{module}/{kind[0].lower()}{kind[1:]}s/{name}")
+
+
+def _physical_name(typ: str, name: str, inputs: Mapping[str, Any]) -> str:
+    kind = typ.rsplit(":", 1)[-1]
+    candidates = [f"{kind[0].lower()}{kind[1:]}Name", "resourceName", "accountName", "vaultName",
+                  "registryName", "clusterName", "workspaceName", "name"]
+    for key in candidates:
+        value = inputs.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return name
+
+
+def computed_outputs(typ: str, name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Deterministic stand-ins for the outputs the provider would compute."""
+    physical = _physical_name(typ, name, inputs)
+    out: dict[str, Any] = {"name": physical}
+    if typ.startswith("azure-native:"):
+        out["id"] = _arm_id(typ, physical, inputs)
+        out["azureApiVersion"] = "mock"
+    if typ == "azure-native:containerservice:ManagedCluster":
+        out["identityProfile"] = {"kubeletidentity": {
+            "objectId": _det_uuid(name, "kubelet-object"), "clientId": _det_uuid(name, "kubelet-client"),
+            "resourceId": f"{out['id']}/kubelet"}}
+        out["oidcIssuerProfile"] = {"enabled": True,
+                                    "issuerURL": f"https://oidc.mock.azure.example/{_det_uuid(name)}/"}
+        out["identity"] = {**dict(inputs.get("identity") or {}),
+                           "principalId": _det_uuid(name, "cluster-principal"), "tenantId": MOCK_TENANT_ID}
+        out["fqdn"] = f"{physical}.hcp.mock.azmk8s.io"
+    elif typ == "azure-native:containerregistry:Registry":
+        out["loginServer"] = f"{physical}.azurecr.io"
+    elif typ == "azure-native:cognitiveservices:Account":
+        out["properties"] = {**dict(inputs.get("properties") or {}),
+                             "endpoint": f"https://{physical}.cognitiveservices.azure.com/"}
+        out["identity"] = {**dict(inputs.get("identity") or {}),
+                           "principalId": _det_uuid(name, "principal"), "tenantId": MOCK_TENANT_ID}
+    elif typ == "azure-native:managedidentity:UserAssignedIdentity":
+        out["principalId"] = _det_uuid(name, "principal")
+        out["clientId"] = _det_uuid(name, "client")
+        out["tenantId"] = MOCK_TENANT_ID
+    elif typ == "azure-native:keyvault:Vault":
+        out["properties"] = {**dict(inputs.get("properties") or {}),
+                             "vaultUri": f"https://{physical}.vault.azure.net/"}
+    elif typ == "azure-native:storage:StorageAccount":
+        out["primaryEndpoints"] = {"blob": f"https://{physical}.blob.core.windows.net/"}
+    elif typ == "azure-native:operationalinsights:Workspace":
+        out["customerId"] = _det_uuid(name, "customer")
+    elif typ == "azure-native:dashboard:Grafana":
+        out["identity"] = {**dict(inputs.get("identity") or {}), "principalId": _det_uuid(name, "principal")}
+        out["properties"] = {**dict(inputs.get("properties") or {}),
+                             "endpoint": f"https://{physical}.grafana.azure.com"}
+    elif typ == "azure-native:devices:IotHubResource":
+        out["properties"] = {**dict(inputs.get("properties") or {}),
+                             "hostName": f"{physical}.azure-devices.net"}
+    elif typ.startswith("docker:") and "Image" in typ:
+        image_name = str(inputs.get("imageName") or inputs.get("tags") or physical)
+        digest = hashlib.sha256(image_name.encode()).hexdigest()
+        out["repoDigest"] = f"{image_name.split(':')[0]}@sha256:{digest}"
+        out["digest"] = f"sha256:{digest}"
+    return out
+
+
+class PlatformMocks(pulumi.runtime.Mocks):
+    """Answers registrations and invokes with deterministic, realistic stand-ins."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        state = dict(args.inputs)
+        computed = computed_outputs(args.typ, args.name, args.inputs)
+        for key, value in computed.items():
+            if key == "id":
+                continue
+            state.setdefault(key, value) if key == "name" else state.update({key: value})
+        resource_id = computed.get("id") or f"{args.name}-id"
+        return resource_id, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        if args.token == "azure-native:authorization:getClientConfig":
+            return {"clientId": _det_uuid("client"), "objectId": _det_uuid("deployer"),
+                    "subscriptionId": MOCK_SUBSCRIPTION_ID, "tenantId": MOCK_TENANT_ID}, None
+        if args.token == "kubernetes:helm:template":
+            return {"result": []}, None
+        return {}, None
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The SDK's ``MockMonitor`` that also keeps each request as the engine would have seen it."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+        self._lock = threading.Lock()
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        opts_deps = {k: list(v.urns) for k, v in request.propertyDependencies.items()}
+        reg = Registration(
+            urn=response.urn, type=request.type, name=request.name, custom=bool(request.custom),
+            parent=request.parent or None,
+            inputs=json_format.MessageToDict(request.object),
+            dependencies=sorted(set(request.dependencies)),
+            property_dependencies={k: sorted(set(v)) for k, v in sorted(opts_deps.items())},
+            protect=bool(request.protect), ignore_changes=sorted(request.ignoreChanges),
+            delete_before_replace=bool(request.deleteBeforeReplace), provider=request.provider,
+        )
+        with self._lock:
+            if any(r.urn == reg.urn for r in self.registrations):
+                msg = f"duplicate resource URN {reg.urn}: two resources share a type and name"
+                raise ValueError(msg)
+            self.registrations.append(reg)
+        return response
+
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().ReadResource(request)
+        with self._lock:
+            self.registrations.append(Registration(
+                urn=response.urn, type=request.type, name=request.name, custom=True,
+                parent=request.parent or None, inputs=json_format.MessageToDict(request.properties),
+                provider=request.provider, read=True))
+        return response
+
+
+@dataclass
+class Recording:
+    """Everything a program registered, plus its stack outputs."""
+
+    project: str
+    stack: str
+    registrations: list[Registration]
+    outputs: dict[str, Any]
+
+    def by_type(self, type_token: str) -> list[Registration]:
+        """Registrations of one type token, in URN order."""
+        return sorted((r for r in self.registrations if r.type == type_token), key=lambda r: r.urn)
+
+
+def record(
+    program: Callable[[], object],
+    *,
+    project: str = "slm-platform",
+    stack: str = "dev",
+    config: Mapping[str, str] | None = None,
+    secret_keys: list[str] | None = None,
+) -> Recording:
+    """Run ``program`` under a fresh mock monitor and return what it registered.
+
+    Each call gets its own event loop and settings (the registry otherwise accumulates across
+    runs: PULUMI_FACTS section 1.6), so ``record`` can be called repeatedly in one process.
+    """
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    pulumi_settings.reset_options()
+    pulumi.runtime.set_all_config(dict(config or {}), secret_keys or [])
+    mocks = PlatformMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    outputs: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def run() -> Any:
+        program()
+        root = pulumi.runtime.get_root_resource()
+        exported: dict[str, Any] = dict(getattr(root, "outputs", {}) or {})
+
+        async def collect() -> None:
+            for key in sorted(exported):
+                out = pulumi.Output.from_input(exported[key])
+                value = await out.future()
+                outputs[key] = REDACTED if await out.is_secret() else value
+
+        return asyncio.ensure_future(collect())
+
+    try:
+        run()
+    finally:
+        pulumi_settings.reset_options()
+        pulumi.runtime.set_all_config({}, [])
+        loop.close()
+        asyncio.set_event_loop(None)
+    registrations = sorted(monitor.registrations, key=lambda r: r.urn)
+    return Recording(project=project, stack=stack, registrations=registrations, outputs=outputs)
+
+
+def redact(value: Any) -> Any:
+    """Wire value -> JSON for humans: secrets become ``[secret]``, integral floats become ints."""
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG) == SECRET_VALUE_SIG:
+            return REDACTED
+        if value.get(SECRET_SIG) == RESOURCE_REF_SIG:
+            return {"urn": value.get("urn")}
+        return {k: redact(v) for k, v in sorted(value.items())}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if value == UNKNOWN:
+        return "[unknown]"
+    return value
+
+
+def secret_paths(value: Any, prefix: str = "") -> list[str]:
+    """Property paths (``properties.value``) whose values are secret on the wire."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG) == SECRET_VALUE_SIG:
+            return [prefix or "."]
+        for k, v in sorted(value.items()):
+            found.extend(secret_paths(v, f"{prefix}.{k}" if prefix else k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found.extend(secret_paths(v, f"{prefix}[{i}]"))
+    return found

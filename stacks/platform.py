@@ -1,0 +1,195 @@
+"""``build(settings)``: the one place that knows how the components fit together.
+
+Order matters and is the design: shared dependencies (``Foundation``) first; then the
+``ModelRegistry`` (it grants the kubelet and workload identities their roles); then the
+``InferenceCluster`` (it needs the registry's login server, vault and image); then the
+``MonitoringStack`` (it scrapes the cluster's workloads); then one ``EdgeDevice`` per fleet.
+On the ``local`` tier there is no Azure: only the cluster workloads and in-cluster monitoring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pydantic import ValidationError
+from pulumi_azure_native import authorization
+
+from components._standard import Lock
+from components.edge_device import EdgeDevice, EdgeDeviceArgs
+from components.foundation import Foundation, FoundationArgs
+from components.inference_cluster import (
+    InferenceCluster,
+    InferenceClusterArgs,
+    KubeletIdentity,
+    WorkloadIdentity,
+)
+from components.model_registry import ModelRegistry, ModelRegistryArgs
+from components.monitoring_stack import MonitoringStack, MonitoringStackArgs
+from policies.rules.catalog import monthly_usd
+from stacks.settings import EnvironmentSettings
+
+
+@dataclass(frozen=True)
+class PlatformSecrets:
+    """The secret config values the platform needs; they stay ``pulumi.Output`` secrets."""
+
+    engine_api_key: pulumi.Output[str]
+    grafana_admin_password: pulumi.Output[str]
+
+    @classmethod
+    def from_config(cls, config: pulumi.Config, settings: EnvironmentSettings) -> PlatformSecrets:  # noqa: ARG003
+        """Read them with ``require_secret`` (never ``get``: that would unwrap them)."""
+        return cls(engine_api_key=config.require_secret("engineApiKey"),
+                   grafana_admin_password=config.require_secret("grafanaAdminPassword"))
+
+
+def load_settings(raw: Mapping[str, Any], *, stack: str) -> EnvironmentSettings:
+    """Validate the ``settings`` config object, failing with one line per problem (no traceback)."""
+    from slmctl.loader import _validation_problems  # one formatter for the CLI and the engine
+
+    try:
+        return EnvironmentSettings.model_validate(raw)
+    except ValidationError as exc:
+        problems = _validation_problems(exc, f"stacks/Pulumi.{stack}.yaml", {})
+        raise pulumi.RunError("invalid stack settings:\n" + "\n".join(problems)) from None
+
+
+def estimated_monthly_usd(settings: EnvironmentSettings) -> float:
+    """Worst-case monthly list cost of the cluster's nodes (every pool at max_count)."""
+    if not settings.uses_azure:
+        return 0.0
+    c = settings.cluster
+    total = monthly_usd(c.system_pool.vm_size, c.system_pool.count)
+    for pool in c.pools.values():
+        total += monthly_usd(pool.vm_size, pool.max_count, spot=pool.spot)
+    return round(total, 2)
+
+
+def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, Any]:
+    """Declare the whole environment; return the stack outputs."""
+    tags = settings.azure_tags()
+    if not settings.uses_azure:
+        return _build_local(settings, secrets)
+
+    client = authorization.get_client_config_output()
+    lock = Lock(kind=settings.lock) if settings.lock else None
+    private = settings.tier in {"staging", "prod"}
+    foundation = Foundation("env", FoundationArgs(settings=settings, private_networking=private, tags=tags))
+
+    registry = ModelRegistry("models", ModelRegistryArgs(
+        settings=settings,
+        resource_group_name=foundation.resource_group_name,
+        location=settings.location,
+        subscription_id=client.subscription_id,
+        tenant_id=client.tenant_id,
+        private_endpoint_subnet_id=foundation.private_endpoint_subnet_id if private else None,
+        private_dns_zone_ids=foundation.private_dns_zone_ids,
+        log_analytics_workspace_id=foundation.log_analytics_workspace_id,
+        kubelet_principal_id=foundation.kubelet_identity.principal_id,
+        workload_principal_ids={k: v.principal_id for k, v in foundation.workload_identities.items()},
+        engine_api_key=secrets.engine_api_key,
+        grafana_admin_password=secrets.grafana_admin_password,
+        tags=tags,
+        lock=lock,
+    ))
+
+    cluster = InferenceCluster("serving", InferenceClusterArgs(
+        settings=settings,
+        resource_group_name=foundation.resource_group_name,
+        location=settings.location,
+        subscription_id=client.subscription_id,
+        tenant_id=client.tenant_id,
+        aks_subnet_id=foundation.aks_subnet_id,
+        control_plane_identity_id=foundation.control_plane_identity.resource_id,
+        kubelet_identity=KubeletIdentity(
+            resource_id=foundation.kubelet_identity.resource_id,
+            client_id=foundation.kubelet_identity.client_id,
+            object_id=foundation.kubelet_identity.principal_id,
+        ),
+        workload_identities={
+            k: WorkloadIdentity(name=v.name, resource_group_name=foundation.resource_group_name,
+                                resource_id=v.resource_id, client_id=v.client_id,
+                                principal_id=v.principal_id)
+            for k, v in foundation.workload_identities.items()
+        },
+        log_analytics_workspace_id=foundation.log_analytics_workspace_id,
+        registry_login_server=registry.registry_login_server,
+        key_vault_name=registry.key_vault_name,
+        engine_api_key_secret_name=registry.engine_api_key_secret_name,
+        onnx_server_image=registry.onnx_server_image,
+        engine_api_key=secrets.engine_api_key,
+        tags=tags,
+    ))
+
+    monitoring = MonitoringStack("observability", MonitoringStackArgs(
+        settings=settings,
+        resource_group_name=foundation.resource_group_name,
+        location=settings.location,
+        subscription_id=client.subscription_id,
+        log_analytics_workspace_id=foundation.log_analytics_workspace_id,
+        cluster_id=cluster.cluster_id,
+        cluster_name=cluster.cluster_name,
+        kube_provider=cluster.kube_provider,
+        workloads=cluster.workloads,
+        foundry_account_id=registry.foundry_account_id,
+        key_vault_id=registry.key_vault_id,
+        grafana_admin_password=secrets.grafana_admin_password,
+        tags=tags,
+    ))
+
+    edge = _build_edge(settings, registry=registry, resource_group_name=foundation.resource_group_name,
+                       tags=tags)
+
+    return {
+        "resource_group_name": foundation.resource_group_name,
+        "cluster_name": cluster.cluster_name,
+        "oidc_issuer_url": cluster.oidc_issuer_url,
+        "registry_login_server": registry.registry_login_server,
+        "key_vault_uri": registry.key_vault_uri,
+        "foundry_endpoint": registry.foundry_endpoint,
+        "grafana_endpoint": monitoring.grafana_endpoint,
+        "serving_endpoints": _endpoints(settings, cluster),
+        "edge_fleets": edge,
+        "estimated_monthly_usd": estimated_monthly_usd(settings),
+    }
+
+
+def _build_local(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, Any]:
+    cluster = InferenceCluster("serving", InferenceClusterArgs(
+        settings=settings, resource_group_name=None, location=settings.location, subscription_id=None,
+        tenant_id=None, aks_subnet_id=None, control_plane_identity_id=None, kubelet_identity=None,
+        workload_identities={}, log_analytics_workspace_id=None, registry_login_server=None,
+        key_vault_name=None, engine_api_key_secret_name=None, onnx_server_image=None,
+        engine_api_key=secrets.engine_api_key,
+    ))
+    monitoring = MonitoringStack("observability", MonitoringStackArgs(
+        settings=settings, resource_group_name=None, location=settings.location, subscription_id=None,
+        log_analytics_workspace_id=None, cluster_id=None, cluster_name=None,
+        kube_provider=cluster.kube_provider, workloads=cluster.workloads, foundry_account_id=None,
+        key_vault_id=None, grafana_admin_password=secrets.grafana_admin_password,
+    ))
+    return {
+        "serving_endpoints": _endpoints(settings, cluster),
+        "grafana_endpoint": monitoring.grafana_endpoint,
+        "estimated_monthly_usd": 0.0,
+    }
+
+
+def _endpoints(settings: EnvironmentSettings, cluster: InferenceCluster) -> dict[str, str]:
+    host = settings.cluster.gateway_hostname
+    return {name: f"https://{host}/{name}/v1" for name in sorted(cluster.workloads)}
+
+
+def _build_edge(settings: EnvironmentSettings, *, registry: ModelRegistry,
+                resource_group_name: pulumi.Input[str], tags: Mapping[str, str]) -> list[str]:
+    fleets = sorted(settings.edge.fleets)
+    for fleet in fleets:
+        EdgeDevice(f"edge-{fleet}", EdgeDeviceArgs(  # type: ignore[call-arg]  # wired per edge docs
+            settings=settings, fleet=fleet, resource_group_name=resource_group_name,
+            registry_login_server=registry.registry_login_server,
+            onnx_server_image=registry.onnx_server_image, tags=tags,
+        ))
+    return fleets
