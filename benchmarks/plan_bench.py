@@ -1,0 +1,72 @@
+"""Plan benchmark: wall time, peak memory and resource count per shipped stack, against the SDK floor.
+
+The floor is the same number of trivial resources registered under the same mock monitor, so the
+ratio isolates what our program adds (components, settings, Outputs) over Pulumi's own cost.
+Target: ratio <= 1.5. This script prints; it never asserts time.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pulumi  # noqa: E402
+from pulumi_azure_native import resources  # noqa: E402
+
+from slmctl.loader import load_stack_file  # noqa: E402
+from slmctl.plan import make_plan  # noqa: E402
+from slmctl.recorder import record  # noqa: E402
+
+STACKS = ("local", "dev", "staging", "prod")
+REPEATS = 3
+
+
+def measure(fn):  # type: ignore[no-untyped-def]
+    """Best wall time of REPEATS runs, and peak traced memory of one."""
+    best = float("inf")
+    result = None
+    for _ in range(REPEATS):
+        gc.collect()
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    gc.collect()
+    tracemalloc.start()
+    fn()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return best, peak, result
+
+
+def floor(count: int):  # type: ignore[no-untyped-def]
+    class Box(pulumi.ComponentResource):
+        def __init__(self, name: str) -> None:
+            super().__init__("slm:bench:Box", name, None, None)
+            for i in range(count - 1):
+                resources.ResourceGroup(f"rg{i}", location="swedencentral", tags={"i": str(i)},
+                                        opts=pulumi.ResourceOptions(parent=self))
+            self.register_outputs({})
+
+    return lambda: record(lambda: Box("box"))
+
+
+def main() -> None:
+    """Print one row per stack."""
+    root = Path(__file__).resolve().parent.parent
+    print(f"{'stack':8} {'resources':>9} {'plan s':>8} {'peak MiB':>9} {'floor s':>8} {'ratio':>6}")
+    make_plan(load_stack_file(root / "stacks" / "Pulumi.dev.yaml"))  # warm imports once
+    for name in STACKS:
+        loaded = load_stack_file(root / "stacks" / f"Pulumi.{name}.yaml")
+        seconds, peak, plan = measure(lambda loaded=loaded: make_plan(loaded))
+        count = len(plan.recording.registrations)
+        floor_s, _, _ = measure(floor(count))
+        print(f"{name:8} {count:9d} {seconds:8.3f} {peak / 2**20:9.1f} {floor_s:8.3f} {seconds / floor_s:6.2f}")
+
+
+if __name__ == "__main__":
+    main()

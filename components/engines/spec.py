@@ -1,0 +1,166 @@
+"""The engine-neutral description of one serving container, produced by the pure engine adapters.
+
+An adapter (``vllm``, ``ollama``, ``onnx_genai``) turns a deployment, its model spec and the node
+hardware into a ``ContainerSpec``. ``components.inference_cluster`` turns that into typed
+Kubernetes objects. Nothing here imports Pulumi: the adapters are plain functions, tested without
+mocks (STYLE P13), and the policy pack can reason about the same values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+Engine = Literal["vllm", "ollama", "onnx-genai"]
+
+NON_ROOT_UID: Final = 10001
+"""The UID/GID every serving pod runs as.
+
+The public vLLM and Ollama images declare no ``USER`` (they run as root), so ``runAsNonRoot``
+alone would make the kubelet refuse to start them ("image will run as root"). We therefore pin an
+explicit, high (>= 10000, Checkov CKV_K8S_40) non-root UID and point every path the engine writes
+(HOME, caches, model store) at a writable volume owned through ``fsGroup``. Our ONNX server image
+declares the same UID in its Dockerfile.
+"""
+
+ALLOWED_GATEWAY_PATHS: Final = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models")
+"""The only routes the ingress gateway exposes per model. Never ``/metrics``, ``/pause``,
+``/update_weights``, ``/invocations`` or ``/tokenize`` (vLLM's API key does not protect them)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class HttpProbe:
+    """An HTTP GET probe against the serving port."""
+
+    path: str
+    period_seconds: int = 10
+    timeout_seconds: int = 5
+    failure_threshold: int = 3
+    success_threshold: int = 1
+    initial_delay_seconds: int = 0
+
+    @property
+    def budget_seconds(self) -> int:
+        """How long this probe tolerates failure before acting (period x failures)."""
+        return self.period_seconds * self.failure_threshold
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScratchVolume:
+    """An ``emptyDir`` mounted read-write (the root filesystem stays read-only)."""
+
+    name: str
+    mount_path: str
+    size_limit_gib: float
+    in_memory: bool = False
+    """Default: node disk. ``True`` makes it tmpfs (``medium: Memory``), e.g. for ``/dev/shm``;
+    it then counts against the container's memory limit."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClaimVolume:
+    """A per-pod PersistentVolumeClaim (generic ephemeral volume) for a model store.
+
+    Per pod, not shared: a ReadWriteOnce claim cannot be mounted by replicas on several nodes, and
+    KEDA adds and removes replicas. The claim is deleted with its pod; the next pod re-pulls.
+    """
+
+    name: str
+    mount_path: str
+    size_gib: int
+    storage_class: str | None = None
+    """Default: the cluster's default StorageClass (AKS ``managed-csi``)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecretEnv:
+    """An environment variable read from a Kubernetes Secret (``secretKeyRef``), never a literal."""
+
+    name: str
+    secret_name: str
+    key: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class InitStep:
+    """An init container that prepares the model before the server starts (pull, download)."""
+
+    name: str
+    image: str
+    command: tuple[str, ...]
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict[str, str])
+    mounts: tuple[str, ...] = ()
+    """Names of the spec's volumes this step mounts (at the same paths as the server)."""
+    needs_https_egress: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resources:
+    """Requests == limits (Guaranteed QoS; GPUs must be equal anyway)."""
+
+    cpu_millicores: int
+    memory_mib: int
+    ephemeral_storage_mib: int
+    gpus: int = 0
+
+    def as_quantities(self) -> dict[str, str]:
+        """Kubernetes resource quantities."""
+        out = {
+            "cpu": f"{self.cpu_millicores}m",
+            "memory": f"{self.memory_mib}Mi",
+            "ephemeral-storage": f"{self.ephemeral_storage_mib}Mi",
+        }
+        if self.gpus:
+            out["nvidia.com/gpu"] = str(self.gpus)
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContainerSpec:
+    """Everything engine-specific about a serving pod; the component adds the rest."""
+
+    engine: Engine
+    image: str
+    args: tuple[str, ...]
+    command: tuple[str, ...] = ()
+    """Default: the image's entrypoint."""
+    env: Mapping[str, str] = field(default_factory=dict[str, str])
+    secret_env: tuple[SecretEnv, ...] = ()
+    port: int
+    port_name: str = "http"
+    served_model_name: str
+    metrics_path: str | None
+    """Where Prometheus scrapes; ``None`` when the engine has none (Ollama, seed defect D4)."""
+    startup_probe: HttpProbe
+    readiness_probe: HttpProbe
+    liveness_probe: HttpProbe
+    scratch_volumes: tuple[ScratchVolume, ...] = ()
+    claim_volumes: tuple[ClaimVolume, ...] = ()
+    init_steps: tuple[InitStep, ...] = ()
+    resources: Resources
+    needs_https_egress: bool = False
+    """Whether the server itself downloads weights at start (NetworkPolicy allows HTTPS out)."""
+    supports_api_key: bool = True
+    """Whether the engine enforces the API key itself (Ollama does not: the gateway must)."""
+    queue_metric: str | None = None
+    """PromQL for the waiting-request count KEDA scales on; ``None``: no queue metric (D11)."""
+    run_as_user: int = NON_ROOT_UID
+
+    @property
+    def gpu(self) -> bool:
+        """Whether the pod requests GPUs."""
+        return self.resources.gpus > 0
+
+
+def gib_to_mib(gib: float) -> int:
+    """GiB -> MiB, rounded up to a whole MiB."""
+    return math.ceil(gib * 1024)
+
+
+def image_is_digest_pinned(image: str) -> bool:
+    """True for ``repo[:tag]@sha256:<64 hex>``."""
+    _, sep, digest = image.partition("@sha256:")
+    return bool(sep) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)

@@ -1,0 +1,162 @@
+"""vLLM's OpenAI-compatible server: deployment + model + GPU -> ``ContainerSpec`` (pure).
+
+Image facts this adapter relies on (vLLM ``docker/Dockerfile``, stage ``vllm-openai``):
+``WORKDIR /vllm-workspace``, ``COPY examples examples`` (so the tool chat templates live in
+``/vllm-workspace/examples/<file>.jinja`` in v0.11.0; later releases moved some into
+``examples/templates/`` — re-check the path when you bump the image), entrypoint
+``python3 -m vllm.entrypoints.openai.api_server`` (our ``args`` are its flags), and no ``USER``
+directive: the image runs as root. We run it as ``NON_ROOT_UID`` with HOME and every cache on
+emptyDirs; ``USER`` is set because torch's inductor cache calls ``getpass.getuser()``, which fails
+for a UID without a passwd entry.
+
+Weights are NOT pre-staged: vLLM downloads the pinned ``--revision`` from Hugging Face into an
+emptyDir at start (the NetworkPolicy allows HTTPS egress), so ``HF_HUB_OFFLINE`` is not set. Set
+it only when an init step or a volume provides the snapshot.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final
+
+from components.engines.spec import (
+    ContainerSpec,
+    HttpProbe,
+    Resources,
+    ScratchVolume,
+    SecretEnv,
+    gib_to_mib,
+)
+from policies.rules.catalog import FAMILY_SERVING, VmSku
+from stacks.settings import ModelSpec, VllmDeployment, vllm_max_model_len, vllm_max_num_seqs
+
+DEFAULT_IMAGE: Final = "vllm/vllm-openai:v0.11.0"
+"""Dev default: tag only."""
+PINNED_IMAGE: Final = (
+    "vllm/vllm-openai:v0.11.0@sha256:014a95f21c9edf6abe0aea6b07353f96baa4ec291c427bb1176dc7c93a85845c"
+)
+"""Prod default. The digest is the one several public projects pin for v0.11.0; it was not pulled
+here (no registry access). Verify with ``docker buildx imagetools inspect`` before relying on it."""
+EXAMPLES_DIR: Final = "/vllm-workspace/examples"
+PORT: Final = 8000
+MODEL_CACHE_PATH: Final = "/models"
+LOCAL_GPU_MEMORY_GIB: Final = 16.0
+"""``local`` tier: the GPU is unknown, so size for a 16 GiB card (T4-class)."""
+SHM_CAP_GIB: Final = 8.0
+POD_SHARE_OF_NODE: Final = 0.6
+"""Share of the node's vCPUs and memory one serving pod requests (DaemonSets and kubelet need
+the rest)."""
+
+
+def vllm_args(name: str, dep: VllmDeployment, model: ModelSpec, sku: VmSku | None) -> tuple[str, ...]:
+    """The server flags, in a stable order.
+
+    Never emitted: ``--quantization`` (a quantized checkpoint is detected from its config, D2),
+    ``--disable-log-stats`` (the metrics would vanish), ``--trust-remote-code`` unless the model
+    allows it (D13), ``--api-key`` (the key comes from ``VLLM_API_KEY``, D10).
+    """
+    artifact = model.artifacts.safetensors
+    if artifact is None:
+        msg = f"deployment {name!r}: model has no safetensors artifact for vLLM; add artifacts.safetensors"
+        raise ValueError(msg)
+    if sku is not None and not sku.is_gpu:
+        msg = (f"deployment {name!r}: {sku.name} has no GPU and the vLLM image is CUDA-only (seed defect "
+               "D3); use a GPU pool, or the 'ollama' / 'onnx-genai' targets for CPU serving")
+        raise ValueError(msg)
+    gpu_memory = sku.gpu_memory_gib if sku is not None else LOCAL_GPU_MEMORY_GIB
+    args: list[str] = [
+        "--model", artifact.repo,
+        "--revision", artifact.revision,
+        "--served-model-name", name,
+        "--host", "0.0.0.0",  # noqa: S104 (a container listens on its pod IP; NetworkPolicy fences it)
+        "--port", str(PORT),
+        "--max-model-len", str(vllm_max_model_len(dep, model)),
+        "--max-num-seqs", str(vllm_max_num_seqs(dep, model, gpu_memory)),
+        "--max-num-batched-tokens", str(dep.max_num_batched_tokens),
+        "--gpu-memory-utilization", f"{dep.gpu_memory_utilization:g}",
+        "--enable-prefix-caching",
+    ]
+    if sku is not None and not sku.bf16:
+        args += ["--dtype", "half"]
+    if sku is not None and sku.fp8_kv_cache:
+        args += ["--kv-cache-dtype", "fp8"]
+    if dep.tool_calling_enabled:
+        args += ["--enable-auto-tool-choice", "--tool-call-parser", model.resolved_tool_call_parser]
+        template = model.resolved_chat_template
+        if template is not None:
+            path = template if template.startswith("/") else f"{EXAMPLES_DIR}/{template}"
+            args += ["--chat-template", path]
+    reasoning = FAMILY_SERVING[model.family].reasoning_parser
+    if reasoning is not None:
+        args += ["--reasoning-parser", reasoning]
+    if model.trust_remote_code:
+        args.append("--trust-remote-code")
+    return tuple(args)
+
+
+def vllm_container(
+    name: str,
+    dep: VllmDeployment,
+    model: ModelSpec,
+    sku: VmSku | None,
+    *,
+    api_key_secret: str,
+    api_key_secret_key: str = "api-key",
+    image: str | None = None,
+    digest_pinned_default: bool = False,
+) -> ContainerSpec:
+    """The vLLM serving container for deployment ``name``.
+
+    ``sku`` is the node's VM size (``None`` on the ``local`` tier); ``image`` overrides the default
+    (``dep.image`` first, then the pinned default when ``digest_pinned_default``).
+    """
+    args = vllm_args(name, dep, model, sku)
+    assert model.artifacts.safetensors is not None  # noqa: S101 (vllm_args checked it)
+    weights_gib = model.shape(model.artifacts.safetensors.quantization).weights_gib
+    cache_gib = math.ceil(weights_gib * 1.25 + 2)
+    tmp_gib = 6
+    if sku is not None:
+        cpu_m = max(1000, int(sku.vcpus * 1000 * POD_SHARE_OF_NODE))
+        memory_gib = sku.memory_gib * POD_SHARE_OF_NODE
+    else:
+        cpu_m, memory_gib = 4000, 16.0
+    shm_gib = min(SHM_CAP_GIB, math.floor(memory_gib / 4))
+    return ContainerSpec(
+        engine="vllm",
+        image=image or dep.image or (PINNED_IMAGE if digest_pinned_default else DEFAULT_IMAGE),
+        args=args,
+        env={
+            "HOME": "/tmp",
+            "USER": "vllm",
+            "HF_HOME": MODEL_CACHE_PATH,
+            "XDG_CACHE_HOME": "/tmp/.cache",
+            "XDG_CONFIG_HOME": "/tmp/.config",
+            "TRITON_CACHE_DIR": "/tmp/.triton",
+            "NUMBA_CACHE_DIR": "/tmp/.numba",
+            "VLLM_NO_USAGE_STATS": "1",
+            "DO_NOT_TRACK": "1",
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+        },
+        secret_env=(SecretEnv(name="VLLM_API_KEY", secret_name=api_key_secret, key=api_key_secret_key),),
+        port=PORT,
+        served_model_name=name,
+        metrics_path="/metrics",
+        # Download + load + CUDA-graph capture can take many minutes: 30 minutes of startup budget,
+        # then a quick readiness check and a slower, more tolerant liveness check.
+        startup_probe=HttpProbe(path="/health", period_seconds=10, timeout_seconds=5, failure_threshold=180),
+        readiness_probe=HttpProbe(path="/health", period_seconds=5, timeout_seconds=3, failure_threshold=3),
+        liveness_probe=HttpProbe(path="/health", period_seconds=15, timeout_seconds=10, failure_threshold=4),
+        scratch_volumes=(
+            ScratchVolume(name="dshm", mount_path="/dev/shm", size_limit_gib=shm_gib, in_memory=True),
+            ScratchVolume(name="model-cache", mount_path=MODEL_CACHE_PATH, size_limit_gib=cache_gib),
+            ScratchVolume(name="tmp", mount_path="/tmp", size_limit_gib=tmp_gib),  # noqa: S108
+        ),
+        resources=Resources(
+            cpu_millicores=cpu_m,
+            memory_mib=gib_to_mib(memory_gib),
+            ephemeral_storage_mib=gib_to_mib(cache_gib + tmp_gib + 1),
+            gpus=1,
+        ),
+        needs_https_egress=True,
+        queue_metric=f'sum(vllm:num_requests_waiting{{model_name="{name}"}})',
+    )

@@ -1,0 +1,463 @@
+"""Kubernetes workload rules (catalogue group D, K8S-01..K8S-16) and GPU scheduling (GPU-04).
+
+Pod specs sit at ``spec.template.spec``, ``spec.jobTemplate.spec.template.spec`` or ``spec``;
+"containers" means ``containers``, ``initContainers`` and ``ephemeralContainers``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from fnmatch import fnmatch
+from typing import Any, Final
+
+from policies.rules.wire import (
+    WORKLOAD_TYPES,
+    Container,
+    PodSpec,
+    Props,
+    get,
+    is_inference,
+    items,
+    mapping,
+    metadata_labels,
+    namespace_of,
+    number,
+    parse_image,
+    pod_spec,
+    show,
+    truthy,
+)
+
+SAFE_SYSCTLS: Final = frozenset({
+    "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+})
+"""The Pod Security Standards Baseline safe sysctls."""
+SELINUX_TYPES: Final = frozenset({"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"})
+ALLOWED_VOLUMES: Final = frozenset({"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
+                                    "persistentVolumeClaim", "projected", "secret"})
+DEFAULT_REGISTRIES: Final = ("docker.io/vllm", "docker.io/ollama", "ghcr.io/ggml-org", "mcr.microsoft.com",
+                             "*.azurecr.io", "nvcr.io/nvidia")
+SECRET_NAME_RE: Final = re.compile(r"(_KEY$|^KEY$|TOKEN|PASSWORD|PASSWD|SECRET|CREDENTIAL|CONNECTION_STRING)",
+                                   re.IGNORECASE)
+SECRET_VALUE_RE: Final = re.compile(
+    r"(^hf_[A-Za-z0-9]{20,}$|^sk-[A-Za-z0-9_-]{20,}$|-----BEGIN [A-Z ]*PRIVATE KEY-----|AccountKey=|"
+    r"^gh[pousr]_[A-Za-z0-9]{30,}$|SharedAccessSignature=|^eyJ[A-Za-z0-9_-]{20,}\.)")
+"""Token shapes: Hugging Face, OpenAI-style, PEM keys, Azure connection strings, GitHub, JWTs."""
+MODEL_SERVER_IMAGES: Final = ("vllm", "ollama", "llama.cpp", "llama-cpp", "onnx", "text-generation-inference")
+CORE_GROUP_RE: Final = re.compile(r"^kubernetes:(?:(?P<group>[a-z0-9.-]+)/)?(?P<version>v\d+(?:alpha|beta)\d*):")
+
+
+def _pod(type_: str, props: Props) -> PodSpec | None:
+    return pod_spec(type_, props)
+
+
+def _ctx(c: Container) -> dict[str, Any]:
+    return mapping(c.spec.get("securityContext"))
+
+
+def pss_baseline(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """K8S-01: the Pod Security Standards Baseline profile."""
+    pod = _pod(type_, props)
+    if pod is None:
+        return []
+    out = []
+    for field in ("hostNetwork", "hostPID", "hostIPC"):
+        if pod.spec.get(field) is True:
+            out.append(f"{pod.path}.{field}: found true; pods must not share the node's namespaces.")
+    psc = mapping(pod.spec.get("securityContext"))
+    for i, s in enumerate(items(psc.get("sysctls"))):
+        name = str(mapping(s).get("name"))
+        if name not in SAFE_SYSCTLS:
+            out.append(f"{pod.path}.securityContext.sysctls[{i}].name: found {show(name)}; only the PSS safe "
+                       "sysctls are allowed.")
+    out.extend(_host_process_apparmor_selinux(f"{pod.path}.securityContext", psc))
+    for c in pod.containers():
+        sc = _ctx(c)
+        if sc.get("privileged") is True:
+            out.append(f"{c.path}.securityContext.privileged: found true; remove it (GPU access comes from the "
+                       "device plugin, not privilege).")
+        if sc.get("procMount") not in (None, "Default"):
+            out.append(f"{c.path}.securityContext.procMount: found {show(sc.get('procMount'))}; use 'Default'.")
+        out.extend(_host_process_apparmor_selinux(f"{c.path}.securityContext", sc))
+        for j, port in enumerate(items(c.spec.get("ports"))):
+            if number(mapping(port).get("hostPort")):
+                out.append(f"{c.path}.ports[{j}].hostPort: found {show(mapping(port).get('hostPort'))}; expose "
+                           "the port through a Service instead.")
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe", "lifecycle.postStart", "lifecycle.preStop"):
+            for handler in ("httpGet", "tcpSocket"):
+                if get(c.spec, f"{probe}.{handler}.host"):
+                    out.append(f"{c.path}.{probe}.{handler}.host: found a host; probes and hooks target the pod.")
+    return out
+
+
+def _host_process_apparmor_selinux(path: str, sc: Mapping[str, Any]) -> list[str]:
+    out = []
+    if get(sc, "windowsOptions.hostProcess") is True:
+        out.append(f"{path}.windowsOptions.hostProcess: found true; host processes are not allowed.")
+    if get(sc, "appArmorProfile.type") == "Unconfined":
+        out.append(f"{path}.appArmorProfile.type: found 'Unconfined'; use 'RuntimeDefault'.")
+    se = mapping(sc.get("seLinuxOptions"))
+    if str(se.get("type") or "") not in SELINUX_TYPES or se.get("user") or se.get("role"):
+        out.append(f"{path}.seLinuxOptions: found a custom SELinux type/user/role; leave them unset.")
+    return out
+
+
+def no_privilege_escalation(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """K8S-02: ``allowPrivilegeEscalation: false`` set explicitly on every container."""
+    pod = _pod(type_, props)
+    return [] if pod is None else [
+        f"{c.path}.securityContext.allowPrivilegeEscalation: found {show(_ctx(c).get('allowPrivilegeEscalation'))}; "
+        "set it to false." for c in pod.containers() if _ctx(c).get("allowPrivilegeEscalation") is not False]
+
+
+def run_as_non_root(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """K8S-03: ``runAsNonRoot: true`` on the pod (or every container) and never ``runAsUser: 0``."""
+    pod = _pod(type_, props)
+    if pod is None:
+        return []
+    out = []
+    psc = mapping(pod.spec.get("securityContext"))
+    if psc.get("runAsNonRoot") is not True:
+        out.extend(f"{c.path}.securityContext.runAsNonRoot: found {show(_ctx(c).get('runAsNonRoot'))} and the pod "
+                   "does not set it; set spec.securityContext.runAsNonRoot to true (use an image with a non-root "
+                   "USER)." for c in pod.containers() if _ctx(c).get("runAsNonRoot") is not True)
+    if number(psc.get("runAsUser")) == 0:
+        out.append(f"{pod.path}.securityContext.runAsUser: found 0; do not run as root.")
+    out.extend(f"{c.path}.securityContext.runAsUser: found 0; do not run as root." for c in pod.containers()
+               if number(_ctx(c).get("runAsUser")) == 0)
+    return out
+
+
+def drop_capabilities(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """K8S-04: drop ALL capabilities; add at most NET_BIND_SERVICE."""
+    pod = _pod(type_, props)
+    if pod is None:
+        return []
+    out = []
+    for c in pod.containers():
+        caps = mapping(_ctx(c).get("capabilities"))
+        if "ALL" not in [str(x) for x in items(caps.get("drop"))]:
+            out.append(f"{c.path}.securityContext.capabilities.drop: found {show(caps.get('drop'))}; drop 'ALL'.")
+        extra = [str(x) for x in items(caps.get("add")) if str(x) != "NET_BIND_SERVICE"]
+        if extra:
+            out.append(f"{c.path}.securityContext.capabilities.add: found {show(extra)}; only NET_BIND_SERVICE "
+                       "may be added.")
+    return out
+
+
+def seccomp(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """K8S-05: a RuntimeDefault or Localhost seccomp profile on the pod (or every container)."""
+    pod = _pod(type_, props)
+    if pod is None:
+        return []
+    ok = ("RuntimeDefault", "Localhost")
+    pod_type = get(pod.spec, "securityContext.seccompProfile.type")
+    if pod_type in ok:
+        return []
+    return [f"{c.path}.securityContext.seccompProfile.type: found {show(get(_ctx(c), 'seccompProfile.type'))} and "
+            f"the pod has {show(pod_type)}; set spec.securityContext.seccompProfile.type to 'RuntimeDefault'."
+            for c in pod.containers() if get(_ctx(c), "seccompProfile.type") not in ok]
+
+
+def volume_types(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """K8S-06: only the PSS Restricted volume types (hostPath only through an exemption)."""
+    pod = _pod(type_, props)
+    if pod is None:
+        return []
+    out = []
+    for i, v in enumerate(items(pod.spec.get("volumes"))):
+        kinds = [k for k in mapping(v) if k != "name"]
+        bad = [k for k in kinds if k not in ALLOWED_VOLUMES]
+        if bad:
+            out.append(f"{pod.path}.volumes[{i}]: found {', '.join(bad)} volume {show(mapping(v).get('name'))}; use "
+                       "a PVC, emptyDir or CSI volume (hostPath needs a written exemption).")
+    return out
+
+
+def read_only_root(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """K8S-06: read-only root filesystem with emptyDir mounts for /tmp, caches and /dev/shm."""
+    pod = _pod(type_, props)
+    return [] if pod is None else [
+        f"{c.path}.securityContext.readOnlyRootFilesystem: found {show(_ctx(c).get('readOnlyRootFilesystem'))}; set "
+        "it to true and mount emptyDir volumes at the paths the engine writes (/tmp, caches, /dev/shm)."
+        for c in pod.containers() if _ctx(c).get("readOnlyRootFilesystem") is not True]
+
+
+def resources(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """K8S-07: requests and limits for cpu, memory and ephemeral-storage."""
+    pod = _pod(type_, props)
+    if pod is None:
+        return []
+    wanted = [str(r) for r in cfg.get("resources", ["cpu", "memory", "ephemeral-storage"])]
+    out = []
+    for c in pod.containers():
+        for kind in ("requests", "limits"):
+            have = mapping(get(c.spec, f"resources.{kind}"))
+            missing = [r for r in wanted if r not in have]
+            if missing:
+                out.append(f"{c.path}.resources.{kind}: found no {', '.join(missing)}; set them so the scheduler "
+                           "and the kubelet can protect the node.")
+    return out
+
+
+def registry_allowed(image: str, allowed: list[str]) -> bool:
+    """Whether ``image`` comes from an allowed registry (``*.azurecr.io``) or repository prefix (``docker.io/vllm``)."""
+    ref = parse_image(image)
+    if ref is None:
+        return False
+    for pattern in allowed:
+        p = pattern.rstrip("/")
+        if "/" not in p and fnmatch(ref.registry, p):
+            return True
+        if ref.qualified == p or ref.qualified.startswith(p + "/") or fnmatch(ref.qualified, p):
+            return True
+    return False
+
+
+def image_provenance(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """K8S-08: images from allowed registries with an explicit, non-latest tag or a digest."""
+    pod = _pod(type_, props)
+    if pod is None:
+        return []
+    allowed = [str(r) for r in cfg.get("allowedRegistries", DEFAULT_REGISTRIES)]
+    out = []
+    for c in pod.containers():
+        ref = parse_image(c.image)
+        if ref is None:
+            out.append(f"{c.path}.image: found {show(c.image)}; set a full image reference.")
+            continue
+        if not registry_allowed(c.image, allowed):
+            out.append(f"{c.path}.image: found registry {ref.qualified!r}; pull from {', '.join(allowed)} "
+                       "(or add the registry to allowedRegistries).")
+        if ref.digest is None and ref.tag in (None, "latest"):
+            out.append(f"{c.path}.image: found {show(c.image)} (tag {ref.tag or 'unset'}); pin a version tag "
+                       "and preferably a @sha256 digest.")
+    return out
+
+
+def image_digest(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """K8S-08: images pinned by ``@sha256:`` digest."""
+    pod = _pod(type_, props)
+    return [] if pod is None else [
+        f"{c.path}.image: found {show(c.image)} without a digest; pin it as 'repo:tag@sha256:<digest>'."
+        for c in pod.containers() if "@sha256:" not in c.image]
+
+
+def _is_model_server(c: Container) -> bool:
+    return any(k in c.image.lower() for k in MODEL_SERVER_IMAGES)
+
+
+def probes(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """K8S-09: readiness and liveness probes (not identical), a startupProbe for model servers."""
+    pod = _pod(type_, props)
+    if pod is None or type_ in ("kubernetes:batch/v1:Job", "kubernetes:batch/v1:CronJob"):
+        return []
+    out = []
+    for c in pod.containers(include_init=False):
+        missing = [p for p in ("readinessProbe", "livenessProbe") if not c.spec.get(p)]
+        if missing:
+            out.append(f"{c.path}: found no {' and no '.join(missing)}; add them so traffic and restarts follow "
+                       "the server's health.")
+        elif mapping(c.spec.get("readinessProbe")) == mapping(c.spec.get("livenessProbe")):
+            out.append(f"{c.path}.livenessProbe: found identical to readinessProbe; a slow model would be killed "
+                       "instead of taken out of rotation. Make liveness more tolerant.")
+        if (_is_model_server(c) or is_inference(type_, props)) and not c.spec.get("startupProbe"):
+            out.append(f"{c.path}.startupProbe: found unset; model servers load weights for minutes, add a "
+                       "startupProbe with a generous failureThreshold.")
+    return out
+
+
+def service_account(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """K8S-10: a dedicated service account; no token mount unless it uses workload identity."""
+    pod = _pod(type_, props)
+    if pod is None:
+        return []
+    out = []
+    sa = pod.spec.get("serviceAccountName") or pod.spec.get("serviceAccount")
+    if not sa or sa == "default":
+        out.append(f"{pod.path}.serviceAccountName: found {show(sa)}; give the workload its own service account.")
+    uses_wi = truthy(pod.labels.get("azure.workload.identity/use"))
+    if not uses_wi and pod.spec.get("automountServiceAccountToken") is not False:
+        out.append(f"{pod.path}.automountServiceAccountToken: found "
+                   f"{show(pod.spec.get('automountServiceAccountToken'))}; set it to false (or label the pod "
+                   "azure.workload.identity/use: 'true' when it needs an Entra token).")
+    return out
+
+
+def rbac_least_privilege(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """K8S-10: no wildcard RBAC, no pods/exec or pods/attach, no cluster-admin for service accounts."""
+    kind = type_.rsplit(":", 1)[-1]
+    if type_.startswith("kubernetes:rbac.authorization.k8s.io/") and kind in ("Role", "ClusterRole"):
+        out = []
+        for i, rule in enumerate(items(get(props, "rules"))):
+            r = mapping(rule)
+            verbs, res = [str(v) for v in items(r.get("verbs"))], [str(v) for v in items(r.get("resources"))]
+            if "*" in verbs or "*" in res:
+                out.append(f"rules[{i}]: found a '*' verb or resource; list the verbs and resources it needs.")
+            risky = [x for x in res if x in ("pods/exec", "pods/attach")]
+            if risky:
+                out.append(f"rules[{i}].resources: found {show(risky)}; workloads must not exec into pods.")
+        return out
+    if type_.startswith("kubernetes:rbac.authorization.k8s.io/") and kind in ("RoleBinding", "ClusterRoleBinding"):
+        if get(props, "roleRef.name") == "cluster-admin" and any(
+                mapping(s).get("kind") == "ServiceAccount" for s in items(get(props, "subjects"))):
+            return ["roleRef.name: found 'cluster-admin' bound to a service account; bind a namespaced Role."]
+    return []
+
+
+def namespaces(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """K8S-11: workloads outside ``default``; namespaces enforce the restricted Pod Security level."""
+    if type_ in WORKLOAD_TYPES and namespace_of(props) == "default":
+        return [f"metadata.namespace: found {show(get(props, 'metadata.namespace'))}; deploy into a dedicated "
+                "namespace, never 'default'."]
+    if type_ != "kubernetes:core/v1:Namespace":
+        return []
+    labels = metadata_labels(props)
+    name = str(get(props, "metadata.name") or "")
+    want = "baseline" if name in [str(n) for n in cfg.get("baselineNamespaces", [])] else "restricted"
+    out = []
+    if labels.get("pod-security.kubernetes.io/enforce") not in (want, "restricted"):
+        out.append(f"metadata.labels['pod-security.kubernetes.io/enforce']: found "
+                   f"{show(labels.get('pod-security.kubernetes.io/enforce'))}; set '{want}'.")
+    if "pod-security.kubernetes.io/enforce-version" not in labels:
+        out.append("metadata.labels['pod-security.kubernetes.io/enforce-version']: found unset; pin it, e.g. 'v1.33'.")
+    return out
+
+
+def service_exposure(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """K8S-13: no NodePort; internal load balancers only; TLS on every Ingress."""
+    if type_ == "kubernetes:core/v1:Service":
+        kind = get(props, "spec.type")
+        if kind == "NodePort":
+            return ["spec.type: found 'NodePort'; use ClusterIP behind the gateway."]
+        internal = mapping(get(props, "metadata.annotations")).get(
+            "service.beta.kubernetes.io/azure-load-balancer-internal")
+        if kind == "LoadBalancer" and str(internal).lower() != "true":
+            return ["spec.type: found a public 'LoadBalancer'; annotate it "
+                    "service.beta.kubernetes.io/azure-load-balancer-internal: 'true' or use the gateway."]
+    if type_ == "kubernetes:networking.k8s.io/v1:Ingress" and not items(get(props, "spec.tls")):
+        return ["spec.tls: found empty; terminate TLS on every Ingress."]
+    return []
+
+
+def replicas_spread(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """K8S-14: enough replicas, spread over nodes/zones."""
+    if type_ not in ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"):
+        return []
+    pod = _pod(type_, props)
+    assert pod is not None  # noqa: S101 (both types carry a pod template)
+    minimum = number(cfg.get("minReplicas", 2)) or 0
+    replicas = number(get(props, "spec.replicas"))
+    out = []
+    if replicas is not None and replicas < minimum:
+        out.append(f"spec.replicas: found {show(replicas)}; run at least {show(minimum)} replicas here.")
+    if minimum >= 2 and not items(pod.spec.get("topologySpreadConstraints")) and \
+            not get(pod.spec, "affinity.podAntiAffinity"):
+        out.append(f"{pod.path}.topologySpreadConstraints: found none and no podAntiAffinity; spread replicas "
+                   "across nodes and zones.")
+    return out
+
+
+def _secret_env(c: Container) -> list[str]:
+    out = []
+    for i, e in enumerate(c.env()):
+        value = e.get("value")
+        if not isinstance(value, str) or not value:
+            continue
+        name = str(e.get("name", ""))
+        if SECRET_NAME_RE.search(name) or SECRET_VALUE_RE.search(value):
+            out.append(f"{c.path}.env[{i}].value: found a literal value for {name!r} (value not shown); move it to a "
+                       "Secret (valueFrom.secretKeyRef) or a Key Vault CSI mount.")
+    return out
+
+
+def no_secrets_in_env(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """K8S-15 / seed D10: no secret-looking literal env values or ConfigMap data."""
+    if type_ == "kubernetes:core/v1:ConfigMap":
+        out = []
+        for key, value in sorted(mapping(get(props, "data")).items()):
+            if (SECRET_NAME_RE.search(key) and isinstance(value, str) and value and "\n" not in value) or \
+                    (isinstance(value, str) and SECRET_VALUE_RE.search(value)):
+                out.append(f"data.{key}: found a secret-looking value (not shown); store it in a Secret or Key Vault.")
+        return out
+    pod = _pod(type_, props)
+    return [] if pod is None else [m for c in pod.containers() for m in _secret_env(c)]
+
+
+def stable_api(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """K8S-16: no bare Pods and no alpha/beta versions of built-in Kubernetes APIs."""
+    if type_ == "kubernetes:core/v1:Pod":
+        return ["kind: found a bare Pod; wrap it in a Deployment, StatefulSet or Job so it is rescheduled."]
+    m = CORE_GROUP_RE.match(type_)
+    if m is None:
+        return []
+    group = m.group("group") or "core"
+    builtin = "." not in group or group.endswith(".k8s.io")
+    if builtin:
+        return [f"type: found {m.group('version')} API {type_!r}; use the stable (v1/v2) version."]
+    return []
+
+
+def helm_release_opaque(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """K8S-16: a Helm Release is opaque to these policies (pulumi/pulumi#10055)."""
+    if type_ == "kubernetes:helm.sh/v3:Release":
+        return [f"chart: found Helm Release of {show(get(props, 'chart'))}; its rendered objects are not checked by "
+                "this pack. Review the chart values, or exempt it with a written reason."]
+    return []
+
+
+# --------------------------------------------------------------------------- GPU scheduling (GPU-04)
+
+
+def _tolerates(pod: PodSpec, taint: str) -> bool:
+    key, _, rest = taint.partition("=")
+    value, _, effect = rest.partition(":")
+    for t in items(pod.spec.get("tolerations")):
+        tt = mapping(t)
+        if tt.get("operator") == "Exists" and not tt.get("key"):
+            return True
+        if tt.get("key") == key and tt.get("effect") in (None, "", effect) and (
+                tt.get("operator") == "Exists" or tt.get("value") == value):
+            return True
+    return False
+
+
+def gpu_scheduling(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """GPU-04: GPU limits within bounds, requests equal limits, tolerations and node selection."""
+    pod = _pod(type_, props)
+    if pod is None or not pod.uses_gpu:
+        return []
+    taint = str(cfg.get("gpuTaint", "sku=gpu:NoSchedule"))
+    max_gpus = number(cfg.get("maxGpusPerPod", 1)) or 1
+    out = []
+    for c in pod.containers():
+        gpus = c.gpu_limit()
+        if gpus == 0:
+            continue
+        if gpus > max_gpus or gpus != int(gpus):
+            out.append(f"{c.path}.resources.limits['nvidia.com/gpu']: found {show(gpus)}; use 1..{show(max_gpus)} "
+                       "whole GPUs.")
+        req = mapping(get(c.spec, "resources.requests")).get("nvidia.com/gpu")
+        if req is not None and number(req) != gpus:
+            out.append(f"{c.path}.resources.requests['nvidia.com/gpu']: found {show(req)}, limit {show(gpus)}; "
+                       "GPU requests must equal limits.")
+    if not _tolerates(pod, taint):
+        out.append(f"{pod.path}.tolerations: found no toleration for '{taint}'; GPU pods must tolerate the GPU "
+                   "pool taint.")
+    if not mapping(pod.spec.get("nodeSelector")) and not get(pod.spec, "affinity.nodeAffinity"):
+        out.append(f"{pod.path}.nodeSelector: found unset; select the GPU pool (e.g. kubernetes.azure.com/agentpool).")
+    return out
+
+
+def non_gpu_tolerations(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """GPU-04: pods without GPUs do not tolerate the GPU taint (they would occupy GPU nodes)."""
+    pod = _pod(type_, props)
+    taint = str(cfg.get("gpuTaint", "sku=gpu:NoSchedule"))
+    if pod is None or pod.uses_gpu or type_ == "kubernetes:apps/v1:DaemonSet" or not _tolerates(pod, taint):
+        return []
+    return [f"{pod.path}.tolerations: found a toleration for '{taint}' on a pod without GPUs; remove it so CPU "
+            "pods do not hold GPU nodes."]

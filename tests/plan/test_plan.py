@@ -1,0 +1,91 @@
+"""Every shipped stack builds under the SDK mock monitor, and the plan keeps its structural promises."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from functools import cache
+
+import pytest
+from conftest import REPO_ROOT, STACK_NAMES
+
+from slmctl.loader import PLACEHOLDER_SECRET, load_stack_file
+from slmctl.plan import Plan, make_plan
+
+TAGGABLE_EXEMPT = {
+    # Types whose ARM resources take no tags (or whose tags live on the parent resource).
+    "azure-native:authorization:RoleAssignment", "azure-native:authorization:ManagementLockByScope",
+    "azure-native:monitor:DiagnosticSetting", "azure-native:network:Subnet",
+    "azure-native:network:PrivateDnsZoneGroup", "azure-native:storage:BlobContainer",
+    "azure-native:storage:BlobServiceProperties", "azure-native:keyvault:Secret",
+    "azure-native:managedidentity:FederatedIdentityCredential",
+    "azure-native:monitor:DataCollectionRuleAssociation", "azure-native:cognitiveservices:Deployment",
+    "azure-native:containerservice:AgentPool",
+}
+
+
+@cache
+def plan_of(name: str) -> Plan:
+    return make_plan(load_stack_file(REPO_ROOT / "stacks" / f"Pulumi.{name}.yaml"))
+
+
+@pytest.mark.parametrize("name", STACK_NAMES)
+class TestEveryStack:
+    def test_builds_and_declares_the_four_components(self, name: str) -> None:
+        types = {r.type for r in plan_of(name).recording.registrations}
+        assert "slm:compute:InferenceCluster" in types or any(t.endswith(":InferenceCluster") for t in types)
+        assert any(t.endswith(":MonitoringStack") for t in types)
+        if name != "local":
+            assert any(t.endswith(":ModelRegistry") for t in types)
+
+    def test_every_resource_has_a_component_ancestor(self, name: str) -> None:
+        regs = plan_of(name).recording.registrations
+        components = {r.urn for r in regs if not r.custom}
+        orphans = [r.urn for r in regs if r.custom and r.parent not in components]
+        assert orphans == []
+
+    def test_required_tags_reach_every_taggable_azure_resource(self, name: str) -> None:
+        missing = []
+        for r in plan_of(name).recording.registrations:
+            if not r.type.startswith("azure-native:") or r.type in TAGGABLE_EXEMPT or r.read:
+                continue
+            tags = r.inputs.get("tags") or {}
+            if not {"environment", "owner", "costCenter", "workload"} <= set(tags):
+                missing.append(f"{r.type} {r.name}")
+        assert missing == []
+
+    def test_no_secret_value_reaches_plan_json(self, name: str) -> None:
+        text = plan_of(name).to_json()
+        assert PLACEHOLDER_SECRET not in text
+
+    def test_local_creates_no_azure_resources(self, name: str) -> None:
+        azure = [r for r in plan_of(name).recording.registrations if r.type.startswith("azure-native:")]
+        assert (azure == []) == (name == "local")
+
+
+def test_plan_json_is_byte_identical_across_runs() -> None:
+    loaded = load_stack_file(REPO_ROOT / "stacks" / "Pulumi.dev.yaml")
+    assert make_plan(loaded).to_json() == make_plan(loaded).to_json()
+
+
+def test_child_names_are_stable_identity() -> None:
+    names = {r.name for r in plan_of("dev").recording.registrations}
+    assert {"env-rg", "env-vnet", "env-log"} <= names
+
+
+def test_prod_protects_stateful_resources() -> None:
+    protected = {r.type for r in plan_of("prod").recording.registrations if r.protect}
+    assert {"azure-native:storage:StorageAccount", "azure-native:keyvault:Vault",
+            "azure-native:containerregistry:Registry"} <= protected
+
+
+def test_plan_json_command_prints_the_documented_shape() -> None:
+    result = subprocess.run([sys.executable, "-m", "slmctl", "plan", "prod", "--json", "--no-gate"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["stack"] == "prod"
+    first = doc["resources"][0]
+    assert {"urn", "type", "name", "parent", "inputs", "dependencies"} <= set(first)
+    assert (REPO_ROOT / "build" / "prod" / "plan.json").read_text() == result.stdout
