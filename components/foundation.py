@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 import pulumi
-from pulumi_azure_native import managedidentity, network, operationalinsights, resources
+from pulumi_azure_native import managedidentity, network, operationalinsights, privatedns, resources
 
 from stacks.settings import EnvironmentSettings
 
@@ -107,13 +107,13 @@ class Foundation(pulumi.ComponentResource):
         if args.private_networking:
             for zone in PRIVATE_DNS_ZONES:
                 key = zone.removeprefix("privatelink.").split(".")[0]
-                pz = network.PrivateZone(f"{name}-dns-{key}", private_zone_name=zone,
+                pz = privatedns.PrivateZone(f"{name}-dns-{key}", private_zone_name=zone,
                                          resource_group_name=rg.name, location="global", tags=tags,
                                          opts=child)
-                network.VirtualNetworkLink(
+                privatedns.VirtualNetworkLink(
                     f"{name}-dns-{key}-link", private_zone_name=pz.name, resource_group_name=rg.name,
                     virtual_network_link_name=f"link-{prefix}", location="global",
-                    virtual_network=network.SubResourceArgs(id=vnet.id), registration_enabled=False,
+                    virtual_network=privatedns.SubResourceArgs(id=vnet.id), registration_enabled=False,
                     tags=tags, opts=child,
                 )
                 self.private_dns_zone_ids[zone] = pz.id

@@ -152,7 +152,8 @@ def schema(
     stack_file_schema: Annotated[bool, typer.Option("--stack-file", help="Schema of a whole stack file.")] = False,
 ) -> None:
     """Print the JSON Schema of the settings (or of a stack file, for editors)."""
-    from slmctl.schema import settings_schema, stack_file_schema as file_schema
+    from slmctl.schema import settings_schema
+    from slmctl.schema import stack_file_schema as file_schema
 
     doc = file_schema() if stack_file_schema else settings_schema()
     sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")

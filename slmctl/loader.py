@@ -25,7 +25,9 @@ REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 STACKS_DIR: Final = REPO_ROOT / "stacks"
 REQUIRED_SECRETS: Final = ("engineApiKey", "grafanaAdminPassword")
 """Secret config keys the program reads; ``pulumi config set --secret slm-platform:<key>`` sets them."""
-PLACEHOLDER_SECRET: Final = "offline-placeholder-secret"
+GATED_MODEL_SECRET: Final = "huggingFaceToken"
+"""Required as well when a model in the catalogue is gated on Hugging Face (Gemma)."""
+PLACEHOLDER_SECRET: Final = "offline-placeholder-secret"  # noqa: S105 (a marker, not a credential)
 
 
 class StackFileError(Exception):
@@ -172,12 +174,15 @@ def load_stack_file(path: Path, *, stack: str | None = None) -> LoadedStack:
         settings = EnvironmentSettings.model_validate(raw_config[SETTINGS_KEY])
     except ValidationError as exc:
         raise StackFileError(_validation_problems(exc, rel, lines)) from None
-    config, secret_keys, placeholders = _engine_config(raw_config, rel)
+    required = [*REQUIRED_SECRETS, *([GATED_MODEL_SECRET] if settings.needs_hugging_face_token else [])]
+    config, secret_keys, placeholders = _engine_config(raw_config, rel, required)
     return LoadedStack(stack=stack_name, path=path, settings=settings, config=config,
                        secret_keys=secret_keys, placeholder_secrets=placeholders, lines=lines)
 
 
-def _engine_config(raw: Mapping[str, Any], rel: str) -> tuple[dict[str, str], list[str], list[str]]:
+def _engine_config(
+    raw: Mapping[str, Any], rel: str, required: Iterable[str]
+) -> tuple[dict[str, str], list[str], list[str]]:
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     placeholders: list[str] = []
@@ -193,7 +198,7 @@ def _engine_config(raw: Mapping[str, Any], rel: str) -> tuple[dict[str, str], li
             config[key] = json.dumps(value, sort_keys=True)
         else:
             config[key] = str(value).lower() if isinstance(value, bool) else str(value)
-    for name in REQUIRED_SECRETS:
+    for name in required:
         key = f"{CONFIG_NAMESPACE}:{name}"
         if key not in config:
             config[key] = PLACEHOLDER_SECRET

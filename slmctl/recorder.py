@@ -23,8 +23,8 @@ from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 
-SECRET_SIG: Final = "4dabf18193072939515e22adb298388d"
-SECRET_VALUE_SIG: Final = "1b47061264138c4ac30d75fd1eb44270"
+SECRET_SIG: Final = "4dabf18193072939515e22adb298388d"  # noqa: S105 (Pulumi wire signature)
+SECRET_VALUE_SIG: Final = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 (Pulumi wire signature)
 RESOURCE_REF_SIG: Final = "5cf8f73096256a8f31e491e813e4eb8e"
 UNKNOWN: Final = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 REDACTED: Final = "[secret]"
@@ -59,7 +59,7 @@ def _det_uuid(*parts: str) -> str:
 
 
 def _arm_id(typ: str, name: str, inputs: Mapping[str, Any]) -> str:
-    _, module, kind = (typ.split(":") + ["", ""])[:3]
+    _, module, kind = [*typ.split(":"), "", ""][:3]
     rg = inputs.get("resourceGroupName")
     rg = rg if isinstance(rg, str) else "rg"
     if kind == "ResourceGroup":
@@ -123,7 +123,7 @@ def computed_outputs(typ: str, name: str, inputs: Mapping[str, Any]) -> dict[str
     elif typ.startswith("docker:") and "Image" in typ:
         image_name = str(inputs.get("imageName") or inputs.get("tags") or physical)
         digest = hashlib.sha256(image_name.encode()).hexdigest()
-        out["repoDigest"] = f"{image_name.split(':')[0]}@sha256:{digest}"
+        out["repoDigest"] = f"{image_name.split(':', maxsplit=1)[0]}@sha256:{digest}"
         out["digest"] = f"sha256:{digest}"
     return out
 
@@ -132,20 +132,16 @@ class PlatformMocks(pulumi.runtime.Mocks):
     """Answers registrations and invokes with deterministic, realistic stand-ins."""
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        state = dict(args.inputs)
         computed = computed_outputs(args.typ, args.name, args.inputs)
-        for key, value in computed.items():
-            if key == "id":
-                continue
-            state.setdefault(key, value) if key == "name" else state.update({key: value})
-        resource_id = computed.get("id") or f"{args.name}-id"
+        resource_id = computed.pop("id", None) or f"{args.name}-id"
+        state = {"name": computed.pop("name"), **dict(args.inputs), **computed}
         return resource_id, state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        if args.token == "azure-native:authorization:getClientConfig":
+        if args.token == "azure-native:authorization:getClientConfig":  # noqa: S105 (an invoke token)
             return {"clientId": _det_uuid("client"), "objectId": _det_uuid("deployer"),
                     "subscriptionId": MOCK_SUBSCRIPTION_ID, "tenantId": MOCK_TENANT_ID}, None
-        if args.token == "kubernetes:helm:template":
+        if args.token == "kubernetes:helm:template":  # noqa: S105 (an invoke token)
             return {"result": []}, None
         return {}, None
 

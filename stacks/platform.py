@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-from pydantic import ValidationError
 from pulumi_azure_native import authorization
+from pydantic import ValidationError
 
 from components._standard import Lock
 from components.edge_device import EdgeDevice, EdgeDeviceArgs
@@ -38,12 +38,18 @@ class PlatformSecrets:
 
     engine_api_key: pulumi.Output[str]
     grafana_admin_password: pulumi.Output[str]
+    hugging_face_token: pulumi.Output[str] | None = None
+    """Only when a catalogue model is gated on Hugging Face (Gemma)."""
 
     @classmethod
-    def from_config(cls, config: pulumi.Config, settings: EnvironmentSettings) -> PlatformSecrets:  # noqa: ARG003
+    def from_config(cls, config: pulumi.Config, settings: EnvironmentSettings) -> PlatformSecrets:
         """Read them with ``require_secret`` (never ``get``: that would unwrap them)."""
-        return cls(engine_api_key=config.require_secret("engineApiKey"),
-                   grafana_admin_password=config.require_secret("grafanaAdminPassword"))
+        return cls(
+            engine_api_key=config.require_secret("engineApiKey"),
+            grafana_admin_password=config.require_secret("grafanaAdminPassword"),
+            hugging_face_token=config.require_secret("huggingFaceToken")
+            if settings.needs_hugging_face_token else None,
+        )
 
 
 def load_settings(raw: Mapping[str, Any], *, stack: str) -> EnvironmentSettings:

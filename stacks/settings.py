@@ -14,7 +14,15 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Final, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from policies.rules.catalog import FAMILY_SERVING, VALID_TOOL_CALL_PARSERS, VM_SKUS, ModelFamily
 from policies.rules.memory_fit import (
@@ -37,7 +45,18 @@ Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Uuid = Annotated[
     str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 ]
-VmSize = Literal[tuple(VM_SKUS)]  # type: ignore[valid-type]  # the SKU table is the allow-list
+
+
+def _known_vm_size(value: str) -> str:
+    if value not in VM_SKUS:
+        msg = (f"{value!r} is not a VM size this framework knows (prices, GPU memory); use one of: "
+               f"{', '.join(VM_SKUS)}; or add it to policies/rules/catalog.py")
+        raise ValueError(msg)
+    return value
+
+
+VmSize = Annotated[str, AfterValidator(_known_vm_size), WithJsonSchema({"type": "string", "enum": list(VM_SKUS)})]
+"""An Azure VM size from ``policies.rules.catalog.VM_SKUS`` (the table is the allow-list)."""
 FoundrySku = Literal[
     "GlobalStandard", "DataZoneStandard", "Standard",
     "GlobalProvisionedManaged", "DataZoneProvisionedManaged", "ProvisionedManaged",
@@ -392,6 +411,10 @@ class MonitoringSettings(_Model):
     retention_days: int = Field(default=30, ge=30, le=730)
     scrape_interval_seconds: int = Field(default=30, ge=5, le=300)
     grafana_enabled: bool = True
+    runbook_base_url: Annotated[str, Field(pattern=r"^(https://\S+|[\w./-]+)$")] | None = None
+    """Default: repository-relative ``docs/runbooks/<alert>.md`` in every alert's ``runbook_url``.
+    Set your repository's browse URL (``https://github.com/<org>/<repo>/blob/main/docs/runbooks``)
+    so the link in a notification is clickable."""
 
 
 class DeviceClass(_Model):
@@ -616,6 +639,11 @@ class EnvironmentSettings(_Model):
     def uses_azure(self) -> bool:
         """False on ``local``: a laptop cluster and no Azure resources."""
         return self.tier != "local"
+
+    @property
+    def needs_hugging_face_token(self) -> bool:
+        """True when a model served from Hugging Face is gated (its token must be configured)."""
+        return any(m.gated and m.artifacts.safetensors is not None for m in self.models.values())
 
     @property
     def environment(self) -> str:
