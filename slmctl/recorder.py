@@ -11,6 +11,7 @@ machine and no provider plugin runs; the mocks below answer with deterministic s
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import threading
 import uuid
@@ -79,6 +80,17 @@ def _physical_name(typ: str, name: str, inputs: Mapping[str, Any]) -> str:
     return name
 
 
+def _identity_output(identity: Any) -> dict[str, Any]:
+    """An ``identity`` output: user-assigned ids are a list on input but a map (id -> ids) on output."""
+    out = dict(identity or {})
+    assigned = out.get("userAssignedIdentities")
+    if isinstance(assigned, list):
+        out["userAssignedIdentities"] = {
+            str(rid): {"principalId": _det_uuid(str(rid), "principal"), "clientId": _det_uuid(str(rid), "client")}
+            for rid in assigned}
+    return out
+
+
 def computed_outputs(typ: str, name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
     """Deterministic stand-ins for the outputs the provider would compute."""
     physical = _physical_name(typ, name, inputs)
@@ -92,7 +104,7 @@ def computed_outputs(typ: str, name: str, inputs: Mapping[str, Any]) -> dict[str
             "resourceId": f"{out['id']}/kubelet"}}
         out["oidcIssuerProfile"] = {"enabled": True,
                                     "issuerURL": f"https://oidc.mock.azure.example/{_det_uuid(name)}/"}
-        out["identity"] = {**dict(inputs.get("identity") or {}),
+        out["identity"] = {**_identity_output(inputs.get("identity")),
                            "principalId": _det_uuid(name, "cluster-principal"), "tenantId": MOCK_TENANT_ID}
         out["fqdn"] = f"{physical}.hcp.mock.azmk8s.io"
     elif typ == "azure-native:containerregistry:Registry":
@@ -117,7 +129,7 @@ def computed_outputs(typ: str, name: str, inputs: Mapping[str, Any]) -> dict[str
         out["identity"] = {**dict(inputs.get("identity") or {}), "principalId": _det_uuid(name, "principal")}
         out["properties"] = {**dict(inputs.get("properties") or {}),
                              "endpoint": f"https://{physical}.grafana.azure.com"}
-    elif typ == "azure-native:devices:IotHubResource":
+    elif typ == "azure-native:iothub:IotHubResource":
         out["properties"] = {**dict(inputs.get("properties") or {}),
                              "hostName": f"{physical}.azure-devices.net"}
     elif typ.startswith("docker:") and "Image" in typ:
@@ -137,12 +149,24 @@ class PlatformMocks(pulumi.runtime.Mocks):
         state = {"name": computed.pop("name"), **dict(args.inputs), **computed}
         return resource_id, state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         if args.token == "azure-native:authorization:getClientConfig":  # noqa: S105 (an invoke token)
             return {"clientId": _det_uuid("client"), "objectId": _det_uuid("deployer"),
-                    "subscriptionId": MOCK_SUBSCRIPTION_ID, "tenantId": MOCK_TENANT_ID}, None
+                    "subscriptionId": MOCK_SUBSCRIPTION_ID, "tenantId": MOCK_TENANT_ID}, []
         if args.token == "kubernetes:helm:template":  # noqa: S105 (an invoke token)
             return {"result": []}, None
+        if args.token == "azure-native:containerservice:listManagedClusterUserCredentials":  # noqa: S105
+            cluster = str(args.args.get("resourceName") or "aks")
+            kubeconfig = (
+                "apiVersion: v1\nkind: Config\n"
+                f"clusters:\n- name: {cluster}\n  cluster:\n    server: https://{cluster}.hcp.mock.azmk8s.io:443\n"
+                f"contexts:\n- name: {cluster}\n  context:\n    cluster: {cluster}\n    user: clusterUser\n"
+                f"current-context: {cluster}\n"
+                "users:\n- name: clusterUser\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n"
+                "      command: kubelogin\n      args: [get-token, --login, azurecli]\n"
+            )
+            return {"kubeconfigs": [{"name": "clusterUser",
+                                     "value": base64.b64encode(kubeconfig.encode()).decode()}]}, []
         return {}, None
 
 

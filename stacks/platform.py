@@ -17,8 +17,8 @@ import pulumi
 from pulumi_azure_native import authorization
 from pydantic import ValidationError
 
-from components._standard import Lock
-from components.edge_device import EdgeDevice, EdgeDeviceArgs
+from components._standard import DiagnosticSetting, Lock
+from components.edge_device import EdgeDevice, EdgeDeviceArgs, EdgeHub, EdgeHubArgs
 from components.foundation import Foundation, FoundationArgs
 from components.inference_cluster import (
     InferenceCluster,
@@ -146,8 +146,7 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
         tags=tags,
     ))
 
-    edge = _build_edge(settings, registry=registry, resource_group_name=foundation.resource_group_name,
-                       tags=tags)
+    edge = _build_edge(settings, registry=registry, foundation=foundation, lock=lock, tags=tags)
 
     return {
         "resource_group_name": foundation.resource_group_name,
@@ -189,13 +188,29 @@ def _endpoints(settings: EnvironmentSettings, cluster: InferenceCluster) -> dict
     return {name: f"https://{host}/{name}/v1" for name in sorted(cluster.workloads)}
 
 
-def _build_edge(settings: EnvironmentSettings, *, registry: ModelRegistry,
-                resource_group_name: pulumi.Input[str], tags: Mapping[str, str]) -> list[str]:
-    fleets = sorted(settings.edge.fleets)
-    for fleet in fleets:
-        EdgeDevice(f"edge-{fleet}", EdgeDeviceArgs(  # type: ignore[call-arg]  # wired per edge docs
-            settings=settings, fleet=fleet, resource_group_name=resource_group_name,
-            registry_login_server=registry.registry_login_server,
-            onnx_server_image=registry.onnx_server_image, tags=tags,
+def _build_edge(settings: EnvironmentSettings, *, registry: ModelRegistry, foundation: Foundation,
+                lock: Lock | None, tags: Mapping[str, str]) -> list[str]:
+    """One shared ``EdgeHub`` when any fleet uses IoT Edge, then one ``EdgeDevice`` per fleet."""
+    fleets = settings.edge.fleets
+    hub = None
+    if any(f.delivery == "iot-edge" for f in fleets.values()):
+        hub = EdgeHub("edge", EdgeHubArgs(
+            resource_group_name=foundation.resource_group_name, location=settings.location,
+            public_network_access_enabled=settings.tier != "prod", tags=tags, lock=lock,
+            diagnostic_settings={"law": DiagnosticSetting(
+                workspace_resource_id=foundation.log_analytics_workspace_id)},
         ))
-    return fleets
+    config = pulumi.Config("slm-platform")
+    for name, fleet in sorted(fleets.items()):
+        EdgeDevice(f"edge-{name}", EdgeDeviceArgs(
+            fleet_name=name, fleet=fleet, device_class_name=fleet.device_class,
+            device_class=settings.edge.device_classes[fleet.device_class],
+            model_id=fleet.model, model=settings.models[fleet.model],
+            kubeconfig=config.require_secret(fleet.kubeconfig_key(name).split(":", 1)[1])
+            if fleet.delivery == "kubernetes" else None,
+            iot_hub_host_name=hub.hub_host_name if hub is not None and fleet.delivery == "iot-edge" else None,
+            onnx_server_image=registry.onnx_server_image,
+            digest_pinning_required=settings.tier == "prod",
+            labels={"environment": settings.environment},
+        ))
+    return sorted(fleets)

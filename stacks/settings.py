@@ -470,8 +470,9 @@ class Fleet(_Model):
     """Kubernetes only: the secret stack-config key holding the cluster's kubeconfig.
     Default: ``slm-platform:edgeKubeconfig-<fleet>``."""
     artifact_sha256: Sha256 | None = None
-    """Default: the GGUF artifact's sha256 (ollama, llamacpp). For onnx-genai, the sha256 of the
-    model variant's file manifest. Prod requires one for every container fleet."""
+    """Default: the GGUF artifact's sha256 (ollama, llamacpp); prod requires one for GGUF fleets (an
+    Ollama tag can be re-pushed). onnx-genai fleets are pinned by the artifact's git revision; set
+    this to also record the sha256 of the variant's file manifest."""
     foundry_model: Annotated[str, Field(pattern=r"^[A-Za-z0-9][\w.-]*(:\d+)?$")] | None = None
     """foundry-local only: the Foundry Local alias or model id. Default: the catalogue model id as
     an alias (the CLI picks the variant for the device's hardware). Prod requires a versioned
@@ -828,9 +829,10 @@ class EnvironmentSettings(_Model):
             if fleet.engine == "llamacpp" and model.artifacts.gguf is not None and sha is None:
                 errors.append(f"{path}: llamacpp loads the GGUF blob by its sha256; set models."
                               f"{fleet.model}.artifacts.gguf.sha256 or artifact_sha256")
-            elif self.tier == "prod" and sha is None:
-                errors.append(f"{path}.artifact_sha256: prod fleets load only verified weights; set "
-                              f"it (or models.{fleet.model}.artifacts.gguf.sha256)")
+            elif self.tier == "prod" and sha is None and artifact == "gguf":
+                # An Ollama tag can be re-pushed; an ONNX revision is a git commit (already immutable).
+                errors.append(f"{path}.artifact_sha256: prod fleets load only verified weights and an "
+                              f"Ollama tag can move; set models.{fleet.model}.artifacts.gguf.sha256 (or this)")
         if self.tier == "prod" and fleet.image is not None and "@sha256:" not in fleet.image:
             errors.append(f"{path}.image: {fleet.image!r} is not pinned by digest; prod images must be "
                           "'repo:tag@sha256:<digest>'")

@@ -17,6 +17,7 @@ import shlex
 from typing import Final
 
 from components.engines.spec import (
+    CONTAINER_TMP,
     ClaimVolume,
     ContainerSpec,
     HttpProbe,
@@ -97,21 +98,21 @@ def ollama_container(
         image=image_ref,
         command=("/bin/sh", "-c"),
         args=(pull_script(gguf.ollama_tag, gguf.sha256),),
-        env={"OLLAMA_HOST": f"127.0.0.1:{PORT}", "OLLAMA_MODELS": MODELS_PATH, "HOME": "/tmp"},
+        env={"OLLAMA_HOST": f"127.0.0.1:{PORT}", "OLLAMA_MODELS": MODELS_PATH, "HOME": CONTAINER_TMP},
         mounts=("models", "tmp"),
     )
     return ContainerSpec(
         engine="ollama",
         image=image_ref,
         args=("serve",),
-        env={**env, "HOME": "/tmp"},
+        env={**env, "HOME": CONTAINER_TMP},
         port=PORT,
         served_model_name=gguf.ollama_tag,
         metrics_path=None,
         startup_probe=HttpProbe(path="/api/version", period_seconds=5, timeout_seconds=3, failure_threshold=60),
         readiness_probe=HttpProbe(path="/api/version", period_seconds=5, timeout_seconds=3, failure_threshold=3),
         liveness_probe=HttpProbe(path="/", period_seconds=20, timeout_seconds=10, failure_threshold=3),
-        scratch_volumes=(ScratchVolume(name="tmp", mount_path="/tmp", size_limit_gib=2),),  # noqa: S108
+        scratch_volumes=(ScratchVolume(name="tmp", mount_path=CONTAINER_TMP, size_limit_gib=2),),
         claim_volumes=(ClaimVolume(name="models", mount_path=MODELS_PATH, size_gib=dep.models_volume_gib),),
         init_steps=(pull,),
         resources=Resources(cpu_millicores=cpu_m, memory_mib=gib_to_mib(memory_gib),

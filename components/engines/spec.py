@@ -25,6 +25,10 @@ explicit, high (>= 10000, Checkov CKV_K8S_40) non-root UID and point every path 
 declares the same UID in its Dockerfile.
 """
 
+CONTAINER_TMP: Final = "/tmp"  # noqa: S108 (a path inside the container, backed by an emptyDir)
+"""The container's scratch directory; every adapter mounts an emptyDir here."""
+SHM_PATH: Final = "/dev/shm"  # noqa: S108 (the container's shared memory, a memory-backed emptyDir)
+
 ALLOWED_GATEWAY_PATHS: Final = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models")
 """The only routes the ingress gateway exposes per model. Never ``/metrics``, ``/pause``,
 ``/update_weights``, ``/invocations`` or ``/tokenize`` (vLLM's API key does not protect them)."""

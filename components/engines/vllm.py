@@ -20,6 +20,8 @@ import math
 from typing import Final
 
 from components.engines.spec import (
+    CONTAINER_TMP,
+    SHM_PATH,
     ContainerSpec,
     HttpProbe,
     Resources,
@@ -101,7 +103,7 @@ def vllm_container(
     sku: VmSku | None,
     *,
     api_key_secret: str,
-    api_key_secret_key: str = "api-key",
+    api_key_secret_key: str = "api-key",  # noqa: S107 (a key name inside the Secret, not a value)
     image: str | None = None,
     digest_pinned_default: bool = False,
 ) -> ContainerSpec:
@@ -126,13 +128,13 @@ def vllm_container(
         image=image or dep.image or (PINNED_IMAGE if digest_pinned_default else DEFAULT_IMAGE),
         args=args,
         env={
-            "HOME": "/tmp",
+            "HOME": CONTAINER_TMP,
             "USER": "vllm",
             "HF_HOME": MODEL_CACHE_PATH,
-            "XDG_CACHE_HOME": "/tmp/.cache",
-            "XDG_CONFIG_HOME": "/tmp/.config",
-            "TRITON_CACHE_DIR": "/tmp/.triton",
-            "NUMBA_CACHE_DIR": "/tmp/.numba",
+            "XDG_CACHE_HOME": f"{CONTAINER_TMP}/.cache",
+            "XDG_CONFIG_HOME": f"{CONTAINER_TMP}/.config",
+            "TRITON_CACHE_DIR": f"{CONTAINER_TMP}/.triton",
+            "NUMBA_CACHE_DIR": f"{CONTAINER_TMP}/.numba",
             "VLLM_NO_USAGE_STATS": "1",
             "DO_NOT_TRACK": "1",
             "HF_HUB_DISABLE_TELEMETRY": "1",
@@ -147,9 +149,9 @@ def vllm_container(
         readiness_probe=HttpProbe(path="/health", period_seconds=5, timeout_seconds=3, failure_threshold=3),
         liveness_probe=HttpProbe(path="/health", period_seconds=15, timeout_seconds=10, failure_threshold=4),
         scratch_volumes=(
-            ScratchVolume(name="dshm", mount_path="/dev/shm", size_limit_gib=shm_gib, in_memory=True),
+            ScratchVolume(name="dshm", mount_path=SHM_PATH, size_limit_gib=shm_gib, in_memory=True),
             ScratchVolume(name="model-cache", mount_path=MODEL_CACHE_PATH, size_limit_gib=cache_gib),
-            ScratchVolume(name="tmp", mount_path="/tmp", size_limit_gib=tmp_gib),  # noqa: S108
+            ScratchVolume(name="tmp", mount_path=CONTAINER_TMP, size_limit_gib=tmp_gib),
         ),
         resources=Resources(
             cpu_millicores=cpu_m,

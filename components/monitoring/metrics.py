@@ -51,6 +51,8 @@ class EngineMetrics:
     """Histogram base name: end-to-end request latency, seconds."""
     prefix_cache_queries: str | None = None
     prefix_cache_hits: str | None = None
+    http_requests: str | None = None
+    """Counter with labels ``model_name`` and ``status``: finished HTTP requests."""
 
     @property
     def has_metrics(self) -> bool:
@@ -111,26 +113,25 @@ VLLM_DEPRECATED: Final[frozenset[str]] = frozenset({
 """Deprecated or removed vLLM names: never build a rule or a panel on them (SLM_FACTS)."""
 
 ONNX_SERVER_METRICS: Final[Mapping[str, MetricKind]] = {
-    "slm_onnx_requests_running": "gauge",
-    "slm_onnx_requests_waiting": "gauge",
-    "slm_onnx_prompt_tokens_total": "counter",
-    "slm_onnx_generation_tokens_total": "counter",
-    "slm_onnx_request_success_total": "counter",
-    "slm_onnx_time_to_first_token_seconds": "histogram",
-    "slm_onnx_inter_token_latency_seconds": "histogram",
-    "slm_onnx_e2e_request_latency_seconds": "histogram",
+    "onnxgenai_requests_total": "counter",
+    "onnxgenai_prompt_tokens_total": "counter",
+    "onnxgenai_generation_tokens_total": "counter",
+    "onnxgenai_requests_running": "gauge",
+    "onnxgenai_requests_waiting": "gauge",
+    "onnxgenai_e2e_request_latency_seconds": "histogram",
 }
-"""The contract for this repo's ONNX Runtime GenAI server (``components/engines/onnx_server``).
+"""What this repo's ONNX Runtime GenAI server exposes (``components/engines/onnx_server/server.py``,
+``Metrics.render``), every series labelled ``model_name`` (= ``--served-model-name``, the deployment
+name); ``onnxgenai_requests_total`` also carries ``route`` and ``status``.
 
-The server exposes these on ``/metrics`` with the label ``model_name`` (= the deployment name),
-and ``slm_onnx_request_success_total`` carries ``finished_reason`` in {stop, length, abort} like
-vLLM's, so the same SLO rules apply. It has no paged KV cache and no preemption, so the KV and
-preemption rules are vLLM-only.
+It has no time-to-first-token or inter-token histogram and no ``finished_reason`` counter, so the
+TTFT, ITL and abort-ratio SLO rules are not generated for it (documented gap); it has no paged KV
+cache and no preemption either. When the server grows those series, set the matching
+``EngineMetrics`` fields of ``ONNX_GENAI`` and the rules, tests and panels follow.
 """
 
-DCGM_METRICS: Final[Mapping[str, MetricKind]] = {
-    name: "gauge"
-    for name in (
+DCGM_METRICS: Final[Mapping[str, MetricKind]] = dict[str, MetricKind].fromkeys(
+    (
         "DCGM_FI_DEV_SM_CLOCK", "DCGM_FI_DEV_MEM_CLOCK", "DCGM_FI_DEV_MEMORY_TEMP",
         "DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_POWER_USAGE", "DCGM_FI_DEV_GPU_UTIL",
         "DCGM_FI_DEV_MEM_COPY_UTIL", "DCGM_FI_DEV_ENC_UTIL", "DCGM_FI_DEV_DEC_UTIL",
@@ -138,16 +139,17 @@ DCGM_METRICS: Final[Mapping[str, MetricKind]] = {
         "DCGM_FI_DEV_FB_RESERVED", "DCGM_FI_DEV_VGPU_LICENSE_STATUS",
         "DCGM_FI_DEV_ROW_REMAP_FAILURE", "DCGM_FI_PROF_GR_ENGINE_ACTIVE",
         "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "DCGM_FI_PROF_DRAM_ACTIVE",
-    )
-} | {
-    name: "counter"
-    for name in (
+    ),
+    "gauge",
+) | dict[str, MetricKind].fromkeys(
+    (
         "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "DCGM_FI_DEV_PCIE_REPLAY_COUNTER",
         "DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL", "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS",
         "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS", "DCGM_FI_PROF_PCIE_TX_BYTES",
         "DCGM_FI_PROF_PCIE_RX_BYTES",
-    )
-}
+    ),
+    "counter",
+)
 """DCGM exporter default counters (labels ``gpu``, ``UUID``, ``Hostname``, ``modelName``)."""
 
 KUBE_STATE_METRICS: Final[Mapping[str, MetricKind]] = {
@@ -174,14 +176,15 @@ VLLM: Final = EngineMetrics(
 )
 ONNX_GENAI: Final = EngineMetrics(
     engine="onnx-genai",
-    running="slm_onnx_requests_running",
-    waiting="slm_onnx_requests_waiting",
-    ttft_histogram="slm_onnx_time_to_first_token_seconds",
-    itl_histogram="slm_onnx_inter_token_latency_seconds",
-    generation_tokens="slm_onnx_generation_tokens_total",
-    prompt_tokens="slm_onnx_prompt_tokens_total",
-    finished_requests="slm_onnx_request_success_total",
-    e2e_histogram="slm_onnx_e2e_request_latency_seconds",
+    running="onnxgenai_requests_running",
+    waiting="onnxgenai_requests_waiting",
+    ttft_histogram=None,
+    itl_histogram=None,
+    generation_tokens="onnxgenai_generation_tokens_total",
+    prompt_tokens="onnxgenai_prompt_tokens_total",
+    finished_requests=None,
+    e2e_histogram="onnxgenai_e2e_request_latency_seconds",
+    http_requests="onnxgenai_requests_total",
 )
 OLLAMA: Final = EngineMetrics(
     engine="ollama", running=None, waiting=None, ttft_histogram=None, itl_histogram=None,
@@ -209,7 +212,7 @@ _NOT_METRICS: Final = frozenset({
     "clamp_min", "clamp_max", "absent", "by", "without", "on", "ignoring", "group_left",
     "group_right", "and", "or", "unless", "le", "model_name", "finished_reason", "deployment",
     "pod", "namespace", "vector", "scalar", "bool", "label_values", "offset", "time",
-    "serving_engine", "gpu", "Hostname", "UUID", "modelName", "topk", "bottomk",
+    "serving_engine", "gpu", "Hostname", "UUID", "modelName", "topk", "bottomk", "route", "status",
 })
 
 

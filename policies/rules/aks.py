@@ -1,5 +1,8 @@
 """AKS rules (catalogue group B: AKS-01..AKS-11) and GPU node-pool guardrails (GPU-01..GPU-03)."""
 
+# Every rule takes (type, props, config) so the pack can adapt them uniformly; not all use all three.
+# ruff: noqa: ARG001
+
 from __future__ import annotations
 
 import ipaddress

@@ -106,3 +106,9 @@ def monthly_usd(vm_size: str, nodes: int, *, spot: bool = False) -> float:
     sku = VM_SKUS[vm_size]
     factor = SPOT_PRICE_FACTOR if spot else 1.0
     return round(sku.usd_per_hour * factor * HOURS_PER_MONTH * nodes, 2)
+
+# Appended by the policy pack (issue 7): the remaining inputs of the budget estimate.
+AKS_TIER_USD_PER_HOUR: Final[dict[str, float]] = {"Free": 0.0, "Standard": 0.10, "Premium": 0.60}
+"""AKS control-plane price per cluster-hour (Standard = uptime SLA; Premium adds LTS)."""
+PTU_USD_PER_HOUR: Final = 1.0
+"""Planning assumption for one provisioned throughput unit (Global Provisioned list price); not a quote."""

@@ -4,13 +4,16 @@ Every function takes the resource type token, its wire properties and the policy
 returns one message per violation: ``<property path>: found <value>; <fix>.``
 """
 
+# Every rule takes (type, props, config) so the pack can adapt them uniformly; not all use all three.
+# ruff: noqa: ARG001
+
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from policies.rules.wire import Props, get, items, number, show, truthy
+from policies.rules.wire import Props, get, items, number, show
 
 ACCOUNT: Final = "azure-native:cognitiveservices:Account"
 PROJECT: Final = "azure-native:cognitiveservices:Project"

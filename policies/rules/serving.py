@@ -1,5 +1,8 @@
 """Model-serving lints: the seed's defects (SLM_FACTS.md D1-D13) as rules over workload inputs."""
 
+# Every rule takes (type, props, config) so the pack can adapt them uniformly; not all use all three.
+# ruff: noqa: ARG001
+
 from __future__ import annotations
 
 import re
@@ -110,8 +113,8 @@ def ollama_metrics(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str
         return []
     ann = pod.annotations
     if str(ann.get("prometheus.io/scrape", "")).lower() == "true" and (
-            ann.get("prometheus.io/port") == str(OLLAMA_PORT) or any(is_ollama(c) for c in pod.containers())
-            and len(pod.containers(include_init=False)) == 1):
+            ann.get("prometheus.io/port") == str(OLLAMA_PORT) or (any(is_ollama(c) for c in pod.containers())
+            and len(pod.containers(include_init=False)) == 1)):
         return ["spec.template.metadata.annotations['prometheus.io/scrape']: found 'true' on an Ollama pod; Ollama "
                 "serves no /metrics."]
     return []
@@ -220,7 +223,7 @@ def shared_memory(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]
     for c in pod.containers(include_init=False):
         if not is_vllm(c):
             continue
-        mounts = [mapping(m) for m in items(c.spec.get("volumeMounts")) if mapping(m).get("mountPath") == "/dev/shm"]
+        mounts = [mapping(m) for m in items(c.spec.get("volumeMounts")) if mapping(m).get("mountPath") == "/dev/shm"]  # noqa: S108
         vol = volumes.get(str(mounts[0].get("name"))) if mounts else None
         if vol is None or get(vol, "emptyDir.medium") != "Memory" or not get(vol, "emptyDir.sizeLimit"):
             out.append(f"{c.path}.volumeMounts: found no memory-backed /dev/shm; mount an emptyDir with medium "

@@ -4,6 +4,9 @@ Pod specs sit at ``spec.template.spec``, ``spec.jobTemplate.spec.template.spec``
 "containers" means ``containers``, ``initContainers`` and ``ephemeralContainers``.
 """
 
+# Every rule takes (type, props, config) so the pack can adapt them uniformly; not all use all three.
+# ruff: noqa: ARG001
+
 from __future__ import annotations
 
 import re
@@ -302,10 +305,10 @@ def rbac_least_privilege(type_: str, props: Props, cfg: Mapping[str, Any]) -> li
             if risky:
                 out.append(f"rules[{i}].resources: found {show(risky)}; workloads must not exec into pods.")
         return out
-    if type_.startswith("kubernetes:rbac.authorization.k8s.io/") and kind in ("RoleBinding", "ClusterRoleBinding"):
-        if get(props, "roleRef.name") == "cluster-admin" and any(
+    if type_.startswith("kubernetes:rbac.authorization.k8s.io/") and kind in ("RoleBinding", "ClusterRoleBinding") \
+            and get(props, "roleRef.name") == "cluster-admin" and any(
                 mapping(s).get("kind") == "ServiceAccount" for s in items(get(props, "subjects"))):
-            return ["roleRef.name: found 'cluster-admin' bound to a service account; bind a namespaced Role."]
+        return ["roleRef.name: found 'cluster-admin' bound to a service account; bind a namespaced Role."]
     return []
 
 

@@ -8,7 +8,7 @@ import sys
 from functools import cache
 
 import pytest
-from conftest import REPO_ROOT, STACK_NAMES
+from stack_support import REPO_ROOT, STACK_NAMES
 
 from slmctl.loader import PLACEHOLDER_SECRET, load_stack_file
 from slmctl.plan import Plan, make_plan

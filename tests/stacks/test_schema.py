@@ -7,7 +7,7 @@ import json
 import jsonschema
 import pytest
 import yaml
-from conftest import REPO_ROOT, STACK_NAMES
+from stack_support import REPO_ROOT, STACK_NAMES
 
 from slmctl.schema import stack_file_schema
 

@@ -8,10 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO_ROOT, STACK_NAMES, stack_settings, write_stack
+from stack_support import REPO_ROOT, STACK_NAMES, stack_settings, write_stack
 
 from slmctl.loader import StackFileError, load_stack_file
 from stacks.settings import EnvironmentSettings
+
+
+@pytest.fixture
+def dev_settings() -> dict[str, Any]:
+    """A mutable copy of the dev stack's settings."""
+    return stack_settings("dev")
 
 
 def problems(tmp_path: Path, settings: dict[str, Any]) -> list[str]:

@@ -1,4 +1,4 @@
-"""Shared test helpers: stack files and a small valid settings document to vary."""
+"""Shared test helpers: the shipped stack files and their settings, to vary in tests."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import copy
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -18,12 +17,6 @@ def stack_settings(name: str) -> dict[str, Any]:
     """The raw ``slm-platform:settings`` object of a shipped stack file."""
     doc = yaml.safe_load((REPO_ROOT / "stacks" / f"Pulumi.{name}.yaml").read_text())
     return copy.deepcopy(doc["config"]["slm-platform:settings"])
-
-
-@pytest.fixture
-def dev_settings() -> dict[str, Any]:
-    """A mutable copy of the dev stack's settings."""
-    return stack_settings("dev")
 
 
 def write_stack(tmp_path: Path, settings: dict[str, Any], name: str = "test") -> Path:

@@ -1,0 +1,214 @@
+"""Edge engines: fleet + model + device class -> the engine-neutral ``ContainerSpec`` (pure).
+
+Reuses the cluster's engine vocabulary (``components.engines.spec``) so the Kubernetes and IoT Edge
+deliveries describe a server the same way the AKS workloads do. What differs at the edge:
+
+- resources are the device envelope (``DeviceClass.model_memory_gib``, the CPUs less half a core),
+  not a share of a VM size;
+- the model pull is offline-safe: it is skipped when the blob is already in the model store, so a
+  device that restarts without a network keeps serving (the AKS pull always pulls);
+- images are pinned by digest and pulled only when missing (``IfNotPresent`` / ``on-create``);
+- CPU engines only (D3): Ollama with a GGUF quantization, llama.cpp's server (``--metrics``; it
+  loads the GGUF blob Ollama's pull stored under its sha256), or ONNX Runtime GenAI int4 behind
+  this repo's server image.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+from typing import Final
+
+from components.engines.spec import (
+    ClaimVolume,
+    ContainerSpec,
+    HttpProbe,
+    InitStep,
+    Resources,
+    ScratchVolume,
+    gib_to_mib,
+    image_is_digest_pinned,
+)
+from policies.rules.memory_fit import CPU_RUNTIME_OVERHEAD_GIB, estimate
+from stacks.settings import DeviceClass, Fleet, ModelSpec
+
+OLLAMA_PORT: Final = 11434
+LLAMACPP_PORT: Final = 8080
+ONNX_PORT: Final = 8080
+MODELS_PATH: Final = "/models"
+PULL_WAIT_SECONDS: Final = 60
+SYSTEM_CPU_MILLICORES: Final = 500
+"""Half a core left to the OS, the container runtime and the edge agent."""
+SCRATCH_GIB: Final = 1.0
+
+
+def edge_pull_script(tag: str, sha256: str | None) -> str:
+    """Init step shell: start a private Ollama, pull ``tag`` unless already stored, verify, stop.
+
+    ``ollama show`` succeeds offline when the model is in ``OLLAMA_MODELS``, so a device rebooting
+    without a network does not fail its init step (the AKS adapter's pull always pulls). With a
+    pinned sha256, the stored blob ``blobs/sha256-<digest>`` must exist after the pull.
+    """
+    quoted = shlex.quote(tag)
+    lines = [
+        "set -eu",
+        "ollama serve & server=$!",
+        f"for i in $(seq 1 {PULL_WAIT_SECONDS}); do ollama list >/dev/null 2>&1 && break; sleep 1; done",
+        f"ollama show {quoted} >/dev/null 2>&1 || ollama pull {quoted}",
+    ]
+    if sha256 is not None:
+        lines.append(f"test -f {MODELS_PATH}/blobs/sha256-{sha256} "
+                     f"|| {{ echo 'model blob sha256-{sha256} missing after pull of {tag}' >&2; exit 1; }}")
+    lines.append('kill "$server"')
+    return "\n".join(lines)
+
+
+def serve_after_pull_script(tag: str, sha256: str | None) -> str:
+    """One-container form (IoT Edge has no init containers): pull as above, then run the server."""
+    pull = edge_pull_script(tag, sha256).replace('kill "$server"', "")
+    return (f"{pull.rstrip()}\ntrap 'kill \"$server\"' TERM INT\nwait \"$server\"")
+
+
+def device_resources(device: DeviceClass) -> Resources:
+    """Requests == limits inside the device envelope (Guaranteed QoS: evicted last).
+
+    Memory is what the class gives a model (``model_memory_gib``); ephemeral storage covers the
+    scratch emptyDir and logs (the model store is its own claim).
+    """
+    cpu = max(device.cpus * 1000 - SYSTEM_CPU_MILLICORES, 500)
+    return Resources(cpu_millicores=cpu, memory_mib=math.floor(device.model_memory_gib * 1024),
+                     ephemeral_storage_mib=gib_to_mib(SCRATCH_GIB + 0.5))
+
+
+def models_volume_gib(fleet: Fleet, model: ModelSpec) -> int:
+    """Model store size: the weights plus a quarter (partial downloads, manifests)."""
+    weights = model.shape(fleet.quantization(model)).weights_gib
+    return max(2, math.ceil(weights * 1.25) + 1)
+
+
+def needed_memory_gib(fleet: Fleet, model: ModelSpec) -> float:
+    """Weights + KV cache at the fleet's context + runtime overhead (the memory-fit estimate)."""
+    shape = model.shape(fleet.quantization(model))
+    fit = estimate(shape, memory_gib=1024, context_tokens=fleet.context_tokens, utilization=1.0,
+                   overhead_gib=CPU_RUNTIME_OVERHEAD_GIB)
+    return round(fit.weights_gib + fit.kv_per_sequence_gib + CPU_RUNTIME_OVERHEAD_GIB, 2)
+
+
+def model_env(model_id: str, version: str, sha256: str | None) -> dict[str, str]:
+    """What the workload says it serves (also written as annotations / module env)."""
+    env = {"SLM_MODEL_ID": model_id, "SLM_MODEL_VERSION": version}
+    if sha256 is not None:
+        env["SLM_MODEL_SHA256"] = sha256
+    return env
+
+
+def edge_container(
+    fleet_name: str,
+    fleet: Fleet,
+    model_id: str,
+    model: ModelSpec,
+    device: DeviceClass,
+    *,
+    image: str,
+    fetch_image: str | None = None,
+) -> ContainerSpec:
+    """The serving container for one fleet (engine from ``fleet.engine``).
+
+    Args:
+        fleet_name: the fleet's key; names the served model and errors.
+        fleet: the fleet settings (engine, context).
+        model_id: the catalogue key of ``model``.
+        model: the model spec (artifacts, shape).
+        device: the device class envelope.
+        image: the engine image (``repo@sha256:...``).
+        fetch_image: llama.cpp only: the Ollama image whose pull stores the GGUF blob.
+    """
+    version, sha256 = fleet.artifact_pin(model_id, model)
+    resources = device_resources(device)
+    store = ClaimVolume(name="models", mount_path=MODELS_PATH, size_gib=models_volume_gib(fleet, model))
+    tmp = ScratchVolume(name="tmp", mount_path="/tmp", size_limit_gib=SCRATCH_GIB)  # noqa: S108
+    env = model_env(model_id, version, sha256)
+    ollama_env = {"OLLAMA_MODELS": MODELS_PATH, "HOME": "/tmp"}  # noqa: S108 (an emptyDir)
+    if fleet.engine == "ollama":
+        gguf = model.artifacts.gguf
+        if gguf is None:
+            msg = f"fleet {fleet_name!r}: engine 'ollama' needs models.{model_id}.artifacts.gguf"
+            raise ValueError(msg)
+        pull = InitStep(name="pull-model", image=image, command=("/bin/sh", "-c"),
+                        args=(edge_pull_script(gguf.ollama_tag, sha256),),
+                        env={**ollama_env, "OLLAMA_HOST": f"127.0.0.1:{OLLAMA_PORT}"},
+                        mounts=("models", "tmp"))
+        return ContainerSpec(
+            engine="ollama", image=image, args=("serve",),
+            env={**env, **ollama_env, "OLLAMA_HOST": f"0.0.0.0:{OLLAMA_PORT}",
+                 "OLLAMA_CONTEXT_LENGTH": str(fleet.context_tokens), "OLLAMA_NUM_PARALLEL": "1",
+                 "OLLAMA_MAX_LOADED_MODELS": "1", "OLLAMA_KEEP_ALIVE": "-1"},
+            port=OLLAMA_PORT, served_model_name=gguf.ollama_tag, metrics_path=None,  # D4
+            startup_probe=HttpProbe(path="/api/version", period_seconds=5, failure_threshold=60),
+            readiness_probe=HttpProbe(path="/api/version", period_seconds=10),
+            liveness_probe=HttpProbe(path="/", period_seconds=20, timeout_seconds=10),
+            scratch_volumes=(tmp,), claim_volumes=(store,), init_steps=(pull,), resources=resources,
+            supports_api_key=False,
+        )
+    if fleet.engine == "llamacpp":
+        gguf = model.artifacts.gguf
+        if gguf is None or sha256 is None:
+            msg = (f"fleet {fleet_name!r}: llamacpp loads the GGUF blob by its sha256; set "
+                   f"models.{model_id}.artifacts.gguf (with sha256)")
+            raise ValueError(msg)
+        if fetch_image is None:
+            msg = (f"fleet {fleet_name!r}: llamacpp needs fetch_image, an Ollama image (by digest) whose "
+                   "pull stores the GGUF blob the server loads")
+            raise ValueError(msg)
+        pull = InitStep(name="pull-model", image=fetch_image, command=("/bin/sh", "-c"),
+                        args=(edge_pull_script(gguf.ollama_tag, sha256),),
+                        env={**ollama_env, "OLLAMA_HOST": f"127.0.0.1:{OLLAMA_PORT}"},
+                        mounts=("models", "tmp"))
+        threads = max(1, resources.cpu_millicores // 1000)
+        return ContainerSpec(
+            engine="llamacpp",  # type: ignore[arg-type]  # spec.Engine lacks it (asked to add)
+            image=image,
+            args=("--model", f"{MODELS_PATH}/blobs/sha256-{sha256}", "--alias", fleet_name,
+                  "--host", "0.0.0.0", "--port", str(LLAMACPP_PORT),  # noqa: S104 (fenced by NetworkPolicy)
+                  "--ctx-size", str(fleet.context_tokens), "--parallel", "1",
+                  "--threads", str(threads), "--metrics"),
+            env={**env, "HOME": "/tmp"},  # noqa: S108
+            port=LLAMACPP_PORT, served_model_name=fleet_name, metrics_path="/metrics",
+            startup_probe=HttpProbe(path="/health", period_seconds=5, failure_threshold=60),
+            readiness_probe=HttpProbe(path="/health", period_seconds=10),
+            liveness_probe=HttpProbe(path="/health", period_seconds=20, timeout_seconds=10,
+                                     failure_threshold=6),
+            scratch_volumes=(tmp,), claim_volumes=(store,), init_steps=(pull,), resources=resources,
+            supports_api_key=True,
+        )
+    if fleet.engine == "onnx-genai":
+        onnx = model.artifacts.onnx
+        if onnx is None:
+            msg = f"fleet {fleet_name!r}: engine 'onnx-genai' needs models.{model_id}.artifacts.onnx"
+            raise ValueError(msg)
+        variant = (onnx.cuda_variant if device.accelerator == "nvidia-jetson" and onnx.cuda_variant
+                   else onnx.cpu_variant) or ""
+        return ContainerSpec(
+            engine="onnx-genai", image=image, args=(),
+            env={**env, "MODEL_REPO": onnx.repo, "MODEL_REVISION": onnx.revision, "MODEL_VARIANT": variant,
+                 "MODEL_DIR": MODELS_PATH, "SERVED_MODEL_NAME": fleet_name, "PORT": str(ONNX_PORT),
+                 "CONTEXT_TOKENS": str(fleet.context_tokens), "HOME": "/tmp"},  # noqa: S108
+            port=ONNX_PORT, served_model_name=fleet_name, metrics_path="/metrics",
+            startup_probe=HttpProbe(path="/health", period_seconds=5, failure_threshold=120),
+            readiness_probe=HttpProbe(path="/health", period_seconds=10),
+            liveness_probe=HttpProbe(path="/health", period_seconds=20, timeout_seconds=10,
+                                     failure_threshold=6),
+            scratch_volumes=(tmp,), claim_volumes=(store,), resources=resources,
+            needs_https_egress=True,  # downloads the pinned revision on first start
+        )
+    msg = f"fleet {fleet_name!r}: delivery {fleet.delivery!r} has no container engine"
+    raise ValueError(msg)
+
+
+def require_digest(fleet_name: str, image: str, *, what: str = "image") -> None:
+    """Refuse a tag-only image: devices must run exactly what was tested, also offline."""
+    if not image_is_digest_pinned(image):
+        msg = (f"fleet {fleet_name!r}: {what} {image!r} is not pinned by digest; use "
+               "'<registry>/<repo>:<tag>@sha256:<64 hex>' (devices pull IfNotPresent and keep serving "
+               "offline, so a moving tag would never be corrected)")
+        raise ValueError(msg)

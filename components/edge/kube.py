@@ -1,0 +1,173 @@
+"""Kubernetes objects for one edge fleet (k3s / Arc-enabled cluster), as plain wire-form dicts (pure).
+
+One fleet = one cluster reached through its own kubeconfig. The engine runs as a DaemonSet (one
+server per device node) selected by the fleet's device names (``kubernetes.io/hostname``) and/or
+its selector labels, so the object count is the same for 1 or 1,000 devices.
+
+Hardening matches the cluster workloads (PSS restricted, read-only root, no service-account token,
+resources requests == limits inside the device envelope, default-deny NetworkPolicy). The one
+documented deviation: ``imagePullPolicy: IfNotPresent`` with digest-pinned images, so a device keeps
+serving offline (Checkov CKV_K8S_15 wants ``Always``; suppressed with ``checkov.io/skip1``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from components._security import namespace_labels
+from components.engines.spec import ContainerSpec, HttpProbe
+
+EDGE_TIER_LABEL: Final = {"slm.io/tier": "edge"}
+CKV_K8S_15_SKIP: Final = (
+    "CKV_K8S_15=Edge devices must keep serving offline: images are pinned by sha256 digest and pulled "
+    "IfNotPresent (policy EDGE-01)"
+)
+ANNOTATION_MODEL_ID: Final = "slm.io/model-id"
+ANNOTATION_MODEL_VERSION: Final = "slm.io/model-version"
+ANNOTATION_MODEL_SHA256: Final = "slm.io/model-sha256"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EdgeObjects:
+    """The wire-form ``metadata`` / ``spec`` of each object, keyed by kind."""
+
+    namespace: dict[str, Any]
+    service_account: dict[str, Any]
+    daemon_set: dict[str, Any]
+    service: dict[str, Any]
+    deny_all: dict[str, Any]
+    allow_serving: dict[str, Any]
+
+
+def _probe(p: HttpProbe) -> dict[str, Any]:
+    return {"httpGet": {"path": p.path, "port": "http"}, "periodSeconds": p.period_seconds,
+            "timeoutSeconds": p.timeout_seconds, "failureThreshold": p.failure_threshold,
+            "successThreshold": p.success_threshold, "initialDelaySeconds": p.initial_delay_seconds}
+
+
+def _security_context(uid: int) -> dict[str, Any]:
+    """Wire form of ``components._security.container_security(uid)`` (kept equal by a test)."""
+    return {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid,
+            "allowPrivilegeEscalation": False, "privileged": False, "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def _pod_security(uid: int) -> dict[str, Any]:
+    """Wire form of ``components._security.pod_security(uid)`` (kept equal by a test)."""
+    return {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid, "fsGroup": uid,
+            "fsGroupChangePolicy": "OnRootMismatch", "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def _env(env: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"name": k, "value": v} for k, v in sorted(env.items())]
+
+
+def fleet_objects(
+    *,
+    fleet_name: str,
+    namespace: str,
+    spec: ContainerSpec,
+    architecture: str,
+    devices: tuple[str, ...],
+    node_selector: Mapping[str, str],
+    model_id: str,
+    model_version: str,
+    model_sha256: str | None,
+    storage_class: str | None = None,
+) -> EdgeObjects:
+    """Everything the fleet's cluster runs, with labels and annotations that carry intent.
+
+    Args:
+        fleet_name: the fleet's key (object names, labels).
+        namespace: the namespace the workload lives in.
+        spec: the engine container (from ``components.edge.engines.edge_container``).
+        architecture: ``amd64`` / ``arm64`` (nodeSelector ``kubernetes.io/arch``).
+        devices: node names the server runs on; empty: every node matching ``node_selector``.
+        node_selector: node labels the devices carry.
+        model_id: catalogue id (annotation).
+        model_version: immutable artifact version (annotation).
+        model_sha256: artifact digest (annotation), when pinned.
+        storage_class: the model store's StorageClass. Default: the cluster default (k3s local-path).
+    """
+    app = f"slm-{fleet_name}"
+    labels = {"app.kubernetes.io/name": app, "app.kubernetes.io/component": "inference",
+              "app.kubernetes.io/managed-by": "pulumi", "slm.io/fleet": fleet_name, **EDGE_TIER_LABEL}
+    selector = {"app.kubernetes.io/name": app, "slm.io/fleet": fleet_name}
+    model_annotations = {ANNOTATION_MODEL_ID: model_id, ANNOTATION_MODEL_VERSION: model_version}
+    if model_sha256 is not None:
+        model_annotations[ANNOTATION_MODEL_SHA256] = model_sha256
+    annotations = {**model_annotations, "checkov.io/skip1": CKV_K8S_15_SKIP}
+    if spec.metrics_path is None:
+        annotations["slm.io/metrics"] = "none: the engine exposes no /metrics (ollama#3144, D4)"
+    quantities = spec.resources.as_quantities()
+    mounts = [{"name": v.name, "mountPath": v.mount_path} for v in (*spec.scratch_volumes, *spec.claim_volumes)]
+    mount_paths = {m["name"]: m["mountPath"] for m in mounts}
+    init_containers = [{
+        "name": step.name, "image": step.image, "imagePullPolicy": "IfNotPresent",
+        "command": list(step.command), "args": list(step.args), "env": _env(step.env),
+        "volumeMounts": [{"name": n, "mountPath": mount_paths[n]} for n in step.mounts],
+        "resources": {"requests": quantities, "limits": quantities},
+        "securityContext": _security_context(spec.run_as_user),
+    } for step in spec.init_steps]
+    container: dict[str, Any] = {
+        "name": "server", "image": spec.image, "imagePullPolicy": "IfNotPresent",
+        "args": list(spec.args), "env": _env(spec.env),
+        "ports": [{"name": "http", "containerPort": spec.port, "protocol": "TCP"}],
+        "resources": {"requests": quantities, "limits": quantities},
+        "startupProbe": _probe(spec.startup_probe), "readinessProbe": _probe(spec.readiness_probe),
+        "livenessProbe": _probe(spec.liveness_probe), "volumeMounts": mounts,
+        "securityContext": _security_context(spec.run_as_user),
+    }
+    if spec.command:
+        container["command"] = list(spec.command)
+    volumes: list[dict[str, Any]] = [
+        {"name": v.name, "emptyDir": {"sizeLimit": f"{v.size_limit_gib:g}Gi",
+                                      **({"medium": "Memory"} if v.in_memory else {})}}
+        for v in spec.scratch_volumes
+    ]
+    for claim in spec.claim_volumes:
+        claim_spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"],
+                                      "resources": {"requests": {"storage": f"{claim.size_gib}Gi"}}}
+        if storage_class or claim.storage_class:
+            claim_spec["storageClassName"] = storage_class or claim.storage_class
+        volumes.append({"name": claim.name, "ephemeral": {"volumeClaimTemplate": {
+            "metadata": {"labels": labels}, "spec": claim_spec}}})
+    affinity: dict[str, Any] = {}
+    if devices:
+        affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In",
+                                   "values": sorted(devices)}]}]}}}
+    pod_spec: dict[str, Any] = {
+        "serviceAccountName": app, "automountServiceAccountToken": False,
+        "enableServiceLinks": False, "hostNetwork": False, "hostPID": False, "hostIPC": False,
+        "securityContext": _pod_security(spec.run_as_user),
+        "nodeSelector": {"kubernetes.io/os": "linux", "kubernetes.io/arch": architecture,
+                         **dict(sorted(node_selector.items()))},
+        "initContainers": init_containers, "containers": [container], "volumes": volumes,
+        "terminationGracePeriodSeconds": 30,
+    }
+    if affinity:
+        pod_spec["affinity"] = affinity
+    meta = {"namespace": namespace, "labels": labels}
+    return EdgeObjects(
+        namespace={"metadata": {"name": namespace,
+                                "labels": namespace_labels("restricted", extra=EDGE_TIER_LABEL)}},
+        service_account={"metadata": {"name": app, **meta}, "automountServiceAccountToken": False},
+        daemon_set={
+            "metadata": {"name": app, **meta, "annotations": annotations},
+            "spec": {"selector": {"matchLabels": selector},
+                     "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
+                     "template": {"metadata": {"labels": labels, "annotations": model_annotations},
+                                  "spec": pod_spec}},
+        },
+        service={"metadata": {"name": app, **meta},
+                 "spec": {"type": "ClusterIP", "selector": selector, "internalTrafficPolicy": "Local",
+                          "ports": [{"name": "http", "port": spec.port, "targetPort": "http"}]}},
+        deny_all={"metadata": {"name": f"{app}-default-deny", **meta},
+                  "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}},
+        allow_serving={"metadata": {"name": f"{app}-serving", **meta},
+                       "spec": {"podSelector": {"matchLabels": selector}, "policyTypes": ["Ingress"],
+                                "ingress": [{"ports": [{"port": spec.port, "protocol": "TCP"}]}]}},
+    )

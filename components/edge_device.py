@@ -1,0 +1,395 @@
+"""Quantized models on edge devices and fleets: ``EdgeHub`` (the environment's IoT Hub) and ``EdgeDevice``.
+
+A fleet is a set of devices of one class serving one catalogue model, delivered one of three ways:
+
+- ``kubernetes``: a k3s / Arc-enabled cluster on the device or site, reached through a kubeconfig
+  held as a Pulumi secret; one explicit Kubernetes provider per fleet and a hardened DaemonSet
+  (one CPU engine per device node).
+- ``iot-edge``: a base and a layered IoT Edge deployment on the shared IoT Hub, targeted by device
+  twin tags (``tags.slmFleet='<fleet>'`` AND the selector), applied by a dynamic provider.
+- ``foundry-local``: a bootstrap script for Windows/macOS devices (a desktop runtime, never a
+  container: D8); nothing in the cloud.
+
+Resource count is O(1) per fleet, whatever its device count: devices are addressed by tags (IoT
+Edge) or node names/labels (Kubernetes), never one resource per device.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_azure_native import iothub
+
+from components._standard import (
+    StandardInterfaces,
+    apply_diagnostic_settings,
+    apply_lock,
+    apply_role_assignments,
+)
+from components.edge import engines as edge_engines
+from components.edge import iot_manifest
+from components.edge.foundry import bootstrap_script, script_name
+from components.edge.iot_configuration import IotEdgeConfiguration
+from components.edge.kube import fleet_objects
+from components.engines.ollama import DEFAULT_IMAGE as OLLAMA_DEFAULT_IMAGE
+from stacks.settings import EDGE_DELIVERY_OS, DeviceClass, Fleet, ModelSpec
+
+LLAMACPP_DEFAULT_IMAGE: Final = "ghcr.io/ggml-org/llama.cpp:server"
+"""Dev default (tag only, the CPU server build that exposes ``--metrics``); prod passes a digest."""
+DEFAULT_NAMESPACE: Final = "slm-edge"
+GIB: Final = 1024**3
+IotHubSku = Literal["S1", "S2", "S3"]
+
+
+# --------------------------------------------------------------------------- the hub
+
+
+@dataclass(frozen=True, kw_only=True)
+class EdgeHubArgs(StandardInterfaces):
+    """Inputs of ``EdgeHub``."""
+
+    resource_group_name: pulumi.Input[str]
+    location: pulumi.Input[str] | None = None
+    """Default: the resource group's location."""
+    hub_name: str | None = None
+    """Default: auto-named from the component name (Pulumi adds a random suffix)."""
+    sku: IotHubSku = "S1"
+    """Default: S1 (standard tier: IoT Edge needs a standard tier; the basic tiers have no modules)."""
+    capacity: int = 1
+    """Default: 1 unit (400,000 messages/day on S1)."""
+    public_network_access_enabled: bool = False
+    """Default: disabled: devices and the deployer reach the hub through a private endpoint
+    (ExpressRoute / VPN from sites). Dev stacks may enable it; prod must not (EDGE-03)."""
+    subscription_id: pulumi.Input[str] | None = None
+    """Required only with ``role_assignments`` (to build role definition ids)."""
+
+
+class EdgeHub(pulumi.ComponentResource):
+    """The IoT Hub shared by an environment's ``iot-edge`` fleets.
+
+    Creates: one ``IotHubResource`` (Entra-only: local/SAS auth disabled, TLS 1.2, system-assigned
+    identity, public network access disabled unless opted in), plus the standard-interface children
+    (role assignments, e.g. *IoT Hub Data Contributor* for the deployer; diagnostic settings; lock).
+    """
+
+    hub: iothub.IotHubResource
+    """Escape hatch: the underlying IoT Hub."""
+    hub_id: pulumi.Output[str]
+    hub_name: pulumi.Output[str]
+    hub_host_name: pulumi.Output[str]
+    """``<name>.azure-devices.net``: what ``EdgeDeviceArgs.iot_hub_host_name`` takes."""
+
+    def __init__(self, name: str, args: EdgeHubArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("slm:edge:EdgeHub", name, None, opts)
+        if args.role_assignments and args.subscription_id is None:
+            msg = f"EdgeHub {name!r}: role_assignments need subscription_id; pass the deployment's subscription"
+            raise ValueError(msg)
+        child = pulumi.ResourceOptions(parent=self)
+        self.hub = iothub.IotHubResource(
+            f"{name}-hub",
+            resource_name_=args.hub_name,
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            sku=iothub.IotHubSkuInfoArgs(name=args.sku, capacity=args.capacity),
+            identity=iothub.ArmIdentityArgs(type=iothub.ResourceIdentityType.SYSTEM_ASSIGNED),
+            properties=iothub.IotHubPropertiesArgs(
+                disable_local_auth=True,
+                disable_device_sas=False,  # devices authenticate with X.509 or per-device SAS (DPS)
+                min_tls_version="1.2",
+                public_network_access="Enabled" if args.public_network_access_enabled else "Disabled",
+            ),
+            tags=dict(args.tags),
+            opts=child,
+        )
+        self.hub_id = self.hub.id
+        self.hub_name = self.hub.name
+        self.hub_host_name = self.hub.properties.apply(lambda p: p.host_name)
+        grants = apply_role_assignments(self, name, scope_id=self.hub.id,
+                                        subscription_id=args.subscription_id or "",
+                                        assignments=args.role_assignments)
+        diags = apply_diagnostic_settings(self, name, resource_id=self.hub.id,
+                                          settings=args.diagnostic_settings)
+        apply_lock(self, name, scope_id=self.hub.id, lock=args.lock, depends_on=[*grants, *diags])
+        self.register_outputs({"hub_id": self.hub_id, "hub_name": self.hub_name,
+                               "hub_host_name": self.hub_host_name})
+
+
+# --------------------------------------------------------------------------- a fleet
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegistryCredential:
+    """IoT Edge only: how devices pull from a private registry (an ACR token with a pull-only scope map)."""
+
+    address: pulumi.Input[str]
+    username: pulumi.Input[str]
+    password: pulumi.Input[str]
+    """Pass a secret Output; the configuration that carries it is then secret in the state."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EdgeDeviceArgs:
+    """Inputs of ``EdgeDevice``: the settings objects pass straight through (STYLE P2)."""
+
+    fleet_name: str
+    """The fleet's key in ``edge.fleets``: names objects, the ``slmFleet`` twin tag and labels."""
+    fleet: Fleet
+    device_class_name: str
+    device_class: DeviceClass
+    model_id: str
+    model: ModelSpec
+    kubeconfig: pulumi.Input[str] | None = None
+    """Required for ``kubernetes``: the cluster's kubeconfig, as a secret
+    (``pulumi.Config().require_secret(fleet.kubeconfig_key(fleet_name))``)."""
+    iot_hub_host_name: pulumi.Input[str] | None = None
+    """Required for ``iot-edge``: ``EdgeHub.hub_host_name``."""
+    engine_image: pulumi.Input[str] | None = None
+    """Default: ``fleet.image``; else for onnx-genai ``onnx_server_image``; else (only when
+    ``digest_pinning_required`` is off) the engine's public dev tag."""
+    onnx_server_image: pulumi.Input[str] | None = None
+    """The ONNX Runtime GenAI server image ModelRegistry built (``repo@sha256:...``)."""
+    fetch_image: str | None = None
+    """llamacpp only: an Ollama image (by digest) whose pull stores the GGUF blob. Default: the Ollama
+    dev tag when ``digest_pinning_required`` is off."""
+    digest_pinning_required: bool = True
+    """Default: on: a plain-string image without ``@sha256:`` is refused (devices pull IfNotPresent
+    and keep serving offline, so a moving tag would never be corrected). Dev stacks may turn it off."""
+    namespace: str = DEFAULT_NAMESPACE
+    """Default: ``slm-edge`` (kubernetes)."""
+    storage_class: str | None = None
+    """Default: the cluster's default StorageClass (k3s: local-path) for the model store."""
+    registry_credential: RegistryCredential | None = None
+    """Default: none: devices pull anonymously or through a connected registry (iot-edge)."""
+    base_deployment_enabled: bool = True
+    """Default: on: the fleet's base IoT Edge deployment (runtime, edgeAgent/edgeHub 1.5) is
+    managed here. Turn it off when your organization's own base deployment targets the devices."""
+    labels: Mapping[str, str] = field(default_factory=dict[str, str])
+    """Extra labels on the IoT Hub configurations (e.g. the environment tags)."""
+
+
+class EdgeDevice(pulumi.ComponentResource):
+    """One edge fleet serving one quantized model.
+
+    Creates, by ``fleet.delivery``:
+
+    - ``kubernetes``: a Kubernetes ``Provider`` (from the secret kubeconfig), a Namespace (PSA
+      restricted, ``slm.io/tier: edge``), a ServiceAccount (no token), a DaemonSet (engine pinned by
+      digest, ``IfNotPresent``, resources inside the device envelope, model version + sha256
+      annotations), a ClusterIP Service, and default-deny + serving NetworkPolicies.
+    - ``iot-edge``: two IoT Hub configurations (``pulumi-python:dynamic:Resource``): the fleet's base
+      deployment (unless ``base_deployment_enabled`` is off) and the layered model deployment.
+    - ``foundry-local``: no resources; the bootstrap script is an output.
+
+    Refuses (before declaring anything) a model that does not fit the device class, a delivery the
+    class's OS cannot run, a missing kubeconfig or hub, and a tag-only image when pinning is required.
+    """
+
+    delivery: str
+    bootstrap_script: pulumi.Output[str] | None
+    """foundry-local: the PowerShell (windows) or bash (macos) script."""
+    bootstrap_script_name: str | None
+    deployment_manifest: pulumi.Output[str] | None
+    """iot-edge: the full manifest a device of the fleet runs (JSON)."""
+    configuration_ids: pulumi.Output[list[str]] | None
+    """iot-edge: the hub configuration ids (base, model)."""
+    target_condition: str | None
+    namespace: str | None
+    provider: k8s.Provider | None
+    """kubernetes: escape hatch, the fleet's cluster provider."""
+    daemon_set: k8s.apps.v1.DaemonSet | None
+
+    def __init__(self, name: str, args: EdgeDeviceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        fleet = args.fleet
+        _validate(name, args)  # before registering anything (STYLE P11)
+        images = _images(name, args) if fleet.delivery != "foundry-local" else ("", None)
+        super().__init__("slm:edge:EdgeDevice", name, {
+            "fleet": args.fleet_name, "delivery": fleet.delivery, "engine": fleet.engine,
+            "deviceClass": args.device_class_name, "model": args.model_id,
+            "deviceCount": len(fleet.devices), "deviceSelector": dict(fleet.device_selector),
+        }, opts)
+        self.delivery = fleet.delivery
+        self.bootstrap_script = None
+        self.bootstrap_script_name = None
+        self.deployment_manifest = None
+        self.configuration_ids = None
+        self.target_condition = None
+        self.namespace = None
+        self.provider = None
+        self.daemon_set = None
+        outputs: dict[str, Any] = {"delivery": fleet.delivery}
+        if fleet.delivery == "foundry-local":
+            version, sha = fleet.artifact_pin(args.model_id, args.model)
+            text = bootstrap_script(fleet_name=args.fleet_name, os=args.device_class.os, model=version,
+                                    model_id=args.model_id, sha256=sha)
+            self.bootstrap_script = pulumi.Output.from_input(text)
+            self.bootstrap_script_name = script_name(args.fleet_name, args.device_class.os)
+            outputs["bootstrap_script"] = self.bootstrap_script
+        elif fleet.delivery == "kubernetes":
+            self._kubernetes(name, args, *images)
+            outputs["namespace"] = self.namespace
+        else:
+            self._iot_edge(name, args, *images)
+            outputs["configuration_ids"] = self.configuration_ids
+            outputs["target_condition"] = self.target_condition
+        self.register_outputs(outputs)
+
+    # -- kubernetes ------------------------------------------------------------------------
+
+    def _kubernetes(self, name: str, args: EdgeDeviceArgs, image: pulumi.Input[str],
+                    fetch: pulumi.Input[str] | None) -> None:
+        fleet = args.fleet
+        version, sha = fleet.artifact_pin(args.model_id, args.model)
+
+        def build(images: list[Any]) -> Any:
+            spec = edge_engines.edge_container(args.fleet_name, fleet, args.model_id, args.model,
+                                               args.device_class, image=images[0], fetch_image=images[1])
+            return fleet_objects(fleet_name=args.fleet_name, namespace=args.namespace, spec=spec,
+                                 architecture=args.device_class.architecture, devices=fleet.devices,
+                                 node_selector=fleet.device_selector, model_id=args.model_id,
+                                 model_version=version, model_sha256=sha, storage_class=args.storage_class)
+
+        objects = pulumi.Output.all(image, fetch).apply(build)
+        # Known-at-plan metadata (names, labels) from a stand-in build; specs come from the Output.
+        static = build(["<image>", "<fetch-image>"])
+        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=args.kubeconfig, delete_unreachable=True,
+                                     opts=pulumi.ResourceOptions(parent=self))
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=self.provider)
+        ns = k8s.core.v1.Namespace(f"{name}-ns", metadata=static.namespace["metadata"], opts=on_cluster)
+        in_ns = pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[ns])
+        sa = k8s.core.v1.ServiceAccount(
+            f"{name}-sa", metadata=static.service_account["metadata"],
+            automount_service_account_token=False, opts=in_ns)
+        deny = k8s.networking.v1.NetworkPolicy(
+            f"{name}-deny", metadata=static.deny_all["metadata"], spec=static.deny_all["spec"], opts=in_ns)
+        allow = k8s.networking.v1.NetworkPolicy(
+            f"{name}-allow", metadata=static.allow_serving["metadata"], spec=static.allow_serving["spec"],
+            opts=in_ns)
+        self.daemon_set = k8s.apps.v1.DaemonSet(
+            f"{name}-server", metadata=static.daemon_set["metadata"],
+            spec=objects.apply(lambda o: o.daemon_set["spec"]),
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[sa, deny, allow]))
+        k8s.core.v1.Service(f"{name}-svc", metadata=static.service["metadata"], spec=static.service["spec"],
+                            opts=in_ns)
+        self.namespace = args.namespace
+
+    # -- iot-edge --------------------------------------------------------------------------
+
+    def _iot_edge(self, name: str, args: EdgeDeviceArgs, image: pulumi.Input[str],
+                  fetch: pulumi.Input[str] | None) -> None:
+        fleet = args.fleet
+        condition = iot_manifest.target_condition(args.fleet_name, fleet.device_selector)
+        labels = {**dict(args.labels), "slmFleet": args.fleet_name, "slmModel": args.model_id}
+        registry = None
+        if args.registry_credential is not None:
+            cred = args.registry_credential
+            registry = pulumi.Output.all(cred.address, cred.username, cred.password).apply(
+                lambda v: {"address": v[0], "username": v[1], "password": v[2]})
+
+        def build(values: list[Any]) -> dict[str, Any]:
+            return _iot_views(args, image=values[0], fetch_image=values[1], registry=values[2])
+
+        views = pulumi.Output.all(image, fetch, registry).apply(build)
+        child = pulumi.ResourceOptions(parent=self)
+        ids: list[pulumi.Output[str]] = []
+        if args.base_deployment_enabled:
+            base = IotEdgeConfiguration(
+                f"{name}-base", hub_host_name=args.iot_hub_host_name or "",
+                configuration_id=views.apply(lambda v: v["base_id"]),
+                content=views.apply(lambda v: v["base"]),
+                target_condition=condition, priority=fleet.priority,
+                labels={**labels, "slmLayer": "base"}, opts=child)
+            ids.append(base.configurationId)
+        model = IotEdgeConfiguration(
+            f"{name}-model", hub_host_name=args.iot_hub_host_name or "",
+            configuration_id=views.apply(lambda v: v["layered_id"]),
+            content=views.apply(lambda v: v["layered"]),
+            target_condition=condition, priority=fleet.priority,
+            labels={**labels, "slmLayer": "model"}, opts=child)
+        ids.append(model.configurationId)
+        self.configuration_ids = pulumi.Output.all(*ids)
+        self.target_condition = condition
+        self.deployment_manifest = views.apply(lambda v: json.dumps(v["manifest"], indent=2, sort_keys=True))
+
+
+def _images(name: str, args: EdgeDeviceArgs) -> tuple[pulumi.Input[str], pulumi.Input[str] | None]:
+    """(engine image, fetch image) after defaults and the digest rule."""
+    engine = args.fleet.engine
+    image: pulumi.Input[str] | None = args.fleet.image or args.engine_image
+    if image is None and engine == "onnx-genai":
+        image = args.onnx_server_image
+    if image is None and not args.digest_pinning_required:
+        image = {"ollama": OLLAMA_DEFAULT_IMAGE, "llamacpp": LLAMACPP_DEFAULT_IMAGE}.get(engine or "")
+    if image is None:
+        msg = (f"EdgeDevice {name!r}: fleet {args.fleet_name!r} ({engine}) has no image; set "
+               "edge.fleets.<fleet>.image or engine_image to '<registry>/<repo>:<tag>@sha256:<digest>'"
+               + (" or pass onnx_server_image from ModelRegistry" if engine == "onnx-genai" else ""))
+        raise ValueError(msg)
+    fetch: pulumi.Input[str] | None = None
+    if engine == "llamacpp":
+        fetch = args.fetch_image or (None if args.digest_pinning_required else OLLAMA_DEFAULT_IMAGE)
+        if fetch is None:
+            msg = (f"EdgeDevice {name!r}: fleet {args.fleet_name!r} (llamacpp) needs fetch_image, an Ollama "
+                   "image by digest whose pull stores the GGUF blob")
+            raise ValueError(msg)
+    if args.digest_pinning_required:
+        for what, ref in (("image", image), ("fetch_image", fetch)):
+            if isinstance(ref, str):
+                edge_engines.require_digest(args.fleet_name, ref, what=what)
+    return image, fetch
+
+
+def _iot_views(args: EdgeDeviceArgs, *, image: str, fetch_image: str | None,
+               registry: Mapping[str, str] | None) -> dict[str, Any]:
+    """Base, layered and full manifests (and their ids) of one iot-edge fleet."""
+    spec = edge_engines.edge_container(args.fleet_name, args.fleet, args.model_id, args.model,
+                                       args.device_class, image=image, fetch_image=fetch_image)
+    modules = iot_manifest.fleet_modules(
+        args.fleet_name, spec, memory_bytes=spec.resources.memory_mib * 1024 * 1024,
+        nano_cpus=spec.resources.cpu_millicores * iot_manifest.NANO_CPUS_PER_MILLICORE)
+    base = iot_manifest.base_content(registry)
+    layered = iot_manifest.layered_content(args.fleet_name, modules)
+    return {
+        "base": base, "base_id": iot_manifest.configuration_id(args.fleet_name, "base", base),
+        "layered": layered,
+        "layered_id": iot_manifest.configuration_id(args.fleet_name, "model", layered),
+        "manifest": iot_manifest.deployment_manifest(args.fleet_name, modules, registry=registry),
+    }
+
+
+def _validate(name: str, args: EdgeDeviceArgs) -> None:
+    """Pure checks before any child is declared (the settings run the same rules at load time)."""
+    fleet = args.fleet
+    if fleet.device_class != args.device_class_name:
+        msg = (f"EdgeDevice {name!r}: fleet {args.fleet_name!r} names device class {fleet.device_class!r} "
+               f"but was given {args.device_class_name!r}; pass the class the fleet names")
+        raise ValueError(msg)
+    if fleet.model != args.model_id:
+        msg = (f"EdgeDevice {name!r}: fleet {args.fleet_name!r} serves {fleet.model!r} but was given "
+               f"model {args.model_id!r}; pass the fleet's model")
+        raise ValueError(msg)
+    allowed = EDGE_DELIVERY_OS[fleet.delivery]
+    if args.device_class.os not in allowed:
+        msg = (f"EdgeDevice {name!r}: delivery {fleet.delivery!r} does not run on {args.device_class.os} "
+               f"devices; it needs {' or '.join(allowed)}"
+               + (" (Foundry Local is a desktop runtime, never a container: D8)"
+                  if fleet.delivery == "foundry-local" else ""))
+        raise ValueError(msg)
+    if fleet.delivery != "foundry-local" and fleet.engine is None:
+        msg = f"EdgeDevice {name!r}: delivery {fleet.delivery!r} needs an engine (ollama, onnx-genai, llamacpp)"
+        raise ValueError(msg)
+    fit = fleet.fit_error(f"edge.fleets.{args.fleet_name}", args.model, args.device_class_name,
+                          {args.device_class_name: args.device_class})
+    if fit is not None:
+        raise ValueError(fit)
+    if fleet.delivery == "kubernetes" and args.kubeconfig is None:
+        msg = (f"EdgeDevice {name!r}: delivery 'kubernetes' needs kubeconfig; read it with "
+               f"pulumi.Config().require_secret({fleet.kubeconfig_key(args.fleet_name)!r})")
+        raise ValueError(msg)
+    if fleet.delivery == "iot-edge" and args.iot_hub_host_name is None:
+        msg = f"EdgeDevice {name!r}: delivery 'iot-edge' needs iot_hub_host_name (EdgeHub.hub_host_name)"
+        raise ValueError(msg)

@@ -1,0 +1,578 @@
+"""The policy gate: run the CrossGuard pack over a recording exactly as the Pulumi engine would.
+
+``run_gate`` starts ``policies/`` as the engine does (``python -u -m pulumi.policy <engine> .`` in the
+pack directory, with PULUMI_PROJECT / PULUMI_STACK / PULUMI_DRY_RUN / PULUMI_CONFIG), reads the port
+from its stdout and speaks the analyzer protocol with the stubs shipped in the ``pulumi`` wheel:
+Handshake (UNIMPLEMENTED tolerated), ConfigureStack, GetAnalyzerInfo, Configure (the environment's
+config reconciled with the pack's schema defaults and initial config, as the engine's
+``ReconcilePolicyPackConfig`` does), Analyze per custom resource, AnalyzeStack with every resource.
+
+What it cannot reproduce (PULUMI_FACTS 2.3): provider defaults and normalization, and provider
+*outputs* for AnalyzeStack (the recorded inputs are sent instead). ``pulumi preview --policy-pack``
+in CI stays the authoritative gate; this is the offline pre-gate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import grpc
+import yaml
+from google.protobuf import empty_pb2, json_format, struct_pb2
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+
+from slmctl.recorder import Recording, Registration
+
+REPO_ROOT: Final = Path(__file__).resolve().parent.parent
+POLICY_DIR: Final = REPO_ROOT / "policies"
+ENGINE_ADDRESS: Final = "127.0.0.1:0"
+"""No engine is listening offline; the pack only needs the argument (it logs to stderr without one)."""
+START_TIMEOUT_SECONDS: Final = 30.0
+RPC_TIMEOUT_SECONDS: Final = 60.0
+LEVELS: Final = {analyzer_pb2.ADVISORY: "advisory", analyzer_pb2.MANDATORY: "mandatory",
+                 analyzer_pb2.DISABLED: "disabled", analyzer_pb2.REMEDIATE: "remediate"}
+LEVEL_CODES: Final = {v: k for k, v in LEVELS.items()}
+EXEMPT_RE: Final = re.compile(r"^exempt (?P<name>\S+) \(pattern (?P<pattern>'.*?'|\".*?\"), (?P<n>\d+) suppressed\): "
+                              r"(?P<reason>.+)$")
+Format = Literal["text", "json", "sarif", "junit", "markdown"]
+
+
+class GateError(Exception):
+    """The pack could not be started, configured or queried."""
+
+
+@dataclass(frozen=True)
+class PolicyMeta:
+    """A policy as the pack describes it (GetAnalyzerInfo) with the level the gate configured."""
+
+    name: str
+    description: str
+    level: str
+    tags: tuple[str, ...] = ()
+    stack: bool = False
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One diagnostic from the pack."""
+
+    policy: str
+    level: str
+    message: str
+    urn: str = ""
+    resource: str = ""
+    type: str = ""
+    description: str = ""
+
+    @property
+    def detail(self) -> str:
+        """The message without the policy description the pack prepends."""
+        head = self.description + "\n"
+        return self.message[len(head):] if self.description and self.message.startswith(head) else self.message
+
+
+@dataclass(frozen=True)
+class Exemption:
+    """A violation suppressed by a written exemption."""
+
+    policy: str
+    resource: str
+    pattern: str
+    reason: str
+    suppressed: int
+
+
+@dataclass
+class GateResult:
+    """Everything the gate found, with enough context to format any report."""
+
+    environment: str
+    stack: str
+    project: str
+    pack: str
+    pack_version: str
+    policies: list[PolicyMeta]
+    violations: list[Violation]
+    exemptions: list[Exemption]
+    resources_analyzed: int
+    stack_file: str
+    seconds: float
+    lines: dict[str, int] = field(default_factory=dict)
+    """Resource name -> line of its declaration in the stack file (best effort)."""
+
+    @property
+    def mandatory(self) -> list[Violation]:
+        """Violations that block."""
+        return [v for v in self.violations if v.level == "mandatory"]
+
+    @property
+    def advisory(self) -> list[Violation]:
+        """Violations that only warn."""
+        return [v for v in self.violations if v.level != "mandatory"]
+
+    @property
+    def exit_code(self) -> int:
+        """1 when any mandatory violation was reported, else 0."""
+        return 1 if self.mandatory else 0
+
+
+# --------------------------------------------------------------------------- config (engine semantics)
+
+
+def load_policy_config(path: Path) -> dict[str, Any]:
+    """Read a ``--policy-pack-config`` file: ``{policy: level | {enforcementLevel, ...props}}``."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        msg = f"{path}: cannot read policy config ({exc}); it must be a JSON object"
+        raise GateError(msg) from exc
+    if not isinstance(raw, dict):
+        msg = f"{path}: the policy config must be a JSON object of policy name -> level or object"
+        raise GateError(msg)
+    return raw
+
+
+def _split(entry: Any) -> tuple[str | None, dict[str, Any]]:
+    if isinstance(entry, str):
+        return entry, {}
+    if isinstance(entry, Mapping):
+        props = {k: v for k, v in entry.items() if k != "enforcementLevel"}
+        return entry.get("enforcementLevel"), props
+    return None, {}
+
+
+def _check_type(value: Any, schema: Mapping[str, Any], path: str) -> list[str]:
+    """The subset of JSON Schema the pack's config schemas use."""
+    kinds = {"string": str, "boolean": bool, "object": dict, "array": list}
+    kind = schema.get("type")
+    errors: list[str] = []
+    if kind in ("number", "integer"):
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and (
+            kind == "number" or float(value).is_integer())
+        if not ok:
+            return [f"{path}: expected {kind}, found {json.dumps(value)}"]
+        if "minimum" in schema and value < schema["minimum"]:
+            errors.append(f"{path}: {value} is below the minimum {schema['minimum']}")
+        if "maximum" in schema and value > schema["maximum"]:
+            errors.append(f"{path}: {value} is above the maximum {schema['maximum']}")
+        return errors
+    if kind in kinds and not isinstance(value, kinds[kind]):
+        return [f"{path}: expected {kind}, found {json.dumps(value)}"]
+    if "enum" in schema and value not in schema["enum"]:
+        errors.append(f"{path}: {json.dumps(value)} is not one of {json.dumps(schema['enum'])}")
+    if isinstance(value, str) and len(value) < schema.get("minLength", 0):
+        errors.append(f"{path}: must be at least {schema['minLength']} characters (found {len(value)})")
+    if isinstance(value, list) and "items" in schema:
+        for i, item in enumerate(value):
+            errors.extend(_check_type(item, schema["items"], f"{path}[{i}]"))
+    if isinstance(value, dict) and "properties" in schema:
+        errors.extend(f"{path}.{req}: required" for req in schema.get("required", []) if req not in value)
+        for k, v in value.items():
+            if k in schema["properties"]:
+                errors.extend(_check_type(v, schema["properties"][k], f"{path}.{k}"))
+            elif schema.get("additionalProperties") is False:
+                errors.append(f"{path}.{k}: unknown key")
+    return errors
+
+
+def reconcile_config(info: analyzer_pb2.AnalyzerInfo, config: Mapping[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Defaults from each schema, then the pack's initial config, then ``config`` ("all" first); validated."""
+    result: dict[str, tuple[str, dict[str, Any]]] = {}
+    schemas: dict[str, dict[str, Any]] = {}
+    for p in info.policies:
+        props_schema = json_format.MessageToDict(p.configSchema).get("properties", {})
+        schemas[p.name] = props_schema
+        defaults = {k: v["default"] for k, v in props_schema.items() if isinstance(v, dict) and "default" in v}
+        result[p.name] = (LEVELS.get(p.enforcementLevel, "advisory"), defaults)
+    initial = {k: (LEVELS.get(v.enforcementLevel) if v.enforcementLevel in LEVELS else None,
+                   json_format.MessageToDict(v.properties)) for k, v in info.initialConfig.items()}
+    for layer in (initial, {k: _split(v) for k, v in config.items()}):
+        all_level = layer.get("all", (None, {}))[0]
+        if all_level:
+            result = {k: (all_level, props) for k, (_, props) in result.items()}
+        for name, (level, props) in layer.items():
+            if name == "all" or name not in result:
+                continue
+            old_level, old_props = result[name]
+            result[name] = (level or old_level, {**old_props, **props})
+    errors = [f"{name}: unknown policy" for name in config if name != "all" and name not in result]
+    for name, (level, props) in result.items():
+        if level not in LEVEL_CODES:
+            errors.append(f"{name}.enforcementLevel: {level!r} is not advisory, mandatory, remediate or disabled")
+        for key, value in props.items():
+            if key not in schemas[name]:
+                errors.append(f"{name}.{key}: not in the policy's config schema")
+            else:
+                errors.extend(_check_type(value, schemas[name][key], f"{name}.{key}"))
+    if errors:
+        msg = "invalid policy pack config:\n  " + "\n  ".join(errors)
+        raise GateError(msg)
+    return result
+
+
+# --------------------------------------------------------------------------- the pack process
+
+
+class PackProcess:
+    """The policy pack running as the engine runs it; one process and one channel per gate run."""
+
+    def __init__(self, *, project: str, stack: str, config: Mapping[str, str], policy_dir: Path = POLICY_DIR) -> None:
+        env = {**os.environ, "PULUMI_PROJECT": project, "PULUMI_STACK": stack, "PULUMI_DRY_RUN": "true",
+               "PULUMI_CONFIG": json.dumps(dict(config)), "PYTHONDONTWRITEBYTECODE": "1"}
+        env.pop("PULUMI_ORGANIZATION", None)
+        self.proc = subprocess.Popen(  # the engine's exact argv (PULUMI_FACTS 2.1)
+            [sys.executable, "-u", "-m", "pulumi.policy", ENGINE_ADDRESS, "."], cwd=policy_dir, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._stderr: list[bytes] = []
+        threading.Thread(target=self._drain, daemon=True).start()
+        port = self._read_port()
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=[
+            ("grpc.max_receive_message_length", 400 * 1024 * 1024),
+            ("grpc.max_send_message_length", 400 * 1024 * 1024)])
+        self.stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
+
+    def _drain(self) -> None:
+        assert self.proc.stderr is not None  # noqa: S101 (opened with PIPE)
+        for line in self.proc.stderr:
+            self._stderr.append(line)
+
+    def _read_port(self) -> int:
+        assert self.proc.stdout is not None  # noqa: S101 (opened with PIPE)
+        result: list[bytes] = []
+        reader = threading.Thread(target=lambda: result.append(self.proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+        reader.start()
+        reader.join(START_TIMEOUT_SECONDS)
+        line = result[0].strip() if result else b""
+        if not line.isdigit():
+            self.close()
+            stderr = b"".join(self._stderr).decode(errors="replace").strip()[-2000:]
+            msg = f"the policy pack in {POLICY_DIR} did not start (no port on stdout): {stderr or 'no output'}"
+            raise GateError(msg)
+        return int(line)
+
+    def close(self) -> None:
+        """Stop the pack (it never exits on its own) and close the channel."""
+        if getattr(self, "channel", None) is not None:
+            self.channel.close()
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+    def __enter__(self) -> PackProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --------------------------------------------------------------------------- requests
+
+
+def _struct(values: Mapping[str, Any]) -> struct_pb2.Struct:
+    s = struct_pb2.Struct()
+    s.update(dict(values))  # secrets stay wrapped in their signature envelopes (engine KeepSecrets)
+    return s
+
+
+def _options(reg: Registration) -> analyzer_pb2.AnalyzerResourceOptions:
+    return analyzer_pb2.AnalyzerResourceOptions(
+        protect=reg.protect, ignoreChanges=list(reg.ignore_changes), parent=reg.parent or "",
+        deleteBeforeReplace=reg.delete_before_replace, deleteBeforeReplaceDefined=reg.delete_before_replace)
+
+
+def _provider(reg: Registration, by_urn: Mapping[str, Registration]) -> analyzer_pb2.AnalyzerProviderResource | None:
+    urn = reg.provider.split("::")[0:-1] if reg.provider else []
+    prov = by_urn.get("::".join(urn)) if urn else None
+    if prov is None:
+        return None
+    return analyzer_pb2.AnalyzerProviderResource(type=prov.type, urn=prov.urn, name=prov.name,
+                                                 properties=_struct(prov.inputs))
+
+
+def _analyze_request(reg: Registration, by_urn: Mapping[str, Registration]) -> analyzer_pb2.AnalyzeRequest:
+    req = analyzer_pb2.AnalyzeRequest(type=reg.type, urn=reg.urn, name=reg.name, properties=_struct(reg.inputs),
+                                      options=_options(reg))
+    prov = _provider(reg, by_urn)
+    if prov is not None:
+        req.provider.CopyFrom(prov)
+    return req
+
+
+def _stack_resource(reg: Registration, by_urn: Mapping[str, Registration]) -> analyzer_pb2.AnalyzerResource:
+    res = analyzer_pb2.AnalyzerResource(
+        type=reg.type, urn=reg.urn, name=reg.name, properties=_struct(reg.inputs), options=_options(reg),
+        parent=reg.parent or "", dependencies=list(reg.dependencies))
+    for key, urns in reg.property_dependencies.items():
+        res.propertyDependencies[key].urns.extend(urns)
+    prov = _provider(reg, by_urn)
+    if prov is not None:
+        res.provider.CopyFrom(prov)
+    return res
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def default_config_path(environment: str) -> Path:
+    """``policies/config/<environment>.json``."""
+    return POLICY_DIR / "config" / f"{environment}.json"
+
+
+def _stack_config(recording: Recording, stack_file: Path | None) -> dict[str, str]:
+    """The stack config as the engine passes it (``namespace:key`` -> string), from the stack file if given."""
+    if stack_file is None or not stack_file.is_file():
+        return {}
+    doc = yaml.safe_load(stack_file.read_text(encoding="utf-8")) or {}
+    out: dict[str, str] = {}
+    for key, value in (doc.get("config") or {}).items():
+        if isinstance(value, Mapping) and "secure" in value:
+            continue  # encrypted: the pack never needs secret config
+        out[str(key)] = value if isinstance(value, str) else json.dumps(value)
+    del recording
+    return out
+
+
+def run_gate(recording: Recording, *, environment: str, config_path: Path | None = None,
+             stack_file: Path | None = None) -> GateResult:
+    """Analyze ``recording`` with the pack under ``environment``'s config; see the module docstring."""
+    start = time.perf_counter()
+    path = config_path or default_config_path(environment)
+    policy_config = load_policy_config(path)
+    stack_config = _stack_config(recording, stack_file)
+    by_urn = {r.urn: r for r in recording.registrations}
+    violations: list[Violation] = []
+    exemptions: list[Exemption] = []
+    with PackProcess(project=recording.project, stack=recording.stack, config=stack_config) as pack:
+        stub = pack.stub
+        try:
+            stub.Handshake(analyzer_pb2.AnalyzerHandshakeRequest(
+                engine_address=ENGINE_ADDRESS, root_directory=str(REPO_ROOT), program_directory=str(REPO_ROOT)),
+                timeout=RPC_TIMEOUT_SECONDS)
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.UNIMPLEMENTED:  # type: ignore[attr-defined]
+                raise
+        configure_stack = analyzer_pb2.AnalyzerStackConfigureRequest(
+            stack=recording.stack, project=recording.project, organization="organization", dry_run=True)
+        configure_stack.config.update(stack_config)
+        stub.ConfigureStack(configure_stack, timeout=RPC_TIMEOUT_SECONDS)
+        info = stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=RPC_TIMEOUT_SECONDS)
+        resolved = reconcile_config(info, policy_config)
+        request = analyzer_pb2.ConfigureAnalyzerRequest()
+        for name, (level, props) in resolved.items():
+            request.policyConfig[name].enforcementLevel = LEVEL_CODES[level]  # type: ignore[assignment]
+            request.policyConfig[name].properties.update(props)
+        stub.Configure(request, timeout=RPC_TIMEOUT_SECONDS)
+        analyzed = [r for r in recording.registrations if r.custom and not r.read
+                    and not r.type.startswith("pulumi:providers:")]
+        futures = [(r, stub.Analyze.future(_analyze_request(r, by_urn), timeout=RPC_TIMEOUT_SECONDS))
+                   for r in analyzed]
+        for reg, fut in futures:
+            _collect(fut.result(), reg, by_urn, violations, exemptions)
+        stack_req = analyzer_pb2.AnalyzeStackRequest(
+            resources=[_stack_resource(r, by_urn) for r in recording.registrations])
+        _collect(stub.AnalyzeStack(stack_req, timeout=RPC_TIMEOUT_SECONDS), None, by_urn, violations, exemptions)
+    policies = [PolicyMeta(p.name, p.description, resolved[p.name][0], tuple(p.tags),
+                           p.policy_type == analyzer_pb2.POLICY_TYPE_STACK) for p in info.policies]
+    unique = list(dict.fromkeys(violations))
+    unique.sort(key=lambda v: (v.level != "mandatory", v.policy, v.resource, v.message))
+    return GateResult(
+        environment=environment, stack=recording.stack, project=recording.project, pack=info.name,
+        pack_version=_pack_version(info.version), policies=policies, violations=unique,
+        exemptions=sorted(set(exemptions), key=lambda e: (e.policy, e.resource)),
+        resources_analyzed=len(analyzed), stack_file=_relative(stack_file, recording.stack),
+        seconds=round(time.perf_counter() - start, 3),
+        lines=_declaration_lines(stack_file, [r.name for r in recording.registrations]))
+
+
+def _pack_version(reported: str) -> str:
+    """The engine takes the version from PulumiPolicy.yaml (Python packs always report 0.0.1)."""
+    try:
+        doc = yaml.safe_load((POLICY_DIR / "PulumiPolicy.yaml").read_text(encoding="utf-8")) or {}
+    except OSError:
+        return reported
+    return str(doc.get("version") or reported)
+
+
+def _collect(response: analyzer_pb2.AnalyzeResponse, reg: Registration | None, by_urn: Mapping[str, Registration],
+             violations: list[Violation], exemptions: list[Exemption]) -> None:
+    for d in response.diagnostics:
+        urn = d.urn or (reg.urn if reg is not None else "")
+        owner = by_urn.get(urn)
+        violations.append(Violation(
+            policy=d.policyName, level=LEVELS.get(d.enforcementLevel, "advisory"), message=d.message, urn=urn,
+            resource=owner.name if owner else "", type=owner.type if owner else "", description=d.description))
+    for na in response.not_applicable:
+        for line in na.reason.splitlines():
+            m = EXEMPT_RE.match(line)
+            if m:
+                exemptions.append(Exemption(na.policy_name, m["name"], m["pattern"][1:-1], m["reason"], int(m["n"])))
+
+
+# --------------------------------------------------------------------------- locations
+
+
+def _relative(stack_file: Path | None, stack: str) -> str:
+    path = stack_file or REPO_ROOT / "stacks" / f"Pulumi.{stack}.yaml"
+    try:
+        return path.resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _declaration_lines(stack_file: Path | None, names: Sequence[str]) -> dict[str, int]:
+    """Resource name -> the line of the longest stack-file key that is a dash-run of the name's segments."""
+    if stack_file is None or not stack_file.is_file():
+        return {}
+    keys: dict[str, int] = {}
+    for number, line in enumerate(stack_file.read_text(encoding="utf-8").splitlines(), start=1):
+        m = re.match(r"^\s*([A-Za-z0-9][\w.-]*):", line)
+        if m and len(m.group(1)) >= 3 and m.group(1) not in keys:
+            keys[m.group(1)] = number
+    out: dict[str, int] = {}
+    for name in names:
+        segments = re.split(r"[-/]", name)
+        best = ""
+        for i in range(len(segments)):
+            for j in range(i + 1, len(segments) + 1):
+                cand = "-".join(segments[i:j])
+                if cand in keys and len(cand) > len(best) and i > 0:
+                    best = cand
+        if best:
+            out[name] = keys[best]
+    return out
+
+
+# --------------------------------------------------------------------------- formats
+
+
+def format_result(result: GateResult, fmt: Format) -> str:
+    """Render ``result`` as text, json, sarif (2.1.0), junit (XML) or markdown (PR comment)."""
+    renderers = {"text": _text, "json": _json, "sarif": _sarif, "junit": _junit, "markdown": _markdown}
+    if fmt not in renderers:
+        msg = f"unknown format {fmt!r}; use one of: {', '.join(renderers)}"
+        raise ValueError(msg)
+    return renderers[fmt](result)
+
+
+def _text(r: GateResult) -> str:
+    lines = [f"policy gate: {r.pack}@{r.pack_version} on stack {r.stack} ({r.environment} levels), "
+             f"{r.resources_analyzed} resources, {len(r.policies)} policies, {r.seconds:.2f}s",
+             f"  mandatory: {len(r.mandatory)}   advisory: {len(r.advisory)}   exempted: {len(r.exemptions)}"]
+    for title, group in (("MANDATORY", r.mandatory), ("advisory", r.advisory)):
+        for v in group:
+            lines.append(f"[{title}] {v.policy}: {v.detail}")
+    if r.exemptions:
+        lines.append("exemptions:")
+        lines.extend(f"  {e.policy}: {e.resource} (pattern '{e.pattern}', {e.suppressed} suppressed): {e.reason}"
+                     for e in r.exemptions)
+    lines.append("result: FAIL (mandatory violations)" if r.exit_code else "result: PASS")
+    return "\n".join(lines) + "\n"
+
+
+def _json(r: GateResult) -> str:
+    doc = {"pack": r.pack, "packVersion": r.pack_version, "stack": r.stack, "environment": r.environment,
+           "resourcesAnalyzed": r.resources_analyzed, "seconds": r.seconds, "exitCode": r.exit_code,
+           "counts": {"mandatory": len(r.mandatory), "advisory": len(r.advisory), "exempted": len(r.exemptions)},
+           "violations": [{**asdict(v), "message": v.detail} for v in r.violations],
+           "exemptions": [asdict(e) for e in r.exemptions],
+           "policies": [asdict(p) for p in r.policies]}
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def _sarif(r: GateResult) -> str:
+    rules = [{"id": p.name, "name": p.name, "shortDescription": {"text": p.description},
+              "fullDescription": {"text": p.description},
+              "defaultConfiguration": {"level": "error" if p.level == "mandatory" else "warning"},
+              "properties": {"tags": list(p.tags), "enforcementLevel": p.level}} for p in r.policies]
+    index = {p.name: i for i, p in enumerate(r.policies)}
+    results = []
+    for v in r.violations:
+        fingerprint = hashlib.sha256(f"{v.policy}|{v.urn}|{v.detail}".encode()).hexdigest()
+        results.append({
+            "ruleId": v.policy, "ruleIndex": index.get(v.policy, 0),
+            "level": "error" if v.level == "mandatory" else "warning",
+            "message": {"text": v.detail},
+            "locations": [{"physicalLocation": {
+                "artifactLocation": {"uri": r.stack_file, "uriBaseId": "%SRCROOT%"},
+                "region": {"startLine": r.lines.get(v.resource, 1)}},
+                "logicalLocations": [{"name": v.resource or "stack", "fullyQualifiedName": v.urn or r.stack,
+                                      "kind": "resource"}]}],
+            "partialFingerprints": {"primaryLocationLineHash": fingerprint[:32], "slmPolicyViolation/v1": fingerprint},
+        })
+    doc = {"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0",
+           "runs": [{"tool": {"driver": {"name": "slmctl-gate", "fullName": f"{r.pack} policy pack",
+                                         "version": r.pack_version, "semanticVersion": r.pack_version,
+                                         "informationUri": "https://www.pulumi.com/docs/iac/crossguard/",
+                                         "rules": rules}},
+                     "automationDetails": {"id": f"slm-gate/{r.stack}/"},
+                     "originalUriBaseIds": {"%SRCROOT%": {"uri": REPO_ROOT.as_uri() + "/"}},
+                     "results": results}]}
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def _junit(r: GateResult) -> str:
+    suite = ET.Element("testsuite", name=f"policy-gate.{r.stack}", tests=str(len(r.policies)),
+                       failures=str(len({v.policy for v in r.mandatory})), errors="0", skipped="0",
+                       time=f"{r.seconds:.3f}")
+    by_policy: dict[str, list[Violation]] = {}
+    for v in r.violations:
+        by_policy.setdefault(v.policy, []).append(v)
+    for p in r.policies:
+        case = ET.SubElement(suite, "testcase", classname=f"{r.pack}.{r.stack}", name=p.name, time="0")
+        found = by_policy.get(p.name, [])
+        mandatory = [v for v in found if v.level == "mandatory"]
+        if mandatory:
+            failure = ET.SubElement(case, "failure", type="mandatory",
+                                    message=f"{len(mandatory)} mandatory violation(s)")
+            failure.text = "\n".join(v.detail for v in mandatory)
+        if p.level == "disabled":
+            ET.SubElement(case, "skipped", message="disabled in this environment")
+        advisory = [v for v in found if v.level != "mandatory"]
+        if advisory:
+            out = ET.SubElement(case, "system-out")
+            out.text = "\n".join(f"advisory: {v.detail}" for v in advisory)
+    root = ET.Element("testsuites", name="slmctl gate")
+    root.append(suite)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _markdown(r: GateResult) -> str:
+    icon = ":x:" if r.exit_code else ":white_check_mark:"
+    lines = [f"### {icon} Policy gate: `{r.stack}` ({r.environment} levels)", "",
+             f"**{len(r.mandatory)}** mandatory · **{len(r.advisory)}** advisory · **{len(r.exemptions)}** exempted "
+             f"· {r.resources_analyzed} resources · {len(r.policies)} policies · {r.seconds:.1f}s", ""]
+    if r.violations:
+        lines += ["| Level | Policy | Resource | Finding |", "|---|---|---|---|"]
+        for v in r.violations[:100]:
+            finding = v.detail.split(": ", 1)[-1] if v.resource else v.detail
+            lines.append(f"| {v.level} | `{v.policy}` | `{v.resource or 'stack'}` | {_md(finding)} |")
+        if len(r.violations) > 100:
+            lines.append(f"| | | | … {len(r.violations) - 100} more (see the SARIF report) |")
+        counts = Counter(v.policy for v in r.violations)
+        lines += ["", "<details><summary>By policy</summary>", "", *(f"- `{k}`: {n}" for k, n in
+                                                                   counts.most_common()), "", "</details>"]
+    if r.exemptions:
+        lines += ["", "**Exemptions**", "", "| Policy | Resource | Pattern | Reason |", "|---|---|---|---|"]
+        lines += [f"| `{e.policy}` | `{e.resource}` | `{_md(e.pattern)}` | {_md(e.reason)} |" for e in r.exemptions]
+    return "\n".join(lines) + "\n"

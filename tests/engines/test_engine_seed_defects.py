@@ -1,0 +1,199 @@
+"""One test per seed defect (SLM_FACTS D1-D13): the adapters cannot produce it."""
+
+from __future__ import annotations
+
+import re
+import socket
+import sys
+import types
+from typing import Any
+
+import pytest
+
+from components.engines import container_for
+from components.engines.ollama import VALID_SERVER_ENV, ollama_container
+from components.engines.onnx_genai import onnx_genai_container
+from components.engines.scaling import scale_plan
+from components.engines.spec import ContainerSpec
+from components.engines.vllm import vllm_args, vllm_container
+from policies.rules.catalog import FAMILY_SERVING, VM_SKUS
+from stacks.settings import (
+    FoundryDeployment,
+    ModelSpec,
+    OllamaDeployment,
+    OnnxGenAIDeployment,
+    VllmDeployment,
+)
+from tests.engines.onnx_server_modules import load
+from tests.inference.builders import MODELS, REVISION
+
+T4 = VM_SKUS["Standard_NC4as_T4_v3"]
+A100 = VM_SKUS["Standard_NC24ads_A100_v4"]
+CPU = VM_SKUS["Standard_D8ds_v5"]
+
+
+def phi(**changes: Any) -> ModelSpec:
+    return ModelSpec.model_validate({**MODELS["phi-4-mini"], **changes})
+
+
+def vllm(**changes: Any) -> VllmDeployment:
+    return VllmDeployment.model_validate({"target": "vllm", "model": "phi-4-mini", **changes})
+
+
+def ollama() -> OllamaDeployment:
+    return OllamaDeployment.model_validate({"target": "ollama", "model": "phi-4-mini"})
+
+
+def all_specs() -> list[ContainerSpec]:
+    onnx = OnnxGenAIDeployment.model_validate({"target": "onnx-genai", "model": "phi-4-mini"})
+    return [vllm_container("v", vllm(), phi(), T4, api_key_secret="s"), ollama_container("o", ollama(), phi(), CPU),
+            onnx_genai_container("x", onnx, phi(), CPU, image="img", api_key_secret="s")]
+
+
+@pytest.mark.parametrize("family", sorted(FAMILY_SERVING))
+def test_d1_auto_tool_choice_always_comes_with_a_parser(family: str) -> None:
+    model = phi(family=family)
+    args = vllm_args("m", vllm(), model, A100)
+    assert "--enable-auto-tool-choice" in args
+    assert args[args.index("--tool-call-parser") + 1] == FAMILY_SERVING[family].tool_call_parser
+
+
+@pytest.mark.parametrize("quantization", ["bf16", "fp8", "awq-int4", "gptq-int4"])
+def test_d2_quantization_is_never_passed_the_checkpoint_declares_it(quantization: str) -> None:
+    model = phi(artifacts={"safetensors": {"repo": "org/repo", "revision": REVISION, "quantization": quantization}})
+    assert "--quantization" not in vllm_args("m", vllm(), model, A100)
+
+
+def test_d3_vllm_refuses_a_cpu_node() -> None:
+    with pytest.raises(ValueError, match="CUDA-only"):
+        vllm_args("m", vllm(), phi(), CPU)
+
+
+def test_d4_ollama_has_no_metrics_path() -> None:
+    assert ollama_container("o", ollama(), phi(), CPU).metrics_path is None
+
+
+def test_d5_ollama_probes_are_http_on_real_routes() -> None:
+    spec = ollama_container("o", ollama(), phi(), CPU)
+    paths = {spec.startup_probe.path, spec.readiness_probe.path, spec.liveness_probe.path}
+    assert paths <= {"/", "/api/version"}
+
+
+def test_d6_ollama_pulls_in_an_init_container_from_the_stock_image() -> None:
+    spec = ollama_container("o", ollama(), phi(), CPU)
+    (step,) = spec.init_steps
+    assert "ollama serve &" in step.args[0]
+    assert step.image == spec.image
+    assert spec.image.startswith("ollama/ollama:")
+
+
+def test_d7_ollama_sets_only_real_server_variables_with_valid_values() -> None:
+    spec = ollama_container("o", ollama(), phi(), T4)
+    env = {**spec.env, **spec.init_steps[0].env}
+    assert set(env) - {"HOME"} <= VALID_SERVER_ENV
+    assert not {"OLLAMA_NUM_GPU", "OLLAMA_NUM_THREAD", "OLLAMA_GPU_LAYERS", "OLLAMA_MAX_VRAM"} & set(env)
+    assert not any(re.fullmatch(r"\d+[GMK]", v) for v in env.values())
+
+
+def test_d8_foundry_targets_are_not_cluster_workloads() -> None:
+    foundry = FoundryDeployment.model_validate({"target": "foundry", "model": "phi-4-mini"})
+    with pytest.raises(TypeError, match="not a cluster workload"):
+        container_for("f", foundry, phi(), CPU, api_key_secret="s")  # type: ignore[arg-type]
+
+
+class FakeOg(types.ModuleType):
+    """Stands in for ``onnxruntime_genai``: a model that emits three tokens then stops."""
+
+    def __init__(self) -> None:
+        super().__init__("onnxruntime_genai")
+        self.steps = 0
+        outer = self
+
+        class Tokenizer:
+            def __init__(self, model: object) -> None: ...
+            def apply_chat_template(self, messages: str, add_generation_prompt: bool) -> str:
+                return "<prompt>" + messages
+            def encode(self, text: str) -> list[int]:
+                return [1, 2, 3]
+            def create_stream(self) -> Any:
+                return types.SimpleNamespace(decode=lambda token: f"t{token} ")
+
+        class GeneratorParams:
+            def __init__(self, model: object) -> None: ...
+            def set_search_options(self, **options: object) -> None: ...
+
+        class Generator:
+            def __init__(self, model: object, params: object) -> None:
+                self.appended: list[int] = []
+            def append_tokens(self, tokens: list[int]) -> None:
+                self.appended = tokens
+            def is_done(self) -> bool:
+                return outer.steps >= 3
+            def generate_next_token(self) -> None:
+                outer.steps += 1
+            def get_next_tokens(self) -> list[int]:
+                return [outer.steps]
+
+        self.Model = lambda path: object()
+        self.Tokenizer = Tokenizer
+        self.GeneratorParams = GeneratorParams
+        self.Generator = Generator
+
+
+@pytest.fixture
+def fake_og(monkeypatch: pytest.MonkeyPatch) -> FakeOg:
+    module = FakeOg()
+    monkeypatch.setitem(sys.modules, "onnxruntime_genai", module)
+    return module
+
+
+def test_d9_onnx_server_runs_the_generation_loop_token_by_token(fake_og: FakeOg) -> None:
+    server = load("server")
+    generator = server.OgGenerator("/models/x", context_tokens=64)
+    generation = generator.start(server.GenerationRequest(messages=({"role": "user", "content": "hi"},)))
+    assert "".join(generation.pieces) == "t1 t2 t3 "
+    assert fake_og.steps == 3
+    assert generation.finish_reason == "stop"
+    assert generation.completion_tokens == 3
+
+
+def test_d9_onnx_server_stops_at_the_token_budget(fake_og: FakeOg) -> None:
+    server = load("server")
+    generation = server.OgGenerator("/m", context_tokens=64).start(server.GenerationRequest(prompt="x", max_tokens=2))
+    assert "".join(generation.pieces) == "t1 t2 "
+    assert generation.finish_reason == "length"
+
+
+def test_d10_no_secret_is_a_literal_environment_variable() -> None:
+    secretish = re.compile(r"(KEY|TOKEN|PASSWORD|SECRET)", re.IGNORECASE)
+    for spec in all_specs():
+        literal = [*spec.env, *(k for step in spec.init_steps for k in step.env)]
+        assert not [k for k in literal if secretish.search(k)], spec.engine
+        assert "HF_TOKEN" not in literal
+    assert [s.name for s in all_specs()[0].secret_env] == ["VLLM_API_KEY"]
+
+
+def test_d11_vllm_scales_on_queue_depth_never_on_utilization() -> None:
+    spec = vllm_container("v", vllm(), phi(), T4, api_key_secret="s")
+    plan = scale_plan(spec, min_replicas=1, max_replicas=3, queue_threshold=8)
+    assert [t.type for t in plan.triggers] == ["prometheus"]
+    assert "vllm:num_requests_waiting" in plan.triggers[0].metadata["query"]
+    no_queue = ContainerSpec(**{**spec.__dict__, "queue_metric": None})
+    with pytest.raises(ValueError, match="D11"):
+        scale_plan(no_queue, min_replicas=1, max_replicas=3, queue_threshold=8)
+
+
+def test_d12_rendering_needs_no_network_nothing_is_pulled_at_plan_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        msg = "network used while rendering"
+        raise AssertionError(msg)
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    specs = all_specs()
+    assert all(spec.init_steps or spec.engine == "vllm" for spec in specs)
+
+
+def test_d13_trust_remote_code_only_when_the_model_allows_it() -> None:
+    assert "--trust-remote-code" not in vllm_args("m", vllm(), phi(), A100)
+    assert "--trust-remote-code" in vllm_args("m", vllm(), phi(trust_remote_code=True), A100)

@@ -1,0 +1,135 @@
+"""Builders for InferenceCluster and engine tests: small settings and fake Azure inputs."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pulumi
+
+from components.inference_cluster import (
+    InferenceCluster,
+    InferenceClusterArgs,
+    KubeletIdentity,
+    WorkloadIdentity,
+)
+from slmctl.recorder import Recording, record
+from stacks.settings import EnvironmentSettings
+
+REVISION = "0" * 39 + "1"
+PINNED_OLLAMA = "ollama/ollama:0.12.6@sha256:" + "a" * 64
+
+MODELS: dict[str, Any] = {
+    "phi-4-mini": {
+        "family": "phi4-mini", "parameters_billion": 3.8, "layers": 32, "kv_heads": 8, "head_dim": 128,
+        "max_context_tokens": 131072,
+        "artifacts": {
+            "safetensors": {"repo": "microsoft/Phi-4-mini-instruct", "revision": REVISION},
+            "onnx": {"repo": "microsoft/Phi-4-mini-instruct-onnx", "revision": REVISION,
+                     "cpu_variant": "cpu_and_mobile/cpu-int4-rtn-block-32-acc-level-4",
+                     "cuda_variant": "gpu/gpu-int4-rtn-block-32"},
+            "gguf": {"ollama_tag": "phi4-mini:3.8b-q4_K_M"},
+        },
+    },
+    "qwen3-8b": {
+        "family": "qwen3", "parameters_billion": 8.2, "layers": 36, "kv_heads": 8, "head_dim": 128,
+        "max_context_tokens": 32768,
+        "artifacts": {"safetensors": {"repo": "Qwen/Qwen3-8B", "revision": REVISION}},
+    },
+}
+
+
+def settings_dict(tier: str = "dev", **overrides: Any) -> dict[str, Any]:
+    """A small, valid environment: a T4 GPU pool, a CPU pool, vLLM + Ollama + ONNX workloads."""
+    base: dict[str, Any] = {
+        "tier": tier,
+        "name_prefix": f"slm{tier[:4]}",
+        "tags": {"owner": "platform-team", "cost_center": "cc-1234"},
+        "models": copy.deepcopy(MODELS),
+        "cluster": {
+            "authorized_ip_ranges": ["203.0.113.0/24"],
+            "admin_group_object_ids": ["aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"],
+            "pools": {
+                "gpu": {"vm_size": "Standard_NC4as_T4_v3", "min_count": 0, "max_count": 2},
+                "cpu": {"vm_size": "Standard_D8ds_v5", "min_count": 0, "max_count": 2},
+            },
+        },
+        "deployments": {
+            "phi4": {"target": "vllm", "model": "phi-4-mini", "pool": "gpu"},
+            "phi4-ollama": {"target": "ollama", "model": "phi-4-mini", "pool": "cpu"},
+            "phi4-onnx": {"target": "onnx-genai", "model": "phi-4-mini", "pool": "cpu"},
+        },
+    }
+    if tier == "prod":
+        base["cluster"]["pools"]["gpu"]["vm_size"] = "Standard_NC24ads_A100_v4"
+        base["cluster"]["system_pool"] = {"zones": ["1", "2", "3"]}
+        base["deployments"]["phi4-ollama"]["image"] = PINNED_OLLAMA
+    if tier == "local":
+        base["cluster"] = {"kube_context": "kind-slm"}
+        for dep in base["deployments"].values():
+            dep.pop("pool", None)
+    return _merge(base, overrides)
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def make_settings(tier: str = "dev", **overrides: Any) -> EnvironmentSettings:
+    """Validated settings for ``tier``."""
+    return EnvironmentSettings.model_validate(settings_dict(tier, **overrides))
+
+
+ONNX_IMAGE = "slmdevacr.azurecr.io/onnx-server@sha256:" + "b" * 64
+
+
+def make_args(settings: EnvironmentSettings, **overrides: Any) -> InferenceClusterArgs:
+    """Args with plain-string stand-ins for every Azure id (the ids would be Outputs in a stack)."""
+    if not settings.uses_azure:
+        base: dict[str, Any] = {"settings": settings, "location": "local",
+                                "engine_api_key": pulumi.Output.secret("local-test-key"),
+                                "onnx_server_image": ONNX_IMAGE}
+        return InferenceClusterArgs(**{**base, **overrides})
+    rg = "slm-rg"
+    sub = "/subscriptions/00000000-0000-0000-0000-000000000000"
+    identities = {
+        dep: WorkloadIdentity(name=f"wi-{dep}", resource_group_name=rg,
+                              resource_id=f"{sub}/resourceGroups/{rg}/providers/Microsoft.ManagedIdentity/"
+                                          f"userAssignedIdentities/wi-{dep}",
+                              client_id=f"client-{dep}", principal_id=f"principal-{dep}")
+        for dep in settings.aks_deployments()
+    }
+    base = {
+        "settings": settings, "location": "swedencentral", "resource_group_name": rg,
+        "subscription_id": "00000000-0000-0000-0000-000000000000",
+        "tenant_id": "11111111-1111-1111-1111-111111111111",
+        "aks_subnet_id": f"{sub}/resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworks/vnet/subnets/aks",
+        "control_plane_identity_id": f"{sub}/resourceGroups/{rg}/providers/Microsoft.ManagedIdentity/"
+                                     "userAssignedIdentities/aks-control-plane",
+        "kubelet_identity": KubeletIdentity(resource_id="kubelet-id", client_id="kubelet-client",
+                                            object_id="kubelet-object"),
+        "workload_identities": identities,
+        "log_analytics_workspace_id": f"{sub}/resourceGroups/{rg}/providers/Microsoft.OperationalInsights/"
+                                      "workspaces/logs",
+        "registry_login_server": "slmdevacr.azurecr.io",
+        "key_vault_name": "slmdev-kv",
+        "engine_api_key_secret_name": "engine-api-key",
+        "onnx_server_image": pulumi.Output.from_input(ONNX_IMAGE),
+        "engine_api_key": pulumi.Output.secret("unused-on-azure"),
+    }
+    return InferenceClusterArgs(**{**base, **overrides})
+
+
+def build(settings: EnvironmentSettings, **overrides: Any) -> Recording:
+    """Record an InferenceCluster named ``serving`` built from ``settings``."""
+    return record(lambda: InferenceCluster("serving", make_args(settings, **overrides)),
+                  stack=settings.tier)
+
+
+Builder = Callable[..., Recording]

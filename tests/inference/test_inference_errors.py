@@ -1,0 +1,80 @@
+"""Impossible or unsafe inputs fail before any resource is declared, with the fix in the message."""
+
+from __future__ import annotations
+
+import pydantic
+import pytest
+
+from components.inference_cluster import InferenceCluster, InferenceClusterArgs
+from stacks.settings import EnvironmentSettings
+from tests.inference.builders import make_args, make_settings, settings_dict
+
+
+def construct(args: InferenceClusterArgs) -> None:
+    InferenceCluster("serving", args)
+
+
+class TestComponentErrors:
+    def test_public_api_server_without_authorized_ranges_is_rejected(self) -> None:
+        settings = make_settings("dev", cluster={"authorized_ip_ranges": []})
+        with pytest.raises(ValueError, match="list your office/CI CIDRs or set cluster.private_api_server"):
+            construct(make_args(settings))
+
+    def test_missing_azure_inputs_are_all_named(self) -> None:
+        settings = make_settings("dev")
+        with pytest.raises(ValueError, match="kubelet_identity, log_analytics_workspace_id required on the dev"):
+            construct(make_args(settings, kubelet_identity=None, log_analytics_workspace_id=None))
+
+    def test_workload_without_identity_is_rejected(self) -> None:
+        settings = make_settings("dev")
+        args = make_args(settings)
+        identities = {k: v for k, v in args.workload_identities.items() if k != "phi4"}
+        with pytest.raises(ValueError, match="no identity for deployment\\(s\\) phi4"):
+            construct(make_args(settings, workload_identities=identities))
+
+    def test_dev_gpu_pool_must_scale_to_zero(self) -> None:
+        settings = make_settings("dev", cluster={"pools": {"gpu": {"min_count": 1}}})
+        with pytest.raises(ValueError, match=r"cluster\.pools\.gpu\.min_count: 1 keeps GPU nodes running in dev"):
+            construct(make_args(settings))
+
+    def test_prod_rejects_a_tag_only_default_image(self) -> None:
+        doc = settings_dict("prod")
+        del doc["deployments"]["phi4-ollama"]["image"]
+        settings = EnvironmentSettings.model_validate(doc)
+        with pytest.raises(ValueError, match="ollama/ollama:0.12.6 is not pinned by digest"):
+            construct(make_args(settings))
+
+    def test_local_without_an_api_key_names_the_workloads_that_need_it(self) -> None:
+        settings = make_settings("local")
+        with pytest.raises(ValueError, match="engine_api_key: required on the local tier for phi4, phi4-onnx"):
+            construct(make_args(settings, engine_api_key=None))
+
+    def test_onnx_without_an_image_names_the_fix(self) -> None:
+        settings = make_settings("local")
+        with pytest.raises(ValueError, match="pass onnx_server_image"):
+            construct(make_args(settings, onnx_server_image=None))
+
+
+class TestMemoryFitErrors:
+    """The settings refuse deployments that cannot start, saying what to lower or which SKU fits."""
+
+    def test_context_too_large_for_the_gpu_names_the_limit_and_fitting_skus(self) -> None:
+        with pytest.raises(pydantic.ValidationError) as info:
+            make_settings("dev", deployments={"phi4": {"max_model_len_tokens": 131072}})
+        message = str(info.value)
+        assert "does not fit one T4 (16 GiB) of pool 'gpu' at max_model_len_tokens=131072" in message
+        assert "lower it to at most" in message
+        assert "a GPU that fits: Standard_NC24ads_A100_v4" in message
+
+    def test_too_many_sequences_names_the_maximum(self) -> None:
+        with pytest.raises(pydantic.ValidationError, match=r"max_num_seqs: 64 sequences .* so use at most \d+"):
+            make_settings("dev", deployments={"phi4": {"max_num_seqs": 64}})
+
+    def test_cpu_pool_too_small_for_ollama_says_lower_context_or_larger_vm(self) -> None:
+        with pytest.raises(pydantic.ValidationError, match="lower context_tokens or choose a larger vm_size"):
+            make_settings("dev", cluster={"pools": {"cpu": {"vm_size": "Standard_D2ds_v5"}}},
+                          deployments={"phi4-ollama": {"context_tokens": 131072}})
+
+    def test_vllm_on_a_cpu_pool_is_rejected_as_d3(self) -> None:
+        with pytest.raises(pydantic.ValidationError, match="CUDA-only \\(seed defect D3\\)"):
+            make_settings("dev", deployments={"phi4": {"pool": "cpu"}})
