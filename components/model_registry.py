@@ -600,7 +600,7 @@ class ModelRegistry(pulumi.ComponentResource):
                 vault_name=self.key_vault.name,
                 secret_name=secret_name,
                 properties=keyvault.SecretPropertiesArgs(
-                    value=value,
+                    value=pulumi.Output.secret(value),
                     content_type="text/plain",
                     attributes=keyvault.SecretAttributesArgs(enabled=True, expires=expires),
                 ),
@@ -707,7 +707,7 @@ class ModelRegistry(pulumi.ComponentResource):
             login_server, tenant_id = values
             # Preview must not touch the network (and has no use for a token: build_on_preview=False);
             # neither must an offline plan under the mock monitor.
-            if pulumi.runtime.is_dry_run() or offline:
+            if pulumi.runtime.is_dry_run():
                 return PLACEHOLDER_REGISTRY_TOKEN
             return (provider or acr_refresh_token)(login_server, tenant_id)
 

@@ -47,6 +47,8 @@ FOUNDRY_LOG_CATEGORIES: Final = ("Audit", "RequestResponse")
 KEY_VAULT_LOG_CATEGORIES: Final = ("AuditEvent",)
 PROMETHEUS_STREAM: Final = "Microsoft-PrometheusMetrics"
 CONTAINER_INSIGHTS_STREAM: Final = "Microsoft-ContainerInsights-Group-Default"
+POD_ONLY_LABELS: Final = frozenset({"azure.workload.identity/use"})
+"""Labels the workload identity webhook reads on pods; Services do not carry them."""
 PART_OF: Final = {"app.kubernetes.io/part-of": "slm-platform", "app.kubernetes.io/managed-by": "pulumi"}
 
 
@@ -136,6 +138,9 @@ def configuration_errors(args: MonitoringStackArgs) -> list[str]:
         if args.role_assignments or args.diagnostic_settings:
             errors.append("role_assignments/diagnostic_settings: in-cluster mode has no Azure resource to "
                           "apply them to; remove them or use monitoring.mode 'azure-managed'")
+    if settings.uses_azure and mode != "azure-managed" and args.resource_group_name is None:
+        errors.append("resource_group_name: required on Azure tiers (the Container Insights data "
+                      "collection rule lives there)")
     if settings.uses_azure and args.log_analytics_workspace_id is None:
         errors.append("log_analytics_workspace_id: required on Azure tiers (audit logs and Container "
                       "Insights go there); pass the platform's shared workspace id")
@@ -297,8 +302,9 @@ class MonitoringStack(pulumi.ComponentResource):
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=f"slm-{key}", namespace=w.namespace,
                                                     labels={**PART_OF, "slm.io/deployment": key}),
                 spec={
-                    # The workload's Service carries its pods' labels (InferenceCluster contract).
-                    "selector": {"matchLabels": dict(w.pod_labels)},
+                    # The workload's Service carries its pods' labels except the pod-only ones.
+                    "selector": {"matchLabels": {k: v for k, v in sorted(w.pod_labels.items())
+                                                 if k not in POD_ONLY_LABELS}},
                     "namespaceSelector": {"matchNames": [w.namespace]},
                     "endpoints": [{"targetPort": w.port, "path": w.metrics_path, "interval": interval,
                                    "scheme": "http"}],

@@ -37,6 +37,28 @@ def _load(stack: str | None, stack_file: Path | None) -> LoadedStack:
         raise typer.Exit(2) from None
 
 
+def _record(loaded: LoadedStack) -> Any:
+    """Record the stack; a component that refuses its input exits 2 with one line per problem."""
+    from slmctl.plan import make_plan
+
+    try:
+        return make_plan(loaded)
+    except Exception as exc:  # the program's own errors surface here, wrapped by the SDK
+        root = exc
+        while root.__cause__ is not None or root.__context__ is not None:
+            nxt = root.__cause__ or root.__context__
+            if nxt is None or isinstance(root, ValueError):
+                break
+            root = nxt
+        if not isinstance(root, ValueError):
+            raise
+        for line in str(root).splitlines():
+            if line.strip():
+                err.print(f"[red]error[/red] {loaded.path.name}: {line.strip().removeprefix('- ')}",
+                          soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
 def _tree(plan: Any) -> Tree:
     regs = plan.recording.registrations
     by_parent: dict[str | None, list[Any]] = {}
@@ -64,9 +86,7 @@ def plan(
 ) -> None:
     """Show what `pulumi up` would create, computed offline; writes build/<stack>/plan.json."""
     loaded = _load(stack, stack_file)
-    from slmctl.plan import make_plan
-
-    result = make_plan(loaded)
+    result = _record(loaded)
     path = result.write()
     if as_json:
         sys.stdout.write(result.to_json())
@@ -118,9 +138,7 @@ def gate_cmd(
         err.print(f"[red]error[/red] --format {fmt!r} is not one of: {', '.join(formats)}")
         raise typer.Exit(2)
     loaded = _load(stack, stack_file)
-    from slmctl.plan import record_stack
-
-    code = _run_gate(loaded, record_stack(loaded), fmt, output)  # type: ignore[arg-type]
+    code = _run_gate(loaded, _record(loaded).recording, fmt, output)  # type: ignore[arg-type]
     raise typer.Exit(code)
 
 
@@ -128,9 +146,9 @@ def gate_cmd(
 def render(stack: StackArg = None, stack_file: StackFileOpt = None) -> None:
     """Write every Kubernetes object, rule file, dashboard and edge manifest to build/<stack>/."""
     loaded = _load(stack, stack_file)
-    from slmctl.plan import BUILD_DIR, make_plan
+    from slmctl.plan import BUILD_DIR
 
-    result = make_plan(loaded)
+    result = _record(loaded)
     result.write()
     base = BUILD_DIR / loaded.stack
     written: list[Path] = []

@@ -195,7 +195,7 @@ def _engine_config(
             secret_keys.append(key)
             placeholders.append(key)
         elif isinstance(value, (dict, list)):
-            config[key] = json.dumps(value, sort_keys=True)
+            config[key] = json.dumps(value, sort_keys=True, default=str)  # YAML dates -> ISO strings
         else:
             config[key] = str(value).lower() if isinstance(value, bool) else str(value)
     for name in required:

@@ -10,6 +10,7 @@ chart is rendered by the provider at deploy time (no helm binary here).
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any, Final
@@ -79,7 +80,7 @@ def render_kubernetes(recording: Recording, out_dir: Path) -> list[Path]:
             header = {k: redact(registration.inputs.get(k)) for k in ("chart", "version", "namespace",
                                                                       "repositoryOpts") if k in registration.inputs}
             path = helm_dir / f"{_safe(name)}.values.yaml"
-            path.write_text(f"# helm release {name}: {yaml.safe_dump(header, default_flow_style=True).strip()}\n"
+            path.write_text(f"# helm release {name}: {json.dumps(header, sort_keys=True)}\n"
                             + yaml.safe_dump(values, sort_keys=True))
             continue
         body = manifest(registration)

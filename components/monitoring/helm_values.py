@@ -37,7 +37,8 @@ DASHBOARD_LABEL_VALUE: Final = "1"
 SYSTEM_POOL_TOLERATION: Final = {"key": "CriticalAddonsOnly", "operator": "Exists", "effect": "NoSchedule"}
 """Monitoring runs on the system pool (tainted CriticalAddonsOnly): user pools may be GPU-only."""
 GPU_TOLERATION: Final = {"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}
-AKS_GPU_NODE_LABEL: Final = "kubernetes.azure.com/accelerator"
+GPU_NODE_LABEL: Final = ("accelerator", "nvidia")
+"""The node label ``InferenceCluster`` puts on every GPU pool."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,8 +120,8 @@ class DcgmExporterValues:
     """What we configure on NVIDIA's dcgm-exporter chart (a DaemonSet on GPU nodes)."""
 
     aks_gpu_nodes_only: bool = True
-    """Default: schedule only on AKS GPU nodes (``kubernetes.azure.com/accelerator``). ``False`` on
-    local clusters, where that label does not exist."""
+    """Default: schedule only on GPU nodes (``accelerator=nvidia``, set by ``InferenceCluster`` on GPU
+    pools). ``False`` on local clusters, where no pool carries that label."""
 
     def to_helm(self) -> dict[str, Any]:
         """The chart's values; its own ServiceMonitor is off (we create the right API group)."""
@@ -132,5 +133,5 @@ class DcgmExporterValues:
         if self.aks_gpu_nodes_only:
             values["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
                 "nodeSelectorTerms": [{"matchExpressions": [
-                    {"key": AKS_GPU_NODE_LABEL, "operator": "Exists"}]}]}}}
+                    {"key": GPU_NODE_LABEL[0], "operator": "In", "values": [GPU_NODE_LABEL[1]]}]}]}}}
         return values

@@ -210,11 +210,12 @@ def serving_rules(settings: EnvironmentSettings, name: str, dep: AksDeployment) 
                 expr=(f"({fmt_number(price)} * count by (model_name) ({m.running}{{{sel}}})) "
                       f"/ ({tokens_rate} * 3600 > 0) * 1000000"),
             ))
-    for alert, kind, hist, limit, label in (
+    latency: tuple[tuple[str, RuleKind, str | None, float, str], ...] = (
         ("SlmTtftP95AboveSlo", "ttft", m.ttft_histogram, slo.ttft_p95_seconds, "time to first token"),
         ("SlmInterTokenLatencyP95AboveSlo", "itl", m.itl_histogram, slo.itl_p95_seconds,
          "inter-token latency"),
-    ):
+    )
+    for alert, kind, hist, limit, label in latency:
         if hist is None:
             continue
         rules.append(_alert(

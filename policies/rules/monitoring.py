@@ -51,7 +51,10 @@ def _plain_passwords(values: Any, path: str = "values") -> list[str]:
     if is_map(values):
         for k in values:
             v = values[k]
-            if "password" in str(k).lower() and isinstance(v, str) and v:
+            key = str(k).lower()
+            # `passwordKey: admin-password` names a key inside a Secret; only a value is a password.
+            names_a_reference = key.endswith(("key", "secret", "secretname", "ref", "file", "path"))
+            if "password" in key and not names_a_reference and isinstance(v, str) and v:
                 found.append(f"{path}.{k}")
             else:
                 found.extend(_plain_passwords(v, f"{path}.{k}"))

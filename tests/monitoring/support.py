@@ -104,7 +104,8 @@ def workloads_for(settings: EnvironmentSettings) -> dict[str, FakeWorkload]:
             deployment=name, engine=dep.target, service_name=name, port=11434 if ollama else 8000,
             metrics_path=None if ollama else "/metrics",
             served_model_name="phi4-mini:3.8b-q4_K_M" if ollama else name,
-            pod_labels={"app.kubernetes.io/name": name, "app.kubernetes.io/component": "inference"},
+            pod_labels={"app.kubernetes.io/name": dep.target, "app.kubernetes.io/instance": name,
+                        "app.kubernetes.io/component": "inference", "azure.workload.identity/use": "true"},
             gpu=dep.target == "vllm",
         )
     return out

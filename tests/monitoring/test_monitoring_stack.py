@@ -137,7 +137,9 @@ class TestInClusterDefaults:
         assert set(monitors) == {"observability-sm-phi-vllm", "observability-sm-phi-onnx", "observability-sm-dcgm"}
         vllm = monitors["observability-sm-phi-vllm"]
         assert vllm["metadata"]["namespace"] == "serving"
-        assert vllm["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] == "phi-vllm"
+        assert vllm["spec"]["selector"]["matchLabels"] == {  # the Service's labels: no pod-only ones
+            "app.kubernetes.io/component": "inference", "app.kubernetes.io/instance": "phi-vllm",
+            "app.kubernetes.io/name": "vllm"}
         assert vllm["spec"]["endpoints"] == [{"targetPort": 8000, "path": "/metrics", "interval": "30s",
                                               "scheme": "http"}]
         assert "ollama" not in json.dumps(monitors)
@@ -319,3 +321,23 @@ class TestErrors:
     def test_azure_tiers_need_the_workspace(self) -> None:
         with pytest.raises(ValueError, match="log_analytics_workspace_id: required on Azure tiers"):
             MonitoringStack("m", self._args(make_settings(), workloads={}, log_analytics_workspace_id=None))
+
+    def test_azure_tiers_need_the_resource_group_even_in_cluster(self) -> None:
+        with pytest.raises(ValueError, match="resource_group_name: required on Azure tiers"):
+            MonitoringStack("m", self._args(make_settings(), workloads={}, resource_group_name=None))
+
+    def test_errors_are_raised_before_anything_is_registered(self) -> None:
+        def program() -> None:
+            with pytest.raises(ValueError, match="kube_provider"):
+                MonitoringStack("m", self._args(make_settings(), workloads={}))
+        assert record(program).registrations == []
+
+
+def test_inference_cluster_workloads_satisfy_the_protocol() -> None:
+    import dataclasses
+
+    from components.inference_cluster import ServingWorkload
+    from components.monitoring_stack import ServingWorkloadLike
+
+    wanted = {n for n in dir(ServingWorkloadLike) if not n.startswith("_")}
+    assert wanted <= {f.name for f in dataclasses.fields(ServingWorkload)}

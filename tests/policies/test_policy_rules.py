@@ -429,6 +429,11 @@ class TestEdgeMonitoringCost:
         assert msgs == ["values.grafana.adminPassword: found a literal password (not shown); reference an existing "
                         "Secret (e.g. grafana.admin.existingSecret)."]
 
+    def test_grafana_secret_references_are_not_passwords(self) -> None:
+        release = {"chart": "kube-prometheus-stack", "values": {"grafana": {"admin": {
+            "existingSecret": "grafana-admin", "userKey": "admin-user", "passwordKey": "admin-password"}}}}
+        assert monitoring.private_dashboards("kubernetes:helm.sh/v3:Release", release, {}) == []
+
     def test_required_tags(self) -> None:
         props = {"location": "swedencentral", "tags": {"environment": "dev", "owner": "me"}}
         assert cost.required_tags("azure-native:keyvault:Vault", props, {}) == [
