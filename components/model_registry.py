@@ -172,9 +172,14 @@ def version_upgrade_option(settings: EnvironmentSettings) -> str:
     return "NoAutoUpgrade" if is_prod(settings) else "OnceCurrentVersionExpired"
 
 
+SOFT_DELETE_RETENTION_DAYS: Final[Mapping[str, int]] = {"prod": 90, "staging": 30}
+"""Key Vault soft-delete retention by tier: the minimums of policy ``slm-keyvault-recovery``
+(``policies/config/<tier>.json``); 7 days (Azure's minimum) on dev."""
+
+
 def soft_delete_retention_days(settings: EnvironmentSettings) -> int:
-    """Key Vault soft-delete retention: 90 days in prod (the maximum), 7 elsewhere (the minimum)."""
-    return 90 if is_prod(settings) else 7
+    """Key Vault soft-delete retention: 90 days in prod (the maximum), 30 in staging, 7 elsewhere."""
+    return SOFT_DELETE_RETENTION_DAYS.get(settings.tier, 7)
 
 
 def blob_delete_retention_days(settings: EnvironmentSettings) -> int:
@@ -707,7 +712,7 @@ class ModelRegistry(pulumi.ComponentResource):
             login_server, tenant_id = values
             # Preview must not touch the network (and has no use for a token: build_on_preview=False);
             # neither must an offline plan under the mock monitor.
-            if pulumi.runtime.is_dry_run():
+            if pulumi.runtime.is_dry_run() or offline:
                 return PLACEHOLDER_REGISTRY_TOKEN
             return (provider or acr_refresh_token)(login_server, tenant_id)
 

@@ -447,6 +447,14 @@ ENV_PROPERTIES: Final[dict[str, dict[str, dict[str, Any]]]] = {
 }
 """Per-environment policy properties (on top of each schema's defaults)."""
 
+MONITORING_NAMESPACE_EXEMPTION: Final = {"exempt": [{
+    "pattern": "observability-ns",
+    "reason": "kube-prometheus-stack's node-exporter DaemonSet needs hostNetwork, hostPID and read-only "
+              "hostPath mounts, so its namespace enforces 'privileged'; it holds only the pinned chart.",
+}]}
+for _env in ("local", "dev", "staging", "prod"):
+    ENV_PROPERTIES[_env]["slm-k8s-namespace"] = MONITORING_NAMESPACE_EXEMPTION
+
 
 def environment_config(env: str) -> dict[str, Any]:
     """The ``--policy-pack-config`` document for ``env``: every policy's level plus its properties."""

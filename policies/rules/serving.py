@@ -24,7 +24,9 @@ GPU_UTIL_RE: Final = re.compile(r"DCGM_FI_DEV_GPU_UTIL|gpu_util", re.IGNORECASE)
 HPA: Final = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 SCALED_OBJECT: Final = "kubernetes:keda.sh/v1alpha1:ScaledObject"
 MONITORS: Final = frozenset({"kubernetes:monitoring.coreos.com/v1:ServiceMonitor",
-                             "kubernetes:monitoring.coreos.com/v1:PodMonitor"})
+                             "kubernetes:monitoring.coreos.com/v1:PodMonitor",
+                             "kubernetes:azmonitoring.coreos.com/v1:ServiceMonitor",
+                             "kubernetes:azmonitoring.coreos.com/v1:PodMonitor"})
 OLLAMA_PORT: Final = 11434
 
 

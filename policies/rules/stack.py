@@ -31,8 +31,14 @@ DIAGNOSTIC_SETTINGS: Final = frozenset({"azure-native:insights:DiagnosticSetting
                                         "azure-native:monitor:DiagnosticSetting"})
 NETWORK_POLICY: Final = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 SERVICE: Final = "kubernetes:core/v1:Service"
-SERVICE_MONITOR: Final = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor"
-POD_MONITOR: Final = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
+SERVICE_MONITORS: Final = frozenset({
+    "kubernetes:monitoring.coreos.com/v1:ServiceMonitor",
+    "kubernetes:azmonitoring.coreos.com/v1:ServiceMonitor",  # Azure Managed Prometheus (ama-metrics)
+})
+POD_MONITORS: Final = frozenset({
+    "kubernetes:monitoring.coreos.com/v1:PodMonitor",
+    "kubernetes:azmonitoring.coreos.com/v1:PodMonitor",
+})
 PDB: Final = "kubernetes:policy/v1:PodDisruptionBudget"
 HPA: Final = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 SCALED_OBJECT: Final = "kubernetes:keda.sh/v1alpha1:ScaledObject"
@@ -182,7 +188,7 @@ def _monitor_namespaces_ok(m: StackResource, ns: str) -> bool:
 
 def inference_scraped(resources: Sequence[StackResource], cfg: Mapping[str, Any]) -> list[Finding]:
     """OPS-03: every inference workload is scraped; GPU clusters run a DCGM exporter."""
-    monitors = [r for r in resources if r.type in (SERVICE_MONITOR, POD_MONITOR)]
+    monitors = [r for r in resources if r.type in SERVICE_MONITORS | POD_MONITORS]
     services = [r for r in resources if r.type == SERVICE]
     out = []
     for w in _workloads(resources):
@@ -194,10 +200,10 @@ def inference_scraped(resources: Sequence[StackResource], cfg: Mapping[str, Any]
         if len(main) == 1 and "ollama" in main[0].image.lower():
             continue  # Ollama has no /metrics (seed defect D4, ollama#3144): scraped through the gateway instead.
         ns, labels = namespace_of(w.props), _pod_labels(w)
-        scraped = any(m.type == POD_MONITOR and _monitor_namespaces_ok(m, ns)
+        scraped = any(m.type in POD_MONITORS and _monitor_namespaces_ok(m, ns)
                       and selector_matches(get(m.props, "spec.selector", {}), labels) for m in monitors)
         for svc in (s for s in services if _service_selects(s, w)):
-            scraped = scraped or any(m.type == SERVICE_MONITOR and _monitor_namespaces_ok(m, ns) and
+            scraped = scraped or any(m.type in SERVICE_MONITORS and _monitor_namespaces_ok(m, ns) and
                                      selector_matches(get(m.props, "spec.selector", {}), metadata_labels(svc.props))
                                      for m in monitors)
         if not scraped:

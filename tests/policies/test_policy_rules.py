@@ -473,13 +473,15 @@ class TestStackRules:
             "podSelector": {"matchLabels": {"app.kubernetes.io/name": "vllm"}}, "policyTypes": ["Ingress"],
             "ingress": [{}]}})
         assert stack.network_policy_coverage([w, deny, allow], {}) == []
-        pm = res(stack.POD_MONITOR, "pm", {"metadata": {"namespace": "inference"}, "spec": {
+        pm = res("kubernetes:monitoring.coreos.com/v1:PodMonitor", "pm", {"metadata": {"namespace": "inference"}, "spec": {
             "selector": {"matchLabels": {"app.kubernetes.io/component": "inference"}}}})
         dcgm = res("kubernetes:apps/v1:DaemonSet", "dcgm", {"spec": {"template": {"spec": {"containers": [
             {"name": "d", "image": "nvcr.io/nvidia/k8s/dcgm-exporter:4.2.3"}]}}}})
         assert next(f.message for f in stack.inference_scraped([w], {})).startswith(
             "metrics: found no ServiceMonitor or PodMonitor scraping 'vllm'")
         assert stack.inference_scraped([w, pm, dcgm], {}) == []
+        managed = res("kubernetes:azmonitoring.coreos.com/v1:PodMonitor", "pm", pm.props)
+        assert stack.inference_scraped([w, managed, dcgm], {}) == [], "Azure Managed Prometheus monitors count"
 
     def test_budget_names_the_biggest_pool(self) -> None:
         pool = res(aks.AGENT_POOL, "gpu", {"vmSize": "Standard_NC24ads_A100_v4", "enableAutoScaling": True,

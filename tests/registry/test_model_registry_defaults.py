@@ -109,7 +109,7 @@ class TestStorageDefaults:
 
 
 class TestKeyVaultDefaults:
-    @pytest.mark.parametrize(("tier", "retention"), [("dev", 7.0), ("staging", 7.0), ("prod", 90.0)])
+    @pytest.mark.parametrize(("tier", "retention"), [("dev", 7.0), ("staging", 30.0), ("prod", 90.0)])
     def test_vault_uses_rbac_purge_protection_and_tier_retention(self, harness, tier, retention) -> None:
         props = harness.default(tier).one("keyvault:Vault").inputs["properties"]
         assert props["enableRbacAuthorization"] is True
@@ -402,7 +402,9 @@ class TestOnnxServerImage:
 
     def test_offline_plan_without_a_provider_never_runs_the_real_exchange(self, harness, monkeypatch) -> None:
         def forbidden(*_: object) -> str:
-            pytest.fail("the real ACR token exchange ran under the mock monitor")
+            # An ordinary exception: pytest.fail's BaseException would hang Pulumi's event loop.
+            msg = "the real ACR token exchange ran under the mock monitor"
+            raise AssertionError(msg)
 
         monkeypatch.setattr(model_registry, "acr_refresh_token", forbidden)
         built = harness.build(harness.settings("dev"), provider=None)
