@@ -38,8 +38,9 @@ class RoleAssignment:
     role: str
     """A built-in role name from ``ROLE_DEFINITION_IDS``."""
     principal_id: pulumi.Input[str]
-    principal_type: Literal["ServicePrincipal", "Group", "User"] = "ServicePrincipal"
-    """Default: ServicePrincipal (managed identities are service principals)."""
+    principal_type: Literal["ServicePrincipal", "Group", "User"] | None = "ServicePrincipal"
+    """Default: ServicePrincipal (managed identities are service principals). ``None`` lets Azure
+    resolve it, for a principal that may be a user or a service principal (whoever runs ``pulumi up``)."""
 
     def __post_init__(self) -> None:
         if self.role not in ROLE_DEFINITION_IDS:

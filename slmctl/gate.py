@@ -34,6 +34,7 @@ import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
+from slmctl.loader import load_stack_file
 from slmctl.recorder import Recording, Registration
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
@@ -335,17 +336,16 @@ def default_config_path(environment: str) -> Path:
 
 
 def _stack_config(recording: Recording, stack_file: Path | None) -> dict[str, str]:
-    """The stack config as the engine passes it (``namespace:key`` -> string), from the stack file if given."""
+    """The stack config as the engine passes it (``namespace:key`` -> string), from the stack file if given.
+
+    Read through the same loader as ``plan`` so both see identical config; secret keys are left out
+    (the pack never needs them, and offline they are placeholders anyway).
+    """
+    del recording
     if stack_file is None or not stack_file.is_file():
         return {}
-    doc = yaml.safe_load(stack_file.read_text(encoding="utf-8")) or {}
-    out: dict[str, str] = {}
-    for key, value in (doc.get("config") or {}).items():
-        if isinstance(value, Mapping) and "secure" in value:
-            continue  # encrypted: the pack never needs secret config
-        out[str(key)] = value if isinstance(value, str) else json.dumps(value)
-    del recording
-    return out
+    loaded = load_stack_file(stack_file)
+    return {k: v for k, v in loaded.config.items() if k not in loaded.secret_keys}
 
 
 def run_gate(recording: Recording, *, environment: str, config_path: Path | None = None,

@@ -17,7 +17,7 @@ import pulumi
 from pulumi_azure_native import authorization
 from pydantic import ValidationError
 
-from components._standard import DiagnosticSetting, Lock
+from components._standard import DiagnosticSetting, Lock, RoleAssignment
 from components.edge_device import EdgeDevice, EdgeDeviceArgs, EdgeHub, EdgeHubArgs
 from components.foundation import Foundation, FoundationArgs
 from components.inference_cluster import (
@@ -26,7 +26,7 @@ from components.inference_cluster import (
     KubeletIdentity,
     WorkloadIdentity,
 )
-from components.model_registry import ModelRegistry, ModelRegistryArgs
+from components.model_registry import ModelRegistry, ModelRegistryArgs, needs_onnx_server
 from components.monitoring_stack import MonitoringStack, MonitoringStackArgs
 from policies.rules.catalog import monthly_usd
 from stacks.settings import EnvironmentSettings
@@ -100,6 +100,10 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
         grafana_admin_password=secrets.grafana_admin_password,
         tags=tags,
         lock=lock,
+        # Whoever runs `pulumi up` pushes the ONNX server image with an Entra token (no admin user).
+        role_assignments={"deployer-push": RoleAssignment(role="AcrPush", principal_id=client.object_id,
+                                                          principal_type=None)}
+        if needs_onnx_server(settings) else {},
     ))
 
     cluster = InferenceCluster("serving", InferenceClusterArgs(

@@ -106,8 +106,10 @@ def keyvault_secret_metadata(type_: str, props: Props, cfg: Mapping[str, Any]) -
     if type_ != SECRET:
         return []
     out = []
-    if get(props, "properties.attributes.exp") is None:
-        out.append("properties.attributes.exp: found unset; give the secret an expiry (epoch seconds) and rotate it.")
+    # azure-native names ARM's `attributes.exp` `expires` on the wire; accept either spelling.
+    if get(props, "properties.attributes.expires") is None and get(props, "properties.attributes.exp") is None:
+        out.append("properties.attributes.expires: found unset; give the secret an expiry (epoch seconds) "
+                   "and rotate it.")
     if not get(props, "properties.contentType"):
         out.append("properties.contentType: found unset; describe the secret, e.g. 'text/plain; hf-token'.")
     return out

@@ -423,6 +423,14 @@ class TestEdgeMonitoringCost:
             "properties.publicNetworkAccess: found 'Enabled'; set 'Disabled' and connect devices through a private "
             "endpoint."]
 
+    def test_key_vault_secret_needs_an_expiry_under_its_wire_name(self) -> None:
+        secret = {"properties": {"contentType": "text/plain", "value": "x",
+                                 "attributes": {"enabled": True, "expires": 1825027200.0}}}
+        assert data.keyvault_secret_metadata(data.SECRET, secret, {}) == []
+        del secret["properties"]["attributes"]["expires"]
+        assert data.keyvault_secret_metadata(data.SECRET, secret, {}) == [
+            "properties.attributes.expires: found unset; give the secret an expiry (epoch seconds) and rotate it."]
+
     def test_grafana_password_literal_is_not_echoed(self) -> None:
         release = {"chart": "kube-prometheus-stack", "values": {"grafana": {"adminPassword": "hunter2hunter2"}}}
         msgs = monitoring.private_dashboards("kubernetes:helm.sh/v3:Release", release, {})
