@@ -482,8 +482,6 @@ class InferenceCluster(pulumi.ComponentResource):
             taints.append(GPU_TAINT)
             gpu_profile = containerservice.GPUProfileArgs(
                 driver="None" if settings.cluster.gpu_driver == "gpu-operator" else "Install")
-        spot = {"scale_set_priority": "Spot", "scale_set_eviction_policy": "Delete", "spot_max_price": -1} \
-            if pool.spot else {"scale_set_priority": "Regular"}
         return containerservice.AgentPool(
             f"{name}-{pool_name}",
             agent_pool_name=pool_name,
@@ -509,9 +507,11 @@ class InferenceCluster(pulumi.ComponentResource):
             orchestrator_version=settings.cluster.kubernetes_version,
             # AKS does not support surge upgrades on Spot pools.
             upgrade_settings=None if pool.spot else containerservice.AgentPoolUpgradeSettingsArgs(max_surge="1"),
+            scale_set_priority="Spot" if pool.spot else "Regular",
+            scale_set_eviction_policy="Delete" if pool.spot else None,
+            spot_max_price=-1 if pool.spot else None,
             tags=dict(tags),
             opts=pulumi.ResourceOptions(parent=self),
-            **spot,
         )
 
     def _gpu_operator(self, name: str, k8s_opts: pulumi.ResourceOptions) -> None:

@@ -34,7 +34,7 @@ import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
-from slmctl.loader import load_stack_file
+from slmctl.loader import StackFileError, load_stack_file
 from slmctl.recorder import Recording, Registration
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
@@ -344,7 +344,13 @@ def _stack_config(recording: Recording, stack_file: Path | None) -> dict[str, st
     del recording
     if stack_file is None or not stack_file.is_file():
         return {}
-    loaded = load_stack_file(stack_file)
+    try:
+        loaded = load_stack_file(stack_file)
+    except StackFileError:  # a fragment (tests, SARIF locations only): pass its plain values through
+        doc = yaml.safe_load(stack_file.read_text(encoding="utf-8")) or {}
+        return {str(k): v if isinstance(v, str) else json.dumps(v, default=str)
+                for k, v in (doc.get("config") or {}).items()
+                if not (isinstance(v, Mapping) and "secure" in v)}
     return {k: v for k, v in loaded.config.items() if k not in loaded.secret_keys}
 
 

@@ -101,13 +101,10 @@ def resolve_stack_path(stack: str | None, stack_file: Path | None) -> tuple[str,
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
     parts: list[str] = []
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        elif item in {"vllm", "ollama", "onnx-genai", "foundry"} and parts and parts[-1].startswith("deployments."):
+    for i, item in enumerate(loc):
+        if i >= 2 and loc[i - 2] == "deployments" and item in {"vllm", "ollama", "onnx-genai", "foundry"}:
             continue  # the discriminator tag pydantic inserts; the user never wrote it
-        else:
-            parts.append(f".{item}" if parts else str(item))
+        parts.append(f"[{item}]" if isinstance(item, int) else (f".{item}" if parts else str(item)))
     return "".join(parts)
 
 

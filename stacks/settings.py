@@ -685,6 +685,10 @@ class EnvironmentSettings(_Model):
             errors.extend(self._fleet_errors(name, fleet))
         if self.tier == "prod":
             errors.extend(self._prod_errors())
+        if (self.uses_azure and self.aks_deployments() and not self.cluster.private_api_server
+                and not self.cluster.authorized_ip_ranges):
+            errors.append("cluster.authorized_ip_ranges: empty on a public API server would open it to the "
+                          "internet; list your office/CI CIDRs or set cluster.private_api_server: true")
         if self.tier == "local" and self.foundry_deployments():
             errors.append("deployments: the local tier has no Azure; remove the 'foundry' targets "
                           f"({', '.join(self.foundry_deployments())}) or use the dev tier")

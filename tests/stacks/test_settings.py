@@ -124,6 +124,12 @@ class TestErrors:
         (line,) = problems(tmp_path, dev_settings)
         assert "opens the API server to the internet" in line
 
+    def test_public_api_server_needs_authorized_ranges(self, tmp_path: Path,
+                                                       dev_settings: dict[str, Any]) -> None:
+        dev_settings["cluster"].pop("authorized_ip_ranges")
+        (line,) = problems(tmp_path, dev_settings)
+        assert "cluster.authorized_ip_ranges: empty on a public API server" in line
+
     def test_prod_requires_digest_pinned_images(self, tmp_path: Path) -> None:
         prod = stack_settings("prod")
         prod["deployments"]["qwen3-8b"]["image"] = "vllm/vllm-openai:latest"
