@@ -354,6 +354,9 @@ class InferenceCluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         tags = {**settings.azure_tags(), **dict(args.tags)}
         assert args.kubelet_identity is not None  # noqa: S101 (validate_args)
+        assert args.log_analytics_workspace_id is not None  # noqa: S101 (validate_args)
+        assert args.control_plane_identity_id is not None  # noqa: S101 (validate_args)
+        workspace_id: pulumi.Input[str] = args.log_analytics_workspace_id
         prod = settings.tier == "prod"
         system = cluster_settings.system_pool
         addons: dict[str, containerservice.ManagedClusterAddonProfileArgs] = {
@@ -361,7 +364,7 @@ class InferenceCluster(pulumi.ComponentResource):
                 enabled=True, config={"enableSecretRotation": "true", "rotationPollInterval": "2m"}),
             "azurepolicy": containerservice.ManagedClusterAddonProfileArgs(enabled=True),
             "omsagent": containerservice.ManagedClusterAddonProfileArgs(
-                enabled=True, config={"logAnalyticsWorkspaceResourceID": args.log_analytics_workspace_id,
+                enabled=True, config={"logAnalyticsWorkspaceResourceID": workspace_id,
                                       "useAADAuth": "true"}),
         }
         security = containerservice.ManagedClusterSecurityProfileArgs(

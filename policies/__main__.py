@@ -18,7 +18,7 @@ from policies.pack import PACK_NAME, build_policies, environment_for_stack, init
 
 PolicyPack(
     name=PACK_NAME,
-    policies=build_policies(),
+    policies=list(build_policies()),  # pyright: ignore[reportArgumentType]  # List is invariant
     initial_config=initial_config(environment_for_stack(os.environ.get("PULUMI_STACK"),
                                                         os.environ.get("PULUMI_CONFIG"))),
     description="slm-platform guardrails: Foundry, AKS, data services, Kubernetes workloads, GPU cost, "

@@ -25,7 +25,7 @@ REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 STACKS_DIR: Final = REPO_ROOT / "stacks"
 REQUIRED_SECRETS: Final = ("engineApiKey", "grafanaAdminPassword")
 """Secret config keys the program reads; ``pulumi config set --secret slm-platform:<key>`` sets them."""
-GATED_MODEL_SECRET: Final = "huggingFaceToken"
+GATED_MODEL_SECRET: Final = "huggingFaceToken"  # noqa: S105 (a config key name)
 """Required as well when a model in the catalogue is gated on Hugging Face (Gemma)."""
 PLACEHOLDER_SECRET: Final = "offline-placeholder-secret"  # noqa: S105 (a marker, not a credential)
 

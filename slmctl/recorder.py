@@ -154,7 +154,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
             return {"clientId": _det_uuid("client"), "objectId": _det_uuid("deployer"),
                     "subscriptionId": MOCK_SUBSCRIPTION_ID, "tenantId": MOCK_TENANT_ID}, []
         if args.token == "kubernetes:helm:template":  # noqa: S105 (an invoke token)
-            return {"result": []}, None
+            return {"result": []}, []
         if args.token == "azure-native:containerservice:listManagedClusterUserCredentials":  # noqa: S105
             cluster = str(args.args.get("resourceName") or "aks")
             kubeconfig = (
@@ -167,7 +167,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
             )
             return {"kubeconfigs": [{"name": "clusterUser",
                                      "value": base64.b64encode(kubeconfig.encode()).decode()}]}, []
-        return {}, None
+        return {}, []
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):

@@ -66,8 +66,8 @@ class CostLine:
 
 def _pool_line(name: str, pool: Mapping[str, Any]) -> CostLine:
     size = str(pool.get("vmSize") or "")
-    nodes = int(number(pool.get("maxCount")) if pool.get("enableAutoScaling") is True and
-                pool.get("maxCount") is not None else number(pool.get("count")) or 1)
+    autoscaled = pool.get("enableAutoScaling") is True and pool.get("maxCount") is not None
+    nodes = int((number(pool.get("maxCount")) if autoscaled else number(pool.get("count"))) or 1)
     spot = pool.get("scaleSetPriority") == "Spot"
     if size not in VM_SKUS:
         return CostLine(name, f"{size or 'unknown size'} x {nodes} (not priced: add it to catalog.VM_SKUS)", 0.0)

@@ -212,7 +212,7 @@ def inference_scraped(resources: Sequence[StackResource], cfg: Mapping[str, Any]
     gpu = any(is_gpu_size(p.get("vmSize")) for r in resources for _, p in pools(r.type, r.props)) or any(
         (pod := pod_spec(w.type, w.props)) is not None and pod.uses_gpu for w in _workloads(resources))
     dcgm = any("dcgm" in c.image.lower() for w in _workloads(resources)
-               for c in (pod_spec(w.type, w.props) or pod_spec("kubernetes:core/v1:Pod", {})).containers()) or any(
+               if (spec := pod_spec(w.type, w.props)) is not None for c in spec.containers()) or any(
         r.type.startswith("kubernetes:helm.sh/") and any(k in str(get(r.props, "chart")).lower()
                                                          for k in ("dcgm", "gpu-operator")) for r in resources)
     if gpu and cfg.get("requireDcgm", True) and not dcgm:

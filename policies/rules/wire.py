@@ -88,7 +88,8 @@ def show(value: Any) -> str:
     if isinstance(value, str):
         return repr(value if len(value) <= 80 else value[:77] + "...")
     if is_list(value):
-        return "[" + ", ".join(show(v) for v in list(value)[:8]) + (", ..." if len(value) > 8 else "") + "]"
+        items = list(value)  # type: ignore[arg-type]  # is_list narrows at run time
+        return "[" + ", ".join(show(v) for v in items[:8]) + (", ..." if len(items) > 8 else "") + "]"
     return type(value).__name__
 
 

@@ -35,7 +35,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not REVISION_PATTERN.fullmatch(options.revision):
         msg = f"--revision {options.revision!r} must be a 40-character commit sha, never a branch"
         raise SystemExit(msg)
-    from huggingface_hub import snapshot_download  # lazy: tests import this module without it
+    from huggingface_hub import (  # pyright: ignore[reportMissingImports]  # lazy: installed in the image only
+        snapshot_download,
+    )
 
     snapshot_download(repo_id=options.repo, revision=options.revision,
                       allow_patterns=variant_patterns(options.variant), local_dir=options.dest)

@@ -70,8 +70,9 @@ class OgGenerator:
     """The real generator: ONNX Runtime GenAI's token-by-token loop over a model folder."""
 
     def __init__(self, model_dir: str, *, context_tokens: int) -> None:
-        import onnxruntime_genai as og  # lazy: the HTTP layer and its tests need no weights
+        import onnxruntime_genai  # lazy: the HTTP layer and its tests need no weights
 
+        og: Any = onnxruntime_genai  # a compiled module without type stubs
         self._og = og
         self._model = og.Model(model_dir)
         self._tokenizer = og.Tokenizer(self._model)
@@ -250,7 +251,7 @@ class InferenceServer(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     """Routes requests; one handler instance per request."""
 
-    server: InferenceServer
+    server: InferenceServer  # pyright: ignore[reportIncompatibleVariableOverride]
     server_version = "slm-onnx-genai"
     sys_version = ""
 
