@@ -25,6 +25,8 @@ ROLE_DEFINITION_IDS: Final[Mapping[str, str]] = {
     "Monitoring Reader": "43d0d8ad-25c7-4714-9337-8ba259a9fe05",
     "Monitoring Data Reader": "b0d8363b-8ddd-447d-831f-62ca05bff136",
     "Grafana Admin": "22926164-76b3-42b3-bc55-97df8dab3e41",
+    "Managed Identity Operator": "f1a07417-d97a-45cb-824c-7a7467783830",
+    "Network Contributor": "4d97b98b-1d4f-4787-a291-c67834d212e7",
 }
 """Built-in Azure role definition ids (the same in every tenant)."""
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import Final
 
 import pulumi
-from pulumi_azure_native import managedidentity, network, operationalinsights, privatedns, resources
+from pulumi_azure_native import managedidentity, monitor, network, operationalinsights, privatedns, resources
 
+from components._standard import RoleAssignment, apply_role_assignments
 from stacks.settings import EnvironmentSettings
 
 PRIVATE_DNS_ZONES: Final = (
@@ -32,6 +33,7 @@ class FoundationArgs:
     """Inputs of ``Foundation``."""
 
     settings: EnvironmentSettings
+    subscription_id: pulumi.Input[str]
     private_networking: bool
     """Create private DNS zones linked to the VNet (staging/prod), so private endpoints resolve."""
     tags: Mapping[str, str] = field(default_factory=dict[str, str])
@@ -54,7 +56,11 @@ class Foundation(pulumi.ComponentResource):
     one Log Analytics workspace (retention from ``settings.monitoring.retention_days``); when
     ``private_networking``, one PrivateZone + VirtualNetworkLink per entry of ``PRIVATE_DNS_ZONES``;
     user-assigned identities ``aks-control-plane``, ``aks-kubelet`` and ``wi-<deployment>`` for
-    each AKS deployment (its workload identity).
+    each AKS deployment (its workload identity), with the two grants AKS needs for a bring-your-own
+    kubelet identity and subnet (Managed Identity Operator, Network Contributor). With Azure Managed
+    Prometheus (``monitoring.mode: azure-managed``) also the Azure Monitor workspace and a ``keda``
+    identity that may read it: the cluster's KEDA triggers query it before the MonitoringStack,
+    which forwards metrics into it, exists.
     """
 
     resource_group_name: pulumi.Output[str]
@@ -65,6 +71,9 @@ class Foundation(pulumi.ComponentResource):
     control_plane_identity: Identity
     kubelet_identity: Identity
     workload_identities: dict[str, Identity]
+    azure_monitor_workspace_id: pulumi.Output[str] | None
+    prometheus_query_endpoint: pulumi.Output[str] | None
+    keda_identity: Identity | None
 
     def __init__(self, name: str, args: FoundationArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("slm:platform:Foundation", name, None, opts)
@@ -130,6 +139,31 @@ class Foundation(pulumi.ComponentResource):
         self.workload_identities = {
             dep: identity(f"wi-{dep}", f"id-{prefix}-{dep}") for dep in sorted(s.aks_deployments())
         }
+        apply_role_assignments(
+            self, f"{name}-id-aks-kubelet", scope_id=self.kubelet_identity.resource_id,
+            subscription_id=args.subscription_id,
+            assignments={"control-plane": RoleAssignment(role="Managed Identity Operator",
+                                                         principal_id=self.control_plane_identity.principal_id)})
+        apply_role_assignments(
+            self, f"{name}-snet-aks", scope_id=aks_subnet.id, subscription_id=args.subscription_id,
+            assignments={"control-plane": RoleAssignment(role="Network Contributor",
+                                                         principal_id=self.control_plane_identity.principal_id)})
+
+        self.azure_monitor_workspace_id = self.prometheus_query_endpoint = None
+        self.keda_identity = None
+        if s.monitoring.mode == "azure-managed":
+            amw = monitor.AzureMonitorWorkspace(
+                f"{name}-amw", azure_monitor_workspace_name=f"amw-{prefix}", resource_group_name=rg.name,
+                location=s.location, tags=tags, opts=child)
+            self.azure_monitor_workspace_id = amw.id
+            self.prometheus_query_endpoint = amw.metrics.apply(
+                lambda m: m.prometheus_query_endpoint if m is not None and m.prometheus_query_endpoint else "")
+            self.keda_identity = identity("keda", f"id-{prefix}-keda")
+            apply_role_assignments(
+                self, f"{name}-amw", scope_id=amw.id, subscription_id=args.subscription_id,
+                assignments={"keda-reader": RoleAssignment(role="Monitoring Data Reader",
+                                                           principal_id=self.keda_identity.principal_id)})
+
         self.register_outputs({
             "resource_group_name": self.resource_group_name,
             "log_analytics_workspace_id": self.log_analytics_workspace_id,

@@ -131,6 +131,10 @@ class InferenceClusterArgs(StandardInterfaces):
     """Default: none (unauthenticated in-cluster Prometheus). With Azure Managed Prometheus, the
     client id of an identity federated to KEDA's operator with Monitoring Data Reader on the
     workspace; a ``TriggerAuthentication`` (azure-workload) is then created per namespace."""
+    keda_identity: WorkloadIdentity | None = None
+    """Default: none. With Azure Managed Prometheus, the identity whose client id is
+    ``prometheus_identity_client_id``: the component federates it to KEDA's operator service
+    account (``kube-system:keda-operator``) on the cluster's OIDC issuer."""
     gateway_ingress_class: str | None = None
     """Default: ``webapprouting.kubernetes.azure.com`` (the AKS app-routing add-on, enabled here) on
     Azure, ``nginx`` on ``local``."""
@@ -451,6 +455,17 @@ class InferenceCluster(pulumi.ComponentResource):
                 federated_identity_credential_resource_name=f"{settings.name_prefix}-aks-{dep_name}",
                 issuer=self.oidc_issuer_url,
                 subject=f"system:serviceaccount:slm-{dep_name}:{dep_name}",
+                audiences=[TOKEN_AUDIENCE],
+                opts=child,
+            )
+        if args.keda_identity is not None:
+            managedidentity.FederatedIdentityCredential(
+                f"{name}-fic-keda",
+                resource_name_=args.keda_identity.name,
+                resource_group_name=args.keda_identity.resource_group_name,
+                federated_identity_credential_resource_name=f"{settings.name_prefix}-aks-keda-operator",
+                issuer=self.oidc_issuer_url,
+                subject="system:serviceaccount:kube-system:keda-operator",
                 audiences=[TOKEN_AUDIENCE],
                 opts=child,
             )

@@ -115,6 +115,10 @@ class MonitoringStackArgs(StandardInterfaces):
     namespace: str = "monitoring"
     """Default: ``monitoring`` — where kube-prometheus-stack, the DCGM exporter, rules and
     dashboards live."""
+    azure_monitor_workspace_id: pulumi.Input[str] | None = None
+    """Default: none — in azure-managed mode the component creates the Azure Monitor workspace.
+    Pass a shared one when something built before this component (the cluster's KEDA triggers)
+    must query it; the owner of a shared workspace also owns its lock."""
 
 
 def configuration_errors(args: MonitoringStackArgs) -> list[str]:
@@ -385,10 +389,14 @@ class MonitoringStack(pulumi.ComponentResource):
         assert rg is not None  # noqa: S101 (configuration_errors checked it)
         assert args.subscription_id is not None  # noqa: S101
         assert args.cluster_id is not None  # noqa: S101
-        workspace = monitor.AzureMonitorWorkspace(
-            f"{name}-amw", azure_monitor_workspace_name=f"{prefix}-amw", resource_group_name=rg,
-            location=args.location, tags=self._tags, opts=child)
-        self.azure_monitor_workspace_id = workspace.id
+        workspace: monitor.AzureMonitorWorkspace | None = None
+        if args.azure_monitor_workspace_id is None:
+            workspace = monitor.AzureMonitorWorkspace(
+                f"{name}-amw", azure_monitor_workspace_name=f"{prefix}-amw", resource_group_name=rg,
+                location=args.location, tags=self._tags, opts=child)
+        workspace_id = pulumi.Output.from_input(
+            workspace.id if workspace is not None else args.azure_monitor_workspace_id)
+        self.azure_monitor_workspace_id = workspace_id
         endpoint = monitor.DataCollectionEndpoint(
             f"{name}-prom-dce", data_collection_endpoint_name=f"{prefix}-prom-dce", kind="Linux",
             resource_group_name=rg, location=args.location, tags=self._tags,
@@ -403,7 +411,7 @@ class MonitoringStack(pulumi.ComponentResource):
                 monitor.PrometheusForwarderDataSourceArgs(name="PrometheusDataSource",
                                                           streams=[PROMETHEUS_STREAM])]),
             destinations=monitor.DataCollectionRuleDestinationsArgs(monitoring_accounts=[
-                monitor.MonitoringAccountDestinationArgs(account_resource_id=workspace.id,
+                monitor.MonitoringAccountDestinationArgs(account_resource_id=workspace_id,
                                                          name="MonitoringAccount1")]),
             data_flows=[monitor.DataFlowArgs(streams=[PROMETHEUS_STREAM], destinations=["MonitoringAccount1"])],
             opts=child)
@@ -430,7 +438,7 @@ class MonitoringStack(pulumi.ComponentResource):
                 grafana_major_version="11",
                 grafana_integrations=dashboard.GrafanaIntegrationsArgs(azure_monitor_workspace_integrations=[
                     dashboard.AzureMonitorWorkspaceIntegrationArgs(
-                        azure_monitor_workspace_resource_id=workspace.id)]),
+                        azure_monitor_workspace_resource_id=workspace_id)]),
             ),
             opts=child)
         self.grafana_endpoint = self.grafana.properties.apply(lambda p: p.endpoint or "")
@@ -441,7 +449,7 @@ class MonitoringStack(pulumi.ComponentResource):
                                     subscription_id=args.subscription_id, assignments={
                                         "monitoring-reader": RoleAssignment(role="Monitoring Reader",
                                                                             principal_id=grafana_principal)}),
-            *apply_role_assignments(self, f"{name}-amw", scope_id=workspace.id,
+            *apply_role_assignments(self, f"{name}-amw", scope_id=workspace_id,
                                     subscription_id=args.subscription_id, assignments={
                                         "grafana-data-reader": RoleAssignment(role="Monitoring Data Reader",
                                                                               principal_id=grafana_principal)}),
@@ -460,7 +468,7 @@ class MonitoringStack(pulumi.ComponentResource):
                 cluster_name=args.cluster_name, description=azure.description, enabled=True,
                 interval=azure.interval,
                 # The workspace holds the series; the cluster scope ties the group to its cluster.
-                scopes=[workspace.id, args.cluster_id],
+                scopes=[workspace_id, args.cluster_id],
                 rules=[alertsmanagement.PrometheusRuleArgs(**r) for r in azure.rules],
                 opts=child)
             self.prometheus_rule_names.append(azure.rule_group_name)
@@ -468,7 +476,8 @@ class MonitoringStack(pulumi.ComponentResource):
         if args.kube_provider is not None:
             self._dcgm_exporter(AZURE_PROMETHEUS_API)
             self._workload_monitors(AZURE_PROMETHEUS_API)
-        apply_lock(self, f"{name}-amw", scope_id=workspace.id, lock=args.lock, depends_on=[rule, *grants])
+        if workspace is not None:
+            apply_lock(self, f"{name}-amw", scope_id=workspace.id, lock=args.lock, depends_on=[rule, *grants])
         apply_lock(self, f"{name}-grafana", scope_id=self.grafana.id, lock=args.lock, depends_on=grants)
 
     # ------------------------------------------------------------------ logs

@@ -123,6 +123,9 @@ def computed_outputs(typ: str, name: str, inputs: Mapping[str, Any]) -> dict[str
                              "vaultUri": f"https://{physical}.vault.azure.net/"}
     elif typ == "azure-native:storage:StorageAccount":
         out["primaryEndpoints"] = {"blob": f"https://{physical}.blob.core.windows.net/"}
+    elif typ == "azure-native:monitor:AzureMonitorWorkspace":
+        out["metrics"] = {"internalId": _det_uuid(name, "amw"),
+                          "prometheusQueryEndpoint": f"https://{physical}.mock.prometheus.monitor.azure.com"}
     elif typ == "azure-native:operationalinsights:Workspace":
         out["customerId"] = _det_uuid(name, "customer")
     elif typ == "azure-native:dashboard:Grafana":

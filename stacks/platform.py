@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from components._standard import DiagnosticSetting, Lock, RoleAssignment
 from components.edge_device import EdgeDevice, EdgeDeviceArgs, EdgeHub, EdgeHubArgs
-from components.foundation import Foundation, FoundationArgs
+from components.foundation import Foundation, FoundationArgs, Identity
 from components.inference_cluster import (
     InferenceCluster,
     InferenceClusterArgs,
@@ -83,7 +83,8 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
     client = authorization.get_client_config_output()
     lock = Lock(kind=settings.lock) if settings.lock else None
     private = settings.tier in {"staging", "prod"}
-    foundation = Foundation("env", FoundationArgs(settings=settings, private_networking=private, tags=tags))
+    foundation = Foundation("env", FoundationArgs(settings=settings, subscription_id=client.subscription_id,
+                                                  private_networking=private, tags=tags))
 
     registry = ModelRegistry("models", ModelRegistryArgs(
         settings=settings,
@@ -119,18 +120,19 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
             client_id=foundation.kubelet_identity.client_id,
             object_id=foundation.kubelet_identity.principal_id,
         ),
-        workload_identities={
-            k: WorkloadIdentity(name=v.name, resource_group_name=foundation.resource_group_name,
-                                resource_id=v.resource_id, client_id=v.client_id,
-                                principal_id=v.principal_id)
-            for k, v in foundation.workload_identities.items()
-        },
+        workload_identities={k: _workload_identity(v, foundation)
+                             for k, v in foundation.workload_identities.items()},
         log_analytics_workspace_id=foundation.log_analytics_workspace_id,
         registry_login_server=registry.registry_login_server,
         key_vault_name=registry.key_vault_name,
         engine_api_key_secret_name=registry.engine_api_key_secret_name,
         onnx_server_image=registry.onnx_server_image,
         engine_api_key=secrets.engine_api_key,
+        # Azure Managed Prometheus: KEDA queries the shared workspace with its own federated identity.
+        prometheus_server_address=foundation.prometheus_query_endpoint,
+        prometheus_identity_client_id=foundation.keda_identity.client_id if foundation.keda_identity else None,
+        keda_identity=_workload_identity(foundation.keda_identity, foundation)
+        if foundation.keda_identity else None,
         tags=tags,
     ))
 
@@ -147,6 +149,7 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
         foundry_account_id=registry.foundry_account_id,
         key_vault_id=registry.key_vault_id,
         grafana_admin_password=secrets.grafana_admin_password,
+        azure_monitor_workspace_id=foundation.azure_monitor_workspace_id,
         tags=tags,
     ))
 
@@ -164,6 +167,12 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
         "edge_fleets": edge,
         "estimated_monthly_usd": estimated_monthly_usd(settings),
     }
+
+
+def _workload_identity(identity: Identity, foundation: Foundation) -> WorkloadIdentity:
+    return WorkloadIdentity(name=identity.name, resource_group_name=foundation.resource_group_name,
+                            resource_id=identity.resource_id, client_id=identity.client_id,
+                            principal_id=identity.principal_id)
 
 
 def _build_local(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, Any]:

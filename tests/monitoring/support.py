@@ -36,7 +36,7 @@ BASE: dict[str, Any] = {
     "name_prefix": "slmdev",
     "tags": {"owner": "ml-platform@contoso.example", "cost_center": "cc-4711"},
     "models": {"phi-4-mini": _MODEL},
-    "cluster": {"pools": {
+    "cluster": {"authorized_ip_ranges": ["203.0.113.0/24"], "pools": {
         "gput4": {"vm_size": "Standard_NC4as_T4_v3", "max_count": 2},
         "cpu": {"vm_size": "Standard_D8ds_v5", "max_count": 3, "spot": True},
     }},

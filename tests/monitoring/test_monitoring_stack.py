@@ -188,7 +188,7 @@ class TestInClusterVariants:
         assert "observability-sm-dcgm" not in {r.name for r in rec.by_type("kubernetes:monitoring.coreos.com/v1:ServiceMonitor")}
 
     def test_gpu_operator_clusters_reuse_the_operators_exporter(self) -> None:
-        settings = make_settings(cluster={"gpu_driver": "gpu-operator", "pools": {
+        settings = make_settings(cluster={"gpu_driver": "gpu-operator", "authorized_ip_ranges": ["203.0.113.0/24"], "pools": {
             "gput4": {"vm_size": "Standard_NC4as_T4_v3"}, "cpu": {"vm_size": "Standard_D8ds_v5"}}})
         rec = _record(_with_mode(settings, "in-cluster"))
         assert "observability-dcgm" not in {r.name for r in rec.by_type("kubernetes:helm.sh/v3:Release")}

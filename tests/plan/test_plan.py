@@ -89,3 +89,36 @@ def test_plan_json_command_prints_the_documented_shape() -> None:
     first = doc["resources"][0]
     assert {"urn", "type", "name", "parent", "inputs", "dependencies"} <= set(first)
     assert (REPO_ROOT / "build" / "prod" / "plan.json").read_text() == result.stdout
+
+
+def _scaled_objects(name: str) -> list[dict[str, object]]:
+    return [r.inputs for r in plan_of(name).recording.registrations
+            if r.type == "kubernetes:keda.sh/v1alpha1:ScaledObject"]
+
+
+def test_managed_prometheus_tiers_scale_on_the_shared_workspace_with_keda_identity() -> None:
+    regs = plan_of("prod").recording.registrations
+    (amw,) = [r for r in regs if r.type == "azure-native:monitor:AzureMonitorWorkspace"]
+    assert amw.name == "env-amw"  # shared: created by Foundation, not by MonitoringStack
+    for scaled in _scaled_objects("prod"):
+        (trigger,) = [t for t in scaled["spec"]["triggers"] if t["type"] == "prometheus"]  # type: ignore[index]
+        assert trigger["metadata"]["serverAddress"].endswith(".prometheus.monitor.azure.com")
+        assert trigger["authenticationRef"] == {"name": "prometheus"}
+    (fic,) = [r for r in regs if r.name == "serving-fic-keda"]
+    assert fic.inputs["subject"] == "system:serviceaccount:kube-system:keda-operator"
+    reader = next(r for r in regs if r.name == "env-amw-ra-keda-reader")
+    assert reader.inputs["roleDefinitionId"].endswith("b0d8363b-8ddd-447d-831f-62ca05bff136")
+
+
+def test_in_cluster_tiers_scale_on_in_cluster_prometheus() -> None:
+    for scaled in _scaled_objects("dev"):
+        (trigger,) = [t for t in scaled["spec"]["triggers"] if t["type"] == "prometheus"]  # type: ignore[index]
+        assert trigger["metadata"]["serverAddress"] == "http://prometheus-operated.monitoring.svc:9090"
+
+
+def test_control_plane_may_operate_the_kubelet_identity_and_join_the_subnet() -> None:
+    regs = {r.name: r for r in plan_of("dev").recording.registrations}
+    assert regs["env-id-aks-kubelet-ra-control-plane"].inputs["roleDefinitionId"].endswith(
+        "f1a07417-d97a-45cb-824c-7a7467783830")  # Managed Identity Operator
+    assert regs["env-snet-aks-ra-control-plane"].inputs["roleDefinitionId"].endswith(
+        "4d97b98b-1d4f-4787-a291-c67834d212e7")  # Network Contributor

@@ -75,7 +75,7 @@ def base_data(tier: str) -> dict[str, Any]:
             "phi-a": {"target": "foundry", "model": "phi-4-mini"},
             "phi-onnx": {"target": "onnx-genai", "model": "phi-4-mini", "pool": "cpu"},
         },
-        "cluster": {"pools": {"cpu": {"vm_size": "Standard_D8ds_v5"}}},
+        "cluster": {"authorized_ip_ranges": ["203.0.113.0/24"], "pools": {"cpu": {"vm_size": "Standard_D8ds_v5"}}},
         "foundry": {"application_principal_ids": {"chat-api": APP_PRINCIPAL}},
         "registry": {"secrets_rotated_on": "2026-01-15"},
     }
