@@ -44,6 +44,9 @@ APP_ROUTING_NAMESPACE: Final = "app-routing-system"
 GPU_OPERATOR_CHART_VERSION: Final = "v25.3.0"
 """NVIDIA GPU Operator chart version (helm.ngc.nvidia.com/nvidia). Pinned; bump deliberately."""
 GPU_OPERATOR_REPO: Final = "https://helm.ngc.nvidia.com/nvidia"
+DEVICE_PLUGIN_CHART_VERSION: Final = "0.17.1"
+"""NVIDIA k8s-device-plugin chart (seen pinned in public Terraform; verify with ``helm search repo``)."""
+DEVICE_PLUGIN_REPO: Final = "https://nvidia.github.io/k8s-device-plugin"
 ONNX_IMAGE_FROM_REGISTRY: Final = "registry-built/onnx-server"
 """Placeholder handed to the pure ONNX adapter when the image is a ``pulumi.Output`` (ModelRegistry
 builds it); the component substitutes the Output when it declares the container."""
@@ -336,9 +339,14 @@ class InferenceCluster(pulumi.ComponentResource):
             self.kube_provider = k8s.Provider(f"{name}-k8s", context=settings.cluster.kube_context,
                                               opts=pulumi.ResourceOptions(parent=self))
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=self.kube_provider)
-        if settings.uses_azure and settings.cluster.gpu_driver == "gpu-operator" and any(
-                p.is_gpu for p in settings.cluster.pools.values()):
-            self._gpu_operator(name, k8s_opts)
+        has_gpu_pool = any(p.is_gpu for p in settings.cluster.pools.values())
+        if settings.uses_azure and has_gpu_pool:
+            if settings.cluster.gpu_driver == "gpu-operator":
+                self._gpu_operator(name, k8s_opts)
+            else:
+                # AKS installs the driver on GPU nodes but not the device plugin that advertises
+                # nvidia.com/gpu to the scheduler; without it no GPU pod is ever scheduled.
+                self._device_plugin(name, k8s_opts)
         workloads: dict[str, ServingWorkload] = {}
         for dep_name, plan in plans.items():
             workloads[dep_name] = self._workload(name, plan, k8s_opts)
@@ -550,6 +558,30 @@ class InferenceCluster(pulumi.ComponentResource):
             timeout=900,
             opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(
                 depends_on=[ns, *self.pools.values()])),
+        )
+
+    def _device_plugin(self, name: str, k8s_opts: pulumi.ResourceOptions) -> None:
+        k8s.helm.v3.Release(
+            f"{name}-nvidia-device-plugin",
+            name="nvidia-device-plugin",
+            chart="nvidia-device-plugin",
+            version=DEVICE_PLUGIN_CHART_VERSION,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=DEVICE_PLUGIN_REPO),
+            # kube-system: the plugin needs the kubelet's device-plugins hostPath, which a
+            # restricted namespace refuses; it is a node agent like AKS's own.
+            namespace="kube-system",
+            values={
+                # AKS labels its GPU nodes accelerator=nvidia; the chart's default affinity expects
+                # NFD/GFD labels that AKS-managed drivers do not add.
+                "nodeSelector": {"accelerator": "nvidia"},
+                "affinity": None,
+                "tolerations": [{"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"},
+                                {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                "priorityClassName": "system-node-critical",
+            },
+            atomic=True,
+            opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(
+                depends_on=list(self.pools.values()))),
         )
 
     # -- workloads -------------------------------------------------------------------------

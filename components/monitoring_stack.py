@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -394,8 +394,9 @@ class MonitoringStack(pulumi.ComponentResource):
             workspace = monitor.AzureMonitorWorkspace(
                 f"{name}-amw", azure_monitor_workspace_name=f"{prefix}-amw", resource_group_name=rg,
                 location=args.location, tags=self._tags, opts=child)
-        workspace_id = pulumi.Output.from_input(
-            workspace.id if workspace is not None else args.azure_monitor_workspace_id)
+        workspace_id: pulumi.Output[str] = (
+            workspace.id if workspace is not None
+            else pulumi.Output.from_input(cast("pulumi.Input[str]", args.azure_monitor_workspace_id)))
         self.azure_monitor_workspace_id = workspace_id
         endpoint = monitor.DataCollectionEndpoint(
             f"{name}-prom-dce", data_collection_endpoint_name=f"{prefix}-prom-dce", kind="Linux",
@@ -467,8 +468,9 @@ class MonitoringStack(pulumi.ComponentResource):
                 resource_group_name=rg, location=args.location, tags=self._tags,
                 cluster_name=args.cluster_name, description=azure.description, enabled=True,
                 interval=azure.interval,
-                # The workspace holds the series; the cluster scope ties the group to its cluster.
-                scopes=[workspace_id, args.cluster_id],
+                # The API takes exactly one scope, the workspace holding the series; `cluster_name`
+                # ties the group to its cluster (PrometheusRuleGroup, API 2023-03-01).
+                scopes=[workspace_id],
                 rules=[alertsmanagement.PrometheusRuleArgs(**r) for r in azure.rules],
                 opts=child)
             self.prometheus_rule_names.append(azure.rule_group_name)

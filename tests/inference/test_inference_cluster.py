@@ -145,8 +145,13 @@ class TestPools:
                          if r.inputs["metadata"]["name"] == "gpu-operator")
         assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
 
-    def test_aks_managed_drivers_install_no_operator(self, dev_recording: Recording) -> None:
-        assert dev_recording.by_type("kubernetes:helm.sh/v3:Release") == []
+    def test_aks_managed_drivers_get_the_device_plugin_and_no_operator(self, dev_recording: Recording) -> None:
+        (release,) = [r.inputs for r in dev_recording.by_type("kubernetes:helm.sh/v3:Release")]
+        assert release["chart"] == "nvidia-device-plugin"  # without it nvidia.com/gpu is never advertised
+        assert release["namespace"] == "kube-system"
+        assert release["values"]["nodeSelector"] == {"accelerator": "nvidia"}
+        assert {"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"} in \
+            release["values"]["tolerations"]
 
 
 class TestIdentity:

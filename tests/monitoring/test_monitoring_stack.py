@@ -219,7 +219,7 @@ class TestManaged:
             wire = azure[name]
             assert wire["interval"] == "PT1M"
             assert wire["clusterName"] == "slmdev-aks"
-            assert len(wire["scopes"]) == 2
+            assert len(wire["scopes"]) == 1, "the rule-group API accepts one scope: the workspace"
             assert [r["expression"] for r in wire["rules"]] == [r.expr for r in group.rules]
             for rule, az in zip(group.rules, wire["rules"], strict=True):
                 if rule.alert:
