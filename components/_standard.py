@@ -26,6 +26,7 @@ ROLE_DEFINITION_IDS: Final[Mapping[str, str]] = {
     "Monitoring Data Reader": "b0d8363b-8ddd-447d-831f-62ca05bff136",
     "Grafana Admin": "22926164-76b3-42b3-bc55-97df8dab3e41",
     "Managed Identity Operator": "f1a07417-d97a-45cb-824c-7a7467783830",
+    "IoT Hub Data Contributor": "4fc6c259-987e-4a07-842e-c321cc9d413f",
     "Network Contributor": "4d97b98b-1d4f-4787-a291-c67834d212e7",
 }
 """Built-in Azure role definition ids (the same in every tenant)."""
@@ -40,9 +41,9 @@ class RoleAssignment:
     role: str
     """A built-in role name from ``ROLE_DEFINITION_IDS``."""
     principal_id: pulumi.Input[str]
-    principal_type: Literal["ServicePrincipal", "Group", "User"] | None = "ServicePrincipal"
-    """Default: ServicePrincipal (managed identities are service principals). ``None`` lets Azure
-    resolve it, for a principal that may be a user or a service principal (whoever runs ``pulumi up``)."""
+    principal_type: Literal["ServicePrincipal", "Group", "User"] = "ServicePrincipal"
+    """Default: ServicePrincipal (managed identities are service principals). It must match the
+    principal: Azure refuses an assignment whose type differs (UnmatchedPrincipalType)."""
 
     def __post_init__(self) -> None:
         if self.role not in ROLE_DEFINITION_IDS:

@@ -102,8 +102,8 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
         tags=tags,
         lock=lock,
         # Whoever runs `pulumi up` pushes the ONNX server image with an Entra token (no admin user).
-        role_assignments={"deployer-push": RoleAssignment(role="AcrPush", principal_id=client.object_id,
-                                                          principal_type=None)}
+        role_assignments={"deployer-push": RoleAssignment(
+            role="AcrPush", principal_id=client.object_id, principal_type=settings.deployer_principal_type)}
         if needs_onnx_server(settings) else {},
     ))
 
@@ -153,7 +153,7 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
         tags=tags,
     ))
 
-    edge = _build_edge(settings, registry=registry, foundation=foundation, lock=lock, tags=tags)
+    edge = _build_edge(settings, registry=registry, foundation=foundation, lock=lock, tags=tags, client=client)
 
     return {
         "resource_group_name": foundation.resource_group_name,
@@ -202,7 +202,8 @@ def _endpoints(settings: EnvironmentSettings, cluster: InferenceCluster) -> dict
 
 
 def _build_edge(settings: EnvironmentSettings, *, registry: ModelRegistry, foundation: Foundation,
-                lock: Lock | None, tags: Mapping[str, str]) -> list[str]:
+                lock: Lock | None, tags: Mapping[str, str],
+                client: authorization.GetClientConfigResult | pulumi.Output[Any]) -> list[str]:
     """One shared ``EdgeHub`` when any fleet uses IoT Edge, then one ``EdgeDevice`` per fleet."""
     fleets = settings.edge.fleets
     hub = None
@@ -210,6 +211,12 @@ def _build_edge(settings: EnvironmentSettings, *, registry: ModelRegistry, found
         hub = EdgeHub("edge", EdgeHubArgs(
             resource_group_name=foundation.resource_group_name, location=settings.location,
             public_network_access_enabled=settings.tier != "prod", tags=tags, lock=lock,
+            subscription_id=client.subscription_id,
+            # The IoT Edge deployments are applied through the hub's data plane with an Entra token
+            # of whoever runs `pulumi up` (local auth is off), so that principal needs this role.
+            role_assignments={"deployer": RoleAssignment(
+                role="IoT Hub Data Contributor", principal_id=client.object_id,
+                principal_type=settings.deployer_principal_type)},
             diagnostic_settings={"law": DiagnosticSetting(
                 workspace_resource_id=foundation.log_analytics_workspace_id)},
         ))

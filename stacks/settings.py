@@ -614,6 +614,10 @@ class EnvironmentSettings(_Model):
     tags: Tags
     lock: LockKind | None = None
     """Default: ``CanNotDelete`` on stateful resources in prod, none elsewhere."""
+    deployer_principal_type: Literal["ServicePrincipal", "User"] = "ServicePrincipal"
+    """Who runs ``pulumi up`` for this stack. Default: a service principal (the GitHub OIDC
+    identity of the deploy workflow). Set ``User`` for a person deploying with ``az login``: the
+    deployer is granted AcrPush (ONNX image) and IoT Hub Data Contributor (edge deployments)."""
     budget_usd_per_month: float = Field(default=0, ge=0)
     """Ceiling on the estimated monthly cost; the policy gate fails a stack above it."""
     replicas: Replicas = Field(default_factory=Replicas)

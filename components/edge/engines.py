@@ -166,7 +166,7 @@ def edge_container(
                         mounts=("models", "tmp"))
         threads = max(1, resources.cpu_millicores // 1000)
         return ContainerSpec(
-            engine="llamacpp",  # type: ignore[arg-type]  # spec.Engine lacks it (asked to add)
+            engine="llamacpp",
             image=image,
             args=("--model", f"{MODELS_PATH}/blobs/sha256-{sha256}", "--alias", fleet_name,
                   "--host", "0.0.0.0", "--port", str(LLAMACPP_PORT),  # noqa: S104 (fenced by NetworkPolicy)

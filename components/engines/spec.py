@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-Engine = Literal["vllm", "ollama", "onnx-genai"]
+Engine = Literal["vllm", "ollama", "onnx-genai", "llamacpp"]
+"""llamacpp is used by edge fleets (components/edge/engines.py); AKS serving uses the other three."""
 
 NON_ROOT_UID: Final = 10001
 """The UID/GID every serving pod runs as.

@@ -122,3 +122,12 @@ def test_control_plane_may_operate_the_kubelet_identity_and_join_the_subnet() ->
         "f1a07417-d97a-45cb-824c-7a7467783830")  # Managed Identity Operator
     assert regs["env-snet-aks-ra-control-plane"].inputs["roleDefinitionId"].endswith(
         "4d97b98b-1d4f-4787-a291-c67834d212e7")  # Network Contributor
+
+
+def test_the_deployer_may_apply_iot_edge_deployments_and_push_the_onnx_image() -> None:
+    regs = {r.name: r for r in plan_of("prod").recording.registrations}
+    assert regs["edge-ra-deployer"].inputs["roleDefinitionId"].endswith(
+        "4fc6c259-987e-4a07-842e-c321cc9d413f")  # IoT Hub Data Contributor
+    assert regs["edge-ra-deployer"].inputs["principalType"] == "ServicePrincipal"  # the CI identity by default
+    push = next(r for name, r in regs.items() if name.endswith("-ra-deployer-push"))
+    assert push.inputs["roleDefinitionId"].endswith("8311e382-0749-4cb8-b61a-304f252e45ec")  # AcrPush
