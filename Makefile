@@ -46,8 +46,8 @@ unit: $(VENV)/.dev tools
 test: lint typecheck unit  ## Every check: lint, types, tests (incl. promtool, actionlint, Checkov, kubernetes-validate)
 
 bench: $(VENV)/.runtime  ## Plan and fleet benchmarks (print figures; never assert time)
-	$(PY) benchmarks/plan_bench.py
-	$(PY) benchmarks/fleet_bench.py
+	$(PY) -m benchmarks.plan_bench
+	$(PY) -m benchmarks.fleet_bench
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

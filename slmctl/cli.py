@@ -119,7 +119,10 @@ def _run_gate(loaded: LoadedStack, recording: Any, fmt: GateFormat, output: Path
         output.write_text(text, encoding="utf-8")
         err.print(f"Wrote {output}")
     elif summary_only:
-        out.print(text.rstrip().splitlines()[-1] if fmt == "text" and text.strip() else text)
+        lines = text.rstrip().splitlines()
+        for line in [*lines[:2], *(line for line in lines if line.startswith("[MANDATORY]")), lines[-1]]:
+            out.print(line, soft_wrap=True, markup=False)
+        out.print(f"Details: python -m slmctl gate {loaded.stack} (or --format sarif|junit|markdown|json)")
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return int(result.exit_code)
@@ -161,7 +164,9 @@ def render(stack: StackArg = None, stack_file: StackFileOpt = None) -> None:
     if loaded.settings.edge.fleets:
         from components.edge.render import render_edge
 
-        written += render_edge(loaded.settings, base / "edge")
+        login_server = result.recording.outputs.get("registry_login_server")
+        written += render_edge(loaded.settings, base / "edge", **(
+            {"registry_login_server": login_server} if isinstance(login_server, str) else {}))
     out.print(f"Wrote {len(written)} files under {base}")
 
 

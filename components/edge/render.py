@@ -21,11 +21,12 @@ from typing import Any, Final
 from components.edge import engines as edge_engines
 from components.edge import iot_manifest
 from components.edge.foundry import bootstrap_script, script_name
+from components.model_registry import ONNX_SERVER_REPOSITORY
 from stacks.settings import EnvironmentSettings, Fleet
 
 SCHEMA_PATH: Final = Path(__file__).parent / "schema" / "iotedge-deployment.schema.json"
 ENGINE_REPOSITORIES: Final = {"ollama": "ollama/ollama", "llamacpp": "ggml-org/llama.cpp",
-                              "onnx-genai": "slm/onnx-server"}
+                              "onnx-genai": ONNX_SERVER_REPOSITORY}
 DIGEST_PLACEHOLDER: Final = "@sha256:<digest>"
 
 
