@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from stack_support import REPO_ROOT
 
 from slmctl.loader import PLACEHOLDER_SECRET
 
 
-def test_render_prod_writes_k8s_monitoring_and_edge_without_secrets() -> None:
-    result = subprocess.run([sys.executable, "-m", "slmctl", "render", "prod"], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=300, check=False)
+def test_render_prod_writes_k8s_monitoring_and_edge_without_secrets(tmp_path: Path) -> None:
+    # A copy under its own stack name, so parallel tests that write build/prod never race this one.
+    stack_file = tmp_path / "Pulumi.prod-render-test.yaml"
+    shutil.copy(REPO_ROOT / "stacks" / "Pulumi.prod.yaml", stack_file)
+    result = subprocess.run([sys.executable, "-m", "slmctl", "render", "--stack-file", str(stack_file)],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
-    base = REPO_ROOT / "build" / "prod"
+    base = REPO_ROOT / "build" / "prod-render-test"
     assert list((base / "k8s").rglob("*.yaml"))
     assert list((base / "monitoring" / "rules").glob("*.yaml"))
     assert list((base / "monitoring" / "dashboards").glob("*.json"))
