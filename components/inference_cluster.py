@@ -26,6 +26,7 @@ from components._standard import (
     apply_role_assignments,
 )
 from components.engines import container_for
+from components.engines import vllm as vllm_engine
 from components.engines.scaling import ScalePlan, scale_plan
 from components.engines.spec import ALLOWED_GATEWAY_PATHS, ContainerSpec, Engine, image_is_digest_pinned
 from policies.rules.catalog import VM_SKUS, VmSku
@@ -37,6 +38,7 @@ SPOT_TAINT_KEY: Final = "kubernetes.azure.com/scalesetpriority"
 POOL_LABEL: Final = "kubernetes.azure.com/agentpool"
 API_KEY_SECRET: Final = "engine-api-key"  # noqa: S105 (the Secret's name, not its value)
 API_KEY_SECRET_KEY: Final = "api-key"  # noqa: S105 (a key name inside the Secret)
+HF_TOKEN_SECRET_KEY: Final = vllm_engine.HF_TOKEN_SECRET_KEY
 CSI_MOUNT_PATH: Final = "/mnt/secrets-store"
 TOKEN_AUDIENCE: Final = "api://AzureADTokenExchange"  # noqa: S105 (Entra's fixed audience)
 APP_ROUTING_CLASS: Final = "webapprouting.kubernetes.azure.com"
@@ -125,6 +127,11 @@ class InferenceClusterArgs(StandardInterfaces):
     """Default: none; required for ``onnx-genai`` deployments without their own ``image``."""
     engine_api_key: pulumi.Input[str] | None = None
     """Secret. Used on ``local`` only (a plain Kubernetes Secret, since there is no Key Vault)."""
+    hugging_face_token_secret_name: str | None = None
+    """Default: none. The Key Vault secret holding the Hugging Face token that gated models
+    (``ModelSpec.gated``) download with; synced by the CSI driver next to the API key."""
+    hugging_face_token: pulumi.Input[str] | None = None
+    """Secret. ``local`` only: the Hugging Face token for gated models (no Key Vault there)."""
     monitoring_namespace: str = "monitoring"
     """Default: ``monitoring``. Pods there may reach the metrics ports."""
     prometheus_server_address: pulumi.Input[str] | None = None
@@ -643,10 +650,13 @@ class InferenceCluster(pulumi.ComponentResource):
                     name="secrets-store", mount_path=CSI_MOUNT_PATH, read_only=True))
                 secret_deps: list[pulumi.Resource] = [spc]
             else:
+                string_data: dict[str, pulumi.Input[str]] = {
+                    API_KEY_SECRET_KEY: pulumi.Output.secret(args.engine_api_key or "")}
+                if self._gated(plan) and args.hugging_face_token is not None:
+                    string_data[HF_TOKEN_SECRET_KEY] = pulumi.Output.secret(args.hugging_face_token)
                 secret = k8s.core.v1.Secret(
                     f"{prefix}-api-key", metadata=meta(API_KEY_SECRET), type="Opaque",
-                    string_data={API_KEY_SECRET_KEY: pulumi.Output.secret(args.engine_api_key or "")},
-                    opts=in_ns)
+                    string_data=string_data, opts=in_ns)
                 secret_deps = [secret]
         else:
             secret_deps = []
@@ -762,12 +772,20 @@ class InferenceCluster(pulumi.ComponentResource):
             metrics_path=spec.metrics_path, served_model_name=spec.served_model_name,
             pod_labels=dict(labels), gpu=spec.gpu)
 
+    def _gated(self, plan: WorkloadPlan) -> bool:
+        settings = self._args.settings
+        return settings.models[settings.deployments[plan.name].model].gated
+
     def _secret_provider_class(self, prefix: str, plan: WorkloadPlan, meta: Any,
                                opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
         args = self._args
         wi = args.workload_identities[plan.name]
-        objects = pulumi.Output.from_input(args.engine_api_key_secret_name or "").apply(
-            lambda secret_name: "array:\n  - |\n    objectName: " + secret_name + "\n    objectType: secret\n")
+        names = [args.engine_api_key_secret_name or ""]
+        data = [{"objectName": args.engine_api_key_secret_name, "key": API_KEY_SECRET_KEY}]
+        if self._gated(plan) and args.hugging_face_token_secret_name:
+            names.append(args.hugging_face_token_secret_name)
+            data.append({"objectName": args.hugging_face_token_secret_name, "key": HF_TOKEN_SECRET_KEY})
+        objects = "array:\n" + "".join(f"  - |\n    objectName: {n}\n    objectType: secret\n" for n in names)
         return k8s.apiextensions.CustomResource(
             f"{prefix}-spc",
             api_version="secrets-store.csi.x-k8s.io/v1",
@@ -785,7 +803,7 @@ class InferenceCluster(pulumi.ComponentResource):
                 "secretObjects": [{
                     "secretName": API_KEY_SECRET,
                     "type": "Opaque",
-                    "data": [{"objectName": args.engine_api_key_secret_name, "key": API_KEY_SECRET_KEY}],
+                    "data": data,
                 }],
             },
             opts=opts,

@@ -49,6 +49,7 @@ KNOWN_ZONES: Final = frozenset({*FOUNDRY_ZONES, ZONE_REGISTRY, ZONE_BLOB, ZONE_V
 
 ENGINE_API_KEY_SECRET_NAME: Final = "engine-api-key"  # noqa: S105 (a name, not a value)
 GRAFANA_PASSWORD_SECRET_NAME: Final = "grafana-admin-password"  # noqa: S105 (a name)
+HUGGING_FACE_TOKEN_SECRET_NAME: Final = "hugging-face-token"  # noqa: S105 (a name)
 SECRET_LIFETIME_DAYS: Final = 365
 
 ONNX_SERVER_CONTEXT: Final = "components/engines/onnx_server"
@@ -100,6 +101,9 @@ class ModelRegistryArgs(StandardInterfaces):
     """Stored as Key Vault secret ``engine-api-key``; always handled as a Pulumi secret."""
     grafana_admin_password: pulumi.Input[str]
     """Stored as Key Vault secret ``grafana-admin-password``; always handled as a Pulumi secret."""
+    hugging_face_token: pulumi.Input[str] | None = None
+    """Default: none. Required when a catalogue model is gated on Hugging Face (Gemma): stored as
+    Key Vault secret ``hugging-face-token`` for the serving pods (never an env literal, D10)."""
     private_endpoint_subnet_id: pulumi.Input[str] | None = None
     """Default: no private endpoints. The registry (Premium), storage and vault keep public network
     access on behind a default-Deny firewall (``settings.registry.allowed_ip_ranges`` + trusted
@@ -346,6 +350,8 @@ class ModelRegistry(pulumi.ComponentResource):
     """``engine-api-key``: the Key Vault secret holding the engines' API key."""
     grafana_password_secret_name: str
     """``grafana-admin-password``: the Key Vault secret holding Grafana's admin password."""
+    hugging_face_token_secret_name: str | None
+    """``hugging-face-token`` when ``hugging_face_token`` was given, else None."""
     onnx_server_image: pulumi.Output[str] | None
     """``<login_server>/slm/onnx-genai-server@sha256:...``; None when no onnx-genai engine is used."""
 
@@ -377,6 +383,8 @@ class ModelRegistry(pulumi.ComponentResource):
                 "foundry.public_network_access_enabled with allowed_ip_ranges (dev)", resource=self)
 
         self.engine_api_key_secret_name = ENGINE_API_KEY_SECRET_NAME
+        self.hugging_face_token_secret_name = (
+            HUGGING_FACE_TOKEN_SECRET_NAME if args.hugging_face_token is not None else None)
         self.grafana_password_secret_name = GRAFANA_PASSWORD_SECRET_NAME
 
         registry_children = self._registry(caller["registry"])
@@ -595,10 +603,13 @@ class ModelRegistry(pulumi.ComponentResource):
         children: list[pulumi.Resource] = []
         # Secrets are written through ARM (management plane), so the vault firewall and private
         # endpoint do not stand between the deployer and them.
-        for key, secret_name, value in (
+        secrets: list[tuple[str, str, pulumi.Input[str]]] = [
             ("engine-api-key", ENGINE_API_KEY_SECRET_NAME, args.engine_api_key),
             ("grafana-admin-password", GRAFANA_PASSWORD_SECRET_NAME, args.grafana_admin_password),
-        ):
+        ]
+        if args.hugging_face_token is not None:
+            secrets.append(("hugging-face-token", HUGGING_FACE_TOKEN_SECRET_NAME, args.hugging_face_token))
+        for key, secret_name, value in secrets:
             children.append(keyvault.Secret(
                 f"{name}-kv-{key}",
                 resource_group_name=args.resource_group_name,

@@ -99,6 +99,7 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
         workload_principal_ids={k: v.principal_id for k, v in foundation.workload_identities.items()},
         engine_api_key=secrets.engine_api_key,
         grafana_admin_password=secrets.grafana_admin_password,
+        hugging_face_token=secrets.hugging_face_token,
         tags=tags,
         lock=lock,
         # Whoever runs `pulumi up` pushes the ONNX server image with an Entra token (no admin user).
@@ -126,6 +127,7 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
         registry_login_server=registry.registry_login_server,
         key_vault_name=registry.key_vault_name,
         engine_api_key_secret_name=registry.engine_api_key_secret_name,
+        hugging_face_token_secret_name=registry.hugging_face_token_secret_name,
         onnx_server_image=registry.onnx_server_image,
         engine_api_key=secrets.engine_api_key,
         # Azure Managed Prometheus: KEDA queries the shared workspace with its own federated identity.
@@ -181,7 +183,7 @@ def _build_local(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dic
         tenant_id=None, aks_subnet_id=None, control_plane_identity_id=None, kubelet_identity=None,
         workload_identities={}, log_analytics_workspace_id=None, registry_login_server=None,
         key_vault_name=None, engine_api_key_secret_name=None, onnx_server_image=None,
-        engine_api_key=secrets.engine_api_key,
+        engine_api_key=secrets.engine_api_key, hugging_face_token=secrets.hugging_face_token,
     ))
     monitoring = MonitoringStack("observability", MonitoringStackArgs(
         settings=settings, resource_group_name=None, location=settings.location, subscription_id=None,

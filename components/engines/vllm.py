@@ -50,6 +50,10 @@ POD_SHARE_OF_NODE: Final = 0.6
 the rest)."""
 
 
+HF_TOKEN_SECRET_KEY: Final = "hf-token"  # noqa: S105 (a key name inside the Secret, not a value)
+"""Key of the Hugging Face token in the serving Secret, present only for gated models."""
+
+
 def vllm_args(name: str, dep: VllmDeployment, model: ModelSpec, sku: VmSku | None) -> tuple[str, ...]:
     """The server flags, in a stable order.
 
@@ -104,6 +108,7 @@ def vllm_container(
     *,
     api_key_secret: str,
     api_key_secret_key: str = "api-key",  # noqa: S107 (a key name inside the Secret, not a value)
+    hf_token_secret_key: str = HF_TOKEN_SECRET_KEY,
     image: str | None = None,
     digest_pinned_default: bool = False,
 ) -> ContainerSpec:
@@ -139,7 +144,12 @@ def vllm_container(
             "DO_NOT_TRACK": "1",
             "HF_HUB_DISABLE_TELEMETRY": "1",
         },
-        secret_env=(SecretEnv(name="VLLM_API_KEY", secret_name=api_key_secret, key=api_key_secret_key),),
+        secret_env=(
+            SecretEnv(name="VLLM_API_KEY", secret_name=api_key_secret, key=api_key_secret_key),
+            # Gated repos (Gemma) need a token to download; it comes from the same synced Secret.
+            *((SecretEnv(name="HF_TOKEN", secret_name=api_key_secret, key=hf_token_secret_key),)
+              if model.gated else ()),
+        ),
         port=PORT,
         served_model_name=name,
         metrics_path="/metrics",

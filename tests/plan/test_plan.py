@@ -131,3 +131,13 @@ def test_the_deployer_may_apply_iot_edge_deployments_and_push_the_onnx_image() -
     assert regs["edge-ra-deployer"].inputs["principalType"] == "ServicePrincipal"  # the CI identity by default
     push = next(r for name, r in regs.items() if name.endswith("-ra-deployer-push"))
     assert push.inputs["roleDefinitionId"].endswith("8311e382-0749-4cb8-b61a-304f252e45ec")  # AcrPush
+
+
+def test_gated_model_token_flows_key_vault_to_csi_to_pod() -> None:
+    regs = plan_of("prod").recording.registrations
+    assert any(r.name == "models-kv-hugging-face-token" for r in regs)
+    (spc,) = [r.inputs for r in regs if r.type.endswith(":SecretProviderClass") and "gemma" in r.name]
+    keys = {d["key"] for d in spc["spec"]["secretObjects"][0]["data"]}
+    assert keys == {"api-key", "hf-token"}
+    phi_spc = next(r.inputs for r in regs if r.type.endswith(":SecretProviderClass") and "phi" in r.name)
+    assert "hugging-face-token" not in phi_spc["spec"]["parameters"]["objects"]  # only gated models get it

@@ -25,7 +25,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -313,13 +313,19 @@ class Handler(BaseHTTPRequestHandler):
                     self._send_error(HTTPStatus.BAD_REQUEST, str(error), route=path)
                     return
                 chat = path == "/v1/chat/completions"
+
+                def done() -> None:
+                    # Recorded before the last byte goes out, so a client that reads the response
+                    # and then scrapes /metrics always sees its own request counted.
+                    metrics.observe(seconds=time.monotonic() - started, prompt_tokens=generation.prompt_tokens,
+                                    generation_tokens=generation.completion_tokens)
+
                 if stream:
-                    self._stream(path, generation, chat=chat)
+                    self._stream(path, generation, chat=chat, before_done=done)
                 else:
                     text = "".join(generation.pieces)
+                    done()
                     self._send_json(HTTPStatus.OK, self._completion(generation, text, chat=chat), route=path)
-                metrics.observe(seconds=time.monotonic() - started, prompt_tokens=generation.prompt_tokens,
-                                generation_tokens=generation.completion_tokens)
             finally:
                 metrics.add_gauge("running", -1)
 
@@ -335,7 +341,7 @@ class Handler(BaseHTTPRequestHandler):
         return {**base, "object": "text_completion", "choices": [{
             "index": 0, "text": text, "finish_reason": generation.finish_reason}]}
 
-    def _stream(self, path: str, generation: Generation, *, chat: bool) -> None:
+    def _stream(self, path: str, generation: Generation, *, chat: bool, before_done: Callable[[], None]) -> None:
         ident = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
         created = int(time.time())
         obj = "chat.completion.chunk" if chat else "text_completion"
@@ -356,10 +362,11 @@ class Handler(BaseHTTPRequestHandler):
                   else {"index": 0, "text": piece, "finish_reason": None})
         event({"index": 0, "delta": {}, "finish_reason": generation.finish_reason} if chat
               else {"index": 0, "text": "", "finish_reason": generation.finish_reason})
+        before_done()
+        self.server.metrics.count_request(path, HTTPStatus.OK)
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
         self.close_connection = True
-        self.server.metrics.count_request(path, HTTPStatus.OK)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -394,9 +401,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        self.server.metrics.count_request(route, status)  # before the body: see _generate
         self.end_headers()
         self.wfile.write(data)
-        self.server.metrics.count_request(route, status)
 
     def _send_error(self, status: HTTPStatus, message: str, *, route: str) -> None:
         kind = "authentication_error" if status == HTTPStatus.UNAUTHORIZED else "invalid_request_error"
