@@ -24,8 +24,9 @@ PRIVATE_DNS_ZONES: Final = (
     "privatelink.azurecr.io",
     "privatelink.blob.core.windows.net",
     "privatelink.vaultcore.azure.net",
+    "privatelink.grafana.azure.com",
 )
-"""Zones for the private endpoints of Foundry (three), ACR, Blob storage and Key Vault."""
+"""Zones for the private endpoints of Foundry (three), ACR, Blob storage, Key Vault and Managed Grafana."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,10 +20,12 @@ from pulumi_azure_native import alertsmanagement, dashboard, monitor
 
 from components._standard import (
     DiagnosticSetting,
+    PrivateEndpointConfig,
     RoleAssignment,
     StandardInterfaces,
     apply_diagnostic_settings,
     apply_lock,
+    apply_private_endpoint,
     apply_role_assignments,
 )
 from components.monitoring import helm_values as hv
@@ -46,6 +48,7 @@ CLUSTER_AUDIT_CATEGORIES: Final = ("kube-audit-admin", "guard")
 FOUNDRY_LOG_CATEGORIES: Final = ("Audit", "RequestResponse")
 KEY_VAULT_LOG_CATEGORIES: Final = ("AuditEvent",)
 PROMETHEUS_STREAM: Final = "Microsoft-PrometheusMetrics"
+GRAFANA_PRIVATE_DNS_ZONE: Final = "privatelink.grafana.azure.com"
 CONTAINER_INSIGHTS_STREAM: Final = "Microsoft-ContainerInsights-Group-Default"
 POD_ONLY_LABELS: Final = frozenset({"azure.workload.identity/use"})
 """Labels the workload identity webhook reads on pods; Services do not carry them."""
@@ -115,6 +118,11 @@ class MonitoringStackArgs(StandardInterfaces):
     namespace: str = "monitoring"
     """Default: ``monitoring`` — where kube-prometheus-stack, the DCGM exporter, rules and
     dashboards live."""
+    private_endpoint_subnet_id: pulumi.Input[str] | None = None
+    """Default: none. Given, Managed Grafana gets a private endpoint there (group ``grafana``) — the
+    only way to reach it when its public network access is disabled (prod)."""
+    private_dns_zone_ids: Mapping[str, pulumi.Input[str]] = field(default_factory=dict[str, pulumi.Input[str]])
+    """Zone ids by zone name; ``privatelink.grafana.azure.com`` resolves the Grafana endpoint."""
     azure_monitor_workspace_id: pulumi.Input[str] | None = None
     """Default: none — in azure-managed mode the component creates the Azure Monitor workspace.
     Pass a shared one when something built before this component (the cluster's KEDA triggers)
@@ -443,6 +451,13 @@ class MonitoringStack(pulumi.ComponentResource):
             ),
             opts=child)
         self.grafana_endpoint = self.grafana.properties.apply(lambda p: p.endpoint or "")
+        if args.private_endpoint_subnet_id is not None:
+            zone = args.private_dns_zone_ids.get(GRAFANA_PRIVATE_DNS_ZONE)
+            apply_private_endpoint(
+                self, f"{name}-grafana", resource_id=self.grafana.id, group_id="grafana",
+                config=PrivateEndpointConfig(subnet_id=args.private_endpoint_subnet_id,
+                                             private_dns_zone_ids=[zone] if zone is not None else []),
+                resource_group_name=rg, location=args.location, tags=self._tags)
         grafana_principal = self.grafana.identity.apply(lambda i: i.principal_id if i else "")
         rg_scope = pulumi.Output.concat("/subscriptions/", args.subscription_id, "/resourceGroups/", rg)
         grants = [

@@ -26,6 +26,7 @@ from components.inference_cluster import (
     KubeletIdentity,
     WorkloadIdentity,
 )
+from components.model_registry import KNOWN_ZONES as REGISTRY_ZONES
 from components.model_registry import ModelRegistry, ModelRegistryArgs, needs_onnx_server
 from components.monitoring_stack import MonitoringStack, MonitoringStackArgs
 from policies.rules.catalog import monthly_usd
@@ -93,7 +94,7 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
         subscription_id=client.subscription_id,
         tenant_id=client.tenant_id,
         private_endpoint_subnet_id=foundation.private_endpoint_subnet_id if private else None,
-        private_dns_zone_ids=foundation.private_dns_zone_ids,
+        private_dns_zone_ids={z: i for z, i in foundation.private_dns_zone_ids.items() if z in REGISTRY_ZONES},
         log_analytics_workspace_id=foundation.log_analytics_workspace_id,
         kubelet_principal_id=foundation.kubelet_identity.principal_id,
         workload_principal_ids={k: v.principal_id for k, v in foundation.workload_identities.items()},
@@ -152,6 +153,8 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
         key_vault_id=registry.key_vault_id,
         grafana_admin_password=secrets.grafana_admin_password,
         azure_monitor_workspace_id=foundation.azure_monitor_workspace_id,
+        private_endpoint_subnet_id=foundation.private_endpoint_subnet_id if private else None,
+        private_dns_zone_ids=foundation.private_dns_zone_ids,
         tags=tags,
     ))
 

@@ -141,3 +141,12 @@ def test_gated_model_token_flows_key_vault_to_csi_to_pod() -> None:
     assert keys == {"api-key", "hf-token"}
     phi_spc = next(r.inputs for r in regs if r.type.endswith(":SecretProviderClass") and "phi" in r.name)
     assert "hugging-face-token" not in phi_spc["spec"]["parameters"]["objects"]  # only gated models get it
+
+
+def test_private_managed_grafana_is_reachable_through_its_private_endpoint() -> None:
+    regs = {r.name: r for r in plan_of("prod").recording.registrations}
+    assert regs["observability-grafana"].inputs["properties"]["publicNetworkAccess"] == "Disabled"
+    pe = regs["observability-grafana-pe"].inputs
+    assert pe["privateLinkServiceConnections"][0]["groupIds"] == ["grafana"]
+    zones = regs["observability-grafana-pe-dns"].inputs["privateDnsZoneConfigs"]
+    assert zones[0]["privateDnsZoneId"].endswith("/privatelink.grafana.azure.com")

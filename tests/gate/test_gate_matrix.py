@@ -1,0 +1,466 @@
+"""The policy matrix: one violating resource per policy, driven through the REAL pack over gRPC.
+
+``matrix_program`` declares, with the real ``pulumi_azure_native`` / ``pulumi_kubernetes`` classes,
+compliant ``ok-*`` fixtures and one deliberately violating ``bad-*`` resource per policy (each
+starting from the compliant baseline with one setting broken). It is recorded once and gated once
+under the prod config (module-scoped fixtures, one pack subprocess). Each policy then has to report
+its exact message on its intended resource, the ``ok-*`` fixtures must stay clean, and the set of
+policies that fired must be every policy of ``SPECS`` except ``NOT_FIRED`` below.
+
+The compliant counterpart for whole stacks (every shipped stack passes its tier's gate with zero
+mandatory violations) is ``tests/gate/test_gate_stacks.py::test_shipped_stack_passes_its_tier_gate``;
+it is not repeated here.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pytest
+from pulumi_azure_native import (
+    cognitiveservices,
+    containerregistry,
+    containerservice,
+    dashboard,
+    iothub,
+    keyvault,
+    monitor,
+    network,
+    operationalinsights,
+    storage,
+)
+
+from policies.pack import SPECS
+from slmctl.gate import GateResult, Violation, run_gate
+from slmctl.recorder import Recording, record
+
+TAGS = {"environment": "prod", "owner": "ml@contoso.example", "costCenter": "cc-4711", "workload": "slm-platform"}
+RG = "rg-matrix"
+LOC = "swedencentral"
+SUB = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-matrix/providers"
+WORKSPACE_ID = f"{SUB}/Microsoft.OperationalInsights/workspaces/matrix"
+PE_SUBNET = f"{SUB}/Microsoft.Network/virtualNetworks/vnet/subnets/pe"
+DIGEST = "@sha256:" + "a" * 64
+APP_IMAGE = "mcr.microsoft.com/azurelinux/base/core:3.0" + DIGEST
+VLLM_IMAGE = "vllm/vllm-openai:v0.11.0" + DIGEST
+OLLAMA_IMAGE = "ollama/ollama:0.12.6" + DIGEST
+FAKE_HF_TOKEN = "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01"
+"""An obviously fake token in the Hugging Face shape (the rule matches shapes, never echoes them)."""
+NS = "inference"
+GPU_TAINT = "sku=gpu:NoSchedule"
+PREVIEW_ACCOUNT = "azure-native:cognitiveservices/v20250401preview:Account"
+
+# --------------------------------------------------------------------------- compliant baselines
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``override`` into a copy of ``base``; a None value deletes the key."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+ACCOUNT_PROPS: dict[str, Any] = {
+    "disable_local_auth": True, "custom_sub_domain_name": "matrix-ai", "public_network_access": "Disabled",
+    "restrict_outbound_network_access": True, "allowed_fqdn_list": ["matrixweights.blob.core.windows.net"],
+    "encryption": {"key_source": "Microsoft.KeyVault",
+                   "key_vault_properties": {"key_vault_uri": "https://matrixkv.vault.azure.net/", "key_name": "cmk"}},
+}
+
+
+def account(name: str, *, kind: str = "AIServices", identity: bool = True, **props: Any) -> cognitiveservices.Account:
+    return cognitiveservices.Account(
+        name, account_name=name, kind=kind, resource_group_name=RG, location=LOC, tags=TAGS, sku={"name": "S0"},
+        identity={"type": "SystemAssigned"} if identity else None, properties=_merge(ACCOUNT_PROPS, props))
+
+
+def foundry_deployment(name: str, **props: Any) -> cognitiveservices.Deployment:
+    base = {"model": {"format": "Microsoft", "name": "Phi-4-mini-instruct", "version": "1"},
+            "version_upgrade_option": "NoAutoUpgrade", "rai_policy_name": "Microsoft.DefaultV2"}
+    sku = props.pop("sku", {"name": "GlobalStandard", "capacity": 10})
+    return cognitiveservices.Deployment(name, account_name="ok-foundry", resource_group_name=RG,
+                                        properties=_merge(base, props), sku=sku)
+
+
+SYSTEM_POOL: dict[str, Any] = {
+    "name": "system", "mode": "System", "vm_size": "Standard_D4ds_v5", "count": 3,
+    "enable_encryption_at_host": True, "node_taints": ["CriticalAddonsOnly=true:NoSchedule"],
+    "availability_zones": ["1", "2", "3"],
+}
+CLUSTER: dict[str, Any] = {
+    "aad_profile": {"managed": True, "admin_group_object_ids": ["5b1a0d2e-0000-4000-8000-000000000001"],
+                    "enable_azure_rbac": True},
+    "enable_rbac": True, "disable_local_accounts": True,
+    "api_server_access_profile": {"enable_private_cluster": True},
+    "network_profile": {"network_plugin": "azure", "network_policy": "cilium"},
+    "identity": {"type": "SystemAssigned"}, "oidc_issuer_profile": {"enabled": True},
+    "security_profile": {"workload_identity": {"enabled": True},
+                         "defender": {"security_monitoring": {"enabled": True},
+                                      "log_analytics_workspace_resource_id": WORKSPACE_ID}},
+    "addon_profiles": {"azurepolicy": {"enabled": True},
+                       "azureKeyvaultSecretsProvider": {"enabled": True, "config": {"enableSecretRotation": "true"}}},
+    "auto_upgrade_profile": {"upgrade_channel": "stable", "node_os_upgrade_channel": "NodeImage"},
+    "sku": {"name": "Base", "tier": "Standard"},
+    "azure_monitor_profile": {"metrics": {"enabled": True}},
+}
+
+
+def cluster(name: str, *, pool: dict[str, Any] | None = None, **override: Any) -> containerservice.ManagedCluster:
+    args = _merge(CLUSTER, override)
+    return containerservice.ManagedCluster(
+        name, resource_name_=name, resource_group_name=RG, location=LOC, tags=TAGS, dns_prefix=name,
+        agent_pool_profiles=[_merge(SYSTEM_POOL, pool or {})], **args)
+
+
+GPU_POOL: dict[str, Any] = {
+    "vm_size": "Standard_NC24ads_A100_v4", "mode": "User", "enable_auto_scaling": True, "min_count": 0,
+    "max_count": 2, "node_taints": [GPU_TAINT], "node_labels": {"accelerator": "nvidia"},
+    "enable_encryption_at_host": True, "scale_set_priority": "Regular",
+}
+
+
+def gpu_pool(name: str, **override: Any) -> containerservice.AgentPool:
+    return containerservice.AgentPool(name, agent_pool_name=name.replace("-", "")[:12], resource_group_name=RG,
+                                      resource_name_="ok-aks", **_merge(GPU_POOL, override))
+
+
+REGISTRY: dict[str, Any] = {
+    "sku": {"name": "Premium"}, "admin_user_enabled": False, "anonymous_pull_enabled": False,
+    "public_network_access": "Disabled",
+    "policies": {"retention_policy": {"status": "enabled", "days": 7}, "quarantine_policy": {"status": "enabled"},
+                 "trust_policy": {"status": "enabled", "type": "Notary"}, "export_policy": {"status": "disabled"}},
+}
+
+
+def registry(name: str, **override: Any) -> containerregistry.Registry:
+    return containerregistry.Registry(name, registry_name=name.replace("-", ""), resource_group_name=RG,
+                                      location=LOC, tags=TAGS, **_merge(REGISTRY, override))
+
+
+VAULT_PROPS: dict[str, Any] = {
+    "tenant_id": "11111111-1111-1111-1111-111111111111", "sku": {"family": "A", "name": "standard"},
+    "enable_rbac_authorization": True, "enable_purge_protection": True, "soft_delete_retention_in_days": 90,
+    "public_network_access": "Disabled", "network_acls": {"default_action": "Deny", "bypass": "AzureServices"},
+}
+
+
+def vault(name: str, **props: Any) -> keyvault.Vault:
+    return keyvault.Vault(name, vault_name=name, resource_group_name=RG, location=LOC, tags=TAGS,
+                          properties=_merge(VAULT_PROPS, props))
+
+
+STORAGE: dict[str, Any] = {
+    "kind": "StorageV2", "sku": {"name": "Standard_ZRS"}, "enable_https_traffic_only": True,
+    "minimum_tls_version": "TLS1_2", "allow_blob_public_access": False, "allow_shared_key_access": False,
+    "public_network_access": "Disabled",
+}
+
+
+def storage_account(name: str, **override: Any) -> storage.StorageAccount:
+    return storage.StorageAccount(name, account_name=name.replace("-", ""), resource_group_name=RG, location=LOC,
+                                  tags=TAGS, **_merge(STORAGE, override))
+
+
+def private_endpoint(name: str, target: pulumi.Resource, group: str) -> None:
+    network.PrivateEndpoint(name, resource_group_name=RG, location=LOC, tags=TAGS, subnet={"id": PE_SUBNET},
+                            private_link_service_connections=[{"name": group, "private_link_service_id": target.id,
+                                                               "group_ids": [group]}])
+
+
+def diagnostics(name: str, target: pulumi.Resource) -> None:
+    monitor.DiagnosticSetting(name, resource_uri=target.id, workspace_id=WORKSPACE_ID,
+                              logs=[{"category_group": "allLogs", "enabled": True}])
+
+
+CONTAINER: dict[str, Any] = {
+    "name": "app", "image": APP_IMAGE,
+    "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
+                        "capabilities": {"drop": ["ALL"]}},
+    "resources": {"requests": {"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "1Gi"},
+                  "limits": {"cpu": "500m", "memory": "256Mi", "ephemeral-storage": "1Gi"}},
+    "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}},
+    "livenessProbe": {"httpGet": {"path": "/live", "port": 8080}, "failureThreshold": 6},
+    "startupProbe": {"httpGet": {"path": "/ready", "port": 8080}, "failureThreshold": 60},
+}
+POD: dict[str, Any] = {
+    "serviceAccountName": "app", "automountServiceAccountToken": False,
+    "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+    "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                                   "whenUnsatisfiable": "ScheduleAnyway"}],
+}
+LABELS = {"app.kubernetes.io/part-of": "matrix", "slm.io/scraped": "yes"}
+VLLM_ARGS = ["--model", "microsoft/Phi-4-mini-instruct", "--max-model-len", "16384",
+             "--enable-auto-tool-choice", "--tool-call-parser", "phi4_mini_json"]
+VLLM_CONTAINER = _merge(CONTAINER, {
+    "name": "vllm", "image": VLLM_IMAGE, "args": VLLM_ARGS,
+    "resources": {"requests": {"nvidia.com/gpu": 1}, "limits": {"nvidia.com/gpu": 1}},
+    "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
+})
+VLLM_POD = _merge(POD, {
+    "tolerations": [{"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}],
+    "nodeSelector": {"kubernetes.azure.com/agentpool": "gpu"},
+    "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}}],
+})
+INFERENCE = {"app.kubernetes.io/component": "inference"}
+
+
+def workload(name: str, *, container: dict[str, Any] | None = None, pod: dict[str, Any] | None = None,
+             labels: dict[str, str] | None = None, namespace: str = NS, replicas: int | None = 2,
+             kind: str = "Deployment", base: tuple[dict[str, Any], dict[str, Any]] = (CONTAINER, POD)) -> None:
+    """A workload built from the compliant baseline; ``container`` / ``pod`` override parts of it."""
+    pod_labels = {**LABELS, "app": name, **(labels or {})}
+    pod_labels = {k: v for k, v in pod_labels.items() if v}
+    pod_spec = _merge(base[1], pod or {})
+    pod_spec["containers"] = [_merge(base[0], container or {})]
+    spec: dict[str, Any] = {"selector": {"matchLabels": {"app": name}},
+                            "template": {"metadata": {"labels": pod_labels}, "spec": pod_spec}}
+    if replicas is not None and kind != "DaemonSet":
+        spec["replicas"] = replicas
+    metadata = {"name": name, "namespace": namespace}
+    cls = {"Deployment": k8s.apps.v1.Deployment, "DaemonSet": k8s.apps.v1.DaemonSet}[kind]
+    cls(name, metadata=metadata, spec=spec)
+
+
+def vllm(name: str, *, container: dict[str, Any] | None = None, pod: dict[str, Any] | None = None,
+         labels: dict[str, str] | None = None) -> None:
+    workload(name, container=container, pod=pod, labels={**INFERENCE, **(labels or {})},
+             base=(VLLM_CONTAINER, VLLM_POD))
+
+
+def ollama(name: str, *, container: dict[str, Any] | None = None) -> None:
+    base = _merge(CONTAINER, {"name": "ollama", "image": OLLAMA_IMAGE, "args": ["serve"],
+                              "readinessProbe": {"httpGet": {"path": "/api/version", "port": 11434}},
+                              "livenessProbe": {"httpGet": {"path": "/", "port": 11434}, "failureThreshold": 6},
+                              "startupProbe": {"httpGet": {"path": "/", "port": 11434}, "failureThreshold": 60}})
+    workload(name, container=container, labels=INFERENCE, base=(base, POD))
+
+
+def autoscaler_hpa(name: str, *, target: str, metrics: list[dict[str, Any]], max_replicas: int = 4) -> None:
+    k8s.autoscaling.v2.HorizontalPodAutoscaler(name, metadata={"name": name, "namespace": NS}, spec={
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+        "minReplicas": 2, "maxReplicas": max_replicas, "metrics": metrics})
+
+
+def queue_depth_metric() -> list[dict[str, Any]]:
+    return [{"type": "Pods", "pods": {"metric": {"name": "vllm:num_requests_waiting"},
+                                      "target": {"type": "AverageValue", "averageValue": "8"}}}]
+
+
+# --------------------------------------------------------------------------- the program
+
+
+def compliant_fixtures() -> None:
+    """The ``ok-*`` resources: the baselines every ``bad-*`` resource starts from; no violations."""
+    k8s.core.v1.Namespace("ok-namespace", metadata={"name": NS, "labels": {
+        "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "v1.33"}})
+    k8s.networking.v1.NetworkPolicy("ok-default-deny", metadata={"name": "default-deny", "namespace": NS},
+                                    spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]})
+    k8s.policy.v1.PodDisruptionBudget("ok-pdb", metadata={"name": "matrix", "namespace": NS}, spec={
+        "maxUnavailable": 1, "selector": {"matchLabels": {"app.kubernetes.io/part-of": "matrix"}}})
+    k8s.apiextensions.CustomResource(
+        "ok-podmonitor", api_version="monitoring.coreos.com/v1", kind="PodMonitor",
+        metadata={"name": "inference", "namespace": NS},
+        spec={"selector": {"matchLabels": {"slm.io/scraped": "yes"}}, "podMetricsEndpoints": [{"port": "http"}]})
+    workload("ok-app")
+    vllm("ok-vllm")
+    workload("ok-dcgm", kind="DaemonSet", container={"name": "dcgm-exporter",
+                                                      "image": "nvcr.io/nvidia/k8s/dcgm-exporter:4.2.3" + DIGEST})
+    autoscaler_hpa("ok-hpa", target="ok-vllm", metrics=queue_depth_metric())
+    k8s.core.v1.Service("ok-service", metadata={"name": "vllm", "namespace": NS},
+                        spec={"type": "ClusterIP", "selector": {"app": "ok-vllm"}, "ports": [{"port": 8000}]})
+
+    ok_ai = account("ok-foundry")
+    private_endpoint("ok-foundry-pe", ok_ai, "account")
+    diagnostics("ok-foundry-diag", ok_ai)
+    foundry_deployment("ok-foundry-phi")
+    ok_aks = cluster("ok-aks")
+    diagnostics("ok-aks-diag", ok_aks)
+    gpu_pool("ok-gpu-pool")
+    registry("ok-acr")
+    ok_kv = vault("ok-kv")
+    private_endpoint("ok-kv-pe", ok_kv, "vault")
+    diagnostics("ok-kv-diag", ok_kv)
+    storage_account("ok-st")
+    operationalinsights.Workspace("ok-workspace", workspace_name="matrix", resource_group_name=RG, location=LOC,
+                                  tags=TAGS, retention_in_days=365, sku={"name": "PerGB2018"})
+
+
+def violating_foundry() -> None:
+    account("bad-foundry-kind", kind="OpenAI", custom_sub_domain_name=None)
+    account("bad-foundry-local-auth", disable_local_auth=False)
+    account("bad-foundry-public", public_network_access="Enabled")
+    account("bad-foundry-outbound", restrict_outbound_network_access=False)
+    account("bad-foundry-no-pe")  # private, but no private endpoint
+    account("bad-foundry-identity", identity=False)
+    account("bad-foundry-cmk", encryption=None)
+    foundry_deployment("bad-foundry-model", model={"format": "OpenAI", "name": "gpt-4o"})
+    foundry_deployment("bad-foundry-auto-upgrade", version_upgrade_option="OnceNewDefaultVersionAvailable")
+    foundry_deployment("bad-foundry-rai", rai_policy_name=None)
+    foundry_deployment("bad-cost-foundry-capacity", sku={"name": "GlobalStandard", "capacity": 5000})
+    cognitiveservices.AccountConnection(
+        "bad-foundry-apikey-connection", account_name="ok-foundry", resource_group_name=RG,
+        connection_name="search", properties={"auth_type": "ApiKey", "category": "CognitiveSearch",
+                                              "target": "https://search.example", "credentials": {"key": "not-a-key"}})
+    # azure-native v3 ships no versioned modules: a version is generated locally
+    # (`pulumi package add azure-native cognitiveservices 2025-04-01-preview`), and such a class
+    # registers exactly this type token, which is what the engine sends to the pack.
+    pulumi.CustomResource(PREVIEW_ACCOUNT, "bad-foundry-preview-api", {
+        "resourceGroupName": RG, "location": LOC, "tags": TAGS, "kind": "AIServices", "sku": {"name": "S0"},
+        "identity": {"type": "SystemAssigned"}, "properties": {
+            "disableLocalAuth": True, "customSubDomainName": "matrix-preview", "publicNetworkAccess": "Disabled",
+            "restrictOutboundNetworkAccess": True, "allowedFqdnList": ["matrixweights.blob.core.windows.net"]}})
+
+
+def violating_aks() -> None:
+    cluster("bad-aks-entra", aad_profile=None)
+    cluster("bad-aks-azure-rbac", aad_profile={"enable_azure_rbac": False})
+    cluster("bad-aks-local-accounts", disable_local_accounts=False)
+    cluster("bad-aks-public-api", api_server_access_profile={"enable_private_cluster": None,
+                                                             "authorized_ip_ranges": ["0.0.0.0/0"]})
+    cluster("bad-aks-node-public-ip", pool={"enable_node_public_ip": True})
+    cluster("bad-aks-dashboard", addon_profiles={"kubeDashboard": {"enabled": True}})
+    cluster("bad-aks-no-network-policy", network_profile=None)
+    cluster("bad-aks-no-oidc", oidc_issuer_profile=None)
+    cluster("bad-aks-no-policy-addon", addon_profiles={"azurepolicy": {"enabled": False}})
+    cluster("bad-aks-no-defender", security_profile={"defender": None})
+    cluster("bad-aks-no-csi", addon_profiles={"azureKeyvaultSecretsProvider": None})
+    cluster("bad-aks-no-host-encryption", pool={"enable_encryption_at_host": False})
+    cluster("bad-aks-no-upgrade", auto_upgrade_profile=None)
+    cluster("bad-aks-free-tier", sku={"tier": "Free"})
+    cluster("bad-ops-no-metrics", azure_monitor_profile=None)
+    operationalinsights.Workspace("bad-ops-short-retention", workspace_name="short", resource_group_name=RG,
+                                  location=LOC, tags=TAGS, retention_in_days=30, sku={"name": "PerGB2018"})
+
+
+def violating_gpu_and_cost() -> None:
+    gpu_pool("bad-gpu-t4-in-prod", vm_size="Standard_NC4as_T4_v3")
+    gpu_pool("bad-gpu-fixed-size", enable_auto_scaling=False, min_count=None, max_count=None, count=12)
+    gpu_pool("bad-gpu-spot", scale_set_priority="Spot", scale_set_eviction_policy="Delete", spot_max_price=-1)
+    gpu_pool("bad-gpu-untainted", node_taints=None)
+    gpu_pool("bad-cost-h100-pool", vm_size="Standard_NC40ads_H100_v5", max_count=8)
+    network.NetworkSecurityGroup("bad-cost-untagged", network_security_group_name="untagged",
+                                 resource_group_name=RG, location=LOC)
+
+
+def violating_data() -> None:
+    registry("bad-acr-admin", admin_user_enabled=True)
+    registry("bad-acr-public", public_network_access="Enabled")
+    registry("bad-acr-no-policies", policies=None)
+    vault("bad-kv-access-policies", enable_rbac_authorization=False, access_policies=[{
+        "tenant_id": "11111111-1111-1111-1111-111111111111", "object_id": "22222222-2222-2222-2222-222222222222",
+        "permissions": {"secrets": ["get"]}}])
+    vault("bad-kv-no-purge-protection", enable_purge_protection=None)
+    vault("bad-kv-public", public_network_access="Enabled", network_acls={"default_action": "Allow"})
+    vault("bad-kv-no-pe")  # private, but no private endpoint
+    keyvault.Secret("bad-kv-secret", secret_name="engine-api-key", vault_name="ok-kv", resource_group_name=RG,
+                    properties={"value": "not-a-real-secret-value"})
+    storage_account("bad-st-tls10", minimum_tls_version="TLS1_0")
+    storage_account("bad-st-public-blob", allow_blob_public_access=True)
+    storage_account("bad-st-shared-key", allow_shared_key_access=True)
+    storage_account("bad-st-public-network", public_network_access="Enabled", network_rule_set={"default_action": "Allow"})
+    storage.BlobContainer("bad-st-public-container", container_name="weights", account_name="okst",
+                          resource_group_name=RG, public_access="Container")
+    network.NetworkSecurityGroup("bad-nsg-ollama-open", network_security_group_name="open", resource_group_name=RG,
+                                 location=LOC, tags=TAGS, security_rules=[{
+                                     "name": "ollama-open", "access": "Allow", "direction": "Inbound",
+                                     "protocol": "Tcp", "priority": 100, "source_address_prefix": "Internet",
+                                     "source_port_range": "*", "destination_address_prefix": "*",
+                                     "destination_port_range": "11434"}])
+
+
+def violating_workloads() -> None:
+    workload("bad-k8s-privileged", container={"securityContext": {"privileged": True}})
+    workload("bad-k8s-privilege-escalation", container={"securityContext": {"allowPrivilegeEscalation": True}})
+    workload("bad-k8s-root", container={"securityContext": {"runAsUser": 0}})
+    workload("bad-k8s-sys-admin", container={"securityContext": {"capabilities": {"add": ["SYS_ADMIN"]}}})
+    workload("bad-k8s-no-seccomp", pod={"securityContext": {"seccompProfile": None}})
+    workload("bad-k8s-hostpath", pod={"volumes": [{"name": "host", "hostPath": {"path": "/var/lib"}}]})
+    workload("bad-k8s-writable-root", container={"securityContext": {"readOnlyRootFilesystem": False}})
+    workload("bad-k8s-no-limits", container={"resources": {"limits": None}})
+    workload("bad-k8s-latest", container={"image": "mcr.microsoft.com/azurelinux/base/core:latest"})
+    workload("bad-k8s-no-digest", container={"image": "mcr.microsoft.com/azurelinux/base/core:3.0"})
+    workload("bad-k8s-no-probes", container={"readinessProbe": None, "livenessProbe": None})
+    workload("bad-k8s-default-sa", pod={"serviceAccountName": None})
+    k8s.rbac.v1.ClusterRole("bad-k8s-wildcard-role", metadata={"name": "matrix-wildcard"},
+                            rules=[{"apiGroups": [""], "resources": ["*"], "verbs": ["*"]}])
+    k8s.core.v1.Namespace("bad-k8s-unlabelled-namespace", metadata={"name": "loose"})
+    workload("bad-k8s-default-namespace", namespace="default")
+    workload("bad-k8s-uncovered", namespace="uncovered")
+    k8s.core.v1.Service("bad-k8s-public-lb", metadata={"name": "gateway", "namespace": NS},
+                        spec={"type": "LoadBalancer", "selector": {"app": "ok-app"}, "ports": [{"port": 443}]})
+    workload("bad-k8s-one-replica", replicas=1)
+    workload("bad-k8s-no-pdb", labels={"app.kubernetes.io/part-of": ""})
+    workload("bad-k8s-secret-env", container={"env": [{"name": "HF_TOKEN", "value": FAKE_HF_TOKEN}]})
+    k8s.core.v1.Pod("bad-k8s-bare-pod", metadata={"name": "bare", "namespace": NS},
+                    spec=_merge(POD, {"containers": [CONTAINER]}))
+    k8s.helm.v3.Release("bad-k8s-helm-grafana", chart="grafana", version="10.1.4", namespace="monitoring",
+                        repository_opts={"repo": "https://grafana.github.io/helm-charts"},
+                        values={"adminPassword": "not-a-real-password"})
+    vllm("bad-gpu-two-gpus", container={"resources": {"requests": {"nvidia.com/gpu": 2},
+                                                      "limits": {"nvidia.com/gpu": 2}}})
+    workload("bad-gpu-cpu-pod-tolerates", pod={"tolerations": [{"key": "sku", "operator": "Equal", "value": "gpu",
+                                                                "effect": "NoSchedule"}]})
+    autoscaler_hpa("bad-gpu-hpa-max", target="ok-vllm", metrics=queue_depth_metric(), max_replicas=20)
+    vllm("bad-ops-unscraped", labels={"slm.io/scraped": ""})
+    k8s.core.v1.Service("bad-ops-grafana-lb", metadata={"name": "grafana", "namespace": "monitoring"},
+                        spec={"type": "LoadBalancer", "selector": {"app": "grafana"}, "ports": [{"port": 80}]})
+    dashboard.Grafana("bad-ops-managed-grafana", workspace_name="matrix", resource_group_name=RG, location=LOC,
+                      tags=TAGS, sku={"name": "Standard"}, identity={"type": "SystemAssigned"},
+                      properties={"public_network_access": "Enabled", "api_key": "Enabled"})
+
+
+def violating_edge_and_serving() -> None:
+    edge = {"slm.io/tier": "edge"}
+    workload("bad-edge-unpinned", labels=edge, container={"image": "docker.io/ollama/ollama:0.12.6"})
+    workload("bad-edge-host-network", labels=edge, pod={"hostNetwork": True})
+    iothub.IotHubResource("bad-edge-iot-local-auth", resource_name_="matrixhub", resource_group_name=RG,
+                          location=LOC, tags=TAGS, sku={"name": "S1", "capacity": 1},
+                          properties={"disable_local_auth": False, "min_tls_version": "1.2",
+                                      "public_network_access": "Disabled"})
+    vllm("bad-serving-no-parser", container={"args": [a for a in VLLM_ARGS if a not in
+                                                      ("--tool-call-parser", "phi4_mini_json")]})
+    vllm("bad-serving-awq-flag", container={"args": [*VLLM_ARGS, "--quantization", "awq"]})
+    vllm("bad-serving-cuda-on-cpu", container={"resources": {"requests": {"nvidia.com/gpu": None},
+                                                             "limits": {"nvidia.com/gpu": None}}},
+         pod={"tolerations": None, "nodeSelector": None})
+    k8s.apiextensions.CustomResource(
+        "bad-serving-ollama-servicemonitor", api_version="monitoring.coreos.com/v1", kind="ServiceMonitor",
+        metadata={"name": "ollama", "namespace": NS},
+        spec={"selector": {"matchLabels": {"app": "ollama"}}, "endpoints": [{"port": "http", "path": "/metrics"}]})
+    ollama("ok-ollama")
+    ollama("bad-serving-ollama-curl-probe", container={"livenessProbe": {
+        "exec": {"command": ["curl", "-f", "http://localhost:11434/api/health"]}}})
+    ollama("bad-serving-ollama-bogus-env", container={"env": [{"name": "OLLAMA_NUM_CTX", "value": "8192"}]})
+    workload("bad-serving-foundry-local", container={"image": "mcr.microsoft.com/foundry-local/runtime:0.7" + DIGEST})
+    vllm("bad-serving-trust-remote-code", container={"args": [*VLLM_ARGS, "--trust-remote-code"]})
+    vllm("bad-serving-dev-mode", container={"env": [{"name": "VLLM_SERVER_DEV_MODE", "value": "1"}]})
+    vllm("bad-serving-no-log-stats", container={"args": [*VLLM_ARGS, "--disable-log-stats"]})
+    vllm("bad-serving-unbounded", container={"args": [a for a in VLLM_ARGS if a not in ("--max-model-len", "16384")]})
+    vllm("bad-serving-no-shm", container={"volumeMounts": None}, pod={"volumes": None})
+    autoscaler_hpa("bad-serving-hpa-gpu-util", target="ok-vllm", metrics=[{"type": "External", "external": {
+        "metric": {"name": "DCGM_FI_DEV_GPU_UTIL"}, "target": {"type": "Value", "value": "80"}}}])
+    k8s.apiextensions.CustomResource(
+        "bad-serving-keda-gpu-util", api_version="keda.sh/v1alpha1", kind="ScaledObject",
+        metadata={"name": "vllm-gpu", "namespace": NS},
+        spec={"scaleTargetRef": {"name": "ok-vllm"}, "minReplicaCount": 2, "maxReplicaCount": 4, "triggers": [{
+            "type": "prometheus", "metadata": {"serverAddress": "http://prometheus.monitoring:9090",
+                                               "query": "avg(DCGM_FI_DEV_GPU_UTIL)", "threshold": "80"}}]})
+
+
+def matrix_program() -> None:
+    compliant_fixtures()
+    violating_foundry()
+    violating_aks()
+    violating_gpu_and_cost()
+    violating_data()
+    violating_workloads()
+    violating_edge_and_serving()
