@@ -26,7 +26,7 @@ UNTAGGABLE: Final = frozenset({
     "azure-native:authorization:RoleAssignment", "azure-native:authorization:ManagementLockByScope",
     "azure-native:authorization:ManagementLockAtResourceGroupLevel", "azure-native:insights:DiagnosticSetting",
     "azure-native:monitor:DiagnosticSetting", "azure-native:network:Subnet", "azure-native:network:SecurityRule",
-    "azure-native:network:PrivateDnsZoneGroup", "azure-native:network:VirtualNetworkLink",
+    "azure-native:network:PrivateDnsZoneGroup", "azure-native:privatedns:VirtualNetworkLink",
     "azure-native:storage:BlobContainer", "azure-native:storage:BlobServiceProperties",
     "azure-native:keyvault:Secret", "azure-native:cognitiveservices:Deployment",
     "azure-native:managedidentity:FederatedIdentityCredential", "azure-native:cognitiveservices:RaiPolicy",

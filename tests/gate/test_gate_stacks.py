@@ -17,6 +17,7 @@ STACK_FILES = sorted((REPO_ROOT / "stacks").glob("Pulumi.*.yaml"))
 INSECURE = Path(__file__).parent / "insecure"
 EXPECTED = {
     "over-budget-gpu.yaml": {"slm-cost-monthly-budget", "slm-gpu-vm-sizes", "slm-gpu-pool-autoscaling"},
+    "latest-image-dev.yaml": {"slm-k8s-image-provenance", "slm-k8s-image-digest"},
 }
 
 try:
