@@ -30,6 +30,7 @@ from components.engines import vllm as vllm_engine
 from components.engines.scaling import ScalePlan, scale_plan
 from components.engines.spec import ALLOWED_GATEWAY_PATHS, ContainerSpec, Engine, image_is_digest_pinned
 from policies.rules.catalog import VM_SKUS, VmSku
+from policies.rules.memory_fit import shape_annotations
 from stacks.settings import AksDeployment, EnvironmentSettings, NodePool
 
 GPU_TAINT: Final = "sku=gpu:NoSchedule"
@@ -721,6 +722,11 @@ class InferenceCluster(pulumi.ComponentResource):
             label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(plan.selector)))
             for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")]
         annotations = {f"checkov.io/skip{i}": skip for i, skip in enumerate(plan.checkov_skips, start=1)}
+        model = settings.models[settings.deployments[plan.name].model]
+        if spec.engine == "vllm" and plan.sku is not None and plan.sku.is_gpu and model.artifacts.safetensors:
+            # The policy pack re-runs the settings' memory-fit estimate from these (slm-serving-memory-fit).
+            annotations |= shape_annotations(model.shape(model.artifacts.safetensors.quantization),
+                                             gpu_memory_gib=plan.sku.gpu_memory_gib)
         k8s.apps.v1.Deployment(
             f"{prefix}-deploy",
             metadata=meta(plan.name, annotations=annotations or None),

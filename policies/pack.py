@@ -356,6 +356,9 @@ SPECS: Final[tuple[Spec, ...]] = (
          "SLM_FACTS vLLM", serving.bounded_context),
     Spec("slm-serving-shared-memory", "vLLM mounts a memory-backed, size-limited /dev/shm.", ("D-vllm",), "A/A/M",
          "SLM_FACTS vLLM", serving.shared_memory, severity=L),
+    Spec("slm-serving-memory-fit", "vLLM's --max-model-len fits the GPU after the weights (else it fails at start).",
+         ("D-vllm",), "M/M/M", "DESIGN memory-fit; vLLM start-up KV-cache check (policies/rules/memory_fit.py)",
+         serving.memory_fit, severity=H),
 )
 """Every policy of the pack, in report order."""
 

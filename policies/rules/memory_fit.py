@@ -104,3 +104,31 @@ def estimate(
         max_sequences=max(seqs, 0),
         max_context_tokens_one_sequence=max(max_ctx, 0),
     )
+
+
+# The workload carries the numbers the estimate needs, so the policy pack (which sees only the
+# Kubernetes object on the wire) can run the same estimate the settings ran. One rule, two enforcers.
+ANNOTATION_PREFIX: Final = "slm.io/"
+SHAPE_ANNOTATIONS: Final = ("model-parameters-billion", "model-layers", "model-kv-heads", "model-head-dim",
+                            "model-quantization", "gpu-memory-gib")
+
+
+def shape_annotations(shape: ModelShape, *, gpu_memory_gib: float) -> dict[str, str]:
+    """Annotations that let ``shape_from_annotations`` rebuild ``shape`` and the GPU's memory."""
+    values = (shape.parameters_billion, shape.layers, shape.kv_heads, shape.head_dim, shape.quantization,
+              gpu_memory_gib)
+    return {f"{ANNOTATION_PREFIX}{key}": str(value) for key, value in zip(SHAPE_ANNOTATIONS, values, strict=True)}
+
+
+def shape_from_annotations(annotations: dict[str, object]) -> tuple[ModelShape, float] | None:
+    """The (shape, GPU memory GiB) a workload declares, or None when it declares none or is malformed."""
+    raw = [annotations.get(f"{ANNOTATION_PREFIX}{key}") for key in SHAPE_ANNOTATIONS]
+    if any(v is None for v in raw):
+        return None
+    params, layers, kv_heads, head_dim, quant, memory = (str(v) for v in raw)
+    try:
+        shape = ModelShape(parameters_billion=float(params), layers=int(layers), kv_heads=int(kv_heads),
+                           head_dim=int(head_dim), quantization=quant)
+        return (shape, float(memory)) if quant in BYTES_PER_PARAMETER else None
+    except ValueError:
+        return None

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from policies.rules.catalog import VALID_TOOL_CALL_PARSERS
-from policies.rules.wire import Container, Props, get, items, mapping, pod_spec, show
+from policies.rules.memory_fit import estimate, shape_from_annotations
+from policies.rules.wire import Container, Props, get, items, mapping, number, pod_spec, show
 
 VALID_OLLAMA_VARS: Final = frozenset({
     "OLLAMA_HOST", "OLLAMA_NUM_PARALLEL", "OLLAMA_MAX_LOADED_MODELS", "OLLAMA_MAX_QUEUE", "OLLAMA_KEEP_ALIVE",
@@ -230,4 +231,33 @@ def shared_memory(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]
         if vol is None or get(vol, "emptyDir.medium") != "Memory" or not get(vol, "emptyDir.sizeLimit"):
             out.append(f"{c.path}.volumeMounts: found no memory-backed /dev/shm; mount an emptyDir with medium "
                        "'Memory' and a sizeLimit at /dev/shm.")
+    return out
+
+
+def memory_fit(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """vLLM's ``--max-model-len`` fits the GPU after the weights, else the server fails at start.
+
+    Runs the same estimate as the settings (``policies.rules.memory_fit``) on the shape the workload
+    declares in its ``slm.io/model-*`` and ``slm.io/gpu-memory-gib`` annotations; silent without them.
+    """
+    declared = shape_from_annotations(dict(mapping(get(props, "metadata.annotations"))))
+    if declared is None:
+        return []
+    shape, gpu_memory_gib = declared
+    out = []
+    for c in _containers(type_, props):
+        if not is_vllm(c) or c.init:
+            continue
+        context = number(c.flag("--max-model-len"))
+        if context is None:
+            continue  # slm-serving-bounded-context reports it
+        utilization = number(c.flag("--gpu-memory-utilization")) or 0.9
+        kv_bytes = 1.0 if (c.flag("--kv-cache-dtype") or "").startswith("fp8") else 2.0
+        fit = estimate(shape, memory_gib=gpu_memory_gib, context_tokens=int(context), utilization=utilization,
+                       kv_cache_bytes=kv_bytes)
+        if not fit.fits:
+            out.append(f"{c.path}.args: found --max-model-len {int(context)}, which needs "
+                       f"{fit.kv_per_sequence_gib} GiB of KV cache after {fit.weights_gib} GiB of weights on a "
+                       f"{gpu_memory_gib:g} GiB GPU; vLLM would fail at start. Lower it to at most "
+                       f"{fit.max_context_tokens_one_sequence} or use a larger GPU.")
     return out

@@ -34,6 +34,7 @@ from pulumi_azure_native import (
 )
 
 from policies.pack import SPECS
+from policies.rules.memory_fit import ModelShape, shape_annotations
 from slmctl.gate import GateResult, Violation, run_gate
 from slmctl.recorder import Recording, record
 
@@ -215,7 +216,8 @@ INFERENCE = {"app.kubernetes.io/component": "inference"}
 
 def workload(name: str, *, container: dict[str, Any] | None = None, pod: dict[str, Any] | None = None,
              labels: dict[str, str] | None = None, namespace: str = NS, replicas: int | None = 2,
-             kind: str = "Deployment", base: tuple[dict[str, Any], dict[str, Any]] = (CONTAINER, POD)) -> None:
+             kind: str = "Deployment", base: tuple[dict[str, Any], dict[str, Any]] = (CONTAINER, POD),
+             annotations: dict[str, str] | None = None) -> None:
     """A workload built from the compliant baseline; ``container`` / ``pod`` override parts of it."""
     pod_labels = {**LABELS, "app": name, **(labels or {})}
     pod_labels = {k: v for k, v in pod_labels.items() if v}
@@ -225,15 +227,20 @@ def workload(name: str, *, container: dict[str, Any] | None = None, pod: dict[st
                             "template": {"metadata": {"labels": pod_labels}, "spec": pod_spec}}
     if replicas is not None and kind != "DaemonSet":
         spec["replicas"] = replicas
-    metadata = {"name": name, "namespace": namespace}
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace}
+    if annotations:
+        metadata["annotations"] = annotations
     cls = {"Deployment": k8s.apps.v1.Deployment, "DaemonSet": k8s.apps.v1.DaemonSet}[kind]
     cls(name, metadata=metadata, spec=spec)
 
 
 def vllm(name: str, *, container: dict[str, Any] | None = None, pod: dict[str, Any] | None = None,
-         labels: dict[str, str] | None = None) -> None:
+         labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None) -> None:
     workload(name, container=container, pod=pod, labels={**INFERENCE, **(labels or {})},
-             base=(VLLM_CONTAINER, VLLM_POD))
+             base=(VLLM_CONTAINER, VLLM_POD), annotations=annotations)
+
+
+PHI4_MINI = ModelShape(parameters_billion=3.84, layers=32, kv_heads=8, head_dim=128, quantization="bf16")
 
 
 def ollama(name: str, *, container: dict[str, Any] | None = None) -> None:
@@ -447,6 +454,10 @@ def violating_edge_and_serving() -> None:
     vllm("bad-serving-no-log-stats", container={"args": [*VLLM_ARGS, "--disable-log-stats"]})
     vllm("bad-serving-unbounded", container={"args": [a for a in VLLM_ARGS if a not in ("--max-model-len", "16384")]})
     vllm("bad-serving-no-shm", container={"volumeMounts": None}, pod={"volumes": None})
+    # Phi-4-mini (bf16) on a 16 GiB T4: 16k tokens fit, the model's full 128k context does not.
+    vllm("ok-vllm-fits-its-gpu", annotations=shape_annotations(PHI4_MINI, gpu_memory_gib=16))
+    vllm("bad-serving-context-too-long", annotations=shape_annotations(PHI4_MINI, gpu_memory_gib=16),
+         container={"args": [("131072" if a == "16384" else a) for a in VLLM_ARGS]})
     autoscaler_hpa("bad-serving-hpa-gpu-util", target="ok-vllm", metrics=[{"type": "External", "external": {
         "metric": {"name": "DCGM_FI_DEV_GPU_UTIL"}, "target": {"type": "Value", "value": "80"}}}])
     k8s.apiextensions.CustomResource(
@@ -567,6 +578,7 @@ CASES: tuple[tuple[str, str, str], ...] = (
     ("slm-serving-dev-mode", "bad-serving-dev-mode", "spec.template.spec.containers[0].env: found VLLM_SERVER_DEV_MODE; remove it, it exposes development endpoints."),
     ("slm-serving-log-stats", "bad-serving-no-log-stats", "spec.template.spec.containers[0].args: found --disable-log-stats; remove it or the vllm:* metrics disappear."),
     ("slm-serving-bounded-context", "bad-serving-unbounded", "spec.template.spec.containers[0].args: found no --max-model-len; bound it (e.g. 16384) so the server starts on its GPU."),
+    ("slm-serving-memory-fit", "bad-serving-context-too-long", "spec.template.spec.containers[0].args: found --max-model-len 131072, which needs 16.0 GiB of KV cache after 7.15 GiB of weights on a 16 GiB GPU; vLLM would fail at start. Lower it to at most 47083 or use a larger GPU."),
     ("slm-serving-shared-memory", "bad-serving-no-shm", "spec.template.spec.containers[0].volumeMounts: found no memory-backed /dev/shm; mount an emptyDir with medium 'Memory' and a sizeLimit at /dev/shm."),
 )
 

@@ -150,3 +150,13 @@ def test_private_managed_grafana_is_reachable_through_its_private_endpoint() -> 
     assert pe["privateLinkServiceConnections"][0]["groupIds"] == ["grafana"]
     zones = regs["observability-grafana-pe-dns"].inputs["privateDnsZoneConfigs"]
     assert zones[0]["privateDnsZoneId"].endswith("/privatelink.grafana.azure.com")
+
+
+def test_gpu_workloads_declare_their_shape_for_the_memory_fit_policy() -> None:
+    deployments = [r for r in plan_of("prod").recording.registrations
+                   if r.type == "kubernetes:apps/v1:Deployment" and r.name.startswith("serving-")]
+    assert deployments
+    for dep in deployments:
+        annotations = dep.inputs["metadata"]["annotations"]
+        assert annotations["slm.io/gpu-memory-gib"] == "80"
+        assert {"slm.io/model-layers", "slm.io/model-kv-heads", "slm.io/model-head-dim"} <= set(annotations)
