@@ -577,7 +577,7 @@ TIER_DEFAULTS: Final[Mapping[str, Mapping[str, Any]]] = {
         "replicas": {"min": 1, "max": 2},
         "registry": {"sku": "Premium", "retention_days": 14},
         "monitoring": {"mode": "azure-managed", "retention_days": 90},
-        "cluster": {"sku_tier": "Standard", "system_pool": {"count": 2}},
+        "cluster": {"sku_tier": "Standard", "system_pool": {"count": 2, "zones": ["1", "2", "3"]}},
     },
     "prod": {
         "lock": "CanNotDelete",
