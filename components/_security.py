@@ -41,11 +41,15 @@ def namespace_labels(level: PssLevel = "restricted", *, extra: Mapping[str, str]
     return {**labels, **(extra or {})}
 
 
+def _refuse_root(uid: int, what: str) -> None:
+    if uid == 0:
+        msg = f"uid 0 is root; serving {what} run as a non-root UID (PSS restricted)"
+        raise ValueError(msg)
+
+
 def pod_security(uid: int) -> PodSecurityContextArgs:
     """Pod-level context: non-root ``uid``/``gid``, volumes group-owned by it, seccomp RuntimeDefault."""
-    if uid == 0:
-        msg = "uid 0 is root; serving pods run as a non-root UID (PSS restricted)"
-        raise ValueError(msg)
+    _refuse_root(uid, "pods")
     return PodSecurityContextArgs(
         run_as_non_root=True,
         run_as_user=uid,
@@ -58,9 +62,7 @@ def pod_security(uid: int) -> PodSecurityContextArgs:
 
 def container_security(uid: int) -> SecurityContextArgs:
     """Container-level context: restricted profile with a read-only root filesystem."""
-    if uid == 0:
-        msg = "uid 0 is root; serving containers run as a non-root UID (PSS restricted)"
-        raise ValueError(msg)
+    _refuse_root(uid, "containers")
     return SecurityContextArgs(
         run_as_non_root=True,
         run_as_user=uid,
