@@ -418,8 +418,8 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Serve ``--model-dir`` until killed."""
+def build_parser() -> argparse.ArgumentParser:
+    """The server's command line (the policy pack checks container args against this very parser)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--model-dir", required=True)
     parser.add_argument("--served-model-name", required=True)
@@ -427,7 +427,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--context-tokens", type=int, default=4096)
     parser.add_argument("--max-concurrency", type=int, default=1)
-    options = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Serve ``--model-dir`` until killed."""
+    options = build_parser().parse_args(argv)
     generator = OgGenerator(options.model_dir, context_tokens=options.context_tokens)
     server = InferenceServer((options.host, options.port), generator=generator,
                              served_model_name=options.served_model_name,
