@@ -9,10 +9,12 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 
 .PHONY: plan test lint typecheck unit gate render schema bench tools clean
 
-$(VENV)/.runtime: requirements.txt
+$(VENV)/.runtime: requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@# pulumi and pulumi-policy in ONE resolver pass: pulumi-policy pins protobuf 5.29.
 	$(PIP) install -r requirements.txt
+	@# The project itself, editable and without deps, so the `slmctl` command exists in .venv/bin.
+	$(PIP) install --no-deps -e .
 	@touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt

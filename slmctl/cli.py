@@ -1,6 +1,7 @@
 """The ``slmctl`` command line (typer + rich): plan, gate, render, schema.
 
-Exit codes: 0 ok; 1 the policy gate found a mandatory violation; 2 invalid stack file or usage.
+Exit codes: 0 ok; 1 the policy gate found a mandatory violation; 2 invalid stack file or usage;
+3 internal error. Every failure passes through one boundary (``slmctl.errors.SlmTyper``).
 """
 
 from __future__ import annotations
@@ -13,12 +14,16 @@ from typing import Annotated, Any, Literal
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
-from slmctl.loader import LoadedStack, StackFileError, load_stack_file, resolve_stack_path
+from slmctl import __version__
+from slmctl.errors import EXIT_USAGE, SlmTyper, UsageError, classify
+from slmctl.loader import LoadedStack, load_stack_file, resolve_stack_path
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
-                  help="Offline toolchain for slm-platform: plan, gate, render, schema.")
+app = SlmTyper(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+               context_settings={"help_option_names": ["-h", "--help"]},
+               help="Offline toolchain for slm-platform: plan, gate, render, schema.")
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -27,36 +32,37 @@ StackFileOpt = Annotated[Path | None, typer.Option("--stack-file", help="Any sta
 GateFormat = Literal["text", "json", "sarif", "junit", "markdown"]
 
 
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"slmctl {__version__}", markup=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Offline toolchain for slm-platform: plan, gate, render, schema."""
+    del version
+
+
 def _load(stack: str | None, stack_file: Path | None) -> LoadedStack:
-    try:
-        name, path = resolve_stack_path(stack, stack_file)
-        return load_stack_file(path, stack=name)
-    except StackFileError as exc:
-        for problem in exc.problems:
-            err.print(f"[red]error[/red] {problem}", soft_wrap=True)
-        raise typer.Exit(2) from None
+    name, path = resolve_stack_path(stack, stack_file)
+    return load_stack_file(path, stack=name)
 
 
 def _record(loaded: LoadedStack) -> Any:
-    """Record the stack; a component that refuses its input exits 2 with one line per problem."""
+    """Record the stack; a component that refuses its input is bad input (exit 2), named by file."""
     from slmctl.plan import make_plan
 
     try:
         return make_plan(loaded)
     except Exception as exc:  # the program's own errors surface here, wrapped by the SDK
-        root = exc
-        while root.__cause__ is not None or root.__context__ is not None:
-            nxt = root.__cause__ or root.__context__
-            if nxt is None or isinstance(root, ValueError):
-                break
-            root = nxt
-        if not isinstance(root, ValueError):
+        code, lines = classify(exc)
+        if code != EXIT_USAGE:
             raise
-        for line in str(root).splitlines():
-            if line.strip():
-                err.print(f"[red]error[/red] {loaded.path.name}: {line.strip().removeprefix('- ')}",
-                          soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise UsageError([f"{loaded.path.name}: {line}" for line in lines]) from None
 
 
 def _tree(plan: Any) -> Tree:
@@ -66,11 +72,11 @@ def _tree(plan: Any) -> Tree:
     for r in regs:
         parent = r.parent if r.parent in urns else None
         by_parent.setdefault(parent, []).append(r)
-    root = Tree(f"[bold]{plan.loaded.stack}[/bold] ({plan.loaded.settings.tier}) — {len(regs)} resources")
+    root = Tree(Text.assemble((plan.loaded.stack, "bold"), f" ({plan.loaded.settings.tier}) — {len(regs)} resources"))
 
     def add(node: Tree, parent: str | None) -> None:
         for r in sorted(by_parent.get(parent, []), key=lambda x: (x.custom, x.type, x.name)):
-            label = f"[cyan]{r.type}[/cyan] {r.name}" + (" [yellow](protected)[/yellow]" if r.protect else "")
+            label = Text.assemble((r.type, "cyan"), " ", r.name, (" (protected)", "yellow") if r.protect else "")
             add(node.add(label), r.urn)
 
     add(root, None)
@@ -99,9 +105,9 @@ def plan(
     out.print(f"Estimated monthly node cost (every pool at max, list prices): "
               f"[bold]${result.document()['estimated_monthly_usd']:,.2f}[/bold]")
     for key in loaded.placeholder_secrets:
-        out.print(f"[yellow]note[/yellow] secret {key} is not set in {loaded.path.name}; the plan used a "
-                  f"placeholder. Before `pulumi up`: pulumi config set --secret {key} <value>")
-    out.print(f"Wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+        out.print(Text.assemble(("note", "yellow"), f" secret {key} is not set in {loaded.path.name}; the plan "
+                                f"used a placeholder. Before `pulumi up`: pulumi config set --secret {key} <value>"))
+    out.print(f"Wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}", markup=False)
     if gate:
         code = _run_gate(loaded, result.recording, "text", None, summary_only=True)
         if code:
@@ -115,14 +121,20 @@ def _run_gate(loaded: LoadedStack, recording: Any, fmt: GateFormat, output: Path
     result = gate_mod.run_gate(recording, environment=loaded.settings.tier, stack_file=loaded.path)
     text = gate_mod.format_result(result, fmt)
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
-        err.print(f"Wrote {output}")
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            msg = (f"--output {output}: cannot write it ({exc.strerror or exc}); "
+                   "choose a file in a folder you can write to")
+            raise UsageError(msg) from None
+        err.print(f"Wrote {output}", markup=False)
     elif summary_only:
         lines = text.rstrip().splitlines()
         for line in [*lines[:2], *(line for line in lines if line.startswith("[MANDATORY]")), lines[-1]]:
             out.print(line, soft_wrap=True, markup=False)
-        out.print(f"Details: python -m slmctl gate {loaded.stack} (or --format sarif|junit|markdown|json)")
+        out.print(f"Details: python -m slmctl gate {loaded.stack} (or --format sarif|junit|markdown|json)",
+                  markup=False)
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return int(result.exit_code)
@@ -138,8 +150,8 @@ def gate_cmd(
     """Run the CrossGuard pack over the analyzer protocol, as `pulumi preview --policy-pack` would."""
     formats = ("text", "json", "sarif", "junit", "markdown")
     if fmt not in formats:
-        err.print(f"[red]error[/red] --format {fmt!r} is not one of: {', '.join(formats)}")
-        raise typer.Exit(2)
+        msg = f"--format {fmt!r} is not one of: {', '.join(formats)}"
+        raise UsageError(msg)
     loaded = _load(stack, stack_file)
     code = _run_gate(loaded, _record(loaded).recording, fmt, output)  # type: ignore[arg-type]
     raise typer.Exit(code)
@@ -167,7 +179,7 @@ def render(stack: StackArg = None, stack_file: StackFileOpt = None) -> None:
         login_server = result.recording.outputs.get("registry_login_server")
         written += render_edge(loaded.settings, base / "edge", **(
             {"registry_login_server": login_server} if isinstance(login_server, str) else {}))
-    out.print(f"Wrote {len(written)} files under {base}")
+    out.print(f"Wrote {len(written)} files under {base}", markup=False)
 
 
 @app.command()
@@ -183,5 +195,5 @@ def schema(
 
 
 def main() -> None:
-    """Entry point for ``python -m slmctl``."""
-    app()
+    """Entry point for ``python -m slmctl`` and the installed ``slmctl`` command."""
+    app(prog_name="slmctl")

@@ -19,6 +19,7 @@ from typing import Any, Final
 import yaml
 from pydantic import ValidationError
 
+from slmctl.errors import UsageError
 from stacks.settings import CONFIG_NAMESPACE, SETTINGS_KEY, EnvironmentSettings
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
@@ -30,12 +31,8 @@ GATED_MODEL_SECRET: Final = "huggingFaceToken"  # noqa: S105 (a config key name)
 PLACEHOLDER_SECRET: Final = "offline-placeholder-secret"  # noqa: S105 (a marker, not a credential)
 
 
-class StackFileError(Exception):
-    """One or more problems with a stack file, each a single line."""
-
-    def __init__(self, problems: Iterable[str]) -> None:
-        self.problems = list(problems)
-        super().__init__("\n".join(self.problems))
+class StackFileError(UsageError):
+    """One or more problems with a stack file, each a single line (exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +132,19 @@ def _validation_problems(exc: ValidationError, rel: str, lines: Mapping[str, int
     return problems
 
 
+def _read_text(path: Path, rel: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = exc.object[:exc.start].count(b"\n") + 1
+        msg = (f"{rel}:{line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); "
+               "save the file as UTF-8 (Pulumi reads stack files as UTF-8)")
+        raise StackFileError([msg]) from None
+    except OSError as exc:
+        msg = f"{rel}: cannot read the stack file ({exc.strerror or exc})"
+        raise StackFileError([msg]) from None
+
+
 def load_stack_file(path: Path, *, stack: str | None = None) -> LoadedStack:
     """Read, validate and return a stack file, or raise ``StackFileError``."""
     stack_name = stack or resolve_stack_path(None, path)[0]
@@ -146,7 +156,7 @@ def load_stack_file(path: Path, *, stack: str | None = None) -> LoadedStack:
         available = ", ".join(sorted(p.name.split(".")[1] for p in STACKS_DIR.glob("Pulumi.*.yaml")))
         msg = f"{rel}: stack file not found; shipped stacks: {available}, or pass --stack-file PATH"
         raise StackFileError([msg])
-    text = path.read_text(encoding="utf-8")
+    text = _read_text(path, rel)
     try:
         doc = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -171,7 +181,9 @@ def load_stack_file(path: Path, *, stack: str | None = None) -> LoadedStack:
         settings = EnvironmentSettings.model_validate(raw_config[SETTINGS_KEY])
     except ValidationError as exc:
         raise StackFileError(_validation_problems(exc, rel, lines)) from None
-    required = [*REQUIRED_SECRETS, *([GATED_MODEL_SECRET] if settings.needs_hugging_face_token else [])]
+    required = [*REQUIRED_SECRETS, *([GATED_MODEL_SECRET] if settings.needs_hugging_face_token else []),
+                *(fleet.kubeconfig_key(name).split(":", 1)[1] for name, fleet in sorted(settings.edge.fleets.items())
+                  if fleet.delivery == "kubernetes")]
     config, secret_keys, placeholders = _engine_config(raw_config, rel, required)
     return LoadedStack(stack=stack_name, path=path, settings=settings, config=config,
                        secret_keys=secret_keys, placeholder_secrets=placeholders, lines=lines)
