@@ -16,11 +16,11 @@ from pulumi_policy import PolicyPack
 
 from policies.pack import PACK_NAME, build_policies, environment_for_stack, initial_config
 
+STACK = os.environ.get("PULUMI_STACK")
 PolicyPack(
     name=PACK_NAME,
     policies=list(build_policies()),  # pyright: ignore[reportArgumentType]  # List is invariant
-    initial_config=initial_config(environment_for_stack(os.environ.get("PULUMI_STACK"),
-                                                        os.environ.get("PULUMI_CONFIG"))),
+    initial_config=initial_config(environment_for_stack(STACK), STACK),
     description="slm-platform guardrails: Foundry, AKS, data services, Kubernetes workloads, GPU cost, "
     "monitoring, edge, and the seed's serving defects.",
     display_name="slm-platform policies",

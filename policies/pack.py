@@ -30,7 +30,9 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError
 
+from policies.environments import config_path_for_stack, environment_of_stack
 from policies.rules import aks, data, edge, foundry, monitoring, serving, stack, workloads
 from policies.rules import cost as cost_rules
 from policies.rules.stack import Finding, StackResource
@@ -488,13 +490,28 @@ def exemption_note(name: str, pattern: str, reason: str, suppressed: int) -> str
     return f"{EXEMPT_PREFIX}{name} (pattern {pattern!r}, {suppressed} suppressed): {reason}"
 
 
+def rule_failure(exc: BaseException) -> str:
+    """The finding for a rule that raised: the exception type and where, never its message (it may hold values)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = f" at {Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno}" if tb is not None else ""
+    return (f"cannot verify: the rule failed on this input ({type(exc).__name__}{where}), so it is reported "
+            "instead of passed; fix the input, or report the rule bug.")
+
+
 def _resource_validator(spec: Spec) -> Callable[[ResourceValidationArgs, ReportViolation], None]:
     rule = spec.rule
     assert rule is not None  # noqa: S101 (only called for resource specs)
 
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         cfg = args.get_config() or {}
-        messages = rule(args.resource_type, args.props, cfg)
+        try:
+            messages = rule(args.resource_type, args.props, cfg)
+        except UnknownValueError:
+            raise
+        except Exception as exc:  # one bad input must not hide every other finding (issue 12.11)
+            messages = [rule_failure(exc)]
         if not messages:
             return
         exempt = exemption_for(cfg, args.name)
@@ -516,8 +533,14 @@ def _stack_validator(spec: Spec) -> Callable[[StackValidationArgs, ReportViolati
             r.resource_type, r.name, r.urn, r.props, r.parent.urn if r.parent else None,
             tuple(d.urn for d in r.dependencies),
             {k: tuple(d.urn for d in v) for k, v in r.property_dependencies.items()}) for r in args.resources]
+        try:
+            findings = rule(resources, cfg)
+        except UnknownValueError:
+            raise
+        except Exception as exc:  # the stack check is reported as failed, the other policies still run
+            findings = [Finding(rule_failure(exc))]
         notes: list[str] = []
-        for finding in rule(resources, cfg):
+        for finding in findings:
             res = finding.resource
             exempt = exemption_for(cfg, res.name) if res is not None else None
             if res is not None and exempt is not None:
@@ -551,24 +574,19 @@ def build_policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
     return policies
 
 
-def environment_for_stack(stack_name: str | None, config_json: str | None) -> str | None:
-    """The tier of the stack being analyzed: ``settings.tier`` from its config, else the stack name."""
-    try:
-        settings = json.loads(json.loads(config_json or "{}").get(SETTINGS_CONFIG_KEY, "null")) or {}
-        tier = settings.get("tier")
-    except (ValueError, AttributeError):
-        tier = None
-    if tier in ENVIRONMENTS:
-        return str(tier)
-    last = (stack_name or "").rsplit("/", 1)[-1]
-    return last if last in ENVIRONMENTS else None
+def environment_for_stack(stack_name: str | None) -> str:
+    """The environment of the stack being analyzed, from its name only (``policies/environments.py``).
+
+    ``settings.tier`` is never consulted: a stack file cannot lower its own levels.
+    """
+    return environment_of_stack(stack_name)
 
 
-def initial_config(env: str | None) -> dict[str, Any] | None:
-    """The pack's initial config: ``config/<env>.json`` when ``env`` is known, else None (all advisory)."""
+def initial_config(env: str | None, stack: str | None = None) -> dict[str, Any] | None:
+    """The pack's initial config: ``config/<stack>.json`` if present, else ``config/<env>.json``; None if neither."""
     if env is None:
         return None
-    path = CONFIG_DIR / f"{env}.json"
+    path = config_path_for_stack(stack) if stack is not None else CONFIG_DIR / f"{env}.json"
     if not path.is_file():
         return None
     raw = json.loads(path.read_text(encoding="utf-8"))

@@ -118,7 +118,10 @@ def _run_gate(loaded: LoadedStack, recording: Any, fmt: GateFormat, output: Path
               summary_only: bool = False) -> int:
     from slmctl import gate as gate_mod
 
-    result = gate_mod.run_gate(recording, environment=loaded.settings.tier, stack_file=loaded.path)
+    try:
+        result = gate_mod.run_gate(recording, stack_file=loaded.path)  # levels from the stack name, never its file
+    except gate_mod.GateConfigError as exc:  # the policy config is input (exit 2); other failures are internal (3)
+        raise UsageError([line.strip() for line in str(exc).splitlines() if line.strip()]) from None
     text = gate_mod.format_result(result, fmt)
     if output is not None:
         try:

@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,6 +34,7 @@ import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
+from policies.environments import config_path_for_stack, environment_of_stack
 from slmctl.loader import StackFileError, load_stack_file
 from slmctl.recorder import Recording, Registration
 
@@ -43,6 +44,10 @@ ENGINE_ADDRESS: Final = "127.0.0.1:0"
 """No engine is listening offline; the pack only needs the argument (it logs to stderr without one)."""
 START_TIMEOUT_SECONDS: Final = 30.0
 RPC_TIMEOUT_SECONDS: Final = 60.0
+IN_FLIGHT: Final = 8
+"""Analyze calls outstanding at once (the pack serves 4 at a time; a few more keep it busy)."""
+STACK_SECONDS_PER_RESOURCE: Final = 0.05
+"""AnalyzeStack carries every resource in one call: its deadline grows with the stack."""
 LEVELS: Final = {analyzer_pb2.ADVISORY: "advisory", analyzer_pb2.MANDATORY: "mandatory",
                  analyzer_pb2.DISABLED: "disabled", analyzer_pb2.REMEDIATE: "remediate"}
 LEVEL_CODES: Final = {v: k for k, v in LEVELS.items()}
@@ -52,7 +57,11 @@ Format = Literal["text", "json", "sarif", "junit", "markdown"]
 
 
 class GateError(Exception):
-    """The pack could not be started, configured or queried."""
+    """The pack could not be started, configured or queried (an internal error: exit 3)."""
+
+
+class GateConfigError(GateError):
+    """The policy config is invalid (bad input: exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -139,10 +148,10 @@ def load_policy_config(path: Path) -> dict[str, Any]:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         msg = f"{path}: cannot read policy config ({exc}); it must be a JSON object"
-        raise GateError(msg) from exc
+        raise GateConfigError(msg) from exc
     if not isinstance(raw, dict):
         msg = f"{path}: the policy config must be a JSON object of policy name -> level or object"
-        raise GateError(msg)
+        raise GateConfigError(msg)
     return raw
 
 
@@ -220,7 +229,7 @@ def reconcile_config(info: analyzer_pb2.AnalyzerInfo, config: Mapping[str, Any])
                 errors.extend(_check_type(value, schemas[name][key], f"{name}.{key}"))
     if errors:
         msg = "invalid policy pack config:\n  " + "\n  ".join(errors)
-        raise GateError(msg)
+        raise GateConfigError(msg)
     return result
 
 
@@ -230,12 +239,12 @@ def reconcile_config(info: analyzer_pb2.AnalyzerInfo, config: Mapping[str, Any])
 class PackProcess:
     """The policy pack running as the engine runs it; one process and one channel per gate run."""
 
-    def __init__(self, *, project: str, stack: str, config: Mapping[str, str], policy_dir: Path = POLICY_DIR) -> None:
+    def __init__(self, *, project: str, stack: str, config: Mapping[str, str], policy_dir: Path | None = None) -> None:
         env = {**os.environ, "PULUMI_PROJECT": project, "PULUMI_STACK": stack, "PULUMI_DRY_RUN": "true",
                "PULUMI_CONFIG": json.dumps(dict(config)), "PYTHONDONTWRITEBYTECODE": "1"}
         env.pop("PULUMI_ORGANIZATION", None)
         self.proc = subprocess.Popen(  # the engine's exact argv (PULUMI_FACTS 2.1)
-            [sys.executable, "-u", "-m", "pulumi.policy", ENGINE_ADDRESS, "."], cwd=policy_dir, env=env,
+            [sys.executable, "-u", "-m", "pulumi.policy", ENGINE_ADDRESS, "."], cwd=policy_dir or POLICY_DIR, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self._stderr: list[bytes] = []
         threading.Thread(target=self._drain, daemon=True).start()
@@ -354,11 +363,20 @@ def _stack_config(recording: Recording, stack_file: Path | None) -> dict[str, st
     return {k: v for k, v in loaded.config.items() if k not in loaded.secret_keys}
 
 
-def run_gate(recording: Recording, *, environment: str, config_path: Path | None = None,
+def run_gate(recording: Recording, *, environment: str | None = None, config_path: Path | None = None,
              stack_file: Path | None = None) -> GateResult:
-    """Analyze ``recording`` with the pack under ``environment``'s config; see the module docstring."""
+    """Analyze ``recording`` with the pack; see the module docstring.
+
+    Without ``environment`` the levels are the stack's own, derived from its name exactly as the pack
+    under the engine derives them (``policies.environments``): ``config/<stack>.json`` when it exists,
+    else ``config/<environment>.json``. An explicit ``environment`` uses ``config/<environment>.json``.
+    """
     start = time.perf_counter()
-    path = config_path or default_config_path(environment)
+    if environment is None:
+        environment = environment_of_stack(recording.stack)
+        path = config_path or config_path_for_stack(recording.stack)
+    else:
+        path = config_path or default_config_path(environment)
     policy_config = load_policy_config(path)
     stack_config = _stack_config(recording, stack_file)
     by_urn = {r.urn: r for r in recording.registrations}
@@ -386,13 +404,11 @@ def run_gate(recording: Recording, *, environment: str, config_path: Path | None
         stub.Configure(request, timeout=RPC_TIMEOUT_SECONDS)
         analyzed = [r for r in recording.registrations if r.custom and not r.read
                     and not r.type.startswith("pulumi:providers:")]
-        futures = [(r, stub.Analyze.future(_analyze_request(r, by_urn), timeout=RPC_TIMEOUT_SECONDS))
-                   for r in analyzed]
-        for reg, fut in futures:
-            _collect(fut.result(), reg, by_urn, violations, exemptions)
+        _analyze_each(stub, analyzed, by_urn, violations, exemptions)
         stack_req = analyzer_pb2.AnalyzeStackRequest(
             resources=[_stack_resource(r, by_urn) for r in recording.registrations])
-        _collect(stub.AnalyzeStack(stack_req, timeout=RPC_TIMEOUT_SECONDS), None, by_urn, violations, exemptions)
+        stack_timeout = RPC_TIMEOUT_SECONDS + STACK_SECONDS_PER_RESOURCE * len(recording.registrations)
+        _collect(stub.AnalyzeStack(stack_req, timeout=stack_timeout), None, by_urn, violations, exemptions)
     policies = [PolicyMeta(p.name, p.description, resolved[p.name][0], tuple(p.tags),
                            p.policy_type == analyzer_pb2.POLICY_TYPE_STACK) for p in info.policies]
     unique = list(dict.fromkeys(violations))
@@ -404,6 +420,25 @@ def run_gate(recording: Recording, *, environment: str, config_path: Path | None
         resources_analyzed=len(analyzed), stack_file=_relative(stack_file, recording.stack),
         seconds=round(time.perf_counter() - start, 3),
         lines=_declaration_lines(stack_file, [r.name for r in recording.registrations]))
+
+
+def _analyze_each(stub: analyzer_pb2_grpc.AnalyzerStub, analyzed: Sequence[Registration],
+                  by_urn: Mapping[str, Registration], violations: list[Violation],
+                  exemptions: list[Exemption]) -> None:
+    """One Analyze per resource with at most ``IN_FLIGHT`` outstanding, as the engine's step executor does.
+
+    Submitting every call at once (the old way) queues thousands of streams on a 4-thread server: at
+    10,000 resources the channel ended in CANCELLED. Each deadline now starts when its call is sent.
+    """
+    pending: deque[tuple[Registration, Any]] = deque()
+    for reg in analyzed:
+        pending.append((reg, stub.Analyze.future(_analyze_request(reg, by_urn), timeout=RPC_TIMEOUT_SECONDS)))
+        if len(pending) >= IN_FLIGHT:
+            done, fut = pending.popleft()
+            _collect(fut.result(), done, by_urn, violations, exemptions)
+    while pending:
+        done, fut = pending.popleft()
+        _collect(fut.result(), done, by_urn, violations, exemptions)
 
 
 def _pack_version(reported: str) -> str:
@@ -559,26 +594,41 @@ def _junit(r: GateResult) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
+_MD_SPECIAL: Final = re.compile(r"([\\`*_{}\[\]()#+!|<>~&@:.-])")
+
+
 def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """``text`` (a resource name, message, pattern or reason: user input) as inert Markdown table text.
+
+    Every character CommonMark/GFM gives a meaning is backslash-escaped, so ``[x](http://evil)`` and
+    ``![img](...)`` render as written, ``<b>`` is not HTML, ``@team`` pings nobody, ``http://...`` is no
+    autolink, and ``|`` / newlines cannot break out of the table cell.
+    """
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def _code(text: str) -> str:
+    """``text`` as a code span inside a table cell: no backtick can close it, no ``|`` can split the cell."""
+    return "`" + " ".join(text.split()).replace("`", "'").replace("|", "\\|") + "`"
 
 
 def _markdown(r: GateResult) -> str:
     icon = ":x:" if r.exit_code else ":white_check_mark:"
-    lines = [f"### {icon} Policy gate: `{r.stack}` ({r.environment} levels)", "",
+    lines = [f"### {icon} Policy gate: {_code(r.stack)} ({r.environment} levels)", "",
              f"**{len(r.mandatory)}** mandatory · **{len(r.advisory)}** advisory · **{len(r.exemptions)}** exempted "
              f"· {r.resources_analyzed} resources · {len(r.policies)} policies · {r.seconds:.1f}s", ""]
     if r.violations:
         lines += ["| Level | Policy | Resource | Finding |", "|---|---|---|---|"]
         for v in r.violations[:100]:
             finding = v.detail.split(": ", 1)[-1] if v.resource else v.detail
-            lines.append(f"| {v.level} | `{v.policy}` | `{v.resource or 'stack'}` | {_md(finding)} |")
+            lines.append(f"| {v.level} | {_code(v.policy)} | {_code(v.resource or 'stack')} | {_md(finding)} |")
         if len(r.violations) > 100:
             lines.append(f"| | | | … {len(r.violations) - 100} more (see the SARIF report) |")
         counts = Counter(v.policy for v in r.violations)
-        lines += ["", "<details><summary>By policy</summary>", "", *(f"- `{k}`: {n}" for k, n in
+        lines += ["", "<details><summary>By policy</summary>", "", *(f"- {_code(k)}: {n}" for k, n in
                                                                    counts.most_common()), "", "</details>"]
     if r.exemptions:
         lines += ["", "**Exemptions**", "", "| Policy | Resource | Pattern | Reason |", "|---|---|---|---|"]
-        lines += [f"| `{e.policy}` | `{e.resource}` | `{_md(e.pattern)}` | {_md(e.reason)} |" for e in r.exemptions]
+        lines += [f"| {_code(e.policy)} | {_code(e.resource)} | {_code(e.pattern)} | {_md(e.reason)} |"
+                  for e in r.exemptions]
     return "\n".join(lines) + "\n"

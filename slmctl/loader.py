@@ -19,6 +19,7 @@ from typing import Any, Final
 import yaml
 from pydantic import ValidationError
 
+from policies.environments import tier_problem
 from slmctl.errors import UsageError
 from stacks.settings import CONFIG_NAMESPACE, SETTINGS_KEY, EnvironmentSettings
 
@@ -68,6 +69,37 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+MAX_EXPANDED_NODES: Final = 100_000
+"""A stack file is a few hundred values; '*alias' references that expand beyond this are an alias bomb."""
+
+
+def _expanded_size(root: yaml.Node | None) -> int:
+    """How many values the document holds once every alias is expanded, computed without expanding.
+
+    Aliases share their anchor's node object, so sizes are memoized per node: linear in the *written*
+    document even for a billion-laughs bomb (which would otherwise hang every consumer walking it).
+    """
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        sizes[key] = 1  # a (non-constructible) recursive alias counts once
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        total = 1
+        for child in children:
+            total = min(total + size(child), MAX_EXPANDED_NODES + 1)
+        sizes[key] = total
+        return total
+
+    return 0 if root is None else size(root)
 
 
 def _line_index(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
@@ -158,8 +190,16 @@ def load_stack_file(path: Path, *, stack: str | None = None) -> LoadedStack:
         raise StackFileError([msg])
     text = _read_text(path, rel)
     try:
-        doc = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        expanded = _expanded_size(node)
+        if expanded > MAX_EXPANDED_NODES:
+            msg = (f"{rel}: YAML aliases expand to more than {MAX_EXPANDED_NODES:,} values; a stack "
+                   "file needs no '*alias' fan-out, write the values out")
+            raise StackFileError([msg])
+        doc = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except RecursionError:
+        msg = f"{rel}: YAML nests too deeply to read; a stack file is a few levels of maps and lists"
+        raise StackFileError([msg]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"{rel}:{mark.line + 1}" if mark else rel
@@ -181,6 +221,10 @@ def load_stack_file(path: Path, *, stack: str | None = None) -> LoadedStack:
         settings = EnvironmentSettings.model_validate(raw_config[SETTINGS_KEY])
     except ValidationError as exc:
         raise StackFileError(_validation_problems(exc, rel, lines)) from None
+    problem = tier_problem(stack_name, settings.tier)
+    if problem is not None:
+        where = lines.get("tier")
+        raise StackFileError([f"{rel}:{where}: {problem}" if where else f"{rel}: {problem}"])
     required = [*REQUIRED_SECRETS, *([GATED_MODEL_SECRET] if settings.needs_hugging_face_token else []),
                 *(fleet.kubeconfig_key(name).split(":", 1)[1] for name, fleet in sorted(settings.edge.fleets.items())
                   if fleet.delivery == "kubernetes")]

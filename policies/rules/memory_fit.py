@@ -129,6 +129,14 @@ def shape_from_annotations(annotations: dict[str, object]) -> tuple[ModelShape, 
     try:
         shape = ModelShape(parameters_billion=float(params), layers=int(layers), kv_heads=int(kv_heads),
                            head_dim=int(head_dim), quantization=quant)
+        sizes = (shape.parameters_billion, shape.layers, shape.kv_heads, shape.head_dim, float(memory))
+        if not all(math.isfinite(v) and v > 0 for v in sizes):
+            return None  # a zero head count would divide by zero; a negative size means nothing
         return (shape, float(memory)) if quant in BYTES_PER_PARAMETER else None
     except ValueError:
         return None
+
+
+def declares_shape(annotations: dict[str, object]) -> bool:
+    """True when any ``slm.io/model-*`` shape annotation is present (then all must parse)."""
+    return any(f"{ANNOTATION_PREFIX}{key}" in annotations for key in SHAPE_ANNOTATIONS)

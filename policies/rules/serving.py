@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from policies.rules.catalog import VALID_TOOL_CALL_PARSERS
-from policies.rules.memory_fit import estimate, shape_from_annotations
+from policies.rules.memory_fit import SHAPE_ANNOTATIONS, declares_shape, estimate, shape_from_annotations
 from policies.rules.wire import Container, Props, get, items, mapping, number, pod_spec, show
 
 VALID_OLLAMA_VARS: Final = frozenset({
@@ -240,8 +240,12 @@ def memory_fit(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     Runs the same estimate as the settings (``policies.rules.memory_fit``) on the shape the workload
     declares in its ``slm.io/model-*`` and ``slm.io/gpu-memory-gib`` annotations; silent without them.
     """
-    declared = shape_from_annotations(dict(mapping(get(props, "metadata.annotations"))))
+    annotations = dict(mapping(get(props, "metadata.annotations")))
+    declared = shape_from_annotations(annotations)
     if declared is None:
+        if declares_shape(annotations) and any(is_vllm(c) for c in _containers(type_, props)):
+            return [f"metadata.annotations: found an incomplete or invalid model shape; set every slm.io/"
+                    f"{', slm.io/'.join(SHAPE_ANNOTATIONS)} to a positive number (quantization: a known dtype)."]
         return []
     shape, gpu_memory_gib = declared
     out = []

@@ -107,11 +107,10 @@ def test_generated_config_and_compliance_doc_are_up_to_date() -> None:
     assert gen_compliance.stale() == [], "run: python -m policies.gen_compliance --write"
 
 
-def test_initial_config_follows_the_stack_tier() -> None:
-    config = json.dumps({"slm-platform:settings": json.dumps({"tier": "prod"})})
-    assert environment_for_stack("organization/slm-platform/prod-weu", config) == "prod"
-    assert environment_for_stack("staging", None) == "staging"
-    assert environment_for_stack("feature-x", None) is None
+def test_initial_config_follows_the_stack_name() -> None:
+    assert environment_for_stack("organization/slm-platform/prod") == "prod"
+    assert environment_for_stack("staging") == "staging"
+    assert environment_for_stack("feature-x") == "prod"  # unknown stacks fail closed
     prod = initial_config("prod")
     assert prod is not None
     assert prod["slm-storage-no-public-blob"] == EnforcementLevel.MANDATORY
