@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import json
+import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -170,3 +174,111 @@ def test_download_only_fetches_the_variant_folder() -> None:
 def test_download_refuses_a_branch_revision() -> None:
     with pytest.raises(SystemExit, match="40-character commit"):
         download.main(["--repo", "a/b", "--revision", "main", "--variant", "cpu", "--dest", "/tmp/x"])
+
+
+@dataclass
+class BlockingGenerator:
+    """Holds each generation until ``release`` is set; counts how many started."""
+
+    release: threading.Event = field(default_factory=threading.Event)
+    started: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
+
+    def start(self, request: server.GenerationRequest) -> server.Generation:
+        generation = server.Generation(prompt_tokens=1, pieces=iter(()))
+
+        def pieces() -> Iterator[str]:
+            self.started.release()
+            self.release.wait(timeout=30)
+            generation.completion_tokens = 1
+            yield "done"
+
+        generation.pieces = pieces()
+        return generation
+
+
+@dataclass
+class FailingGenerator:
+    """Yields one piece, then fails as the runtime would mid-generation."""
+
+    def start(self, request: server.GenerationRequest) -> server.Generation:
+        def pieces() -> Iterator[str]:
+            yield "partial"
+            msg = "generation failed after 1 tokens: the device was lost"
+            raise server.GenerationError(msg)
+
+        return server.Generation(prompt_tokens=1, pieces=pieces())
+
+
+@contextlib.contextmanager
+def serving(generator: Any, **options: Any) -> Iterator[tuple[str, server.InferenceServer]]:
+    httpd = server.InferenceServer(("127.0.0.1", 0), generator=generator, served_model_name="phi4-onnx",
+                                   api_key=None, **options)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def test_requests_beyond_the_waiting_bound_get_503_with_retry_after() -> None:
+    blocking = BlockingGenerator()
+    with serving(blocking, max_concurrency=1, max_waiting=1) as (base, _):
+        body = {"prompt": "x"}
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            running = pool.submit(call, base, "/v1/completions", body, key=None)
+            assert blocking.started.acquire(timeout=10)  # the slot is taken
+            waiting = pool.submit(call, base, "/v1/completions", body, key=None)
+            deadline = time.monotonic() + 10
+            while 'onnxgenai_requests_waiting{model_name="phi4-onnx"} 1' not in call(base, "/metrics")[1]:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            request = urllib.request.Request(base + "/v1/completions", data=json.dumps(body).encode(),
+                                             headers={"Content-Type": "application/json"})
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=10)
+            assert refused.value.code == 503
+            assert refused.value.headers["Retry-After"] == "1"
+            assert "waiting" in json.loads(refused.value.read())["error"]["message"]
+            blocking.release.set()
+            assert running.result(timeout=10)[0] == 200
+            assert waiting.result(timeout=10)[0] == 200
+
+
+def test_a_silent_client_is_dropped_after_the_io_timeout() -> None:
+    with serving(FakeGenerator(), io_timeout_seconds=0.5) as (base, _):
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+            slow.sendall(b"POST /v1/completions HTTP/1.1\r\nContent-Type: application/json\r\n")
+            assert slow.recv(1024) == b""  # closed by the server, not by our 10 s timeout
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+            slow.sendall(b"POST /v1/completions HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"prompt\"")
+            reply = b"".join(iter(lambda: slow.recv(4096), b"")).decode()  # until the server closes
+            assert reply.startswith("HTTP/1.0 408")
+            assert "not received within 0.5s" in reply
+
+
+def test_an_error_mid_stream_is_sent_as_an_error_event() -> None:
+    with serving(FailingGenerator()) as (base, httpd):
+        status, text = call(base, "/v1/completions", {"prompt": "x", "stream": True}, key=None)
+        events = [line.removeprefix("data: ") for line in text.splitlines() if line.startswith("data: ")]
+        assert status == 200
+        assert json.loads(events[0])["choices"][0]["text"] == "partial"
+        assert json.loads(events[-2])["error"]["type"] == "server_error"
+        assert "device was lost" in json.loads(events[-2])["error"]["message"]
+        assert events[-1] == "[DONE]"
+        assert ("/v1/completions", "500") in httpd.metrics.requests
+        status, text = call(base, "/v1/completions", {"prompt": "x"}, key=None)
+        assert status == 500
+        assert "device was lost" in json.loads(text)["error"]["message"]
+
+
+def test_stop_sequences_split_across_pieces_are_never_shown() -> None:
+    generation = server.Generation(prompt_tokens=1, pieces=iter(()))
+    pieces = iter(["Hel", "lo wo", "r", "ld and more"])
+    shown = list(server.stop_at(pieces, ("o wor", "zz"), generation))
+    assert "".join(shown) == "Hell"
+    assert generation.finish_reason == "stop"
+    assert list(server.stop_at(iter(["a", "b"]), ("bc",), generation)) == ["a", "b"]
