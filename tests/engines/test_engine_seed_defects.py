@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
-import sys
-import types
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +24,7 @@ from stacks.settings import (
     VllmDeployment,
 )
 from tests.engines.onnx_server_modules import load
+from tests.engines.tiny_onnx_model import CHAIN, build_model
 from tests.inference.builders import MODELS, REVISION
 
 T4 = VM_SKUS["Standard_NC4as_T4_v3"]
@@ -101,67 +101,23 @@ def test_d8_foundry_targets_are_not_cluster_workloads() -> None:
         container_for("f", foundry, phi(), CPU, api_key_secret="s")  # type: ignore[arg-type]
 
 
-class FakeOg(types.ModuleType):
-    """Stands in for ``onnxruntime_genai``: a model that emits three tokens then stops."""
-
-    def __init__(self) -> None:
-        super().__init__("onnxruntime_genai")
-        self.steps = 0
-        outer = self
-
-        class Tokenizer:
-            def __init__(self, model: object) -> None: ...
-            def apply_chat_template(self, messages: str, add_generation_prompt: bool) -> str:
-                return "<prompt>" + messages
-            def encode(self, text: str) -> list[int]:
-                return [1, 2, 3]
-            def create_stream(self) -> Any:
-                return types.SimpleNamespace(decode=lambda token: f"t{token} ")
-
-        class GeneratorParams:
-            def __init__(self, model: object) -> None: ...
-            def set_search_options(self, **options: object) -> None: ...
-
-        class Generator:
-            def __init__(self, model: object, params: object) -> None:
-                self.appended: list[int] = []
-            def append_tokens(self, tokens: list[int]) -> None:
-                self.appended = tokens
-            def is_done(self) -> bool:
-                return outer.steps >= 3
-            def generate_next_token(self) -> None:
-                outer.steps += 1
-            def get_next_tokens(self) -> list[int]:
-                return [outer.steps]
-
-        self.Model = lambda path: object()
-        self.Tokenizer = Tokenizer
-        self.GeneratorParams = GeneratorParams
-        self.Generator = Generator
-
-
-@pytest.fixture
-def fake_og(monkeypatch: pytest.MonkeyPatch) -> FakeOg:
-    module = FakeOg()
-    monkeypatch.setitem(sys.modules, "onnxruntime_genai", module)
-    return module
-
-
-def test_d9_onnx_server_runs_the_generation_loop_token_by_token(fake_og: FakeOg) -> None:
+def test_d9_onnx_server_runs_the_generation_loop_token_by_token(tmp_path: Path) -> None:
+    # The real runtime on the tiny model built by the test (D9 decoded one forward pass's logits).
     server = load("server")
-    generator = server.OgGenerator("/models/x", context_tokens=64)
+    generator = server.OgGenerator(str(build_model(tmp_path)), context_tokens=64)
     generation = generator.start(server.GenerationRequest(messages=({"role": "user", "content": "hi"},)))
-    assert "".join(generation.pieces) == "t1 t2 t3 "
-    assert fake_og.steps == 3
+    assert list(generation.pieces) == list(CHAIN)
     assert generation.finish_reason == "stop"
-    assert generation.completion_tokens == 3
+    assert generation.completion_tokens == len(CHAIN) + 1  # the words, then EOS
 
 
-def test_d9_onnx_server_stops_at_the_token_budget(fake_og: FakeOg) -> None:
+def test_d9_onnx_server_stops_at_the_token_budget(tmp_path: Path) -> None:
     server = load("server")
-    generation = server.OgGenerator("/m", context_tokens=64).start(server.GenerationRequest(prompt="x", max_tokens=2))
-    assert "".join(generation.pieces) == "t1 t2 "
+    generator = server.OgGenerator(str(build_model(tmp_path)), context_tokens=64)
+    generation = generator.start(server.GenerationRequest(prompt="x", max_tokens=2))
+    assert "".join(generation.pieces) == "The quick"
     assert generation.finish_reason == "length"
+    assert generation.completion_tokens == 2
 
 
 def test_d10_no_secret_is_a_literal_environment_variable() -> None:
