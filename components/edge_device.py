@@ -16,6 +16,7 @@ Edge) or node names/labels (Kubernetes), never one resource per device.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from typing import Any, Final, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pulumi_azure_native import iothub
+from pulumi_azure_native import containerregistry, iothub
 
 from components._standard import (
     StandardInterfaces,
@@ -33,6 +34,7 @@ from components._standard import (
 )
 from components.edge import engines as edge_engines
 from components.edge import iot_manifest
+from components.edge.engines import EDGE_PULL_TOKEN_NAME
 from components.edge.foundry import bootstrap_script, script_name
 from components.edge.iot_configuration import IotEdgeConfiguration
 from components.edge.kube import fleet_objects
@@ -43,6 +45,8 @@ LLAMACPP_DEFAULT_IMAGE: Final = "ghcr.io/ggml-org/llama.cpp:server"
 """Dev default (tag only, the CPU server build that exposes ``--metrics``); prod passes a digest."""
 DEFAULT_NAMESPACE: Final = "slm-edge"
 GIB: Final = 1024**3
+ENGINE_KEY_ENVS: Final = (edge_engines.API_KEY_ENV, "LLAMA_API_KEY")
+"""The env names the engines read their API key from (ONNX server, llama-server)."""
 IotHubSku = Literal["S1", "S2", "S3"]
 
 
@@ -119,17 +123,53 @@ class EdgeHub(pulumi.ComponentResource):
                                "hub_host_name": self.hub_host_name})
 
 
+# --------------------------------------------------------------------------- registry pull token
+
+
+
+class EdgePullToken(pulumi.ComponentResource):
+    """A repository-scoped ACR token edge devices pull with (anonymous pull and admin user are off).
+
+    Creates a ``ScopeMap`` (pull-only on ``EDGE_PULL_REPOSITORIES``) and a ``Token`` bound to it. ARM
+    cannot return a token password, so one is generated once, out of band, and kept as a Pulumi
+    secret: ``az acr token credential generate -r <registry> -n edge-pull --password1`` then
+    ``pulumi config set --secret slm-platform:edgeRegistryTokenPassword <password1>``. A leaked
+    device credential reads images only and is revoked by regenerating the password.
+    """
+
+    token_name: str
+
+    def __init__(self, name: str, *, registry_name: pulumi.Input[str], resource_group_name: pulumi.Input[str],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("slm:edge:EdgePullToken", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        scope = containerregistry.ScopeMap(
+            f"{name}-scope", registry_name=registry_name, resource_group_name=resource_group_name,
+            scope_map_name=f"{EDGE_PULL_TOKEN_NAME}-scope", actions=edge_engines.pull_scope_actions(),
+            description="slm-platform edge devices: pull the engine images", opts=child)
+        containerregistry.Token(
+            f"{name}-token", registry_name=registry_name, resource_group_name=resource_group_name,
+            token_name=EDGE_PULL_TOKEN_NAME, scope_map_id=scope.id, status="enabled", opts=child)
+        self.token_name = EDGE_PULL_TOKEN_NAME
+        self.register_outputs({"token_name": self.token_name})
+
+
 # --------------------------------------------------------------------------- a fleet
 
 
 @dataclass(frozen=True, kw_only=True)
 class RegistryCredential:
-    """IoT Edge only: how devices pull from a private registry (an ACR token with a pull-only scope map)."""
+    """How devices pull from the private registry: an ACR token (a pull-only scope map), never the
+    admin user or an Entra password. IoT Edge carries it as ``registryCredentials``; Kubernetes
+    fleets as a ``kubernetes.io/dockerconfigjson`` image pull Secret."""
 
     address: pulumi.Input[str]
+    """The registry login server, e.g. ``slmprodacr.azurecr.io``."""
     username: pulumi.Input[str]
+    """The ACR token's name (``EdgePullToken.token_name``)."""
     password: pulumi.Input[str]
-    """Pass a secret Output; the configuration that carries it is then secret in the state."""
+    """A password generated for the token (``az acr token credential generate``), read with
+    ``require_secret``: the configuration and the Secret that carry it stay secret in the state."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -164,7 +204,12 @@ class EdgeDeviceArgs:
     storage_class: str | None = None
     """Default: the cluster's default StorageClass (k3s: local-path) for the model store."""
     registry_credential: RegistryCredential | None = None
-    """Default: none: devices pull anonymously or through a connected registry (iot-edge)."""
+    """Default: none: devices pull anonymously or through a connected registry. Required when an
+    image comes from an Azure Container Registry (anonymous pull is off on ours)."""
+    engine_api_key: pulumi.Input[str] | None = None
+    """The engine API key (a secret Output) the server enforces on ``/v1/*``; required for engines
+    that enforce one (onnx-genai, llamacpp). Kubernetes: a Secret in the namespace; IoT Edge: the
+    module's env."""
     base_deployment_enabled: bool = True
     """Default: on: the fleet's base IoT Edge deployment (runtime, edgeAgent/edgeHub 1.5) is
     managed here. Turn it off when your organization's own base deployment targets the devices."""
@@ -251,7 +296,9 @@ class EdgeDevice(pulumi.ComponentResource):
             return fleet_objects(fleet_name=args.fleet_name, namespace=args.namespace, spec=spec,
                                  architecture=args.device_class.architecture, devices=fleet.devices,
                                  node_selector=fleet.device_selector, model_id=args.model_id,
-                                 model_version=version, model_sha256=sha, storage_class=args.storage_class)
+                                 model_version=version, model_sha256=sha, storage_class=args.storage_class,
+                                 image_pull_secret=pull_secret_name(args.fleet_name)
+                                 if args.registry_credential is not None else None)
 
         objects = pulumi.Output.all(image, fetch).apply(build)
         # Known-at-plan metadata (names, labels) from a stand-in build; specs come from the Output.
@@ -261,6 +308,7 @@ class EdgeDevice(pulumi.ComponentResource):
         on_cluster = pulumi.ResourceOptions(parent=self, provider=self.provider)
         ns = k8s.core.v1.Namespace(f"{name}-ns", metadata=static.namespace["metadata"], opts=on_cluster)
         in_ns = pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[ns])
+        secrets = self._kube_secrets(name, args, static.daemon_set["metadata"]["labels"], in_ns)
         sa = k8s.core.v1.ServiceAccount(
             f"{name}-sa", metadata=static.service_account["metadata"],
             automount_service_account_token=False, opts=in_ns)
@@ -272,10 +320,34 @@ class EdgeDevice(pulumi.ComponentResource):
         self.daemon_set = k8s.apps.v1.DaemonSet(
             f"{name}-server", metadata=static.daemon_set["metadata"],
             spec=objects.apply(lambda o: o.daemon_set["spec"]),
-            opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[sa, deny, allow]))
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider,
+                                        depends_on=[sa, deny, allow, *secrets]))
         k8s.core.v1.Service(f"{name}-svc", metadata=static.service["metadata"], spec=static.service["spec"],
                             opts=in_ns)
         self.namespace = args.namespace
+
+    def _kube_secrets(self, name: str, args: EdgeDeviceArgs, labels: Mapping[str, str],
+                      opts: pulumi.ResourceOptions) -> list[k8s.core.v1.Secret]:
+        """The engine API key Secret and the registry pull Secret (values stay secret Outputs)."""
+        created: list[k8s.core.v1.Secret] = []
+
+        def meta(secret_name: str) -> k8s.meta.v1.ObjectMetaArgs:
+            return k8s.meta.v1.ObjectMetaArgs(name=secret_name, namespace=args.namespace, labels=dict(labels))
+
+        if args.engine_api_key is not None and edge_engines.enforces_api_key(args.fleet.engine):
+            created.append(k8s.core.v1.Secret(
+                f"{name}-api-key", metadata=meta(edge_engines.api_key_secret_name(args.fleet_name)),
+                type="Opaque", string_data={edge_engines.API_KEY_SECRET_KEY: pulumi.Output.secret(args.engine_api_key)},
+                opts=opts))
+        cred = args.registry_credential
+        if cred is not None:
+            config = pulumi.Output.all(cred.address, cred.username, cred.password).apply(
+                lambda v: docker_config_json(v[0], v[1], v[2]))
+            created.append(k8s.core.v1.Secret(
+                f"{name}-pull", metadata=meta(pull_secret_name(args.fleet_name)),
+                type="kubernetes.io/dockerconfigjson",
+                string_data={".dockerconfigjson": pulumi.Output.secret(config)}, opts=opts))
+        return created
 
     # -- iot-edge --------------------------------------------------------------------------
 
@@ -291,9 +363,12 @@ class EdgeDevice(pulumi.ComponentResource):
                 lambda v: {"address": v[0], "username": v[1], "password": v[2]})
 
         def build(values: list[Any]) -> dict[str, Any]:
-            return _iot_views(args, image=values[0], fetch_image=values[1], registry=values[2])
+            secrets: dict[str, str] = {} if values[3] is None else dict.fromkeys(ENGINE_KEY_ENVS, str(values[3]))
+            return _iot_views(args, image=values[0], fetch_image=values[1], registry=values[2], secrets=secrets)
 
-        views = pulumi.Output.all(image, fetch, registry).apply(build)
+        key = (pulumi.Output.secret(args.engine_api_key)
+               if args.engine_api_key is not None and edge_engines.enforces_api_key(fleet.engine) else None)
+        views = pulumi.Output.all(image, fetch, registry, key).apply(build)
         child = pulumi.ResourceOptions(parent=self)
         ids: list[pulumi.Output[str]] = []
         if args.base_deployment_enabled:
@@ -343,14 +418,26 @@ def _images(name: str, args: EdgeDeviceArgs) -> tuple[pulumi.Input[str], pulumi.
     return image, fetch
 
 
+def pull_secret_name(fleet_name: str) -> str:
+    """The fleet's image pull Secret (Kubernetes delivery)."""
+    return f"slm-{fleet_name}-registry"
+
+
+def docker_config_json(address: str, username: str, password: str) -> str:
+    """The ``.dockerconfigjson`` of one registry credential."""
+    auth = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return json.dumps({"auths": {address: {"username": username, "password": password, "auth": auth}}},
+                      sort_keys=True)
+
+
 def _iot_views(args: EdgeDeviceArgs, *, image: str, fetch_image: str | None,
-               registry: Mapping[str, str] | None) -> dict[str, Any]:
+               registry: Mapping[str, str] | None, secrets: Mapping[str, str]) -> dict[str, Any]:
     """Base, layered and full manifests (and their ids) of one iot-edge fleet."""
     spec = edge_engines.edge_container(args.fleet_name, args.fleet, args.model_id, args.model,
                                        args.device_class, image=image, fetch_image=fetch_image)
     modules = iot_manifest.fleet_modules(
         args.fleet_name, spec, memory_bytes=spec.resources.memory_mib * 1024 * 1024,
-        nano_cpus=spec.resources.cpu_millicores * iot_manifest.NANO_CPUS_PER_MILLICORE)
+        nano_cpus=spec.resources.cpu_millicores * iot_manifest.NANO_CPUS_PER_MILLICORE, secrets=secrets)
     base = iot_manifest.base_content(registry)
     layered = iot_manifest.layered_content(args.fleet_name, modules)
     return {
@@ -389,6 +476,11 @@ def _validate(name: str, args: EdgeDeviceArgs) -> None:
     if fleet.delivery == "kubernetes" and args.kubeconfig is None:
         msg = (f"EdgeDevice {name!r}: delivery 'kubernetes' needs kubeconfig; read it with "
                f"pulumi.Config().require_secret({fleet.kubeconfig_key(args.fleet_name)!r})")
+        raise ValueError(msg)
+    needs_key = edge_engines.enforces_api_key(fleet.engine) and fleet.delivery != "foundry-local"
+    if needs_key and args.engine_api_key is None:
+        msg = (f"EdgeDevice {name!r}: the {fleet.engine} server enforces an API key on /v1/*; pass "
+               "engine_api_key (the secret config slm-platform:engineApiKey) so the device port is not open")
         raise ValueError(msg)
     if fleet.delivery == "iot-edge" and args.iot_hub_host_name is None:
         msg = f"EdgeDevice {name!r}: delivery 'iot-edge' needs iot_hub_host_name (EdgeHub.hub_host_name)"

@@ -21,7 +21,12 @@ from pydantic import ValidationError
 
 from policies.environments import tier_problem
 from slmctl.errors import UsageError
-from stacks.settings import CONFIG_NAMESPACE, SETTINGS_KEY, EnvironmentSettings
+from stacks.settings import (
+    CONFIG_NAMESPACE,
+    EDGE_REGISTRY_TOKEN_PASSWORD_KEY,
+    SETTINGS_KEY,
+    EnvironmentSettings,
+)
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 STACKS_DIR: Final = REPO_ROOT / "stacks"
@@ -227,7 +232,9 @@ def load_stack_file(path: Path, *, stack: str | None = None) -> LoadedStack:
         raise StackFileError([f"{rel}:{where}: {problem}" if where else f"{rel}: {problem}"])
     required = [*REQUIRED_SECRETS, *([GATED_MODEL_SECRET] if settings.needs_hugging_face_token else []),
                 *(fleet.kubeconfig_key(name).split(":", 1)[1] for name, fleet in sorted(settings.edge.fleets.items())
-                  if fleet.delivery == "kubernetes")]
+                  if fleet.delivery == "kubernetes"),
+                *([EDGE_REGISTRY_TOKEN_PASSWORD_KEY.partition(":")[2]] if settings.uses_azure and any(
+                    f.delivery != "foundry-local" for f in settings.edge.fleets.values()) else [])]
     config, secret_keys, placeholders = _engine_config(raw_config, rel, required)
     return LoadedStack(stack=stack_name, path=path, settings=settings, config=config,
                        secret_keys=secret_keys, placeholder_secrets=placeholders, lines=lines)

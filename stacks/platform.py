@@ -18,7 +18,14 @@ from pulumi_azure_native import authorization
 from pydantic import ValidationError
 
 from components._standard import DiagnosticSetting, Lock, RoleAssignment
-from components.edge_device import EdgeDevice, EdgeDeviceArgs, EdgeHub, EdgeHubArgs
+from components.edge_device import (
+    EdgeDevice,
+    EdgeDeviceArgs,
+    EdgeHub,
+    EdgeHubArgs,
+    EdgePullToken,
+    RegistryCredential,
+)
 from components.foundation import Foundation, FoundationArgs, Identity
 from components.inference_cluster import (
     InferenceCluster,
@@ -30,7 +37,25 @@ from components.model_registry import KNOWN_ZONES as REGISTRY_ZONES
 from components.model_registry import ModelRegistry, ModelRegistryArgs, needs_onnx_server
 from components.monitoring_stack import MonitoringStack, MonitoringStackArgs
 from policies.rules.catalog import monthly_usd
-from stacks.settings import EnvironmentSettings
+from stacks.settings import EDGE_REGISTRY_TOKEN_PASSWORD_KEY, EnvironmentSettings
+
+
+class StackConfigError(ValueError, pulumi.RunError):
+    """A missing or wrong stack config value: one line naming the key and the command that sets it.
+
+    A ``RunError`` so ``pulumi up`` prints the message without a traceback; a ``ValueError`` so
+    ``slmctl`` reports it as bad input (exit 2)."""
+
+
+def require_secret(full_key: str, why: str) -> pulumi.Output[str]:
+    """``namespace:key`` read as a secret, or one clear line saying how to set it."""
+    namespace, _, key = full_key.partition(":")
+    value = pulumi.Config(namespace).get_secret(key)
+    if value is None:
+        msg = (f"secret config {full_key} is not set ({why}); set it with: "
+               f"pulumi config set --secret {full_key} <value>")
+        raise StackConfigError(msg)
+    return value
 
 
 @dataclass(frozen=True)
@@ -158,7 +183,8 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
         tags=tags,
     ))
 
-    edge = _build_edge(settings, registry=registry, foundation=foundation, lock=lock, tags=tags, client=client)
+    edge = _build_edge(settings, registry=registry, foundation=foundation, lock=lock, tags=tags, client=client,
+                       engine_api_key=secrets.engine_api_key)
 
     return {
         "resource_group_name": foundation.resource_group_name,
@@ -208,9 +234,20 @@ def _endpoints(settings: EnvironmentSettings, cluster: InferenceCluster) -> dict
 
 def _build_edge(settings: EnvironmentSettings, *, registry: ModelRegistry, foundation: Foundation,
                 lock: Lock | None, tags: Mapping[str, str],
-                client: authorization.GetClientConfigResult | pulumi.Output[Any]) -> list[str]:
-    """One shared ``EdgeHub`` when any fleet uses IoT Edge, then one ``EdgeDevice`` per fleet."""
+                client: authorization.GetClientConfigResult | pulumi.Output[Any],
+                engine_api_key: pulumi.Output[str]) -> list[str]:
+    """One shared ``EdgeHub`` when any fleet uses IoT Edge, a pull token when any fleet runs
+    containers, then one ``EdgeDevice`` per fleet."""
     fleets = settings.edge.fleets
+    pull_credential = None
+    if any(f.delivery != "foundry-local" for f in fleets.values()):
+        token = EdgePullToken("edge-pull", registry_name=registry.registry_name,
+                              resource_group_name=foundation.resource_group_name)
+        pull_credential = RegistryCredential(
+            address=registry.registry_login_server, username=token.token_name,
+            password=require_secret(EDGE_REGISTRY_TOKEN_PASSWORD_KEY,
+                                    "the password of the registry token edge devices pull with: "
+                                    f"az acr token credential generate -n {token.token_name} --password1"))
     hub = None
     if any(f.delivery == "iot-edge" for f in fleets.values()):
         hub = EdgeHub("edge", EdgeHubArgs(
@@ -225,14 +262,17 @@ def _build_edge(settings: EnvironmentSettings, *, registry: ModelRegistry, found
             diagnostic_settings={"law": DiagnosticSetting(
                 workspace_resource_id=foundation.log_analytics_workspace_id)},
         ))
-    config = pulumi.Config("slm-platform")
     for name, fleet in sorted(fleets.items()):
         EdgeDevice(f"edge-{name}", EdgeDeviceArgs(
             fleet_name=name, fleet=fleet, device_class_name=fleet.device_class,
             device_class=settings.edge.device_classes[fleet.device_class],
             model_id=fleet.model, model=settings.models[fleet.model],
-            kubeconfig=config.require_secret(fleet.kubeconfig_key(name).split(":", 1)[1])
+            kubeconfig=require_secret(fleet.kubeconfig_key(name),
+                                      f"edge.fleets.{name} is a kubernetes fleet: its cluster's kubeconfig; "
+                                      "e.g. \"$(cat k3s.yaml)\"")
             if fleet.delivery == "kubernetes" else None,
+            engine_api_key=engine_api_key,
+            registry_credential=pull_credential if fleet.delivery != "foundry-local" else None,
             iot_hub_host_name=hub.hub_host_name if hub is not None and fleet.delivery == "iot-edge" else None,
             onnx_server_image=registry.onnx_server_image,
             digest_pinning_required=settings.tier == "prod",

@@ -34,6 +34,8 @@ from policies.rules.memory_fit import (
 
 CONFIG_NAMESPACE: Final = "slm-platform"
 SETTINGS_KEY: Final = f"{CONFIG_NAMESPACE}:settings"
+EDGE_REGISTRY_TOKEN_PASSWORD_KEY: Final = f"{CONFIG_NAMESPACE}:edgeRegistryTokenPassword"
+"""Secret config: the password of the ACR token edge devices pull with (``EdgePullToken``)."""
 
 Tier = Literal["local", "dev", "staging", "prod"]
 ModelId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")]

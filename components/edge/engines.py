@@ -26,6 +26,7 @@ from components.engines.spec import (
     InitStep,
     Resources,
     ScratchVolume,
+    SecretEnv,
     gib_to_mib,
     image_is_digest_pinned,
 )
@@ -40,6 +41,47 @@ PULL_WAIT_SECONDS: Final = 60
 SYSTEM_CPU_MILLICORES: Final = 500
 """Half a core left to the OS, the container runtime and the edge agent."""
 SCRATCH_GIB: Final = 1.0
+ONNX_SERVER_COMMAND: Final = ("python", "/app/server.py")
+"""The ONNX server image's entrypoint (its Dockerfile), stated so the module never depends on it."""
+ONNX_DOWNLOAD_COMMAND: Final = ("python", "/app/download.py")
+API_KEY_ENV: Final = "ENGINE_API_KEY"
+API_KEY_SECRET_KEY: Final = "api-key"  # noqa: S105 (a key name inside the Secret, not a value)
+
+
+EDGE_PULL_TOKEN_NAME: Final = "edge-pull"  # noqa: S105 (a token name, not a secret)
+"""The ACR token (pull-only scope map) edge devices authenticate with (``EdgePullToken``)."""
+EDGE_PULL_REPOSITORIES: Final = ("slm/onnx-genai-server", "ollama/ollama", "ggml-org/llama.cpp")
+"""What devices pull: this repo's ONNX server image and the engine images imported into the registry."""
+
+
+def pull_scope_actions(repositories: tuple[str, ...] = EDGE_PULL_REPOSITORIES) -> list[str]:
+    """Pull-only ACR scope-map actions (read content and metadata; never write or delete)."""
+    return [f"repositories/{repo}/{what}/read" for repo in repositories for what in ("content", "metadata")]
+
+
+def enforces_api_key(engine: str | None) -> bool:
+    """Whether the engine checks ``Authorization: Bearer`` itself (Ollama does not)."""
+    return engine in ("onnx-genai", "llamacpp")
+
+
+def api_key_secret_name(fleet_name: str) -> str:
+    """The Kubernetes Secret (in the fleet's namespace) holding the engine API key."""
+    return f"slm-{fleet_name}-api-key"
+
+
+def onnx_download_args(repo: str, revision: str, variant: str) -> tuple[str, ...]:
+    """``download.py``'s arguments: the pinned revision's variant folder into the model store."""
+    return ("--repo", repo, "--revision", revision, "--variant", variant, "--dest", MODELS_PATH)
+
+
+def onnx_fill_script(variant: str) -> str:
+    """Fill step shell (``sh -c <script> download-model <download.py args>``): download unless stored.
+
+    A device rebooting without a network finds ``genai_config.json`` in the store and skips the
+    download, so the server starts offline (the AKS init step always downloads into an emptyDir).
+    """
+    config = shlex.quote(f"{MODELS_PATH}/{variant}/genai_config.json")
+    return f'test -f {config} || exec {" ".join(ONNX_DOWNLOAD_COMMAND)} "$@"'
 
 
 def edge_pull_script(tag: str, sha256: str | None) -> str:
@@ -173,6 +215,9 @@ def edge_container(
                   "--ctx-size", str(fleet.context_tokens), "--parallel", "1",
                   "--threads", str(threads), "--metrics"),
             env={**env, "HOME": "/tmp"},  # noqa: S108
+            # llama-server reads --api-key from LLAMA_API_KEY; /health stays open for probes.
+            secret_env=(SecretEnv(name="LLAMA_API_KEY", secret_name=api_key_secret_name(fleet_name),
+                                  key=API_KEY_SECRET_KEY),),
             port=LLAMACPP_PORT, served_model_name=fleet_name, metrics_path="/metrics",
             startup_probe=HttpProbe(path="/health", period_seconds=5, failure_threshold=60),
             readiness_probe=HttpProbe(path="/health", period_seconds=10),
@@ -186,20 +231,32 @@ def edge_container(
         if onnx is None:
             msg = f"fleet {fleet_name!r}: engine 'onnx-genai' needs models.{model_id}.artifacts.onnx"
             raise ValueError(msg)
-        variant = (onnx.cuda_variant if device.accelerator == "nvidia-jetson" and onnx.cuda_variant
-                   else onnx.cpu_variant) or ""
+        variant = ((onnx.cuda_variant if device.accelerator == "nvidia-jetson" and onnx.cuda_variant
+                    else onnx.cpu_variant) or "").strip("/")
+        if not variant:
+            msg = (f"fleet {fleet_name!r}: engine 'onnx-genai' needs models.{model_id}.artifacts.onnx."
+                   "cpu_variant (the sub-folder with the CPU int4 build)")
+            raise ValueError(msg)
+        hf_env = {"HOME": "/tmp", "HF_HOME": "/tmp/hf", "HF_HUB_DISABLE_TELEMETRY": "1"}  # noqa: S108
+        fill = InitStep(name="download-model", image=image, command=("/bin/sh", "-c"),
+                        args=(onnx_fill_script(variant), "download-model",
+                              *onnx_download_args(onnx.repo, onnx.revision, variant)),
+                        env=hf_env, mounts=("models", "tmp"))
         return ContainerSpec(
-            engine="onnx-genai", image=image, args=(),
-            env={**env, "MODEL_REPO": onnx.repo, "MODEL_REVISION": onnx.revision, "MODEL_VARIANT": variant,
-                 "MODEL_DIR": MODELS_PATH, "SERVED_MODEL_NAME": fleet_name, "PORT": str(ONNX_PORT),
-                 "CONTEXT_TOKENS": str(fleet.context_tokens), "HOME": "/tmp"},  # noqa: S108
+            engine="onnx-genai", image=image, command=ONNX_SERVER_COMMAND,
+            args=("--model-dir", f"{MODELS_PATH}/{variant}", "--served-model-name", fleet_name,
+                  "--port", str(ONNX_PORT), "--context-tokens", str(fleet.context_tokens),
+                  "--max-concurrency", "1"),
+            env={**env, **hf_env, "HF_HUB_OFFLINE": "1"},
+            secret_env=(SecretEnv(name=API_KEY_ENV, secret_name=api_key_secret_name(fleet_name),
+                                  key=API_KEY_SECRET_KEY),),
             port=ONNX_PORT, served_model_name=fleet_name, metrics_path="/metrics",
             startup_probe=HttpProbe(path="/health", period_seconds=5, failure_threshold=120),
             readiness_probe=HttpProbe(path="/health", period_seconds=10),
             liveness_probe=HttpProbe(path="/health", period_seconds=20, timeout_seconds=10,
                                      failure_threshold=6),
-            scratch_volumes=(tmp,), claim_volumes=(store,), resources=resources,
-            needs_https_egress=True,  # downloads the pinned revision on first start
+            scratch_volumes=(tmp,), claim_volumes=(store,), init_steps=(fill,), resources=resources,
+            needs_https_egress=False,  # the server loads from the store; only the fill step downloads
         )
     msg = f"fleet {fleet_name!r}: delivery {fleet.delivery!r} has no container engine"
     raise ValueError(msg)

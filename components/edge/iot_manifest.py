@@ -39,6 +39,8 @@ MODELS_VOLUME: Final = "slm-models"
 FETCH_MEMORY_BYTES: Final = 512 * 1024 * 1024
 """The run-once fetch module only downloads (no model is loaded)."""
 REGISTRY_PASSWORD_PLACEHOLDER: Final = "${SLM_REGISTRY_PASSWORD}"  # noqa: S105 (a placeholder, not a secret)
+ENGINE_API_KEY_PLACEHOLDER: Final = "${SLM_ENGINE_API_KEY}"
+"""What rendered files carry instead of secrets (``az iot edge set-modules`` users substitute them)."""
 
 
 def module_name(fleet_name: str) -> str:
@@ -75,6 +77,9 @@ def create_options(spec: ContainerSpec, *, memory_bytes: int, nano_cpus: int,
             "LogConfig": {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}},
         },
     }
+    if spec.engine == "onnx-genai":
+        # Our image's USER, stated: the slm-models volume is created owned by it (the Dockerfile).
+        options["User"] = f"{spec.run_as_user}:{spec.run_as_user}"
     if entrypoint:
         options["Entrypoint"] = list(entrypoint)
     if cmd:
@@ -113,8 +118,20 @@ def _module(image: str, options: Mapping[str, Any], env: Mapping[str, str], *, s
     }
 
 
-def fleet_modules(fleet_name: str, spec: ContainerSpec, *, memory_bytes: int,
-                  nano_cpus: int) -> dict[str, dict[str, Any]]:
+def secret_env_values(fleet_name: str, spec: ContainerSpec,
+                      secrets: Mapping[str, str]) -> dict[str, str]:
+    """The module env of ``spec.secret_env`` (IoT Edge has no Secret store: the value rides in the
+    deployment, which Pulumi keeps secret in the state and the renderer writes as a placeholder)."""
+    missing = [s.name for s in spec.secret_env if s.name not in secrets]
+    if missing:
+        msg = (f"fleet {fleet_name!r}: the {spec.engine} module needs {', '.join(missing)} (the engine API "
+               "key); pass it from the secret config key slm-platform:engineApiKey")
+        raise ValueError(msg)
+    return {s.name: secrets[s.name] for s in spec.secret_env}
+
+
+def fleet_modules(fleet_name: str, spec: ContainerSpec, *, memory_bytes: int, nano_cpus: int,
+                  secrets: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """The fleet's ``$edgeAgent`` modules: the model server (and, for llama.cpp, its fetch module).
 
     IoT Edge has no init containers. Ollama pulls in its own module before serving (the pull is
@@ -123,6 +140,7 @@ def fleet_modules(fleet_name: str, spec: ContainerSpec, *, memory_bytes: int,
     until the blob is there.
     """
     modules: dict[str, dict[str, Any]] = {}
+    server_env = {**spec.env, **secret_env_values(fleet_name, spec, secrets or {})}
     sha = spec.env.get("SLM_MODEL_SHA256")
     version = spec.env.get("SLM_MODEL_VERSION", spec.served_model_name)
     if spec.engine == "ollama":
@@ -141,7 +159,7 @@ def fleet_modules(fleet_name: str, spec: ContainerSpec, *, memory_bytes: int,
             restart_policy="on-failure")
     options = create_options(spec, memory_bytes=memory_bytes, nano_cpus=nano_cpus,
                              entrypoint=spec.command, cmd=spec.args)
-    modules[module_name(fleet_name)] = _module(spec.image, options, spec.env, startup_order=10)
+    modules[module_name(fleet_name)] = _module(spec.image, options, server_env, startup_order=10)
     return modules
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from components._security import namespace_labels
-from components.engines.spec import ContainerSpec, HttpProbe
+from components.engines.spec import ContainerSpec, HttpProbe, SecretEnv
 
 EDGE_TIER_LABEL: Final = {"slm.io/tier": "edge"}
 CKV_K8S_15_SKIP: Final = (
@@ -60,8 +60,10 @@ def _pod_security(uid: int) -> dict[str, Any]:
             "fsGroupChangePolicy": "OnRootMismatch", "seccompProfile": {"type": "RuntimeDefault"}}
 
 
-def _env(env: Mapping[str, str]) -> list[dict[str, str]]:
-    return [{"name": k, "value": v} for k, v in sorted(env.items())]
+def _env(env: Mapping[str, str], secret_env: tuple[SecretEnv, ...] = ()) -> list[dict[str, Any]]:
+    plain: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sorted(env.items())]
+    return plain + [{"name": s.name, "valueFrom": {"secretKeyRef": {"name": s.secret_name, "key": s.key}}}
+                    for s in secret_env]
 
 
 def fleet_objects(
@@ -76,6 +78,7 @@ def fleet_objects(
     model_version: str,
     model_sha256: str | None,
     storage_class: str | None = None,
+    image_pull_secret: str | None = None,
 ) -> EdgeObjects:
     """Everything the fleet's cluster runs, with labels and annotations that carry intent.
 
@@ -90,6 +93,8 @@ def fleet_objects(
         model_version: immutable artifact version (annotation).
         model_sha256: artifact digest (annotation), when pinned.
         storage_class: the model store's StorageClass. Default: the cluster default (k3s local-path).
+        image_pull_secret: a ``kubernetes.io/dockerconfigjson`` Secret in ``namespace`` (the private
+            registry's pull-only token). Default: none (a registry the nodes can pull from anonymously).
     """
     app = f"slm-{fleet_name}"
     labels = {"app.kubernetes.io/name": app, "app.kubernetes.io/component": "inference",
@@ -113,7 +118,7 @@ def fleet_objects(
     } for step in spec.init_steps]
     container: dict[str, Any] = {
         "name": "server", "image": spec.image, "imagePullPolicy": "IfNotPresent",
-        "args": list(spec.args), "env": _env(spec.env),
+        "args": list(spec.args), "env": _env(spec.env, spec.secret_env),
         "ports": [{"name": "http", "containerPort": spec.port, "protocol": "TCP"}],
         "resources": {"requests": quantities, "limits": quantities},
         "startupProbe": _probe(spec.startup_probe), "readinessProbe": _probe(spec.readiness_probe),
@@ -150,6 +155,8 @@ def fleet_objects(
     }
     if affinity:
         pod_spec["affinity"] = affinity
+    if image_pull_secret is not None:
+        pod_spec["imagePullSecrets"] = [{"name": image_pull_secret}]
     meta = {"namespace": namespace, "labels": labels}
     return EdgeObjects(
         namespace={"metadata": {"name": namespace,

@@ -3,7 +3,8 @@
 ``slmctl render <stack>`` calls ``render_edge(settings, build/<stack>/edge/)``. It writes, per fleet:
 
 - ``iot-edge``: ``<fleet>.deployment.json`` (the full manifest a device runs; valid for
-  ``az iot edge set-modules``), ``<fleet>.layered.json`` (the hub configuration body of the model
+  ``az iot edge set-modules`` once ``${SLM_REGISTRY_PASSWORD}`` (the edge-pull token's password) and
+  ``${SLM_ENGINE_API_KEY}`` are substituted: secrets are never written to files), ``<fleet>.layered.json`` (the hub configuration body of the model
   layer, with its target condition and priority) and ``<fleet>.devices.json`` (the twin tags a
   device needs to join the fleet: set them at provisioning, e.g. as a DPS initial twin);
 - ``foundry-local``: ``<fleet>.foundry-local.ps1`` (windows) or ``.sh`` (macos).
@@ -80,11 +81,14 @@ def render_edge(
                                            fetch_image=fetch)
         modules = iot_manifest.fleet_modules(
             name, spec, memory_bytes=spec.resources.memory_mib * 1024 * 1024,
-            nano_cpus=spec.resources.cpu_millicores * iot_manifest.NANO_CPUS_PER_MILLICORE)
+            nano_cpus=spec.resources.cpu_millicores * iot_manifest.NANO_CPUS_PER_MILLICORE,
+            secrets={s.name: iot_manifest.ENGINE_API_KEY_PLACEHOLDER for s in spec.secret_env})
         condition = iot_manifest.target_condition(name, fleet.device_selector)
         layered = iot_manifest.layered_content(name, modules)
         written.append(_dump(out_dir / f"{name}.deployment.json",
-                             iot_manifest.deployment_manifest(name, modules)))
+                             iot_manifest.deployment_manifest(name, modules, registry={
+                                 "address": registry_login_server, "username": edge_engines.EDGE_PULL_TOKEN_NAME,
+                                 "password": iot_manifest.REGISTRY_PASSWORD_PLACEHOLDER})))
         written.append(_dump(out_dir / f"{name}.layered.json", {
             "id": iot_manifest.configuration_id(name, "model", layered), "content": layered,
             "targetCondition": condition, "priority": fleet.priority,

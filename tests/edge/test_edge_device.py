@@ -20,6 +20,7 @@ from tests.edge.fleets import OLLAMA_IMAGE, SHA, make_settings
 
 KUBECONFIG = "apiVersion: v1\nkind: Config\nusers: [{name: edge, user: {token: kube-secret-token}}]\n"
 DYNAMIC = "pulumi-python:dynamic:Resource"
+ENGINE_KEY = "edge-engine-key-value"
 
 
 @pytest.fixture(autouse=True)
@@ -54,7 +55,7 @@ def _plan(s: EnvironmentSettings, *fleets: str, **over: Any) -> Recording:
         hub = EdgeHub("edge", EdgeHubArgs(resource_group_name="rg", tags=s.azure_tags()))
         for name in fleets:
             delivery = s.edge.fleets[name].delivery
-            extra: dict[str, Any] = {}
+            extra: dict[str, Any] = {"engine_api_key": pulumi.Output.secret(ENGINE_KEY)}
             if delivery == "kubernetes":
                 extra["kubeconfig"] = pulumi.Output.secret(KUBECONFIG)
             if delivery == "iot-edge":

@@ -92,8 +92,11 @@ def test_onnx_fleet_uses_the_registry_image_and_pinned_revision(rendered: tuple[
     module = json.loads((root / "edge" / "dock.deployment.json").read_text())[
         "modulesContent"]["$edgeAgent"]["properties.desired"]["modules"]["slm-dock"]
     assert module["settings"]["image"] == ONNX_IMAGE
-    assert module["env"]["MODEL_REVISION"]["value"] == "1" * 40
-    assert module["env"]["MODEL_VARIANT"]["value"].startswith("cpu_and_mobile/")
+    fill = iot_manifest.join_create_options(json.loads((root / "edge" / "dock.deployment.json").read_text())[
+        "modulesContent"]["$edgeAgent"]["properties.desired"]["modules"]["slm-dock-download-model"]["settings"])
+    args = fill["Cmd"]
+    assert args[args.index("--revision") + 1] == "1" * 40
+    assert args[args.index("--variant") + 1].startswith("cpu_and_mobile/")
 
 
 def test_schema_rejects_an_oversized_create_options_chunk() -> None:

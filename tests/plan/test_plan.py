@@ -22,6 +22,7 @@ TAGGABLE_EXEMPT = {
     "azure-native:managedidentity:FederatedIdentityCredential",
     "azure-native:monitor:DataCollectionRuleAssociation", "azure-native:cognitiveservices:Deployment",
     "azure-native:containerservice:AgentPool",
+    "azure-native:containerregistry:ScopeMap", "azure-native:containerregistry:Token",  # ACR proxy resources
 }
 
 
