@@ -29,6 +29,7 @@ from components.engines import container_for
 from components.engines import vllm as vllm_engine
 from components.engines.scaling import ScalePlan, scale_plan
 from components.engines.spec import ALLOWED_GATEWAY_PATHS, ContainerSpec, Engine, image_is_digest_pinned
+from components.kubeconfig import non_interactive
 from policies.rules.catalog import VM_SKUS, VmSku
 from policies.rules.memory_fit import shape_annotations
 from stacks.settings import AksDeployment, EnvironmentSettings, NodePool
@@ -497,9 +498,12 @@ class InferenceCluster(pulumi.ComponentResource):
         credentials = containerservice.list_managed_cluster_user_credentials_output(
             resource_group_name=args.resource_group_name, resource_name=cluster.name, format="exec",
             opts=pulumi.InvokeOutputOptions(parent=self))
+        # Azure answers an exec kubeconfig that runs `kubelogin get-token --login devicecode` (interactive: it
+        # would wait for a browser in CI). Convert it as `kubelogin convert-kubeconfig -l azurecli` does: the
+        # token then comes from the deployer's Azure CLI session (azure/login with OIDC in the workflows).
+        # kubelogin must be on PATH (Entra ID auth; local accounts are off).
         kubeconfig = pulumi.Output.secret(credentials.kubeconfigs.apply(
-            lambda kcs: base64.b64decode(kcs[0].value).decode() if kcs else ""))
-        # exec-format kubeconfig: kubelogin must be on PATH (Entra ID auth; local accounts are off).
+            lambda kcs: non_interactive(base64.b64decode(kcs[0].value).decode()) if kcs else ""))
         self.kube_provider = k8s.Provider(f"{name}-k8s", kubeconfig=kubeconfig,
                                           opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster]))
 

@@ -143,6 +143,33 @@ def computed_outputs(typ: str, name: str, inputs: Mapping[str, Any]) -> dict[str
     return out
 
 
+AKS_SERVER_APP_ID: Final = "6dae42f8-4368-4678-94ff-3960e28e3630"
+AZURE_CLI_CLIENT_APP_ID: Final = "80faf920-1908-4b52-b5ef-a8e7bedfc67a"
+"""The public Entra client kubelogin's device-code flow signs in with (as ``az aks get-credentials`` writes it)."""
+
+
+def aks_exec_kubeconfig(cluster: str) -> str:
+    """What ``listClusterUserCredential(format=exec)`` answers for an Entra ID cluster: an exec kubeconfig
+    whose kubelogin user logs in with ``--login devicecode`` (interactive: it waits for a browser)."""
+    return (
+        "apiVersion: v1\nkind: Config\n"
+        f"clusters:\n- name: {cluster}\n  cluster:\n    certificate-authority-data: bW9jaw==\n"
+        f"    server: https://{cluster}.hcp.mock.azmk8s.io:443\n"
+        f"contexts:\n- name: {cluster}\n  context:\n    cluster: {cluster}\n    user: clusterUser_{cluster}\n"
+        f"current-context: {cluster}\npreferences: {{}}\n"
+        f"users:\n- name: clusterUser_{cluster}\n  user:\n    exec:\n"
+        "      apiVersion: client.authentication.k8s.io/v1beta1\n"
+        "      args:\n      - get-token\n      - --environment\n      - AzurePublicCloud\n"
+        f"      - --server-id\n      - {AKS_SERVER_APP_ID}\n"
+        f"      - --client-id\n      - {AZURE_CLI_CLIENT_APP_ID}\n"
+        f"      - --tenant-id\n      - {MOCK_TENANT_ID}\n"
+        "      - --login\n      - devicecode\n"
+        "      command: kubelogin\n      env: null\n"
+        "      installHint: |2\n\n        kubelogin is not installed which is required to connect to AAD enabled cluster.\n"
+        "      provideClusterInfo: false\n"
+    )
+
+
 class PlatformMocks(pulumi.runtime.Mocks):
     """Answers registrations and invokes with deterministic, realistic stand-ins."""
 
@@ -160,16 +187,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
             return {"result": []}, []
         if args.token == "azure-native:containerservice:listManagedClusterUserCredentials":  # noqa: S105
             cluster = str(args.args.get("resourceName") or "aks")
-            kubeconfig = (
-                "apiVersion: v1\nkind: Config\n"
-                f"clusters:\n- name: {cluster}\n  cluster:\n    server: https://{cluster}.hcp.mock.azmk8s.io:443\n"
-                f"contexts:\n- name: {cluster}\n  context:\n    cluster: {cluster}\n    user: clusterUser\n"
-                f"current-context: {cluster}\n"
-                "users:\n- name: clusterUser\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n"
-                "      command: kubelogin\n      args: [get-token, --login, azurecli]\n"
-            )
             return {"kubeconfigs": [{"name": "clusterUser",
-                                     "value": base64.b64encode(kubeconfig.encode()).decode()}]}, []
+                                     "value": base64.b64encode(aks_exec_kubeconfig(cluster).encode()).decode()}]}, []
         return {}, []
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
 from slmctl.recorder import SECRET_SIG, Recording
 from tests.inference.builders import build, make_settings
@@ -82,6 +83,18 @@ class TestClusterDefaults:
     def test_kubeconfig_reaches_the_provider_only_as_a_secret(self, dev_recording: Recording) -> None:
         (provider,) = [r for r in dev_recording.registrations if r.type == "pulumi:providers:kubernetes"]
         assert SECRET_SIG in provider.inputs["kubeconfig"]
+
+    def test_kubeconfig_logs_in_without_a_person_at_the_keyboard(self, dev_recording: Recording) -> None:
+        # Azure answers an exec kubeconfig with `--login devicecode` (the mock answers the same); in CI that
+        # waits for a browser forever. The provider must get the azurecli (OIDC session) login instead.
+        (provider,) = [r for r in dev_recording.registrations if r.type == "pulumi:providers:kubernetes"]
+        kubeconfig = yaml.safe_load(provider.inputs["kubeconfig"]["value"])
+        (user,) = kubeconfig["users"]
+        assert user["user"]["exec"]["command"] == "kubelogin"
+        assert user["user"]["exec"]["args"] == [
+            "get-token", "--login", "azurecli", "--server-id", "6dae42f8-4368-4678-94ff-3960e28e3630"]
+        assert user["user"]["exec"]["interactiveMode"] == "Never"
+        assert kubeconfig["clusters"][0]["cluster"]["server"].startswith("https://")
 
 
 class TestProdCluster:

@@ -31,12 +31,13 @@ PROMOTION_ORDER = ["dev", "staging", "prod"]
 
 SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)\s*(?:#\s*(?P<comment>.*))?$")
-VERSION_COMMENT = re.compile(r"^v\d+\.\d+\.\d+$")
+VERSION_COMMENT = re.compile(r"^v\d+\.\d+(\.\d+)?$")  # azure/use-kubelogin tags v1.3
 
 AZURE_LOGIN = "azure/login"
 PULUMI = "pulumi/actions"
 UPLOAD_SARIF = "github/codeql-action/upload-sarif"
 GITHUB_SCRIPT = "actions/github-script"
+KUBELOGIN = "azure/use-kubelogin"
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -245,6 +246,19 @@ class TestCredentials:
             for name, code in scripts(job):
                 assert "${{" not in code, f"{file}:{job_id}:{name} interpolates an expression into code"
                 assert "secrets." not in code, f"{file}:{job_id}:{name} references a secret"
+
+    def test_every_pulumi_step_has_a_pinned_kubelogin_for_the_clusters_exec_kubeconfig(self) -> None:
+        """The AKS kubeconfig runs ``kubelogin get-token --login azurecli``; without kubelogin every Kubernetes
+        call fails, and with a latest-resolving install the behaviour changes under a running pipeline."""
+        for file, job_id, job in all_jobs():
+            steps = job.get("steps", [])
+            for index, step in enumerate(steps):
+                if action(step) != PULUMI:
+                    continue
+                installs = [s for s in steps[:index] if action(s) == KUBELOGIN]
+                assert installs, f"{file}:{job_id}: no {KUBELOGIN} before the pulumi step"
+                version = str(installs[0].get("with", {}).get("kubelogin-version", ""))
+                assert re.fullmatch(r"v\d+\.\d+\.\d+", version), f"{file}:{job_id}: kubelogin-version {version!r}"
 
     def test_every_pulumi_step_logs_in_to_azure_first_with_oidc_env(self) -> None:
         for file, job_id, job in all_jobs():
