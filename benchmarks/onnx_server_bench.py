@@ -1,6 +1,6 @@
 """Time-to-first-token and tokens/s of the ONNX server on the real runtime, whole process, over HTTP.
 
-Run: ``PYTHONPATH=. .venv/bin/python benchmarks/onnx_server_bench.py [--requests 30] [--tokens 200]``
+Run: ``.venv/bin/python -m benchmarks.onnx_server_bench [--requests 30] [--tokens 200]``
 (``--server OLD/server.py`` measures another version of the script, e.g. ``git show main:…`` saved to a file).
 
 It builds the tiny test model (``tests/engines/tiny_onnx_model.py``, endless chain: every answer
