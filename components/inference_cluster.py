@@ -30,8 +30,10 @@ from components.engines import vllm as vllm_engine
 from components.engines.scaling import ScalePlan, scale_plan
 from components.engines.spec import ALLOWED_GATEWAY_PATHS, ContainerSpec, Engine, image_is_digest_pinned
 from components.kubeconfig import non_interactive
+from components.monitoring.helm_values import GPU_NODE_AGENT_TOLERATIONS
 from policies.rules.catalog import VM_SKUS, VmSku
 from policies.rules.memory_fit import shape_annotations
+from policies.rules.plan_graph import DEFAULT_MAX_PODS, node_allocatable
 from stacks.settings import AksDeployment, EnvironmentSettings, NodePool
 
 GPU_TAINT: Final = "sku=gpu:NoSchedule"
@@ -230,6 +232,53 @@ def workload_plan(settings: EnvironmentSettings, name: str, dep: AksDeployment, 
     )
 
 
+@dataclass(frozen=True)
+class Rollout:
+    """A Deployment's rolling-update bounds."""
+
+    max_surge: int
+    max_unavailable: int
+
+
+SURGE_ROLLOUT: Final = Rollout(max_surge=1, max_unavailable=0)
+"""Zero-downtime: a new pod starts before an old one stops (needs a free slot per rolling workload)."""
+REPLACE_ROLLOUT: Final = Rollout(max_surge=0, max_unavailable=1)
+"""Replace one pod at a time: always finishes when the max replicas fit (one replica is briefly down)."""
+
+
+def pods_per_node(spec: ContainerSpec, sku: VmSku) -> int:
+    """How many pods of ``spec`` one node of ``sku`` holds (whole GPUs, AKS allocatable CPU and memory)."""
+    cpu_m, memory_mib = node_allocatable(sku, DEFAULT_MAX_PODS["overlay"])
+    res = spec.resources
+    fits = [int(cpu_m // res.cpu_millicores) if res.cpu_millicores else 10**6,
+            int(memory_mib // res.memory_mib) if res.memory_mib else 10**6]
+    if res.gpus:
+        fits.append(sku.gpu_count // res.gpus)
+    return max(0, min(fits))
+
+
+def rollouts(settings: EnvironmentSettings, plans: Mapping[str, WorkloadPlan]) -> dict[str, Rollout]:
+    """Per pool, the rollout every deployment on it can always finish (issue 17, defect 15).
+
+    A surge rollout needs one free pod slot per workload that may roll at once (``pulumi up`` rolls
+    them together). When the pool's slots at ``max_count`` hold every workload's max replicas plus
+    one surge pod each, keep zero-downtime surge; otherwise replace one pod at a time. The policy
+    ``slm-gpu-pool-capacity`` checks the same numbers on the plan.
+    """
+    out: dict[str, Rollout] = dict.fromkeys(plans, SURGE_ROLLOUT)
+    by_pool: dict[str, list[WorkloadPlan]] = {}
+    for plan in plans.values():
+        if plan.pool is not None and plan.sku is not None:
+            by_pool.setdefault(plan.pool, []).append(plan)
+    for pool_name, members in by_pool.items():
+        pool = settings.cluster.pools[pool_name]
+        demand = sum(p.scale.max_replicas for p in members)
+        slots = pool.max_count * min(pods_per_node(p.spec, p.sku) for p in members if p.sku is not None)
+        if demand + len(members) > slots:
+            out |= {p.name: REPLACE_ROLLOUT for p in members}
+    return out
+
+
 def api_server_access(settings: EnvironmentSettings) -> containerservice.ManagedClusterAPIServerAccessProfileArgs:
     """Private API server, or a public one restricted to the listed CIDRs; never open to all."""
     cluster = settings.cluster
@@ -337,6 +386,7 @@ class InferenceCluster(pulumi.ComponentResource):
         validate_args(args, plans)
         self._name = name
         self._args = args
+        self._rollouts = rollouts(settings, plans)
         self.pools: dict[str, containerservice.AgentPool] = {}
         if settings.uses_azure:
             self._azure(name, args)
@@ -587,8 +637,7 @@ class InferenceCluster(pulumi.ComponentResource):
                 # NFD/GFD labels that AKS-managed drivers do not add.
                 "nodeSelector": {"accelerator": "nvidia"},
                 "affinity": None,
-                "tolerations": [{"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"},
-                                {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                "tolerations": [dict(t) for t in GPU_NODE_AGENT_TOLERATIONS],
                 "priorityClassName": "system-node-critical",
             },
             atomic=True,
@@ -740,7 +789,8 @@ class InferenceCluster(pulumi.ComponentResource):
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(plan.selector)),
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(
                     type="RollingUpdate", rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
-                        max_surge=1, max_unavailable=0)),
+                        max_surge=self._rollouts[plan.name].max_surge,
+                        max_unavailable=self._rollouts[plan.name].max_unavailable)),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
                     spec=k8s.core.v1.PodSpecArgs(
@@ -939,6 +989,13 @@ def gateway_path(deployment: str, route: str) -> str:
 
 
 __all__: Sequence[str] = (
-    "InferenceCluster", "InferenceClusterArgs", "KubeletIdentity", "ServingWorkload", "WorkloadIdentity",
-    "gateway_path", "workload_plan",
+    "InferenceCluster",
+    "InferenceClusterArgs",
+    "KubeletIdentity",
+    "Rollout",
+    "ServingWorkload",
+    "WorkloadIdentity",
+    "gateway_path",
+    "rollouts",
+    "workload_plan",
 )

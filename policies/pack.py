@@ -33,7 +33,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UnknownValueError
 
 from policies.environments import config_path_for_stack, environment_of_stack
-from policies.rules import aks, data, edge, foundry, monitoring, serving, stack, workloads
+from policies.rules import aks, data, edge, foundry, monitoring, scheduling, serving, stack, workloads
 from policies.rules import cost as cost_rules
 from policies.rules.stack import Finding, StackResource
 
@@ -358,6 +358,19 @@ SPECS: Final[tuple[Spec, ...]] = (
          "SLM_FACTS vLLM", serving.bounded_context),
     Spec("slm-serving-shared-memory", "vLLM mounts a memory-backed, size-limited /dev/shm.", ("D-vllm",), "A/A/M",
          "SLM_FACTS vLLM", serving.shared_memory, severity=L),
+    # ---- Stack invariants (issue 17): relations between resources, each finding names both ends
+    Spec("slm-k8s-pod-placement",
+         "Every pod selects a node pool of its cluster and tolerates its taints, AKS's Spot taint included.",
+         ("INV-SCHED",), "M/M/M", "Kubernetes taints and tolerations; AKS Spot pools (scalesetpriority taint)",
+         stack_rule=scheduling.pod_placement, severity=H),
+    Spec("slm-gpu-node-agents",
+         "GPU node agents (device plugin, DCGM exporter, GPU Operator) select and tolerate every GPU pool.",
+         ("INV-SCHED",), "M/M/M", "AKS GPU node pools; NVIDIA device plugin and DCGM exporter charts",
+         stack_rule=scheduling.gpu_node_agents, severity=H),
+    Spec("slm-gpu-pool-capacity",
+         "Max replicas plus rollout surge of a pool's workloads fit its GPUs, CPU and memory at max_count.",
+         ("INV-CAPACITY",), "M/M/M", "Kubernetes rolling updates (maxSurge); AKS node resource reservations",
+         stack_rule=scheduling.pool_capacity, severity=H),
     Spec("slm-serving-memory-fit", "vLLM's --max-model-len fits the GPU after the weights (else it fails at start).",
          ("D-vllm",), "M/M/M", "DESIGN memory-fit; vLLM start-up KV-cache check (policies/rules/memory_fit.py)",
          serving.memory_fit, severity=H),
@@ -532,7 +545,8 @@ def _stack_validator(spec: Spec) -> Callable[[StackValidationArgs, ReportViolati
         resources = [StackResource(
             r.resource_type, r.name, r.urn, r.props, r.parent.urn if r.parent else None,
             tuple(d.urn for d in r.dependencies),
-            {k: tuple(d.urn for d in v) for k, v in r.property_dependencies.items()}) for r in args.resources]
+            {k: tuple(d.urn for d in v) for k, v in r.property_dependencies.items()},
+            r.provider.urn if r.provider is not None else "") for r in args.resources]
         try:
             findings = rule(resources, cfg)
         except UnknownValueError:

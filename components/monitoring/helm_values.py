@@ -37,6 +37,16 @@ DASHBOARD_LABEL_VALUE: Final = "1"
 SYSTEM_POOL_TOLERATION: Final = {"key": "CriticalAddonsOnly", "operator": "Exists", "effect": "NoSchedule"}
 """Monitoring runs on the system pool (tainted CriticalAddonsOnly): user pools may be GPU-only."""
 GPU_TOLERATION: Final = {"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}
+SPOT_TOLERATION: Final = {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal", "value": "spot",
+                          "effect": "NoSchedule"}
+"""AKS taints every Spot node ``kubernetes.azure.com/scalesetpriority=spot:NoSchedule`` by itself."""
+GPU_NODE_AGENT_TOLERATIONS: Final = (
+    GPU_TOLERATION,
+    {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+    SPOT_TOLERATION,
+)
+"""What a node agent every GPU node needs (device plugin, DCGM exporter) tolerates: our GPU taint, the
+NVIDIA one, and AKS's Spot taint (dev's only GPU pool is Spot; policy slm-gpu-node-agents)."""
 GPU_NODE_LABEL: Final = ("accelerator", "nvidia")
 """The node label ``InferenceCluster`` puts on every GPU pool."""
 
@@ -128,7 +138,7 @@ class DcgmExporterValues:
         values: dict[str, Any] = {
             "serviceMonitor": {"enabled": False},
             "service": {"type": "ClusterIP"},
-            "tolerations": [dict(GPU_TOLERATION)],
+            "tolerations": [dict(t) for t in GPU_NODE_AGENT_TOLERATIONS],
         }
         if self.aks_gpu_nodes_only:
             values["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {

@@ -61,6 +61,8 @@ class StackResource:
     parent: str | None = None
     dependencies: tuple[str, ...] = ()
     property_dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    provider: str = ""
+    """URN of the resource's provider (empty for default providers the engine did not send)."""
 
 
 @dataclass(frozen=True)

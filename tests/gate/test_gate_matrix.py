@@ -217,7 +217,8 @@ INFERENCE = {"app.kubernetes.io/component": "inference"}
 def workload(name: str, *, container: dict[str, Any] | None = None, pod: dict[str, Any] | None = None,
              labels: dict[str, str] | None = None, namespace: str = NS, replicas: int | None = 2,
              kind: str = "Deployment", base: tuple[dict[str, Any], dict[str, Any]] = (CONTAINER, POD),
-             annotations: dict[str, str] | None = None) -> None:
+             annotations: dict[str, str] | None = None, strategy: dict[str, Any] | None = None,
+             opts: pulumi.ResourceOptions | None = None) -> None:
     """A workload built from the compliant baseline; ``container`` / ``pod`` override parts of it."""
     pod_labels = {**LABELS, "app": name, **(labels or {})}
     pod_labels = {k: v for k, v in pod_labels.items() if v}
@@ -227,17 +228,20 @@ def workload(name: str, *, container: dict[str, Any] | None = None, pod: dict[st
                             "template": {"metadata": {"labels": pod_labels}, "spec": pod_spec}}
     if replicas is not None and kind != "DaemonSet":
         spec["replicas"] = replicas
+    if strategy is not None:
+        spec["strategy"] = strategy
     metadata: dict[str, Any] = {"name": name, "namespace": namespace}
     if annotations:
         metadata["annotations"] = annotations
     cls = {"Deployment": k8s.apps.v1.Deployment, "DaemonSet": k8s.apps.v1.DaemonSet}[kind]
-    cls(name, metadata=metadata, spec=spec)
+    cls(name, metadata=metadata, spec=spec, opts=opts)
 
 
 def vllm(name: str, *, container: dict[str, Any] | None = None, pod: dict[str, Any] | None = None,
-         labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None) -> None:
+         labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None,
+         strategy: dict[str, Any] | None = None, opts: pulumi.ResourceOptions | None = None) -> None:
     workload(name, container=container, pod=pod, labels={**INFERENCE, **(labels or {})},
-             base=(VLLM_CONTAINER, VLLM_POD), annotations=annotations)
+             base=(VLLM_CONTAINER, VLLM_POD), annotations=annotations, strategy=strategy, opts=opts)
 
 
 PHI4_MINI = ModelShape(parameters_billion=3.84, layers=32, kv_heads=8, head_dim=128, quantization="bf16")
@@ -291,6 +295,7 @@ def compliant_fixtures() -> None:
     foundry_deployment("ok-foundry-phi")
     ok_aks = cluster("ok-aks")
     diagnostics("ok-aks-diag", ok_aks)
+    system_invariants(ok_aks)
     gpu_pool("ok-gpu-pool")
     registry("ok-acr")
     ok_kv = vault("ok-kv")
@@ -299,6 +304,39 @@ def compliant_fixtures() -> None:
     storage_account("ok-st")
     operationalinsights.Workspace("ok-workspace", workspace_name="matrix", resource_group_name=RG, location=LOC,
                                   tags=TAGS, retention_in_days=365, sku={"name": "PerGB2018"})
+
+
+SPOT_TOLERATION = {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal", "value": "spot",
+                   "effect": "NoSchedule"}
+AGENT_TOLERATIONS = [{"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"},
+                     {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+ONE_AT_A_TIME = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.17.1" + DIGEST
+
+
+def system_invariants(ok_aks: containerservice.ManagedCluster) -> None:
+    """Stack invariants over ok-aks's pools (all gpu_pool() fixtures name it), through a provider built
+    from the cluster as InferenceCluster does: pods, node agents and pool capacity.
+
+    ok-aks's GPU pools include bad-gpu-spot (AKS taints it scalesetpriority=spot:NoSchedule).
+    """
+    on_aks = pulumi.ResourceOptions(provider=k8s.Provider(
+        "ok-sched-k8s", kubeconfig="apiVersion: v1\nkind: Config\n", opts=pulumi.ResourceOptions(depends_on=[ok_aks])))
+    agent_pod = {"nodeSelector": {"accelerator": "nvidia"}}
+    workload("ok-sched-device-plugin", kind="DaemonSet", container={"name": "nvidia-device-plugin",
+                                                                    "image": PLUGIN_IMAGE},
+             pod={**agent_pod, "tolerations": [*AGENT_TOLERATIONS, SPOT_TOLERATION]}, opts=on_aks)
+    vllm("ok-sched-vllm", pod={"nodeSelector": {"kubernetes.azure.com/agentpool": "okgpupool"}},
+         strategy=ONE_AT_A_TIME, opts=on_aks)
+    workload("bad-sched-agent-no-spot", kind="DaemonSet", container={"name": "nvidia-device-plugin",
+                                                                     "image": PLUGIN_IMAGE},
+             pod={**agent_pod, "tolerations": AGENT_TOLERATIONS}, opts=on_aks)
+    vllm("bad-sched-spot-untolerated", pod={"nodeSelector": {"kubernetes.azure.com/agentpool": "badgpuspot"}},
+         strategy=ONE_AT_A_TIME, opts=on_aks)
+    gpu_pool("bad-sched-full-pool", max_count=1)  # one A100: two single-GPU models do not fit
+    for model in ("a", "b"):
+        vllm(f"sched-model-{model}", pod={"nodeSelector": {"kubernetes.azure.com/agentpool": "badschedfull"}},
+             strategy=ONE_AT_A_TIME, opts=on_aks)
 
 
 def violating_foundry() -> None:
@@ -554,7 +592,7 @@ CASES: tuple[tuple[str, str, str], ...] = (
     ("slm-cost-foundry-deployment-sku", "bad-cost-foundry-capacity", "sku.capacity: found 5000; at most 1000 here (raise maxCapacity in the policy config after a cost review)."),
     ("slm-cost-required-tags", "bad-cost-untagged", "tags: found no environment, owner, costCenter, workload; pass the stack's tags (settings.tags) to this resource."),
     # The total depends on every pool's list price (catalog.VM_SKUS); the owner and its line do not.
-    ("slm-cost-monthly-budget", "bad-cost-h100-pool", "estimated monthly cost: found $95,055 (worst case, every pool at maxCount) against a budget of $40,000: bad-cost-h100-pool (Standard_NC40ads_H100_v5 x 8) $40,763; ..."),
+    ("slm-cost-monthly-budget", "bad-cost-h100-pool", "estimated monthly cost: found $97,736 (worst case, every pool at maxCount) against a budget of $40,000: bad-cost-h100-pool (Standard_NC40ads_H100_v5 x 8) $40,763; ..."),
     ("slm-ops-diagnostic-settings", "bad-aks-entra", "diagnosticSettings: found none for 'bad-aks-entra'; add a DiagnosticSetting with resourceUri set to its id and a workspaceId."),
     ("slm-ops-container-insights", "bad-ops-no-metrics", "azureMonitorProfile.metrics.enabled: found unset and no omsagent add-on; enable managed Prometheus (or Container Insights)."),
     ("slm-ops-container-insights", "bad-ops-short-retention", "retentionInDays: found 30; keep at least 365 days here."),
@@ -579,6 +617,9 @@ CASES: tuple[tuple[str, str, str], ...] = (
     ("slm-serving-log-stats", "bad-serving-no-log-stats", "spec.template.spec.containers[0].args: found --disable-log-stats; remove it or the vllm:* metrics disappear."),
     ("slm-serving-bounded-context", "bad-serving-unbounded", "spec.template.spec.containers[0].args: found no --max-model-len; bound it (e.g. 16384) so the server starts on its GPU."),
     ("slm-serving-memory-fit", "bad-serving-context-too-long", "spec.template.spec.containers[0].args: found --max-model-len 131072, which needs 16.0 GiB of KV cache after 7.15 GiB of weights on a 16 GiB GPU; vLLM would fail at start. Lower it to at most 47083 or use a larger GPU."),
+    ("slm-k8s-pod-placement", "bad-sched-spot-untolerated", "spec.template.spec: bad-sched-spot-untolerated selects only pools whose taints it does not tolerate: pool 'badgpuspot' (bad-gpu-spot) has 'kubernetes.azure.com/scalesetpriority=spot:NoSchedule' (AKS adds it to every Spot pool); add {key: kubernetes.azure.com/scalesetpriority, operator: Equal, value: spot, effect: NoSchedule}."),
+    ("slm-gpu-node-agents", "bad-sched-agent-no-spot", "spec.template.spec: bad-sched-agent-no-spot does not tolerate 'kubernetes.azure.com/scalesetpriority=spot:NoSchedule' of GPU pool 'badgpuspot' (bad-gpu-spot) (AKS adds it to every Spot pool), so nvidia.com/gpu is never advertised there and GPU pods stay Pending; add {key: kubernetes.azure.com/scalesetpriority, operator: Equal, value: spot, effect: NoSchedule}."),
+    ("slm-gpu-pool-capacity", "bad-sched-full-pool", "nvidia.com/gpu: found 4 GPU needed on pool 'badschedfull' (bad-sched-full-pool) Standard_NC24ads_A100_v4 x max 1 = 1 GPU at most, by sched-model-a 2 GPU (max 2 from spec.replicas x 1 GPU); sched-model-b 2 GPU (max 2 from spec.replicas x 1 GPU); pods beyond it stay Pending and rollouts never finish. Fix: raise the pool's max_count, lower the deployments' max replicas, or roll with maxSurge 0 / maxUnavailable 1."),
     ("slm-serving-shared-memory", "bad-serving-no-shm", "spec.template.spec.containers[0].volumeMounts: found no memory-backed /dev/shm; mount an emptyDir with medium 'Memory' and a sizeLimit at /dev/shm."),
 )
 
