@@ -43,6 +43,9 @@ class Scenario:
     """Labels of the expected alert, or of the expected recorded sample."""
     value: float | None = None
     """Expected sample value for a recording rule (``None``: expect no sample)."""
+    timeline: tuple[tuple[int, bool], ...] = ()
+    """Alerts only: (minute, firing?) checks instead of the fire-at / silent pair, for alerts that
+    must fire at one moment and resolve later."""
 
 
 def _sel(name: str, labels: Mapping[str, str]) -> str:
@@ -178,10 +181,11 @@ def scenarios(rule: Rule) -> list[Scenario]:
                          series={_sel("kube_pod_container_status_restarts_total",
                                       {**other, **container}): _ramp(1)}),
             ]
-        case "gpu-xid" | "gpu-row-remap" | "gpu-temp":
-            metric = {"gpu-xid": "DCGM_FI_DEV_XID_ERRORS", "gpu-row-remap": "DCGM_FI_DEV_ROW_REMAP_FAILURE",
-                      "gpu-temp": "DCGM_FI_DEV_GPU_TEMP"}[rule.kind]
-            bad = {"gpu-xid": 79, "gpu-row-remap": 1, "gpu-temp": threshold + 5}[rule.kind]
+        case "gpu-xid" | "gpu-xid-other":
+            return _xid_scenarios(rule)
+        case "gpu-row-remap" | "gpu-temp":
+            metric = {"gpu-row-remap": "DCGM_FI_DEV_ROW_REMAP_FAILURE", "gpu-temp": "DCGM_FI_DEV_GPU_TEMP"}[rule.kind]
+            bad = {"gpu-row-remap": 1, "gpu-temp": threshold + 5}[rule.kind]
             expected = {"gpu": GPU_LABELS["gpu"], "Hostname": GPU_LABELS["Hostname"]}
             return [
                 Scenario(name="unhealthy GPU", fires=True, eval_minutes=fire_at, labels=expected,
@@ -220,6 +224,31 @@ def scenarios(rule: Rule) -> list[Scenario]:
     raise ValueError(msg)
 
 
+def _xid_scenarios(rule: Rule) -> list[Scenario]:
+    """The last-XID gauge steps to a code and stays: one alert per new code, resolved after the window.
+
+    Minute 0-9 no XID; 10: the first code; 40: a second, different code (the gauge never returns
+    to 0). The alert fires right after each change and is resolved 10 minutes later although the
+    gauge still holds the code. The other class's code never fires this alert.
+    """
+    fatal = rule.kind == "gpu-xid"
+    first, second = (79, 48) if fatal else (13, 31)
+    other = 13 if fatal else 79
+    expected = {"gpu": GPU_LABELS["gpu"], "Hostname": GPU_LABELS["Hostname"]}
+    xid = _sel("DCGM_FI_DEV_XID_ERRORS", GPU_LABELS)
+    steps = f"0x9 {first}x29 {second}x{STEPS - 40}"
+    once = ((9, False), (11, True), (25, False), (39, False), (41, True), (55, False))
+    return [
+        Scenario(name=f"XID {first} then {second}: fires once per new code, then resolves", labels=expected,
+                 series={xid: steps}, timeline=once),
+        Scenario(name=f"XID {other} (the other class) stays silent", labels=expected,
+                 series={xid: f"0x9 {other}x{STEPS - 10}"},
+                 timeline=((11, False), (30, False))),
+        Scenario(name="a stale code from before the exporter's window stays silent", labels=expected,
+                 series={xid: _const(first)}, timeline=((5, False), (30, False))),
+    ]
+
+
 _TEMPLATE_LABEL: Final = re.compile(r"\{\{ \$labels\.(\w+) \}\}")
 
 
@@ -244,7 +273,13 @@ def _test_case(rule: Rule, scenario: Scenario) -> dict[str, Any]:
                                      "exp_samples": samples}]
         return case
     checks: list[dict[str, Any]] = []
-    if scenario.fires:
+    if scenario.timeline:
+        labels = {**scenario.labels, **rule.labels}
+        expected = {"exp_labels": labels,
+                    "exp_annotations": {k: render_annotation(v, labels) for k, v in rule.annotations.items()}}
+        checks.extend({"eval_time": f"{minute}m", "alertname": rule.alert,
+                       "exp_alerts": [expected] if firing else []} for minute, firing in scenario.timeline)
+    elif scenario.fires:
         labels = {**scenario.labels, **rule.labels}
         expected = {"exp_labels": labels,
                     "exp_annotations": {k: render_annotation(v, labels) for k, v in rule.annotations.items()}}
@@ -273,5 +308,7 @@ def covered_alerts(groups: Sequence[RuleGroup]) -> dict[str, set[str]]:
         for rule in group.rules:
             if rule.alert:
                 for scenario in scenarios(rule):
-                    out.setdefault(rule.alert, set()).add("fires" if scenario.fires else "silent")
+                    outcomes = ({"fires" if firing else "silent" for _, firing in scenario.timeline}
+                                if scenario.timeline else {"fires" if scenario.fires else "silent"})
+                    out.setdefault(rule.alert, set()).update(outcomes)
     return out

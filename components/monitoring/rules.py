@@ -30,7 +30,7 @@ from stacks.settings import AksDeployment, EnvironmentSettings, VllmDeployment
 Severity = Literal["critical", "warning", "info"]
 RuleKind = Literal[
     "ttft", "itl", "queue", "kv", "preemption", "abort", "absent", "down", "restarts",
-    "gpu-xid", "gpu-temp", "gpu-row-remap", "gpu-fb", "tokens-rate", "cost",
+    "gpu-xid", "gpu-xid-other", "gpu-temp", "gpu-row-remap", "gpu-fb", "tokens-rate", "cost",
 ]
 Source = Literal["vllm", "onnx-genai", "ollama", "dcgm", "kube-state-metrics"]
 
@@ -59,7 +59,8 @@ ALERT_SUMMARIES: Final[Mapping[str, str]] = {
     "SlmModelServerAbsent": "Model server metrics are missing while replicas are desired",
     "SlmModelServerDown": "No replica of the model server is available",
     "SlmModelServerRestarting": "Model server containers keep restarting",
-    "SlmGpuXidError": "A GPU reported an XID error",
+    "SlmGpuXidError": "A GPU reported a new fatal XID error",
+    "SlmGpuXidWarning": "A GPU reported a new application-level or unlisted XID error",
     "SlmGpuTemperatureHigh": "A GPU is running hot",
     "SlmGpuRowRemapFailure": "A GPU failed to remap a memory row",
     "SlmGpuFramebufferFull": "A GPU's memory is almost full",
@@ -293,14 +294,41 @@ def serving_rules(settings: EnvironmentSettings, name: str, dep: AksDeployment) 
     return tuple(rules)
 
 
+FATAL_XIDS: Final = (48, 61, 62, 63, 64, 74, 79, 92, 94, 95, 119, 120)
+"""XIDs NVIDIA's XID catalogue (docs.nvidia.com/deploy/xid-errors) resolves by resetting the GPU,
+rebooting the node or contacting support: uncorrectable ECC (48), internal micro-controller halt
+(61, 62), row remapping (63, 64), NVLink (74), fallen off the bus (79), high single-bit ECC rate
+(92), contained / uncontained ECC (94, 95), GSP RPC timeout / error (119, 120)."""
+APPLICATION_XIDS: Final = (13, 31, 43, 45)
+"""XIDs the catalogue resolves by restarting the application: graphics engine exception (13), MMU
+fault (31), a channel stopped (43), preemptive cleanup (45). A CUDA bug raises them; they never
+page as critical."""
+XID_WINDOW: Final = "5m"
+"""``DCGM_FI_DEV_XID_ERRORS`` is the LAST XID code, a gauge that never resets: the alerts fire when
+it changes to a code (for this window, then resolve), not while a stale code stays."""
+
+
+def _xid_in(codes: Sequence[int]) -> str:
+    return " or ".join(f"DCGM_FI_DEV_XID_ERRORS == {c}" for c in codes)
+
+
 def gpu_rules(settings: EnvironmentSettings) -> tuple[Rule, ...]:
     """DCGM exporter health rules (XID, temperature, row remap, framebuffer)."""
     by = "max by (Hostname, gpu)"
     where = "GPU {{ $labels.gpu }} on {{ $labels.Hostname }}"
+    changed = f"changes(DCGM_FI_DEV_XID_ERRORS[{XID_WINDOW}]) > 0"
+    fatal = ", ".join(str(c) for c in FATAL_XIDS)
     return (
-        _alert(settings, alert="SlmGpuXidError", kind="gpu-xid", source="dcgm", threshold=0,
-               for_=None, severity="critical", expr=f"{by} (DCGM_FI_DEV_XID_ERRORS) > 0",
-               description=f"{where} reported an XID error; the series value is the XID code."),
+        _alert(settings, alert="SlmGpuXidError", kind="gpu-xid", source="dcgm", threshold=FATAL_XIDS[0],
+               for_=None, severity="critical", expr=f"{by} (({_xid_in(FATAL_XIDS)}) and {changed})",
+               description=(f"{where} reported a new fatal XID ({fatal}: reset the GPU or drain the node); "
+                            "the alert value is the XID code.")),
+        _alert(settings, alert="SlmGpuXidWarning", kind="gpu-xid-other", source="dcgm",
+               threshold=APPLICATION_XIDS[0], for_=None, severity="warning",
+               expr=f"{by} ((DCGM_FI_DEV_XID_ERRORS > 0 unless ({_xid_in(FATAL_XIDS)})) and {changed})",
+               description=(f"{where} reported a new XID outside the fatal list (application XIDs "
+                            f"{', '.join(str(c) for c in APPLICATION_XIDS)}: restart the workload); the "
+                            "alert value is the XID code.")),
         _alert(settings, alert="SlmGpuTemperatureHigh", kind="gpu-temp", source="dcgm",
                threshold=GPU_TEMPERATURE_CELSIUS, for_="10m", severity="warning",
                expr=f"{by} (DCGM_FI_DEV_GPU_TEMP) > {GPU_TEMPERATURE_CELSIUS}",

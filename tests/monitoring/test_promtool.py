@@ -97,3 +97,31 @@ def test_annotation_rendering_rejects_constructs_it_cannot_expand() -> None:
     assert render_annotation("GPU {{ $labels.gpu }} hot", {"gpu": "1"}) == "GPU 1 hot"
     with pytest.raises(ValueError, match="cannot expand"):
         render_annotation("value {{ $value }}", {})
+
+
+def test_xid_alerts_fire_once_per_new_code_and_resolve(tmp_path: Path) -> None:
+    """The generated XID cases: fires after each new fatal code, resolved while the gauge keeps it."""
+    render_monitoring(make_settings(), tmp_path)
+    doc = yaml.safe_load((tmp_path / "tests" / "slm-gpu.test.yaml").read_text())
+    (case,) = [t for t in doc["tests"] if t["name"].startswith("SlmGpuXidError") and "then" in t["name"]]
+    timeline = [(c["eval_time"], bool(c["exp_alerts"])) for c in case["alert_rule_test"]]
+    assert timeline == [("9m", False), ("11m", True), ("25m", False), ("39m", False), ("41m", True),
+                        ("55m", False)]
+    assert _run("test", "rules", "tests/slm-gpu.test.yaml", cwd=tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize("old_expr", [
+    "max by (Hostname, gpu) (DCGM_FI_DEV_XID_ERRORS) > 0",  # the last-XID gauge read as a fault flag
+    "max by (Hostname, gpu) (changes(DCGM_FI_DEV_XID_ERRORS[5m]) > 0)",  # changes, but no fatal split
+])
+def test_xid_cases_reject_the_gauge_read_as_a_flag(old_expr: str, tmp_path: Path) -> None:
+    render_monitoring(make_settings(), tmp_path)
+    rule_file = tmp_path / "rules" / "slm-gpu.yaml"
+    doc = yaml.safe_load(rule_file.read_text())
+    for rule in doc["groups"][0]["rules"]:
+        if rule.get("alert") == "SlmGpuXidError":
+            rule["expr"] = old_expr
+    rule_file.write_text(yaml.safe_dump(doc, sort_keys=False))
+    tested = _run("test", "rules", "tests/slm-gpu.test.yaml", cwd=tmp_path)
+    assert tested.returncode != 0
+    assert "SlmGpuXidError" in tested.stdout + tested.stderr

@@ -73,7 +73,7 @@ class TestGeneration:
     def test_gpu_rules_only_with_gpus(self) -> None:
         assert "slm-gpu" not in [g.name for g in build_rule_groups(cpu_only_settings())]
         gpu = _group("slm-gpu")
-        assert set(gpu) == {"SlmGpuXidError", "SlmGpuTemperatureHigh", "SlmGpuRowRemapFailure",
+        assert set(gpu) == {"SlmGpuXidError", "SlmGpuXidWarning", "SlmGpuTemperatureHigh", "SlmGpuRowRemapFailure",
                             "SlmGpuFramebufferFull"}
         assert gpu["SlmGpuTemperatureHigh"].for_ == "10m"
         assert gpu["SlmGpuTemperatureHigh"].expr.endswith("> 85")
