@@ -31,6 +31,15 @@ SERVER_CONCURRENCY: Final = 1
 """Generations run one at a time per pod (a CPU is saturated by one); others wait in the queue that
 ``onnxgenai_requests_waiting`` reports and KEDA scales on."""
 POD_SHARE_OF_NODE: Final = 0.6
+MIN_WAITING: Final = 16
+"""The server answers 503 + Retry-After beyond ``--max-waiting`` queued requests. The bound is kept
+well above the KEDA threshold (``slo.queue_backlog_requests``) so the waiting gauge can reach it and
+scale out before anyone is refused."""
+
+
+def max_waiting(queue_backlog_requests: int) -> int:
+    """``--max-waiting`` for a deployment whose KEDA trigger fires above ``queue_backlog_requests``."""
+    return max(MIN_WAITING, 4 * queue_backlog_requests)
 
 
 def onnx_genai_container(
@@ -84,7 +93,8 @@ def onnx_genai_container(
         command=("python", "/app/server.py"),
         args=("--model-dir", f"{MODELS_PATH}/{variant}", "--served-model-name", name,
               "--port", str(PORT), "--context-tokens", str(dep.context_tokens),
-              "--max-concurrency", str(SERVER_CONCURRENCY)),
+              "--max-concurrency", str(SERVER_CONCURRENCY),
+              "--max-waiting", str(max_waiting(dep.slo.queue_backlog_requests))),
         env={**common_env, "HF_HUB_OFFLINE": "1"},
         secret_env=(SecretEnv(name="ENGINE_API_KEY", secret_name=api_key_secret, key=api_key_secret_key),),
         port=PORT,

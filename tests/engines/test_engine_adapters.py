@@ -11,6 +11,7 @@ from components.engines.spec import NON_ROOT_UID, image_is_digest_pinned
 from components.engines.vllm import DEFAULT_IMAGE, PINNED_IMAGE, vllm_args, vllm_container
 from policies.rules.catalog import VM_SKUS
 from stacks.settings import ModelSpec, OllamaDeployment, OnnxGenAIDeployment, VllmDeployment
+from tests.engines.onnx_server_modules import load
 from tests.inference.builders import MODELS, REVISION
 
 T4 = VM_SKUS["Standard_NC4as_T4_v3"]
@@ -203,6 +204,16 @@ class TestOnnxGenAI:
         spec = model(artifacts={"onnx": {"repo": "a/b", "revision": REVISION, "cpu_variant": "cpu"}})
         with pytest.raises(ValueError, match=r"artifacts\.onnx\.cuda_variant"):
             onnx_genai_container("x", self.dep(), spec, T4, image="img", api_key_secret="s")
+
+    @pytest.mark.parametrize("threshold", [8, 40])
+    def test_the_server_queue_can_grow_past_the_scaling_threshold(self, threshold: int) -> None:
+        # KEDA scales on onnxgenai_requests_waiting > slo.queue_backlog_requests; a server that refuses
+        # (503) before that many wait would never let the metric reach the threshold: no scale-out.
+        dep = self.dep(slo={"queue_backlog_requests": threshold})
+        spec = onnx_genai_container("x", dep, model(), CPU, image="img", api_key_secret="s")
+        options = load("server").build_parser().parse_args(spec.args)
+        assert options.max_waiting > threshold
+        assert options.served_model_name == "x"
 
     def test_api_key_and_queue_metric(self) -> None:
         spec = onnx_genai_container("x", self.dep(), model(), CPU, image="img", api_key_secret="s")

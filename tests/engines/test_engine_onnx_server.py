@@ -282,3 +282,37 @@ def test_stop_sequences_split_across_pieces_are_never_shown() -> None:
     assert "".join(shown) == "Hell"
     assert generation.finish_reason == "stop"
     assert list(server.stop_at(iter(["a", "b"]), ("bc",), generation)) == ["a", "b"]
+
+
+@dataclass
+class FloodGenerator:
+    """Streams far more than the socket buffers hold for the prompt ``flood``; a short answer otherwise."""
+
+    def start(self, request: server.GenerationRequest) -> server.Generation:
+        generation = server.Generation(prompt_tokens=1, pieces=iter(()))
+
+        def pieces() -> Iterator[str]:
+            for produced in range(1, 10_001 if request.prompt == "flood" else 2):
+                generation.completion_tokens = produced
+                yield "x" * 65_536 if request.prompt == "flood" else "ok"
+
+        generation.pieces = pieces()
+        return generation
+
+
+def test_a_client_that_stops_reading_a_stream_frees_the_slot() -> None:
+    with serving(FloodGenerator(), max_concurrency=1, max_waiting=0, io_timeout_seconds=0.5) as (base, httpd):
+        body = json.dumps({"prompt": "flood", "stream": True}).encode()
+        with socket.socket() as stuck:
+            stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            stuck.connect(("127.0.0.1", int(base.rsplit(":", 1)[1])))
+            stuck.sendall(b"POST /v1/completions HTTP/1.1\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            deadline = time.monotonic() + 15
+            while ("/v1/completions", "499") not in httpd.metrics.requests:  # never read: the write times out
+                assert time.monotonic() < deadline, "the stalled stream still holds its generation slot"
+                time.sleep(0.05)
+            # The only slot (and no waiting room) is free again while the stalled client is still connected.
+            status, text = call(base, "/v1/completions", {"prompt": "small"}, key=None)
+            assert status == 200
+            assert json.loads(text)["choices"][0]["text"] == "ok"
