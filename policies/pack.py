@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -33,9 +34,21 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UnknownValueError
 
 from policies.environments import config_path_for_stack, environment_of_stack
-from policies.rules import aks, data, edge, foundry, monitoring, scheduling, serving, stack, workloads
+from policies.rules import (
+    aks,
+    coverage,
+    data,
+    edge,
+    foundry,
+    monitoring,
+    scheduling,
+    serving,
+    stack,
+    workloads,
+)
 from policies.rules import cost as cost_rules
 from policies.rules.stack import Finding, StackResource
+from policies.rules.wire import UNKNOWN_SENTINELS, KnownDict, Unknown, tracking_reads
 
 PACK_NAME: Final = "slm-platform"
 POLICY_DIR: Final = Path(__file__).resolve().parent
@@ -78,6 +91,8 @@ class Spec:
     config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     severity: Severity = Severity.MEDIUM
     remediation: str = ""
+    raw_type: bool = False
+    """The rule reads the type token as sent (API version included) instead of the normalized one."""
 
     def level(self, env: str) -> str:
         """The enforcement level in ``env`` (local: advisory where dev is enabled)."""
@@ -146,7 +161,8 @@ SPECS: Final[tuple[Spec, ...]] = (
          ("AIF-08",), "A/M/M", "Azure AI content filtering guidance", foundry.rai_policy,
          config=_s(approvedRaiPolicies={**_STR_LIST, "default": list(foundry.DEFAULT_RAI_POLICIES)})),
     Spec("slm-foundry-no-preview-api", "Azure resources use stable (non-preview) API versions.",
-         ("AIF-09", "EDGE-03"), "A/M/M", "compliance-policies disallowPreviewResource", foundry.no_preview_api),
+         ("AIF-09", "EDGE-03"), "A/M/M", "compliance-policies disallowPreviewResource", foundry.no_preview_api,
+         raw_type=True),
     # ---- B. AKS
     Spec("slm-aks-entra-rbac", "AKS uses managed Entra ID with admin groups and Kubernetes RBAC.",
          ("AKS-01",), "M/M/M", "CKV_AZURE_5; MCSB IM-1, PA-7; PSRule Azure.AKS.ManagedAAD / UseRBAC", aks.entra_rbac,
@@ -263,6 +279,12 @@ SPECS: Final[tuple[Spec, ...]] = (
          severity=C),
     Spec("slm-k8s-stable-api", "No bare Pods and no alpha/beta versions of built-in Kubernetes APIs.", ("K8S-16",),
          "A/M/M", "compliance-policies disallowPod, disallowAlpha/BetaResource", workloads.stable_api),
+    Spec("slm-pack-known-types", "Every resource is of a type some policy of the pack reads.", ("K8S-16", "OPS-01"),
+         "A/A/M", "issue 12.4 (a PASS must not cover unread resources)", coverage.unknown_type,
+         config=_s(reviewedTypes={**_STR_LIST, "default": []}), severity=H),
+    Spec("slm-pack-opaque-components", "Provider-rendered components (Helm v4 Chart, yaml/v2) are flagged offline.",
+         ("K8S-16",), "A/A/M", "issue 12.4; pulumi-kubernetes v4 components render in the provider",
+         stack_rule=coverage.opaque_components, severity=H),
     Spec("slm-k8s-helm-release-opaque", "Helm Releases are flagged because their objects are not checked.",
          ("K8S-16",), "A/A/A", "pulumi/pulumi#10055", workloads.helm_release_opaque, severity=L),
     # ---- E. GPU and cost
@@ -505,26 +527,96 @@ def exemption_note(name: str, pattern: str, reason: str, suppressed: int) -> str
 
 def rule_failure(exc: BaseException) -> str:
     """The finding for a rule that raised: the exception type and where, never its message (it may hold values)."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    where = f" at {Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno}" if tb is not None else ""
+    frames = traceback.extract_tb(exc.__traceback__)
+    rule_frames = [f for f in frames if Path(f.filename).name != "wire.py"] or frames  # wire: the shared readers
+    where = f" at {Path(rule_frames[-1].filename).name}:{rule_frames[-1].lineno}" if rule_frames else ""
     return (f"cannot verify: the rule failed on this input ({type(exc).__name__}{where}), so it is reported "
             "instead of passed; fix the input, or report the rule bug.")
 
 
-def _resource_validator(spec: Spec) -> Callable[[ResourceValidationArgs, ReportViolation], None]:
+def cannot_verify(path: str) -> str:
+    """The finding for an unknown value a rule had to read (staging and prod fail closed)."""
+    return (f"cannot verify {path}: its value is unknown at preview (an output of another resource) and this "
+            "policy fails closed here; make it known at preview (derive it from settings), or exempt the "
+            "resource with a written reason.")
+
+
+FAIL_CLOSED_ENVIRONMENTS: Final = frozenset({"staging", "prod"})
+"""Where a check that could not see its value is a finding of its policy (at the policy's level)."""
+_VERSIONED_TOKEN_RE: Final = re.compile(r"^(azure-native:[A-Za-z0-9]+)/v\d{8}[a-z]*(:[A-Za-z0-9]+)$")
+
+
+def normalize_type(type_: str) -> str:
+    """``azure-native:storage/v20230101:StorageAccount`` -> ``azure-native:storage:StorageAccount``.
+
+    A locally generated API version registers the same resource under a versioned token; rules
+    match the default token, so without this every versioned resource passed unread (issue 12.4).
+    """
+    m = _VERSIONED_TOKEN_RE.match(type_)
+    return m.group(1) + m.group(2) if m else type_
+
+
+def fails_closed() -> bool:
+    """True when the pack runs for a staging or prod stack (``PULUMI_STACK``; unknown stacks are prod)."""
+    return environment_of_stack(os.environ.get("PULUMI_STACK")) in FAIL_CLOSED_ENVIRONMENTS
+
+
+def known_props(value: Any, path: str = "") -> Any:
+    """The SDK's property proxy as plain data, each unknown leaf an ``Unknown`` (its path kept).
+
+    The proxy raises on the first unknown a rule touches, which aborted the whole policy with an
+    advisory "can't run" (fail open, and one unknown env value blinded every env check).
+    """
+    if isinstance(value, Unknown):
+        return value
+    if isinstance(value, Mapping):
+        out = KnownDict()
+        for key in value:
+            sub = f"{path}.{key}" if path else str(key)
+            try:
+                item = value[key]
+            except UnknownValueError:
+                out[str(key)] = Unknown(sub)
+                continue
+            out[str(key)] = known_props(item, sub)
+        return out
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        items_out: list[Any] = []
+        for i in range(len(value)):
+            try:
+                item = value[i]
+            except UnknownValueError:
+                items_out.append(Unknown(f"{path}[{i}]"))
+                continue
+            items_out.append(known_props(item, f"{path}[{i}]"))
+        return items_out
+    return Unknown(path) if isinstance(value, str) and value in UNKNOWN_SENTINELS else value
+
+
+def run_resource_rule(spec: Spec, type_: str, props: Any, cfg: Mapping[str, Any]) -> list[str]:
+    """Every message ``spec``'s rule reports, plus one per failure: a raise, or an unknown it read (fail closed)."""
     rule = spec.rule
     assert rule is not None  # noqa: S101 (only called for resource specs)
+    known = known_props(props)
+    messages: list[str] = []
+    with tracking_reads() as reads:
+        try:
+            if spec.raw_type:
+                messages = list(rule(type_, known, cfg))
+            else:  # the resource, each item of a List, the kind of a Patch, every embedded pod spec
+                for view in coverage.views(normalize_type(type_), known):
+                    messages += [view.rewrite(m) for m in rule(view.type, view.props, cfg)]
+        except Exception as exc:  # one bad input must not hide every other finding (issue 12.11)
+            messages.append(rule_failure(exc))
+    if reads and fails_closed():
+        messages += [cannot_verify(path) for path in sorted(reads)]
+    return messages
 
+
+def _resource_validator(spec: Spec) -> Callable[[ResourceValidationArgs, ReportViolation], None]:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         cfg = args.get_config() or {}
-        try:
-            messages = rule(args.resource_type, args.props, cfg)
-        except UnknownValueError:
-            raise
-        except Exception as exc:  # one bad input must not hide every other finding (issue 12.11)
-            messages = [rule_failure(exc)]
+        messages = run_resource_rule(spec, args.resource_type, args.props, cfg)
         if not messages:
             return
         exempt = exemption_for(cfg, args.name)
@@ -536,10 +628,24 @@ def _resource_validator(spec: Spec) -> Callable[[ResourceValidationArgs, ReportV
     return validate
 
 
-def _stack_validator(spec: Spec) -> Callable[[StackValidationArgs, ReportViolation], None]:
+def run_stack_rule(spec: Spec, resources: Sequence[StackResource], cfg: Mapping[str, Any]) -> list[Finding]:
+    """``spec``'s stack findings, plus one for a raise and one per unknown value read (fail closed)."""
     rule = spec.stack_rule
     assert rule is not None  # noqa: S101 (only called for stack specs)
+    known = [replace(r, type=normalize_type(r.type), props=known_props(r.props, r.name)) for r in resources]
+    with tracking_reads() as reads:
+        try:
+            findings = list(rule(known, cfg))
+        except Exception as exc:  # the stack check is reported as failed, the other policies still run
+            findings = [Finding(rule_failure(exc))]
+    if reads and fails_closed():
+        by_name = {r.name: r for r in known}
+        findings += [Finding(cannot_verify(path), by_name.get(re.split(r"[.\[]", path, maxsplit=1)[0]))
+                     for path in sorted(reads)]
+    return findings
 
+
+def _stack_validator(spec: Spec) -> Callable[[StackValidationArgs, ReportViolation], None]:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         cfg = args.get_config() or {}
         resources = [StackResource(
@@ -547,14 +653,8 @@ def _stack_validator(spec: Spec) -> Callable[[StackValidationArgs, ReportViolati
             tuple(d.urn for d in r.dependencies),
             {k: tuple(d.urn for d in v) for k, v in r.property_dependencies.items()},
             r.provider.urn if r.provider is not None else "") for r in args.resources]
-        try:
-            findings = rule(resources, cfg)
-        except UnknownValueError:
-            raise
-        except Exception as exc:  # the stack check is reported as failed, the other policies still run
-            findings = [Finding(rule_failure(exc))]
         notes: list[str] = []
-        for finding in findings:
+        for finding in run_stack_rule(spec, resources, cfg):
             res = finding.resource
             exempt = exemption_for(cfg, res.name) if res is not None else None
             if res is not None and exempt is not None:

@@ -8,7 +8,8 @@ caller chose to: rule messages must never contain a secret.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -22,12 +23,132 @@ WORKLOAD_TYPES: Final = frozenset({
     "kubernetes:batch/v1:Job",
     "kubernetes:batch/v1:CronJob",
     "kubernetes:core/v1:Pod",
+    "kubernetes:core/v1:ReplicationController",
 })
 """Kubernetes types that carry a pod spec (catalogue group D)."""
 
 INFERENCE_COMPONENT_LABEL: Final = "app.kubernetes.io/component"
 INFERENCE_COMPONENT_VALUE: Final = "inference"
 GPU_RESOURCE: Final = "nvidia.com/gpu"
+
+
+# --------------------------------------------------------------------------- unknown values (issue 12.2)
+
+UNKNOWN_SENTINELS: Final = frozenset({
+    "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7", "3eeb2bf0-c639-47a8-9e75-3b44932eb421",
+    "04da6b54-80e4-46f7-96ec-b56ff0331ba9", "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",
+    "030794c1-ac77-496b-92df-f27374a8bd58", "e48ece36-62e2-4504-bad9-02848725956a",
+    "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",
+})
+"""The engine's unknown-value sentinels (bool, number, string, array, asset, archive, object)."""
+_READ: ContextVar[set[str] | None] = ContextVar("slm_unknown_reads", default=None)
+
+
+class Unknown:
+    """A value not known at preview. Any use of it by a rule records its path as read.
+
+    The pack's adapter replaces each unknown leaf with one of these (instead of letting the SDK's proxy
+    abort the whole policy), so an unknown blinds only the checks that read *that* value; every read
+    becomes a "cannot verify" finding in staging and prod (``tracking_reads``).
+    """
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def touch(self) -> None:
+        """Record that a rule read this value."""
+        reads = _READ.get()
+        if reads is not None:
+            reads.add(self.path)
+
+    def __eq__(self, other: object) -> bool:
+        self.touch()
+        return False
+
+    def __ne__(self, other: object) -> bool:
+        self.touch()
+        return True
+
+    def __hash__(self) -> int:
+        self.touch()
+        return hash(("unknown", self.path))
+
+    def __bool__(self) -> bool:
+        self.touch()
+        return False
+
+    def __str__(self) -> str:
+        self.touch()
+        return "(unknown at preview)"
+
+    __repr__ = __str__
+
+    def __iter__(self) -> Iterator[Any]:
+        self.touch()
+        return iter(())
+
+    def __len__(self) -> int:
+        self.touch()
+        return 0
+
+    def __contains__(self, item: object) -> bool:
+        self.touch()
+        return False
+
+    def __lt__(self, other: object) -> bool:
+        self.touch()
+        return False
+
+    __le__ = __gt__ = __ge__ = __lt__
+
+
+class KnownDict(dict[str, Any]):
+    """Converted properties: a plain dict whose lookups record reads of the unknown values in it."""
+
+    def __getitem__(self, key: str) -> Any:
+        value = dict.__getitem__(self, key)
+        if isinstance(value, Unknown):
+            value.touch()
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        value = dict.get(self, key, default)
+        if isinstance(value, Unknown):
+            value.touch()
+        return value
+
+
+def with_unknowns(value: Any, path: str = "") -> Any:
+    """Plain data (``KnownDict`` / list) with every sentinel string replaced by an ``Unknown`` at its path."""
+    if isinstance(value, Unknown):
+        return value
+    if isinstance(value, str):
+        return Unknown(path) if value in UNKNOWN_SENTINELS else value
+    if isinstance(value, Mapping):
+        return KnownDict({str(k): with_unknowns(v, f"{path}.{k}" if path else str(k))
+                          for k, v in value.items()})  # type: ignore[union-attr]
+    if is_list(value):
+        return [with_unknowns(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+class tracking_reads:  # noqa: N801 (used as a context manager: ``with tracking_reads() as reads``)
+    """Collect the paths of the unknown values read inside the block."""
+
+    def __enter__(self) -> set[str]:
+        self._reads: set[str] = set()
+        self._token = _READ.set(self._reads)
+        return self._reads
+
+    def __exit__(self, *exc: object) -> None:
+        _READ.reset(self._token)
+
+
+def _touch(value: Any) -> None:
+    if isinstance(value, Unknown):
+        value.touch()
 
 
 def is_map(value: Any) -> bool:
@@ -49,22 +170,29 @@ def get(props: Any, path: str, default: Any = None) -> Any:
         elif is_list(node) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]
         else:
+            _touch(node)
             return default
+    _touch(node)
     return default if node is None else node
 
 
 def items(value: Any) -> list[Any]:
     """A list value, or an empty list when absent or not a list."""
+    _touch(value)
     return list(value) if is_list(value) else []
 
 
 def mapping(value: Any) -> dict[str, Any]:
-    """A mapping value as a dict, or an empty dict when absent or not a mapping."""
+    """A mapping value as a dict, or an empty dict when absent or not a mapping (unknowns stay tracked)."""
+    _touch(value)
+    if isinstance(value, KnownDict):
+        return KnownDict(dict.items(value))
     return {str(k): value[k] for k in value} if is_map(value) else {}
 
 
 def number(value: Any) -> float | None:
     """A wire number (floats) or numeric string as a float; None when absent or not numeric."""
+    _touch(value)
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
@@ -79,6 +207,8 @@ def number(value: Any) -> float | None:
 
 def show(value: Any) -> str:
     """A short, non-secret rendering of a scalar for a message (integral floats as ints)."""
+    if isinstance(value, Unknown):
+        return str(value)
     if value is None:
         return "unset"
     if isinstance(value, bool):
@@ -95,6 +225,7 @@ def show(value: Any) -> str:
 
 def truthy(value: Any) -> bool:
     """Booleans, and the strings Kubernetes/ARM use for them ("true")."""
+    _touch(value)
     if isinstance(value, str):
         return value.strip().lower() == "true"
     return value is True

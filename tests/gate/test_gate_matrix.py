@@ -289,6 +289,12 @@ def compliant_fixtures() -> None:
     k8s.core.v1.Service("ok-service", metadata={"name": "vllm", "namespace": NS},
                         spec={"type": "ClusterIP", "selector": {"app": "ok-vllm"}, "ports": [{"port": 8000}]})
 
+    # CRD workloads embed pod specs (issue 12.4): checked like a Deployment, so a compliant one is silent.
+    k8s.apiextensions.CustomResource(
+        "ok-rollout", api_version="argoproj.io/v1alpha1", kind="Rollout", metadata={"name": "rollout", "namespace": NS},
+        spec={"replicas": 2, "selector": {"matchLabels": {"app": "ok-rollout"}}, "template": {
+            "metadata": {"labels": {**LABELS, "app": "ok-rollout"}}, "spec": {**POD, "containers": [CONTAINER]}}})
+
     ok_ai = account("ok-foundry")
     private_endpoint("ok-foundry-pe", ok_ai, "account")
     diagnostics("ok-foundry-diag", ok_ai)
@@ -363,7 +369,10 @@ def violating_foundry() -> None:
         "resourceGroupName": RG, "location": LOC, "tags": TAGS, "kind": "AIServices", "sku": {"name": "S0"},
         "identity": {"type": "SystemAssigned"}, "properties": {
             "disableLocalAuth": True, "customSubDomainName": "matrix-preview", "publicNetworkAccess": "Disabled",
-            "restrictOutboundNetworkAccess": True, "allowedFqdnList": ["matrixweights.blob.core.windows.net"]}})
+            "restrictOutboundNetworkAccess": True, "allowedFqdnList": ["matrixweights.blob.core.windows.net"],
+            # versioned tokens are read like the default one (issue 12.4), so it must be compliant otherwise
+            "encryption": {"keySource": "Microsoft.KeyVault", "keyVaultProperties": {
+                "keyVaultUri": "https://matrixkv.vault.azure.net/", "keyName": "cmk"}}}})
 
 
 def violating_aks() -> None:
@@ -464,6 +473,13 @@ def violating_workloads() -> None:
                       properties={"public_network_access": "Enabled", "api_key": "Enabled"})
 
 
+def violating_coverage() -> None:
+    pulumi.CustomResource("azure:storage/account:Account", "bad-pack-classic-storage", {
+        "resourceGroupName": RG, "accountTier": "Standard", "accountReplicationType": "ZRS", "tags": TAGS})
+    k8s.helm.v4.Chart("bad-pack-helm-v4", chart="oci://registry-1.docker.io/bitnamicharts/redis", version="20.0.0",
+                      namespace=NS)
+
+
 def violating_edge_and_serving() -> None:
     edge = {"slm.io/tier": "edge"}
     workload("bad-edge-unpinned", labels=edge, container={"image": "docker.io/ollama/ollama:0.12.6"})
@@ -513,6 +529,7 @@ def matrix_program() -> None:
     violating_gpu_and_cost()
     violating_data()
     violating_workloads()
+    violating_coverage()
     violating_edge_and_serving()
 
 
@@ -581,6 +598,8 @@ CASES: tuple[tuple[str, str, str], ...] = (
     ("slm-k8s-disruption-budget", "bad-k8s-no-pdb", "podDisruptionBudget: found none selecting 'bad-k8s-no-pdb'; add one with maxUnavailable: 1."),
     ("slm-k8s-no-secrets-in-env", "bad-k8s-secret-env", "spec.template.spec.containers[0].env[0].value: found a literal value for 'HF_TOKEN' (value not shown); move it to a Secret (valueFrom.secretKeyRef) or a Key Vault CSI mount."),
     ("slm-k8s-stable-api", "bad-k8s-bare-pod", "kind: found a bare Pod; wrap it in a Deployment, StatefulSet or Job so it is rescheduled."),
+    ("slm-pack-known-types", "bad-pack-classic-storage", "type: found 'azure:storage/account:Account' for this resource, which no policy of this pack reads (pulumi-azure classic: use the azure-native equivalent, which the pack reads); its settings are not checked. Use a type the pack reads, add rules for it (policies/rules/coverage.py), or exempt the resource with a written reason."),
+    ("slm-pack-opaque-components", "bad-pack-helm-v4", "type: found Chart 'bad-pack-helm-v4' with no rendered objects in this stack; the provider renders them only at a real preview, so they were not checked here. Run `pulumi preview --policy-pack policies` (CI does), or use objects the program declares."),
     ("slm-k8s-helm-release-opaque", "bad-k8s-helm-grafana", "chart: found Helm Release of 'grafana'; its rendered objects are not checked by this pack. Review the chart values, or exempt it with a written reason."),
     ("slm-gpu-vm-sizes", "bad-gpu-t4-in-prod", "vmSize: found 'Standard_NC4as_T4_v3'; GPU pools here may use Standard_NV36ads_A10_v5, Standard_NC24ads_A100_v4, Standard_NC48ads_A100_v4, Standard_NC40ads_H100_v5."),
     ("slm-gpu-pool-autoscaling", "bad-gpu-fixed-size", "enableAutoScaling: found false; GPU pools must autoscale (set minCount/maxCount)."),
