@@ -15,9 +15,10 @@ from typing import Any, Final
 
 KUBE_PROMETHEUS_STACK_REPO: Final = "https://prometheus-community.github.io/helm-charts"
 KUBE_PROMETHEUS_STACK_CHART: Final = "kube-prometheus-stack"
-KUBE_PROMETHEUS_STACK_VERSION: Final = "81.4.5"
-"""Pinned chart (prometheus-operator v0.88.0, Grafana chart 10.5.x; kubeVersion >=1.25). Bump
-deliberately: CRDs are only installed on first install by Helm, upgrades need the chart's CRD steps."""
+KUBE_PROMETHEUS_STACK_VERSION: Final = "81.4.3"
+"""Pinned chart (appVersion v0.88.1, Grafana chart 10.5.15; kubeVersion >=1.25). 81.4.5 was pinned before
+and never existed (81.4.3 -> 81.5.0). Bump deliberately: the version must be in policies/data/helm-index.json
+(scripts/refresh_helm_index.py), and CRDs are only installed on first install by Helm."""
 KUBE_PROMETHEUS_STACK_RELEASE: Final = "kps"
 """Release name (fixed, so Service names are predictable: ``kps-grafana``, ``kps-prometheus``)."""
 

@@ -112,3 +112,32 @@ AKS_TIER_USD_PER_HOUR: Final[dict[str, float]] = {"Free": 0.0, "Standard": 0.10,
 """AKS control-plane price per cluster-hour (Standard = uptime SLA; Premium adds LTS)."""
 PTU_USD_PER_HOUR: Final = 1.0
 """Planning assumption for one provisioned throughput unit (Global Provisioned list price); not a quote."""
+
+# Appended for issue 17 (policy slm-foundry-model-offered): the Foundry offers the stacks rely on.
+FOUNDRY_OFFERS_CAPTURED: Final = (
+    "2026-12-03 from Microsoft Learn (MicrosoftDocs/azure-ai-docs): 'Foundry Models from partners and "
+    "community', Microsoft section (Phi-4-mini-instruct, registry azureml, version 1, tier Global standard); "
+    "the Data Zone Standard availability matrices (model-matrix/data-zone-standard.md and "
+    "marketplace-deployments-standard.md) list no Phi model."
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FoundryOffer:
+    """One model version as Foundry offers it: the deployment SKUs (types) it can be deployed with."""
+
+    name: str
+    format: str
+    version: str
+    skus: frozenset[str]
+    source: str
+
+
+FOUNDRY_OFFERS: Final[tuple[FoundryOffer, ...]] = (
+    FoundryOffer(name="Phi-4-mini-instruct", format="Microsoft", version="1", skus=frozenset({"GlobalStandard"}),
+                 source="https://learn.microsoft.com/azure/foundry/foundry-models/concepts/models-from-partners"
+                        "#microsoft; https://ai.azure.com/explore/models/Phi-4-mini-instruct/version/1/registry/"
+                        "azureml"),
+)
+"""Offers by (format, name, version). Regional availability is not recorded: it changes without notice and
+is checked with ``az cognitiveservices model list -l <region>`` (see docs/components/model-registry.md)."""

@@ -522,6 +522,17 @@ def violating_edge_and_serving() -> None:
                                                "query": "avg(DCGM_FI_DEV_GPU_UTIL)", "threshold": "80"}}]})
 
 
+def existence_and_completeness() -> None:
+    """What the plan names must exist (chart versions, Foundry offers); servers get the args they need."""
+    k8s.helm.v3.Release("bad-exist-chart-version", chart="kube-prometheus-stack", version="81.4.5",
+                        namespace="monitoring",
+                        repository_opts={"repo": "https://prometheus-community.github.io/helm-charts"})
+    foundry_deployment("bad-foundry-data-zone-phi", sku={"name": "DataZoneStandard", "capacity": 10})
+    onnx = {"name": "onnx-genai", "command": ["python", "/app/server.py"]}
+    workload("ok-onnx-server", container={**onnx, "args": ["--model-dir", "/models/cpu", "--served-model-name", "phi4"]})
+    workload("bad-serving-onnx-args", container={**onnx, "args": ["--model-dir", "/models/cpu"]})
+
+
 def matrix_program() -> None:
     compliant_fixtures()
     violating_foundry()
@@ -531,6 +542,7 @@ def matrix_program() -> None:
     violating_workloads()
     violating_coverage()
     violating_edge_and_serving()
+    existence_and_completeness()
 
 
 # --------------------------------------------------------------------------- expectations
@@ -639,6 +651,9 @@ CASES: tuple[tuple[str, str, str], ...] = (
     ("slm-k8s-pod-placement", "bad-sched-spot-untolerated", "spec.template.spec: bad-sched-spot-untolerated selects only pools whose taints it does not tolerate: pool 'badgpuspot' (bad-gpu-spot) has 'kubernetes.azure.com/scalesetpriority=spot:NoSchedule' (AKS adds it to every Spot pool); add {key: kubernetes.azure.com/scalesetpriority, operator: Equal, value: spot, effect: NoSchedule}."),
     ("slm-gpu-node-agents", "bad-sched-agent-no-spot", "spec.template.spec: bad-sched-agent-no-spot does not tolerate 'kubernetes.azure.com/scalesetpriority=spot:NoSchedule' of GPU pool 'badgpuspot' (bad-gpu-spot) (AKS adds it to every Spot pool), so nvidia.com/gpu is never advertised there and GPU pods stay Pending; add {key: kubernetes.azure.com/scalesetpriority, operator: Equal, value: spot, effect: NoSchedule}."),
     ("slm-gpu-pool-capacity", "bad-sched-full-pool", "nvidia.com/gpu: found 4 GPU needed on pool 'badschedfull' (bad-sched-full-pool) Standard_NC24ads_A100_v4 x max 1 = 1 GPU at most, by sched-model-a 2 GPU (max 2 from spec.replicas x 1 GPU); sched-model-b 2 GPU (max 2 from spec.replicas x 1 GPU); pods beyond it stay Pending and rollouts never finish. Fix: raise the pool's max_count, lower the deployments' max replicas, or roll with maxSurge 0 / maxUnavailable 1."),
+    ("slm-k8s-helm-chart-exists", "bad-exist-chart-version", "version: found '81.4.5' for chart 'kube-prometheus-stack', which the index of https://prometheus-community.github.io/helm-charts does not list (committed entries: 81.4.3; copied 2026-12-03); `helm install` fails with 'chart not found'. Pin a version the repository publishes and refresh with python scripts/refresh_helm_index.py."),
+    ("slm-foundry-model-offered", "bad-foundry-data-zone-phi", "sku.name: found 'DataZoneStandard' for Phi-4-mini-instruct version 1, which is offered only as GlobalStandard (https://learn.microsoft.com/azure/foundry/foundry-models/concepts/models-from-partners#microsoft; https://ai.azure.com/explore/models/Phi-4-mini-instruct/version/1/registry/azureml); Azure refuses the deployment. Use GlobalStandard."),
+    ("slm-serving-container-args", "bad-serving-onnx-args", "spec.template.spec.containers[0].args: the ONNX server (components/engines/onnx_server/server.py) refuses ['--model-dir', '/models/cpu']: the following arguments are required: --served-model-name; the container exits at start. Pass what build_parser() requires."),
     ("slm-serving-shared-memory", "bad-serving-no-shm", "spec.template.spec.containers[0].volumeMounts: found no memory-backed /dev/shm; mount an emptyDir with medium 'Memory' and a sizeLimit at /dev/shm."),
 )
 
@@ -656,7 +671,9 @@ ALSO_FIRES: dict[str, set[str]] = {
     "bad-k8s-latest": {"slm-k8s-image-digest"},
     "bad-k8s-default-namespace": {"slm-k8s-network-policy-coverage", "slm-k8s-disruption-budget"},
     "bad-k8s-uncovered": {"slm-k8s-disruption-budget"},  # the baseline PDB lives in 'inference'
-    "bad-k8s-helm-grafana": {"slm-ops-private-dashboards"},
+    "bad-k8s-helm-grafana": {"slm-ops-private-dashboards", "slm-k8s-helm-chart-exists"},  # repo not indexed
+    "bad-exist-chart-version": {"slm-k8s-helm-release-opaque"},
+    "bad-foundry-model": {"slm-foundry-model-offered"},  # gpt-4o has no recorded offer
     "bad-ops-grafana-lb": {"slm-k8s-service-exposure"},
     "bad-edge-unpinned": {"slm-k8s-image-digest"},
     "bad-edge-host-network": {"slm-k8s-pss-baseline", "slm-edge-artifact-pinned"},

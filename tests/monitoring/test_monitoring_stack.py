@@ -88,7 +88,7 @@ class TestInClusterDefaults:
     def test_kube_prometheus_stack_is_pinned(self, in_cluster: Recording) -> None:
         release = _one(in_cluster, "kubernetes:helm.sh/v3:Release", "observability-kps").inputs
         assert release["chart"] == "kube-prometheus-stack"
-        assert release["version"] == "81.4.5"
+        assert release["version"] == "81.4.3"  # 81.4.5 never existed (issue 17, defect 11)
         assert release["repositoryOpts"]["repo"] == "https://prometheus-community.github.io/helm-charts"
 
     def test_helm_values_never_carry_the_password(self, in_cluster: Recording) -> None:

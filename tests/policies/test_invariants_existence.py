@@ -1,0 +1,134 @@
+"""Existence and completeness invariants (policies/rules/existence.py): charts, Foundry offers, server args.
+
+Each rule gets a violating fragment and its compliant twin; the committed data they read is checked
+against the code that pins it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from components.inference_cluster import (
+    DEVICE_PLUGIN_CHART_VERSION,
+    DEVICE_PLUGIN_REPO,
+    GPU_OPERATOR_CHART_VERSION,
+    GPU_OPERATOR_REPO,
+)
+from components.monitoring import helm_values as hv
+from policies.rules import existence
+from policies.rules.catalog import FOUNDRY_OFFERS
+from policies.rules.stack import StackResource
+from tests.inference.builders import build, make_settings
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+KPS_REPO = "https://prometheus-community.github.io/helm-charts"
+
+
+def res(type_: str, name: str, props: dict[str, Any]) -> StackResource:
+    return StackResource(type_, name, f"urn:pulumi:dev::p::{type_}::{name}", props)
+
+
+def release(version: str | None, *, chart: str = "kube-prometheus-stack", repo: str = KPS_REPO) -> StackResource:
+    props: dict[str, Any] = {"chart": chart, "repositoryOpts": {"repo": repo}}
+    if version is not None:
+        props["version"] = version
+    return res(RELEASE, "observability-kps", props)
+
+
+class TestHelmChartVersions:
+    def test_a_version_the_repository_never_published_fails(self) -> None:
+        (finding,) = existence.helm_chart_versions([release("81.4.5")], {})
+        assert finding.message == (
+            "version: found '81.4.5' for chart 'kube-prometheus-stack', which the index of "
+            "https://prometheus-community.github.io/helm-charts does not list (committed entries: 81.4.3; copied "
+            "2026-12-03); `helm install` fails with 'chart not found'. Pin a version the repository publishes and "
+            "refresh with python scripts/refresh_helm_index.py.")
+        assert existence.helm_chart_versions([release("81.4.3")], {}) == []
+
+    def test_unknown_repositories_and_unpinned_charts_fail(self) -> None:
+        unknown = existence.helm_chart_versions([release("10.1.4", chart="grafana",
+                                                         repo="https://grafana.github.io/helm-charts")], {})
+        assert [f.message.split(",")[0] for f in unknown] == [
+            "repositoryOpts.repo: found https://grafana.github.io/helm-charts for chart 'grafana' 10.1.4"]
+        (unpinned,) = existence.helm_chart_versions([release(None)], {})
+        assert unpinned.message.startswith("version: found unset for chart 'kube-prometheus-stack'")
+
+    @pytest.mark.parametrize(("repo", "chart", "version"), [
+        (hv.KUBE_PROMETHEUS_STACK_REPO, hv.KUBE_PROMETHEUS_STACK_CHART, hv.KUBE_PROMETHEUS_STACK_VERSION),
+        (hv.DCGM_EXPORTER_REPO, hv.DCGM_EXPORTER_CHART, hv.DCGM_EXPORTER_VERSION),
+        (DEVICE_PLUGIN_REPO, "nvidia-device-plugin", DEVICE_PLUGIN_CHART_VERSION),
+        (GPU_OPERATOR_REPO, "gpu-operator", GPU_OPERATOR_CHART_VERSION)])
+    def test_every_chart_the_code_pins_is_in_the_committed_index(self, repo: str, chart: str, version: str) -> None:
+        assert existence.helm_chart_versions([release(version, chart=chart, repo=repo)], {}) == []
+
+    def test_the_committed_entries_name_their_source_and_digest(self) -> None:
+        doc = json.loads(existence.HELM_INDEX.read_text(encoding="utf-8"))
+        for repo, entry in doc["repositories"].items():
+            assert entry["copied_from"], repo
+            assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", entry["copied_on"]), repo
+            for chart, versions in entry["charts"].items():
+                for v in versions:
+                    assert re.fullmatch(r"[0-9a-f]{64}", v["digest"]), (chart, v)
+                    assert v["appVersion"], (chart, v)
+
+
+def deployment(sku: str, *, name: str = "Phi-4-mini-instruct", version: str = "1") -> StackResource:
+    return res("azure-native:cognitiveservices:Deployment", "models-deploy-phi", {
+        "properties": {"model": {"format": "Microsoft", "name": name, "version": version}},
+        "sku": {"name": sku, "capacity": 5.0}})
+
+
+class TestFoundryOffers:
+    def test_phi_4_mini_has_no_data_zone_offer(self) -> None:
+        (finding,) = existence.foundry_model_offered([deployment("DataZoneStandard")], {})
+        assert finding.message.startswith("sku.name: found 'DataZoneStandard' for Phi-4-mini-instruct version 1, "
+                                          "which is offered only as GlobalStandard (https://learn.microsoft.com/")
+        assert finding.message.endswith("Azure refuses the deployment. Use GlobalStandard.")
+        assert existence.foundry_model_offered([deployment("GlobalStandard")], {}) == []
+
+    def test_a_model_without_a_recorded_offer_fails(self) -> None:
+        (finding,) = existence.foundry_model_offered([deployment("GlobalStandard", version="7")], {})
+        assert finding.message.startswith("properties.model: found 'Phi-4-mini-instruct' version '7'")
+
+    def test_every_offer_names_its_source(self) -> None:
+        assert all(o.source.startswith("https://learn.microsoft.com/") and o.skus for o in FOUNDRY_OFFERS)
+
+
+def onnx_workload(args: list[str], *, command: list[str] | None = None) -> StackResource:
+    container: dict[str, Any] = {"name": "onnx-genai", "image": "slmdevacr.azurecr.io/onnx-server@sha256:" + "b" * 64,
+                                 "args": args}
+    if command is not None:
+        container["command"] = command
+    return res("kubernetes:apps/v1:Deployment", "serving-phi4-onnx-deploy",
+               {"spec": {"template": {"spec": {"containers": [container]}}}})
+
+
+class TestContainerArgs:
+    def test_the_onnx_server_parser_refuses_missing_required_flags(self) -> None:
+        (finding,) = existence.container_args([onnx_workload(["--model-dir", "/models/cpu"],
+                                                             command=["python", "/app/server.py"])], {})
+        assert finding.message == (
+            "spec.template.spec.containers[0].args: the ONNX server (components/engines/onnx_server/server.py) "
+            "refuses ['--model-dir', '/models/cpu']: the following arguments are required: --served-model-name; the "
+            "container exits at start. Pass what build_parser() requires.")
+
+    def test_the_image_entrypoint_counts_when_there_is_no_command(self) -> None:
+        (finding,) = existence.container_args([onnx_workload(["--served-model-name", "phi4", "--port", "x"])], {})
+        assert "argument --port: invalid int value: 'x'" in finding.message
+        assert existence.container_args([onnx_workload(["--model-dir", "/m", "--served-model-name", "phi4"])], {}) == []
+
+    def test_other_images_are_not_parsed(self) -> None:
+        other = res("kubernetes:apps/v1:Deployment", "vllm", {"spec": {"template": {"spec": {"containers": [
+            {"name": "vllm", "image": "vllm/vllm-openai:v0.11.0", "args": ["--model", "x"]}]}}}})
+        assert existence.container_args([other], {}) == []
+
+    def test_the_component_passes_what_the_server_requires(self) -> None:
+        recording = build(make_settings("dev"))
+        resources = [StackResource(r.type, r.name, r.urn, r.inputs) for r in recording.registrations]
+        onnx = [r for r in resources if r.name.endswith("phi4-onnx-deploy")]
+        assert onnx, "the builder settings serve phi4-onnx on AKS"
+        assert existence.container_args(resources, {}) == []
