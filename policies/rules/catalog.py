@@ -140,4 +140,4 @@ FOUNDRY_OFFERS: Final[tuple[FoundryOffer, ...]] = (
                         "azureml"),
 )
 """Offers by (format, name, version). Regional availability is not recorded: it changes without notice and
-is checked with ``az cognitiveservices model list -l <region>`` (see docs/components/model-registry.md)."""
+is checked with ``az cognitiveservices model list -l <region>`` (docs/components/inference-cluster.md)."""
