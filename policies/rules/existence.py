@@ -48,6 +48,10 @@ def helm_index() -> dict[str, Any]:
 
 
 def _repo(release: StackResource) -> str:
+    """``repositoryOpts.repo``, or the registry path of an ``oci://`` chart reference."""
+    chart = str(get(release.props, "chart") or "")
+    if chart.startswith("oci://"):
+        return chart.rstrip("/").rsplit("/", 1)[0]
     return str(get(release.props, "repositoryOpts.repo") or "").rstrip("/")
 
 
@@ -62,6 +66,12 @@ def helm_chart_versions(resources: Sequence[StackResource], cfg: Mapping[str, An
                                "`pulumi up` installs the same chart.", release))
             continue
         entry = index.get(repo)
+        if entry is None and repo.startswith("oci://"):
+            out.append(Finding(
+                f"chart: found {chart!r} {version} from {repo}, an OCI registry, which publishes no index.yaml to "
+                "check the version against offline; use the chart's HTTPS repository, or exempt the release with a "
+                "written reason after `helm show chart` confirms the version.", release))
+            continue
         if entry is None:
             out.append(Finding(
                 f"repositoryOpts.repo: found {repo or 'unset'!s} for chart {chart!r} {version}, which "

@@ -673,6 +673,7 @@ ALSO_FIRES: dict[str, set[str]] = {
     "bad-k8s-uncovered": {"slm-k8s-disruption-budget"},  # the baseline PDB lives in 'inference'
     "bad-k8s-helm-grafana": {"slm-ops-private-dashboards", "slm-k8s-helm-chart-exists"},  # repo not indexed
     "bad-exist-chart-version": {"slm-k8s-helm-release-opaque"},
+    "bad-pack-helm-v4": {"slm-k8s-helm-chart-exists"},  # an OCI registry has no index we hold
     "bad-foundry-model": {"slm-foundry-model-offered"},  # gpt-4o has no recorded offer
     "bad-ops-grafana-lb": {"slm-k8s-service-exposure"},
     "bad-edge-unpinned": {"slm-k8s-image-digest"},
