@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import typer
 from rich.console import Console
@@ -19,16 +20,30 @@ from rich.tree import Tree
 
 from slmctl import __version__
 from slmctl.errors import EXIT_USAGE, SlmTyper, UsageError, classify
-from slmctl.loader import LoadedStack, load_stack_file, resolve_stack_path
+from slmctl.loader import LoadedStack, load_stack_file, resolve_stack_path, shipped_stacks
 
 app = SlmTyper(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                context_settings={"help_option_names": ["-h", "--help"]},
-               help="Offline toolchain for slm-platform: plan, gate, render, schema.")
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+               help="Offline toolchain for slm-platform: plan, gate, render, diff, schema.")
+NO_TERMINAL_WIDTH: Final = 10_000
+"""Without a terminal nothing wraps: a type and its name stay on one line for grep and CI logs."""
 
-StackArg = Annotated[str | None, typer.Argument(help="Stack name: local, dev, staging or prod.")]
-StackFileOpt = Annotated[Path | None, typer.Option("--stack-file", help="Any stack file instead of a name.")]
+
+def _console(*, stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, highlight=False, width=None if stream.isatty() else NO_TERMINAL_WIDTH)
+
+
+out = _console()
+err = _console(stderr=True)
+
+StackArg = Annotated[str | None, typer.Argument(
+    help=f"Stack name: one of {', '.join(shipped_stacks())} (stacks/Pulumi.<name>.yaml).", show_default=False)]
+StackFileOpt = Annotated[Path | None, typer.Option(
+    "--stack-file", help="Any stack file (Pulumi.<stack>.yaml) instead of a name.")]
+OutOpt = Annotated[Path | None, typer.Option(
+    "--out", help="Folder to write into. Default: build/<stack> (build/<stack>-<hash> for a file outside stacks/).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary lines (errors still go to stderr).")]
 GateFormat = Literal["text", "json", "sarif", "junit", "markdown"]
 
 
@@ -43,7 +58,7 @@ def _root(
     version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version,
                                           help="Print the version and exit.")] = False,
 ) -> None:
-    """Offline toolchain for slm-platform: plan, gate, render, schema."""
+    """Offline toolchain for slm-platform: plan, gate, render, diff, schema."""
     del version
 
 
@@ -52,12 +67,21 @@ def _load(stack: str | None, stack_file: Path | None) -> LoadedStack:
     return load_stack_file(path, stack=name)
 
 
-def _record(loaded: LoadedStack) -> Any:
+def progress(message: str, *, quiet: bool = False, console: Console | None = None) -> AbstractContextManager[Any]:
+    """A spinner on stderr while ``message`` runs, only on a terminal (never in logs, pipes or --quiet)."""
+    console = console or err
+    if quiet or not console.is_terminal:
+        return nullcontext()
+    return console.status(Text(message), spinner="dots")
+
+
+def _record(loaded: LoadedStack, *, quiet: bool = False) -> Any:
     """Record the stack; a component that refuses its input is bad input (exit 2), named by file."""
     from slmctl.plan import make_plan
 
     try:
-        return make_plan(loaded)
+        with progress(f"Planning {loaded.stack} (the program under the Pulumi mock monitor)…", quiet=quiet):
+            return make_plan(loaded)
     except Exception as exc:  # the program's own errors surface here, wrapped by the SDK
         code, lines = classify(exc)
         if code != EXIT_USAGE:
@@ -72,7 +96,8 @@ def _tree(plan: Any) -> Tree:
     for r in regs:
         parent = r.parent if r.parent in urns else None
         by_parent.setdefault(parent, []).append(r)
-    root = Tree(Text.assemble((plan.loaded.stack, "bold"), f" ({plan.loaded.settings.tier}) — {len(regs)} resources"))
+    root = Tree(Text.assemble((plan.loaded.stack, "bold"), f" ({plan.loaded.settings.tier}) — "
+                              f"{len(regs)} registrations (components, providers and resources)"))
 
     def add(node: Tree, parent: str | None) -> None:
         for r in sorted(by_parent.get(parent, []), key=lambda x: (x.custom, x.type, x.name)):
@@ -83,61 +108,127 @@ def _tree(plan: Any) -> Tree:
     return root
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)
+
+
+def _cost_line(document: dict[str, Any]) -> Text:
+    pools = document.get("estimated_monthly_usd_by_pool") or {}
+    from stacks.platform import SYSTEM_POOL
+
+    parts = ", ".join(f"{'system pool' if name == SYSTEM_POOL else 'pool ' + name} ${usd:,.2f}"
+                      for name, usd in pools.items())
+    return Text.assemble("Estimated monthly node cost (every pool at max, list prices): ",
+                         (f"${document['estimated_monthly_usd']:,.2f}", "bold"), f" ({parts})" if parts else "")
+
+
+def _summary_text(result: Any) -> Text:
+    summary = result.summary()
+    by_component = ", ".join(f"{name} +{n}" for name, n in summary.by_component.items())
+    return Text.assemble(("Plan: ", "bold"), (summary.line(), "green"), f"; by component: {by_component}")
+
+
+def _stale_plan_removed(out_dir: Path) -> None:
+    """A failed plan must not leave the previous, valid-looking plan.json behind."""
+    stale = out_dir / "plan.json"
+    if stale.is_file():
+        stale.unlink()
+        err.print(Text(f"note removed {_shown(stale)}: it no longer matches the stack file"))
+
+
 @app.command()
 def plan(
     stack: StackArg = None,
+    *,
     stack_file: StackFileOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print plan.json instead of the tree.")] = False,
     gate: Annotated[bool, typer.Option("--gate/--no-gate", help="End with the policy gate summary.")] = True,
+    against: Annotated[Path | None, typer.Option(
+        "--against", help="Also show what changes against an earlier plan.json (see `slmctl diff`).")] = None,
+    out_dir: OutOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Show what `pulumi up` would create, computed offline; writes build/<stack>/plan.json."""
-    loaded = _load(stack, stack_file)
-    result = _record(loaded)
-    path = result.write()
+    from slmctl.plan import default_out_dir
+
+    name, path = resolve_stack_path(stack, stack_file)
+    target = out_dir or default_out_dir(name, path)
+    before = _read_against(against) if against is not None else None
+    try:
+        loaded = load_stack_file(path, stack=name)
+        result = _record(loaded, quiet=quiet or as_json)
+    except Exception:
+        _stale_plan_removed(target)
+        raise
+    written = result.write(target)
     if as_json:
         sys.stdout.write(result.to_json())
         return
-    out.print(_tree(result))
-    table = Table("type", "count", title="Resources by type")
-    for typ, count in sorted(result.counts().items()):
-        table.add_row(typ, str(count))
-    out.print(table)
-    out.print(f"Estimated monthly node cost (every pool at max, list prices): "
-              f"[bold]${result.document()['estimated_monthly_usd']:,.2f}[/bold]")
-    for key in loaded.placeholder_secrets:
-        out.print(Text.assemble(("note", "yellow"), f" secret {key} is not set in {loaded.path.name}; the plan "
-                                f"used a placeholder. Before `pulumi up`: pulumi config set --secret {key} <value>"))
-    out.print(f"Wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}", markup=False)
+    if not quiet:
+        out.print(_tree(result))
+        table = Table("type", "count", title="Registrations by type")
+        for typ, count in sorted(result.counts().items()):
+            table.add_row(typ, str(count))
+        out.print(table)
+        out.print(_cost_line(result.document()))
+        for key in loaded.placeholder_secrets:
+            out.print(Text.assemble(("note", "yellow"), f" secret {key} is not set in {loaded.path.name}; the plan "
+                                    f"used a placeholder. Before `pulumi up`: pulumi config set --secret {key} <value>"))
+    out.print(_summary_text(result))
+    if before is not None:
+        from slmctl.diff import diff_documents, format_diff
+
+        out.print(Text(format_diff(diff_documents(before, result.document()), "text").rstrip()))
+    if not quiet:
+        out.print(Text(f"Wrote {_shown(written)}"))
     if gate:
-        code = _run_gate(loaded, result.recording, "text", None, summary_only=True)
+        code = _run_gate(loaded, result.recording, "text", None, summary_only=True, quiet=quiet)
         if code:
             raise typer.Exit(code)
 
 
+def _read_against(path: Path) -> dict[str, Any]:
+    from slmctl.diff import read_plan
+
+    return read_plan(path, option="--against")
+
+
+def _details_hint(loaded: LoadedStack) -> str:
+    from slmctl.loader import STACKS_DIR
+
+    shipped = (STACKS_DIR / f"Pulumi.{loaded.stack}.yaml").resolve() == loaded.path.resolve()
+    target = loaded.stack if shipped else f"--stack-file {_shown(loaded.path)}"
+    return f"Details: python -m slmctl gate {target} (or --format sarif|junit|markdown|json)"
+
+
 def _run_gate(loaded: LoadedStack, recording: Any, fmt: GateFormat, output: Path | None, *,
-              summary_only: bool = False) -> int:
+              summary_only: bool = False, quiet: bool = False) -> int:
     from slmctl import gate as gate_mod
 
-    try:
-        result = gate_mod.run_gate(recording, stack_file=loaded.path)  # levels from the stack name, never its file
-    except gate_mod.GateConfigError as exc:  # the policy config is input (exit 2); other failures are internal (3)
-        raise UsageError([line.strip() for line in str(exc).splitlines() if line.strip()]) from None
+    with progress(f"Running the policy gate on {loaded.stack} (the CrossGuard pack over gRPC)…", quiet=quiet):
+        try:
+            result = gate_mod.run_gate(recording, stack_file=loaded.path)  # levels from the stack name, never its file
+        except gate_mod.GateConfigError as exc:  # the policy config is input (exit 2); other failures are internal (3)
+            raise UsageError([line.strip() for line in str(exc).splitlines() if line.strip()]) from None
     text = gate_mod.format_result(result, fmt)
     if output is not None:
+        from slmctl.plan import write_atomic
+
         try:
-            output.parent.mkdir(parents=True, exist_ok=True)
-            output.write_text(text, encoding="utf-8")
+            write_atomic(output, text)
         except OSError as exc:
             msg = (f"--output {output}: cannot write it ({exc.strerror or exc}); "
                    "choose a file in a folder you can write to")
             raise UsageError(msg) from None
-        err.print(f"Wrote {output}", markup=False)
-    elif summary_only:
+        if not quiet:
+            err.print(Text(f"Wrote {output}"))
+    elif summary_only or quiet:
         lines = text.rstrip().splitlines()
-        for line in [*lines[:2], *(line for line in lines if line.startswith("[MANDATORY]")), lines[-1]]:
-            out.print(line, soft_wrap=True, markup=False)
-        out.print(f"Details: python -m slmctl gate {loaded.stack} (or --format sarif|junit|markdown|json)",
-                  markup=False)
+        shown = [lines[-1]] if quiet else [*lines[:2], *(x for x in lines if x.startswith("[MANDATORY]")), lines[-1]]
+        for line in shown:
+            out.print(Text(line))
+        if not quiet:
+            out.print(Text(_details_hint(loaded)))
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return int(result.exit_code)
@@ -149,26 +240,39 @@ def gate_cmd(
     stack_file: StackFileOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="text, json, sarif, junit or markdown.")] = "text",
     output: Annotated[Path | None, typer.Option("--output", help="Write the report to FILE.")] = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run the CrossGuard pack over the analyzer protocol, as `pulumi preview --policy-pack` would."""
     formats = ("text", "json", "sarif", "junit", "markdown")
     if fmt not in formats:
-        msg = f"--format {fmt!r} is not one of: {', '.join(formats)}"
+        from slmctl.messages import did_you_mean
+
+        msg = f"--format {fmt!r} is not one of: {', '.join(formats)}{did_you_mean(fmt, formats)}"
         raise UsageError(msg)
     loaded = _load(stack, stack_file)
-    code = _run_gate(loaded, _record(loaded).recording, fmt, output)  # type: ignore[arg-type]
+    code = _run_gate(loaded, _record(loaded, quiet=quiet).recording, fmt, output,  # type: ignore[arg-type]
+                     quiet=quiet)
     raise typer.Exit(code)
 
 
-@app.command()
-def render(stack: StackArg = None, stack_file: StackFileOpt = None) -> None:
-    """Write every Kubernetes object, rule file, dashboard and edge manifest to build/<stack>/."""
-    loaded = _load(stack, stack_file)
-    from slmctl.plan import BUILD_DIR
+RENDERED: Final = ("k8s", "monitoring", "edge")
+"""The folders ``render`` owns under the output folder: what is there and was not written now is stale."""
 
-    result = _record(loaded)
-    result.write()
-    base = BUILD_DIR / loaded.stack
+
+@app.command()
+def render(stack: StackArg = None, stack_file: StackFileOpt = None, out_dir: OutOpt = None,
+           quiet: QuietOpt = False) -> None:
+    """Write every Kubernetes object, rule file, dashboard and edge manifest to build/<stack>/.
+
+    Files a previous render left in k8s/, monitoring/ or edge/ that this one did not write (a removed
+    model's manifests, say) are deleted, and named.
+    """
+    from slmctl.plan import default_out_dir
+
+    loaded = _load(stack, stack_file)
+    result = _record(loaded, quiet=quiet)
+    base = out_dir or default_out_dir(loaded.stack, loaded.path)
+    result.write(base)
     written: list[Path] = []
     from slmctl.render_k8s import render_kubernetes
 
@@ -182,7 +286,59 @@ def render(stack: StackArg = None, stack_file: StackFileOpt = None) -> None:
         login_server = result.recording.outputs.get("registry_login_server")
         written += render_edge(loaded.settings, base / "edge", **(
             {"registry_login_server": login_server} if isinstance(login_server, str) else {}))
-    out.print(f"Wrote {len(written)} files under {base}", markup=False)
+    removed = _remove_stale(base, written)
+    out.print(Text(f"Wrote {len(written)} files under {_shown(base)}"
+                   + (f"; removed {len(removed)} stale: {', '.join(removed)}" if removed else "")))
+
+
+def _remove_stale(base: Path, written: list[Path]) -> list[str]:
+    keep = {p.resolve() for p in written}
+    removed: list[str] = []
+    for folder in RENDERED:
+        root = base / folder
+        if not root.is_dir():
+            continue
+        for path in sorted(root.rglob("*"), reverse=True):
+            if path.is_file() and path.resolve() not in keep:
+                path.unlink()
+                removed.append(path.relative_to(base).as_posix())
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+        if not any(root.iterdir()):
+            root.rmdir()
+    return sorted(removed)
+
+
+@app.command()
+def diff(
+    before: Annotated[Path, typer.Argument(help="The earlier plan.json (e.g. from the base branch).",
+                                           show_default=False)],
+    after: Annotated[Path, typer.Argument(help="The later plan.json (e.g. build/<stack>/plan.json).",
+                                          show_default=False)],
+    fmt: Annotated[str, typer.Option("--format", help="text, markdown (PR comment) or json.")] = "text",
+    output: Annotated[Path | None, typer.Option("--output", help="Write the diff to FILE.")] = None,
+) -> None:
+    """What B adds, changes and removes against A: resource by resource, property by property."""
+    from slmctl.diff import diff_documents, format_diff, read_plan
+
+    formats = ("text", "markdown", "json")
+    if fmt not in formats:
+        from slmctl.messages import did_you_mean
+
+        msg = f"--format {fmt!r} is not one of: {', '.join(formats)}{did_you_mean(fmt, formats)}"
+        raise UsageError(msg)
+    text = format_diff(diff_documents(read_plan(before), read_plan(after)), fmt)  # type: ignore[arg-type]
+    if output is None:
+        sys.stdout.write(text)
+        return
+    from slmctl.plan import write_atomic
+
+    try:
+        write_atomic(output, text)
+    except OSError as exc:
+        msg = f"--output {output}: cannot write it ({exc.strerror or exc}); choose a file in a folder you can write to"
+        raise UsageError(msg) from None
+    err.print(Text(f"Wrote {output}"))
 
 
 @app.command()

@@ -511,13 +511,31 @@ def format_result(result: GateResult, fmt: Format) -> str:
     return renderers[fmt](result)
 
 
+def policy_counts(r: GateResult) -> dict[str, int]:
+    """Policies that passed (enabled, no finding), that found something, and that are disabled here."""
+    found = {v.policy for v in r.violations}
+    disabled = sum(1 for p in r.policies if p.level == "disabled")
+    with_findings = sum(1 for p in r.policies if p.name in found and p.level != "disabled")
+    return {"passed": len(r.policies) - disabled - with_findings, "with_findings": with_findings,
+            "disabled": disabled}
+
+
+def _where(r: GateResult, v: Violation) -> str:
+    """`` (stacks/Pulumi.prod.yaml:42)``: the stack-file line the resource comes from, as in SARIF."""
+    line = r.lines.get(v.resource)
+    return f" ({r.stack_file}:{line})" if line else ""
+
+
 def _text(r: GateResult) -> str:
+    counts = policy_counts(r)
     lines = [f"policy gate: {r.pack}@{r.pack_version} on stack {r.stack} ({r.environment} levels), "
-             f"{r.resources_analyzed} resources, {len(r.policies)} policies, {r.seconds:.2f}s",
-             f"  mandatory: {len(r.mandatory)}   advisory: {len(r.advisory)}   exempted: {len(r.exemptions)}"]
+             f"{r.resources_analyzed} resources analyzed (custom resources; components and providers are not "
+             f"checked one by one), {len(r.policies)} policies, {r.seconds:.2f}s",
+             f"  passed: {counts['passed']}   mandatory: {len(r.mandatory)}   advisory: {len(r.advisory)}   "
+             f"exempted: {len(r.exemptions)}   disabled: {counts['disabled']}"]
     for title, group in (("MANDATORY", r.mandatory), ("advisory", r.advisory)):
         for v in group:
-            lines.append(f"[{title}] {v.policy}: {v.detail}")
+            lines.append(f"[{title}] {v.policy}: {v.detail}{_where(r, v)}")
     if r.exemptions:
         lines.append("exemptions:")
         lines.extend(f"  {e.policy}: {e.resource} (pattern '{e.pattern}', {e.suppressed} suppressed): {e.reason}"

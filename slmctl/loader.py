@@ -9,6 +9,7 @@ the offending value and the fix — never a traceback.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -21,6 +22,7 @@ from pydantic import ValidationError
 
 from policies.environments import tier_problem
 from slmctl.errors import UsageError
+from slmctl.messages import display, validation_problems
 from stacks.settings import (
     CONFIG_NAMESPACE,
     EDGE_REGISTRY_TOKEN_PASSWORD_KEY,
@@ -122,51 +124,48 @@ def _line_index(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
     return index
 
 
-def resolve_stack_path(stack: str | None, stack_file: Path | None) -> tuple[str, Path]:
-    """Map ``plan dev`` or ``--stack-file PATH`` to (stack name, path)."""
-    if stack_file is not None:
-        match = re.fullmatch(r"Pulumi\.(.+)\.ya?ml", stack_file.name)
-        return (match.group(1) if match else stack_file.stem), stack_file
-    if not stack:
-        msg = "name a stack (local, dev, staging, prod) or pass --stack-file PATH"
+STACK_NAME_RE: Final = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+"""What ``pulumi stack init`` accepts (pkg/backend: alphanumerics, hyphens, underscores, periods; at most 100)."""
+
+
+def shipped_stacks() -> list[str]:
+    """The stacks of this repository: one per ``stacks/Pulumi.<name>.yaml``."""
+    return sorted(p.name.split(".", 1)[1].rsplit(".", 1)[0] for p in STACKS_DIR.glob("Pulumi.*.yaml"))
+
+
+def _check_stack_name(name: str, source: str) -> None:
+    if not STACK_NAME_RE.fullmatch(name):
+        msg = (f"{source}: {name!r} is not a stack name Pulumi accepts; use letters, digits, '-', '_' or '.'"
+               " (at most 100 characters)")
         raise StackFileError([msg])
+
+
+def stack_name_of(path: Path) -> str:
+    """The stack a file is for: ``Pulumi.<name>.yaml`` -> ``<name>``, else the file's stem."""
+    match = re.fullmatch(r"Pulumi\.(.+)\.ya?ml", path.name)
+    return match.group(1) if match else path.stem
+
+
+def resolve_stack_path(stack: str | None, stack_file: Path | None) -> tuple[str, Path]:
+    """Map ``plan dev`` or ``--stack-file PATH`` to (stack name, path); refuse what Pulumi would not run."""
+    if stack_file is not None:
+        if stack_file.is_dir():
+            files = sorted(p.name for p in stack_file.glob("Pulumi.*.yaml"))
+            hint = f" such as {stack_file / files[0]}" if files else " (Pulumi.<stack>.yaml)"
+            msg = f"--stack-file {stack_file}: is a folder; pass one stack file{hint}, or a stack name"
+            raise StackFileError([msg])
+        name = stack_name_of(stack_file)
+        _check_stack_name(name, f"--stack-file {stack_file}")
+        if stack is not None and stack != name:
+            msg = (f"stack {stack!r} does not match --stack-file {stack_file} (the file of stack {name!r}); "
+                   f"pass only the file, or name the stack {name!r}")
+            raise StackFileError([msg])
+        return name, stack_file
+    if not stack:
+        msg = f"name a stack ({', '.join(shipped_stacks())}) or pass --stack-file PATH"
+        raise StackFileError([msg])
+    _check_stack_name(stack, "stack")
     return stack, STACKS_DIR / f"Pulumi.{stack}.yaml"
-
-
-def _format_loc(loc: tuple[Any, ...]) -> str:
-    parts: list[str] = []
-    for i, item in enumerate(loc):
-        if i >= 2 and loc[i - 2] == "deployments" and item in {"vllm", "ollama", "onnx-genai", "foundry"}:
-            continue  # the discriminator tag pydantic inserts; the user never wrote it
-        parts.append(f"[{item}]" if isinstance(item, int) else (f".{item}" if parts else str(item)))
-    return "".join(parts)
-
-
-def _display(value: Any) -> str:
-    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _validation_problems(exc: ValidationError, rel: str, lines: Mapping[str, int]) -> list[str]:
-    problems: list[str] = []
-    for err in exc.errors(include_url=False):
-        path = _format_loc(tuple(err["loc"]))
-        message = str(err["msg"]).removeprefix("Value error, ")
-        if not path:  # a model-level rule: its message carries its own paths, one per line
-            for line in message.splitlines():
-                sub = line.split(":", 1)[0]
-                where = lines.get(sub.split(" ")[0], 0)
-                problems.append(f"{rel}:{where}: settings.{line}" if where else f"{rel}: settings.{line}")
-            continue
-        where = lines.get(path) or lines.get(path.rsplit(".", 1)[0], 0)
-        got = "" if err["type"] in {"missing", "model_type"} else f" (got {_display(err.get('input'))})"
-        if err["type"] == "missing":
-            message = "required field is missing; add it"
-        elif err["type"] == "extra_forbidden":
-            message = "unknown key; check the spelling against the schema (python -m slmctl schema)"
-        loc = f"{rel}:{where}" if where else rel
-        problems.append(f"{loc}: settings.{path}: {message}{got}")
-    return problems
 
 
 def _read_text(path: Path, rel: str) -> str:
@@ -184,14 +183,16 @@ def _read_text(path: Path, rel: str) -> str:
 
 def load_stack_file(path: Path, *, stack: str | None = None) -> LoadedStack:
     """Read, validate and return a stack file, or raise ``StackFileError``."""
-    stack_name = stack or resolve_stack_path(None, path)[0]
+    stack_name = stack or stack_name_of(path)
     try:
         rel = str(path.resolve().relative_to(REPO_ROOT))
     except ValueError:
         rel = str(path)
     if not path.is_file():
-        available = ", ".join(sorted(p.name.split(".")[1] for p in STACKS_DIR.glob("Pulumi.*.yaml")))
-        msg = f"{rel}: stack file not found; shipped stacks: {available}, or pass --stack-file PATH"
+        available = shipped_stacks()
+        close = difflib.get_close_matches(stack_name, available, n=1)
+        guess = f"did you mean {close[0]!r}? " if close else ""
+        msg = f"{rel}: stack file not found; {guess}shipped stacks: {', '.join(available)}, or pass --stack-file PATH"
         raise StackFileError([msg])
     text = _read_text(path, rel)
     try:
@@ -222,10 +223,15 @@ def load_stack_file(path: Path, *, stack: str | None = None) -> LoadedStack:
     if SETTINGS_KEY not in raw_config:
         msg = f"{rel}: config has no '{SETTINGS_KEY}' object; see stacks/Pulumi.dev.yaml for the shape"
         raise StackFileError([msg])
+    lines = {"": all_lines.get(f"config.{SETTINGS_KEY}", 0), **lines}
+    if not isinstance(raw_config[SETTINGS_KEY], dict):
+        msg = (f"{rel}:{lines['']}: config.{SETTINGS_KEY} must be a map of settings (tier, name_prefix, "
+               f"models, ...), not {display(raw_config[SETTINGS_KEY])}; see stacks/Pulumi.dev.yaml for the shape")
+        raise StackFileError([msg])
     try:
         settings = EnvironmentSettings.model_validate(raw_config[SETTINGS_KEY])
     except ValidationError as exc:
-        raise StackFileError(_validation_problems(exc, rel, lines)) from None
+        raise StackFileError(validation_problems(exc, rel, lines, text.splitlines())) from None
     problem = tier_problem(stack_name, settings.tier)
     if problem is not None:
         where = lines.get("tier")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,9 +13,9 @@ from typing import Any, Final
 
 import pulumi
 
-from slmctl.loader import REPO_ROOT, LoadedStack
+from slmctl.loader import REPO_ROOT, STACKS_DIR, LoadedStack
 from slmctl.recorder import Recording, record, redact
-from stacks.platform import PlatformSecrets, build, estimated_monthly_usd
+from stacks.platform import PlatformSecrets, build, estimated_monthly_usd, monthly_usd_by_pool
 
 BUILD_DIR: Final = REPO_ROOT / "build"
 
@@ -42,6 +45,7 @@ class Plan:
             "stack": self.loaded.stack,
             "tier": self.loaded.settings.tier,
             "estimated_monthly_usd": estimated_monthly_usd(self.loaded.settings),
+            "estimated_monthly_usd_by_pool": monthly_usd_by_pool(self.loaded.settings),
             "resources": [
                 {
                     "urn": r.urn,
@@ -63,16 +67,82 @@ class Plan:
         """Deterministic JSON: same stack file in, same bytes out."""
         return json.dumps(self.document(), indent=2, sort_keys=True) + "\n"
 
-    def write(self, build_dir: Path = BUILD_DIR) -> Path:
-        """Write ``build/<stack>/plan.json`` and return its path."""
-        out = build_dir / self.loaded.stack / "plan.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(self.to_json(), encoding="utf-8")
+    def write(self, out_dir: Path | None = None) -> Path:
+        """Write ``plan.json`` into ``out_dir`` (default: ``default_out_dir``) atomically; return its path."""
+        out = (out_dir or default_out_dir(self.loaded.stack, self.loaded.path)) / "plan.json"
+        write_atomic(out, self.to_json())
         return out
 
     def counts(self) -> Counter[str]:
-        """Resources by type token (components included)."""
+        """Registrations by type token (components and providers included)."""
         return Counter(r.type for r in self.recording.registrations)
+
+    def summary(self) -> PlanSummary:
+        """What ``pulumi up`` would create, split the way ``pulumi preview`` reports it."""
+        regs = self.recording.registrations
+        created = [r for r in regs if not r.read]
+        by_urn = {r.urn: r for r in regs}
+        by_component: Counter[str] = Counter()
+        for r in created:
+            top = r
+            while top.parent in by_urn and not by_urn[top.parent].type.startswith("pulumi:pulumi:Stack"):
+                top = by_urn[top.parent]
+            by_component[top.type.rsplit(":", 1)[-1]] += 1
+        return PlanSummary(
+            create=len(created),
+            components=sum(1 for r in created if not r.custom),
+            providers=sum(1 for r in created if r.type.startswith("pulumi:providers:")),
+            resources=sum(1 for r in created if r.custom and not r.type.startswith("pulumi:providers:")),
+            reads=len(regs) - len(created),
+            by_component=dict(sorted(by_component.items(), key=lambda kv: (-kv[1], kv[0]))))
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    """``+N to create``: components, providers and resources, and what each top-level component brings."""
+
+    create: int
+    components: int
+    providers: int
+    resources: int
+    """Custom resources other than providers: what the policy gate analyzes."""
+    reads: int
+    by_component: dict[str, int]
+
+    def line(self) -> str:
+        """``+64 to create (12 components, 2 providers, 50 resources)``."""
+        reads = f"; {self.reads} existing read" if self.reads else ""
+        return (f"+{self.create} to create ({_n(self.components, 'component')}, {_n(self.providers, 'provider')}, "
+                f"{_n(self.resources, 'resource')}){reads}")
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def default_out_dir(stack: str, stack_file: Path) -> Path:
+    """``build/<stack>`` for a shipped stack file; another file gets its own ``build/<stack>-<hash>``.
+
+    So a scratch ``Pulumi.dev.yaml`` elsewhere never overwrites the repository's ``build/dev/plan.json``.
+    """
+    shipped = STACKS_DIR / f"Pulumi.{stack}.yaml"
+    if stack_file.resolve() == shipped.resolve():
+        return BUILD_DIR / stack
+    digest = hashlib.sha256(str(stack_file.resolve()).encode()).hexdigest()[:8]
+    return BUILD_DIR / f"{stack}-{digest}"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so a reader sees the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def make_plan(loaded: LoadedStack) -> Plan:

@@ -16,6 +16,7 @@ import hashlib
 import threading
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -245,6 +246,29 @@ class Recording:
         return sorted((r for r in self.registrations if r.type == type_token), key=lambda r: r.urn)
 
 
+def _closing_thread_loop(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        try:
+            thread_loop: asyncio.AbstractEventLoop | None = asyncio.get_event_loop()
+        except RuntimeError:  # no loop in this worker thread: nothing to close
+            thread_loop = None
+        if thread_loop is not None and not thread_loop.is_running():
+            thread_loop.close()
+            asyncio.set_event_loop(None)
+
+
+class _LoopClosingExecutor(ThreadPoolExecutor):
+    """The monitor's calls run in worker threads, where the SDK creates an event loop (``_ensure_event_loop``)
+    that nobody closes; garbage-collected later, each printed "Exception ignored ... Invalid file
+    descriptor" in the middle of ``make bench``. This executor closes the loop a call left behind."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Run ``fn`` and close the worker thread's event loop afterwards."""
+        return super().submit(_closing_thread_loop, fn, *args, **kwargs)
+
+
 def record(
     program: Callable[[], object],
     *,
@@ -259,6 +283,7 @@ def record(
     runs: PULUMI_FACTS section 1.6), so ``record`` can be called repeatedly in one process.
     """
     loop = asyncio.new_event_loop()
+    loop.set_default_executor(_LoopClosingExecutor())
     asyncio.set_event_loop(loop)
     pulumi_settings.reset_options()
     pulumi.runtime.set_all_config(dict(config or {}), secret_keys or [])
@@ -286,6 +311,7 @@ def record(
     finally:
         pulumi_settings.reset_options()
         pulumi.runtime.set_all_config({}, [])
+        loop.run_until_complete(loop.shutdown_default_executor())
         loop.close()
         asyncio.set_event_loop(None)
     registrations = sorted(monitor.registrations, key=lambda r: r.urn)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import pulumi
 from pulumi_azure_native import authorization
@@ -80,24 +80,33 @@ class PlatformSecrets:
 
 def load_settings(raw: Mapping[str, Any], *, stack: str) -> EnvironmentSettings:
     """Validate the ``settings`` config object, failing with one line per problem (no traceback)."""
-    from slmctl.loader import _validation_problems  # one formatter for the CLI and the engine
+    from slmctl.messages import validation_problems  # one formatter for the CLI and the engine
 
     try:
         return EnvironmentSettings.model_validate(raw)
     except ValidationError as exc:
-        problems = _validation_problems(exc, f"stacks/Pulumi.{stack}.yaml", {})
+        problems = validation_problems(exc, f"stacks/Pulumi.{stack}.yaml", {})
         raise pulumi.RunError("invalid stack settings:\n" + "\n".join(problems)) from None
+
+
+SYSTEM_POOL: Final = "(system)"
+"""The inline system pool in cost breakdowns; never a user pool key (those match ``^[a-z][a-z0-9]{0,11}$``)."""
+
+
+def monthly_usd_by_pool(settings: EnvironmentSettings) -> dict[str, float]:
+    """Worst-case monthly list cost per node pool (every pool at max_count); empty without Azure."""
+    if not settings.uses_azure:
+        return {}
+    c = settings.cluster
+    costs = {SYSTEM_POOL: round(monthly_usd(c.system_pool.vm_size, c.system_pool.count), 2)}
+    for name, pool in sorted(c.pools.items()):
+        costs[name] = round(monthly_usd(pool.vm_size, pool.max_count, spot=pool.spot), 2)
+    return costs
 
 
 def estimated_monthly_usd(settings: EnvironmentSettings) -> float:
     """Worst-case monthly list cost of the cluster's nodes (every pool at max_count)."""
-    if not settings.uses_azure:
-        return 0.0
-    c = settings.cluster
-    total = monthly_usd(c.system_pool.vm_size, c.system_pool.count)
-    for pool in c.pools.values():
-        total += monthly_usd(pool.vm_size, pool.max_count, spot=pool.spot)
-    return round(total, 2)
+    return round(sum(monthly_usd_by_pool(settings).values()), 2)
 
 
 def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, Any]:

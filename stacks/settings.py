@@ -66,6 +66,8 @@ FoundrySku = Literal[
 LockKind = Literal["CanNotDelete", "ReadOnly"]
 
 DEFAULT_CONTEXT_TOKENS: Final = 16384
+MIN_CONTEXT_TOKENS: Final = 512
+"""The smallest context any deployment may be given (``max_model_len_tokens``, ``context_tokens``)."""
 MAX_NUM_SEQS_CAP: Final = 64
 NODE_ALLOCATABLE_FRACTION: Final = 0.8
 """Share of a node's memory a pod can be given after kubelet/system reservations (AKS reserves more)."""
@@ -774,12 +776,15 @@ class EnvironmentSettings(_Model):
                     utilization=dep.gpu_memory_utilization).fits),
                 key=lambda n: VM_SKUS[n].usd_per_hour,
             )
-            hint = (f"or use a GPU that fits: {', '.join(fitting[:3])}" if fitting
-                    else "or quantize the model (no listed GPU fits it)")
+            gpus = (f"use a GPU that fits: {', '.join(fitting[:3])}" if fitting
+                    else "quantize the model (no listed GPU fits it)")
+            most = fit.max_context_tokens_one_sequence
+            fix = (f"lower it to at most {most}, or {gpus}" if most >= MIN_CONTEXT_TOKENS else
+                   f"the weights alone leave no room for a {MIN_CONTEXT_TOKENS}-token KV cache, so no context "
+                   f"length fits: {gpus}, or a quantized artifact")
             return [f"{path}: {dep.model} ({quant}, {fit.weights_gib} GiB) does not fit one "
                     f"{sku.gpu_model} ({sku.gpu_memory_gib} GiB) of pool {dep.pool!r} at "
-                    f"max_model_len_tokens={ctx}; lower it to at most "
-                    f"{fit.max_context_tokens_one_sequence}, {hint}"]
+                    f"max_model_len_tokens={ctx}; {fix}"]
         if dep.max_num_seqs is not None and dep.max_num_seqs > fit.max_sequences:
             return [f"{path}.max_num_seqs: {dep.max_num_seqs} sequences of {ctx} tokens need "
                     f"{dep.max_num_seqs * fit.kv_per_sequence_gib:.1f} GiB of KV cache; "

@@ -37,6 +37,8 @@ MARKER_HTML = "<!-- needs-azure -->"
 FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})\s*(?P<info>[^\s`]*)")
 HEREDOC = re.compile(r"<<-?\s*['\"]?(?P<word>\w+)['\"]?")
 SLMCTL = re.compile(r"^(?:\.venv/bin/)?python -m slmctl\s+(?P<sub>\w+)(?P<rest>.*)$")
+# The subcommands whose first positional argument is a stack name (`diff` takes two plan.json files).
+STACK_SUBCOMMANDS = {"plan", "gate", "render"}
 # A doc that introduces a stack which does not exist yet (its subject is creating it).
 NEW_STACK_DOCS = {"adding-an-environment.md"}
 # The documented example stack of adding-an-environment.md; checked for syntax only.
@@ -158,7 +160,7 @@ def words(text: str) -> list[str]:
 
 def stack_argument(text: str) -> str | None:
     match = SLMCTL.match(text)
-    if not match:
+    if not match or match["sub"] not in STACK_SUBCOMMANDS:
         return None
     positional = [a for a in words(match["rest"]) if not a.startswith("-")]
     return positional[0] if positional else None

@@ -13,13 +13,14 @@ from slmctl.loader import PLACEHOLDER_SECRET
 
 
 def test_render_prod_writes_k8s_monitoring_and_edge_without_secrets(tmp_path: Path) -> None:
-    # A copy under its own stack name, so parallel tests that write build/prod never race this one.
+    # A copy written to its own folder, so parallel tests that write build/prod never race this one.
     stack_file = tmp_path / "Pulumi.prod-render-test.yaml"
     shutil.copy(REPO_ROOT / "stacks" / "Pulumi.prod.yaml", stack_file)
-    result = subprocess.run([sys.executable, "-m", "slmctl", "render", "--stack-file", str(stack_file)],
+    base = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "slmctl", "render", "--stack-file", str(stack_file),
+                             "--out", str(base)],
                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
-    base = REPO_ROOT / "build" / "prod-render-test"
     assert list((base / "k8s").rglob("*.yaml"))
     assert list((base / "monitoring" / "rules").glob("*.yaml"))
     assert list((base / "monitoring" / "dashboards").glob("*.json"))
