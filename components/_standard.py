@@ -28,10 +28,15 @@ ROLE_DEFINITION_IDS: Final[Mapping[str, str]] = {
     "Managed Identity Operator": "f1a07417-d97a-45cb-824c-7a7467783830",
     "IoT Hub Data Contributor": "4fc6c259-987e-4a07-842e-c321cc9d413f",
     "Network Contributor": "4d97b98b-1d4f-4787-a291-c67834d212e7",
+    "Azure Kubernetes Service RBAC Cluster Admin": "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b",
+    "Grafana Viewer": "60921a7e-fef1-4a43-9b16-a26c52ad4769",
 }
 """Built-in Azure role definition ids (the same in every tenant)."""
 
 LockKind = Literal["CanNotDelete", "ReadOnly"]
+
+DEPLOYER_DESCRIPTION: Final = "deployer: "
+"""Prefix of the description of every grant to the identity running ``pulumi up``."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +49,10 @@ class RoleAssignment:
     principal_type: Literal["ServicePrincipal", "Group", "User"] = "ServicePrincipal"
     """Default: ServicePrincipal (managed identities are service principals). It must match the
     principal: Azure refuses an assignment whose type differs (UnmatchedPrincipalType)."""
+    description: str | None = None
+    """Default: none. Shown next to the assignment in Azure. Grants to whoever runs ``pulumi up`` start
+    with ``deployer:`` (``DEPLOYER_DESCRIPTION``): its object id is only known at deploy time, and the
+    policy pack recognizes the deployer's grants by it (``slm-identity-deployer-grants``)."""
 
     def __post_init__(self) -> None:
         if self.role not in ROLE_DEFINITION_IDS:
@@ -116,6 +125,7 @@ def apply_role_assignments(
             principal_id=ra.principal_id,
             principal_type=ra.principal_type,
             role_definition_id=role_definition_id(subscription_id, ra.role),
+            description=ra.description,
             opts=pulumi.ResourceOptions(parent=owner),
         ))
     return created

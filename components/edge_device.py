@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -27,9 +27,11 @@ import pulumi_kubernetes as k8s
 from pulumi_azure_native import containerregistry, iothub
 
 from components._standard import (
+    PrivateEndpointConfig,
     StandardInterfaces,
     apply_diagnostic_settings,
     apply_lock,
+    apply_private_endpoint,
     apply_role_assignments,
 )
 from components.edge import engines as edge_engines
@@ -48,6 +50,8 @@ GIB: Final = 1024**3
 ENGINE_KEY_ENVS: Final = (edge_engines.API_KEY_ENV, "LLAMA_API_KEY")
 """The env names the engines read their API key from (ONNX server, llama-server)."""
 IotHubSku = Literal["S1", "S2", "S3"]
+IOT_HUB_PRIVATE_DNS_ZONE: Final = "privatelink.azure-devices.net"
+"""The zone an IoT Hub private endpoint registers in (group ``iotHub``)."""
 
 
 # --------------------------------------------------------------------------- the hub
@@ -71,6 +75,9 @@ class EdgeHubArgs(StandardInterfaces):
     (ExpressRoute / VPN from sites). Dev stacks may enable it; prod must not (EDGE-03)."""
     subscription_id: pulumi.Input[str] | None = None
     """Required only with ``role_assignments`` (to build role definition ids)."""
+    private_endpoint: PrivateEndpointConfig | None = None
+    """Default: none. Given, a private endpoint (group ``iotHub``) in that subnet, registered in its DNS
+    zones (pass ``privatelink.azure-devices.net``): the only way in once public access is disabled."""
 
 
 class EdgeHub(pulumi.ComponentResource):
@@ -87,6 +94,9 @@ class EdgeHub(pulumi.ComponentResource):
     hub_name: pulumi.Output[str]
     hub_host_name: pulumi.Output[str]
     """``<name>.azure-devices.net``: what ``EdgeDeviceArgs.iot_hub_host_name`` takes."""
+    grants: list[pulumi.Resource]
+    """The hub's role assignments: pass them as ``EdgeDeviceArgs.iot_hub_grants`` so the IoT Edge
+    configurations are written only once the deployer may write them."""
 
     def __init__(self, name: str, args: EdgeHubArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("slm:edge:EdgeHub", name, None, opts)
@@ -116,6 +126,11 @@ class EdgeHub(pulumi.ComponentResource):
         grants = apply_role_assignments(self, name, scope_id=self.hub.id,
                                         subscription_id=args.subscription_id or "",
                                         assignments=args.role_assignments)
+        self.grants = list(grants)
+        if args.private_endpoint is not None:
+            apply_private_endpoint(self, name, resource_id=self.hub.id, group_id="iotHub", config=args.private_endpoint,
+                                   resource_group_name=args.resource_group_name,
+                                   location=args.location or self.hub.location, tags=dict(args.tags))
         diags = apply_diagnostic_settings(self, name, resource_id=self.hub.id,
                                           settings=args.diagnostic_settings)
         apply_lock(self, name, scope_id=self.hub.id, lock=args.lock, depends_on=[*grants, *diags])
@@ -188,6 +203,9 @@ class EdgeDeviceArgs:
     (``pulumi.Config().require_secret(fleet.kubeconfig_key(fleet_name))``)."""
     iot_hub_host_name: pulumi.Input[str] | None = None
     """Required for ``iot-edge``: ``EdgeHub.hub_host_name``."""
+    iot_hub_grants: Sequence[pulumi.Resource] = ()
+    """Default: none. ``EdgeHub.grants``: the configurations wait for them (the deployer's IoT Hub Data
+    Contributor), else the first ``pulumi up`` races the grant and is refused."""
     engine_image: pulumi.Input[str] | None = None
     """Default: ``fleet.image``; else for onnx-genai ``onnx_server_image``; else (only when
     ``digest_pinning_required`` is off) the engine's public dev tag."""
@@ -369,7 +387,7 @@ class EdgeDevice(pulumi.ComponentResource):
         key = (pulumi.Output.secret(args.engine_api_key)
                if args.engine_api_key is not None and edge_engines.enforces_api_key(fleet.engine) else None)
         views = pulumi.Output.all(image, fetch, registry, key).apply(build)
-        child = pulumi.ResourceOptions(parent=self)
+        child = pulumi.ResourceOptions(parent=self, depends_on=list(args.iot_hub_grants))
         ids: list[pulumi.Output[str]] = []
         if args.base_deployment_enabled:
             base = IotEdgeConfiguration(

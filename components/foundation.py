@@ -25,8 +25,14 @@ PRIVATE_DNS_ZONES: Final = (
     "privatelink.blob.core.windows.net",
     "privatelink.vaultcore.azure.net",
     "privatelink.grafana.azure.com",
+    "privatelink.azure-devices.net",
 )
-"""Zones for the private endpoints of Foundry (three), ACR, Blob storage, Key Vault and Managed Grafana."""
+"""Zones for the private endpoints of Foundry (three), ACR, Blob storage, Key Vault, Managed Grafana and
+IoT Hub."""
+
+
+SERVICE_ENDPOINTS: Final = ("Microsoft.KeyVault", "Microsoft.Storage")
+"""Service endpoints on the AKS subnet when there are no private endpoints (dev)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,6 +81,9 @@ class Foundation(pulumi.ComponentResource):
     azure_monitor_workspace_id: pulumi.Output[str] | None
     prometheus_query_endpoint: pulumi.Output[str] | None
     keda_identity: Identity | None
+    aks_prerequisites: list[pulumi.Resource]
+    """The control plane's grants AKS checks when it creates the cluster (Managed Identity Operator on
+    the kubelet identity, Network Contributor on the subnet): pass them as ``InferenceClusterArgs.prerequisites``."""
 
     def __init__(self, name: str, args: FoundationArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("slm:platform:Foundation", name, None, opts)
@@ -94,7 +103,12 @@ class Foundation(pulumi.ComponentResource):
         )
         aks_subnet = network.Subnet(
             f"{name}-snet-aks", subnet_name="aks", resource_group_name=rg.name,
-            virtual_network_name=vnet.name, address_prefix=s.network.aks_subnet_cidr, opts=child,
+            virtual_network_name=vnet.name, address_prefix=s.network.aks_subnet_cidr,
+            # Without private endpoints (dev) pods reach the vault and the weights storage through their
+            # firewalls' virtual-network rules for this subnet, which need these service endpoints.
+            service_endpoints=None if args.private_networking else [
+                network.ServiceEndpointPropertiesFormatArgs(service=svc) for svc in SERVICE_ENDPOINTS],
+            opts=child,
         )
         pe_subnet = network.Subnet(
             f"{name}-snet-pe", subnet_name="private-endpoints", resource_group_name=rg.name,
@@ -140,15 +154,15 @@ class Foundation(pulumi.ComponentResource):
         self.workload_identities = {
             dep: identity(f"wi-{dep}", f"id-{prefix}-{dep}") for dep in sorted(s.aks_deployments())
         }
-        apply_role_assignments(
+        self.aks_prerequisites = [*apply_role_assignments(
             self, f"{name}-id-aks-kubelet", scope_id=self.kubelet_identity.resource_id,
             subscription_id=args.subscription_id,
             assignments={"control-plane": RoleAssignment(role="Managed Identity Operator",
-                                                         principal_id=self.control_plane_identity.principal_id)})
-        apply_role_assignments(
-            self, f"{name}-snet-aks", scope_id=aks_subnet.id, subscription_id=args.subscription_id,
-            assignments={"control-plane": RoleAssignment(role="Network Contributor",
-                                                         principal_id=self.control_plane_identity.principal_id)})
+                                                         principal_id=self.control_plane_identity.principal_id)}),
+            *apply_role_assignments(
+                self, f"{name}-snet-aks", scope_id=aks_subnet.id, subscription_id=args.subscription_id,
+                assignments={"control-plane": RoleAssignment(role="Network Contributor",
+                                                             principal_id=self.control_plane_identity.principal_id)})]
 
         self.azure_monitor_workspace_id = self.prometheus_query_endpoint = None
         self.keda_identity = None

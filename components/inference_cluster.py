@@ -117,6 +117,10 @@ class InferenceClusterArgs(StandardInterfaces):
     """Resource id of the control plane's user-assigned identity (needs Managed Identity Operator
     on the kubelet identity and Network Contributor on the subnet; granted by the caller)."""
     kubelet_identity: KubeletIdentity | None = None
+    prerequisites: Sequence[pulumi.Resource] = ()
+    """Default: none. What AKS needs before it creates the cluster, typically the two grants above
+    (``Foundation.aks_prerequisites``): the cluster waits for them (``depends_on``), else the create races
+    them and fails on a bring-your-own kubelet identity or subnet it may not yet use."""
     workload_identities: Mapping[str, WorkloadIdentity] = field(default_factory=dict[str, WorkloadIdentity])
     """One per AKS deployment, keyed by deployment name (required on Azure tiers)."""
     log_analytics_workspace_id: pulumi.Input[str] | None = None
@@ -137,7 +141,9 @@ class InferenceClusterArgs(StandardInterfaces):
     hugging_face_token: pulumi.Input[str] | None = None
     """Secret. ``local`` only: the Hugging Face token for gated models (no Key Vault there)."""
     monitoring_namespace: str = "monitoring"
-    """Default: ``monitoring``. Pods there may reach the metrics ports."""
+    """Default: ``monitoring``: where in-cluster Prometheus runs; its pods may reach the metrics ports.
+    With Azure Managed Prometheus (``monitoring.mode: azure-managed``) the scraper is ``ama-metrics`` in
+    ``kube-system``, so that namespace is admitted instead (policy ``slm-reach-metrics-scraper``)."""
     prometheus_server_address: pulumi.Input[str] | None = None
     """Default: ``http://prometheus-operated.<monitoring_namespace>.svc:9090`` (the Service the
     Prometheus operator creates). KEDA queries it for the queue-depth triggers."""
@@ -503,7 +509,8 @@ class InferenceCluster(pulumi.ComponentResource):
             tags=tags,
             # The inline system pool is create-only; later pools are AgentPools. Editing the inline
             # profile puts every pool into Scaling (pulumi-azure-native#4264, #2719).
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["agentPoolProfiles"]),
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["agentPoolProfiles"],
+                                        depends_on=list(args.prerequisites)),
         )
         cluster = self.cluster
         self.cluster_name = cluster.name
@@ -542,8 +549,8 @@ class InferenceCluster(pulumi.ComponentResource):
             **dict(args.diagnostic_settings),
         }
         apply_diagnostic_settings(self, name, resource_id=cluster.id, settings=diagnostics)
-        apply_role_assignments(self, name, scope_id=cluster.id, subscription_id=args.subscription_id or "",
-                               assignments=args.role_assignments)
+        grants = apply_role_assignments(self, name, scope_id=cluster.id, subscription_id=args.subscription_id or "",
+                                        assignments=args.role_assignments)
         apply_lock(self, name, scope_id=cluster.id, lock=args.lock, depends_on=list(self.pools.values()))
         credentials = containerservice.list_managed_cluster_user_credentials_output(
             resource_group_name=args.resource_group_name, resource_name=cluster.name, format="exec",
@@ -554,8 +561,9 @@ class InferenceCluster(pulumi.ComponentResource):
         # kubelogin must be on PATH (Entra ID auth; local accounts are off).
         kubeconfig = pulumi.Output.secret(credentials.kubeconfigs.apply(
             lambda kcs: non_interactive(base64.b64decode(kcs[0].value).decode()) if kcs else ""))
+        # Every Kubernetes write waits for the cluster-scoped grants (the deployer's RBAC Cluster Admin).
         self.kube_provider = k8s.Provider(f"{name}-k8s", kubeconfig=kubeconfig,
-                                          opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster]))
+                                          opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster, *grants]))
 
     def _pool(self, name: str, pool_name: str, pool: NodePool, args: InferenceClusterArgs,
               tags: Mapping[str, str]) -> containerservice.AgentPool:
@@ -908,7 +916,6 @@ class InferenceCluster(pulumi.ComponentResource):
 
     def _network_policies(self, prefix: str, plan: WorkloadPlan, meta: Any,
                           opts: pulumi.ResourceOptions) -> None:
-        args = self._args
         spec = plan.spec
         np = k8s.networking.v1
         pods = k8s.meta.v1.LabelSelectorArgs(match_labels=dict(plan.selector))
@@ -930,7 +937,7 @@ class InferenceCluster(pulumi.ComponentResource):
                                  pod_selector=pods, policy_types=["Ingress"],
                                  ingress=[np.NetworkPolicyIngressRuleArgs(
                                      from_=[np.NetworkPolicyPeerArgs(
-                                         namespace_selector=ns_selector(args.monitoring_namespace))],
+                                         namespace_selector=ns_selector(self._scraper_namespace()))],
                                      ports=port)]), opts=opts)
         egress = [np.NetworkPolicyEgressRuleArgs(
             to=[np.NetworkPolicyPeerArgs(namespace_selector=ns_selector("kube-system"))],
@@ -944,6 +951,11 @@ class InferenceCluster(pulumi.ComponentResource):
                 ports=[np.NetworkPolicyPortArgs(port=443, protocol="TCP")]))
         np.NetworkPolicy(f"{prefix}-np-egress", metadata=meta("allow-egress"), spec=np.NetworkPolicySpecArgs(
             pod_selector=pods, policy_types=["Egress"], egress=egress), opts=opts)
+
+    def _scraper_namespace(self) -> str:
+        """Where the metrics scraper runs: ama-metrics in kube-system (managed), else in-cluster Prometheus."""
+        args = self._args
+        return "kube-system" if args.settings.monitoring.mode == "azure-managed" else args.monitoring_namespace
 
     def _gateway_namespace(self) -> str:
         args = self._args

@@ -111,6 +111,11 @@ class ModelRegistryArgs(StandardInterfaces):
     private_dns_zone_ids: Mapping[str, pulumi.Input[str]] = field(default_factory=dict[str, pulumi.Input[str]])
     """Private DNS zone ids keyed by zone name (``privatelink.azurecr.io``, ...). Default: none; the
     private endpoints get no DNS zone group and DNS is the caller's (e.g. a DeployIfNotExists policy)."""
+    allowed_subnet_ids: Sequence[pulumi.Input[str]] = ()
+    """Default: none. Subnets admitted through the firewalls of the weights storage and the Key Vault
+    (virtual-network rules): the AKS subnet when there are no private endpoints (dev), so the CSI driver
+    and the pods reach them. Each subnet needs the Microsoft.Storage and Microsoft.KeyVault service
+    endpoints (``Foundation`` adds them); IP rules cannot admit the cluster, whose outbound IP Azure assigns."""
     kubelet_principal_id: pulumi.Input[str] | None = None
     """Default: nobody pulls. Given: the AKS kubelet identity gets AcrPull on the registry."""
     workload_principal_ids: Mapping[str, pulumi.Input[str]] = field(default_factory=dict[str, pulumi.Input[str]])
@@ -532,6 +537,9 @@ class ModelRegistry(pulumi.ComponentResource):
                 bypass="AzureServices",
                 ip_rules=[storage.IPRuleArgs(i_p_address_or_range=ip, action=storage.Action.ALLOW)
                           for ip in storage_ip_rules(settings.registry.allowed_ip_ranges)],
+                virtual_network_rules=[storage.VirtualNetworkRuleArgs(
+                    virtual_network_resource_id=subnet, action=storage.Action.ALLOW)
+                    for subnet in args.allowed_subnet_ids] or None,
             ),
             tags=dict(self._tags),
             opts=self._child(protect=self._stateful_protect),
@@ -591,6 +599,8 @@ class ModelRegistry(pulumi.ComponentResource):
                     default_action="Deny",
                     bypass="AzureServices",
                     ip_rules=[keyvault.IPRuleArgs(value=c) for c in settings.registry.allowed_ip_ranges],
+                    virtual_network_rules=[keyvault.VirtualNetworkRuleArgs(id=subnet)
+                                           for subnet in args.allowed_subnet_ids] or None,
                 ),
             ),
             tags=dict(self._tags),

@@ -19,7 +19,6 @@ import pulumi_kubernetes as k8s
 from pulumi_azure_native import alertsmanagement, dashboard, monitor
 
 from components._standard import (
-    DiagnosticSetting,
     PrivateEndpointConfig,
     RoleAssignment,
     StandardInterfaces,
@@ -44,9 +43,6 @@ AZURE_PROMETHEUS_API: Final = "azmonitoring.coreos.com/v1"
 """Azure Managed Prometheus (ama-metrics) reads only this group; same schema as the OSS CRDs."""
 AZURE_LABEL_LIMITS: Final = {"labelLimit": 63, "labelNameLengthLimit": 511, "labelValueLengthLimit": 1023}
 """Limits Microsoft's PodMonitor/ServiceMonitor templates set so ama-metrics does not drop targets."""
-CLUSTER_AUDIT_CATEGORIES: Final = ("kube-audit-admin", "guard")
-FOUNDRY_LOG_CATEGORIES: Final = ("Audit", "RequestResponse")
-KEY_VAULT_LOG_CATEGORIES: Final = ("AuditEvent",)
 PROMETHEUS_STREAM: Final = "Microsoft-PrometheusMetrics"
 GRAFANA_PRIVATE_DNS_ZONE: Final = "privatelink.grafana.azure.com"
 CONTAINER_INSIGHTS_STREAM: Final = "Microsoft-ContainerInsights-Group-Default"
@@ -109,10 +105,6 @@ class MonitoringStackArgs(StandardInterfaces):
     of workloads, or the DCGM exporter)."""
     workloads: Mapping[str, ServingWorkloadLike] = field(default_factory=dict[str, ServingWorkloadLike])
     """Serving workloads by deployment name (from ``InferenceCluster``). Default: none scraped."""
-    foundry_account_id: pulumi.Input[str] | None = None
-    """Default: none — no Foundry diagnostic setting."""
-    key_vault_id: pulumi.Input[str] | None = None
-    """Default: none — no Key Vault diagnostic setting."""
     grafana_admin_password: pulumi.Input[str] | None = None
     """Default: none. Required in in-cluster mode with Grafana enabled; stored only in a Secret."""
     namespace: str = "monitoring"
@@ -174,6 +166,17 @@ def configuration_errors(args: MonitoringStackArgs) -> list[str]:
     return errors
 
 
+def grafana_people(settings: EnvironmentSettings) -> dict[str, RoleAssignment]:
+    """Grafana Admin / Viewer for the settings' Entra groups: Managed Grafana has no local users."""
+    out = {f"admins-{i}": RoleAssignment(role="Grafana Admin", principal_id=g, principal_type="Group",
+                                         description="Managed Grafana admins (settings)")
+           for i, g in enumerate(settings.grafana_admin_groups())}
+    out |= {f"viewers-{i}": RoleAssignment(role="Grafana Viewer", principal_id=str(g), principal_type="Group",
+                                           description="Managed Grafana viewers (settings)")
+            for i, g in enumerate(settings.monitoring.grafana_viewer_group_object_ids)}
+    return out
+
+
 class MonitoringStack(pulumi.ComponentResource):
     """Metrics, alerts, dashboards and logs for model serving.
 
@@ -189,9 +192,11 @@ class MonitoringStack(pulumi.ComponentResource):
     Data Reader* on the workspace, one ``PrometheusRuleGroup`` per rule group (the same rules), the
     DCGM exporter and ``azmonitoring.coreos.com/v1`` ServiceMonitors that ama-metrics scrapes.
 
-    On Azure tiers, both modes: a Container Insights data collection rule for the cluster and
-    diagnostic settings for the cluster (kube-audit-admin, guard), the Foundry account (Audit,
-    RequestResponse) and the Key Vault (AuditEvent), all into the shared Log Analytics workspace.
+    On Azure tiers, both modes: a Container Insights data collection rule for the cluster into the
+    shared Log Analytics workspace. Audit diagnostic settings of the cluster, the Foundry account and
+    the Key Vault belong to the components that own those resources (``InferenceCluster``,
+    ``ModelRegistry``): Azure rejects a second setting sending the same category of one resource to
+    the same workspace (policy ``slm-conflict-diagnostic-sinks``).
     """
 
     rule_groups: tuple[RuleGroup, ...]
@@ -470,7 +475,7 @@ class MonitoringStack(pulumi.ComponentResource):
                                         "grafana-data-reader": RoleAssignment(role="Monitoring Data Reader",
                                                                               principal_id=grafana_principal)}),
             *apply_role_assignments(self, name, scope_id=self.grafana.id, subscription_id=args.subscription_id,
-                                    assignments=args.role_assignments),
+                                    assignments={**grafana_people(settings), **args.role_assignments}),
         ]
         apply_diagnostic_settings(self, f"{name}-grafana", resource_id=self.grafana.id,
                                   settings=args.diagnostic_settings)
@@ -500,7 +505,7 @@ class MonitoringStack(pulumi.ComponentResource):
     # ------------------------------------------------------------------ logs
 
     def _logs(self) -> None:
-        """Container Insights collection and audit diagnostic settings into the shared workspace."""
+        """Container Insights collection into the shared workspace (audit settings are the owners')."""
         args, name, prefix = self._args, self._name, self._args.settings.name_prefix
         workspace_id = args.log_analytics_workspace_id
         assert workspace_id is not None  # noqa: S101 (configuration_errors)
@@ -528,15 +533,4 @@ class MonitoringStack(pulumi.ComponentResource):
                 f"{name}-ci-dcra", association_name="ContainerInsightsExtension",
                 resource_uri=args.cluster_id, data_collection_rule_id=ci_rule.id,
                 description="Container Insights for the AKS cluster.", opts=child)
-            apply_diagnostic_settings(self, f"{name}-aks", resource_id=args.cluster_id, settings={
-                "audit": DiagnosticSetting(workspace_resource_id=workspace_id,
-                                           log_categories=CLUSTER_AUDIT_CATEGORIES, metrics_enabled=False)})
-        if args.foundry_account_id is not None:
-            apply_diagnostic_settings(self, f"{name}-foundry", resource_id=args.foundry_account_id, settings={
-                "audit": DiagnosticSetting(workspace_resource_id=workspace_id,
-                                           log_categories=FOUNDRY_LOG_CATEGORIES)})
-        if args.key_vault_id is not None:
-            apply_diagnostic_settings(self, f"{name}-kv", resource_id=args.key_vault_id, settings={
-                "audit": DiagnosticSetting(workspace_resource_id=workspace_id,
-                                           log_categories=KEY_VAULT_LOG_CATEGORIES)})
 

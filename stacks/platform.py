@@ -17,7 +17,14 @@ import pulumi
 from pulumi_azure_native import authorization
 from pydantic import ValidationError
 
-from components._standard import DiagnosticSetting, Lock, RoleAssignment
+from components._standard import (
+    DEPLOYER_DESCRIPTION,
+    DiagnosticSetting,
+    Lock,
+    PrivateEndpointConfig,
+    RoleAssignment,
+)
+from components.edge_device import IOT_HUB_PRIVATE_DNS_ZONE as IOT_HUB_ZONE
 from components.edge_device import (
     EdgeDevice,
     EdgeDeviceArgs,
@@ -129,6 +136,7 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
         tenant_id=client.tenant_id,
         private_endpoint_subnet_id=foundation.private_endpoint_subnet_id if private else None,
         private_dns_zone_ids={z: i for z, i in foundation.private_dns_zone_ids.items() if z in REGISTRY_ZONES},
+        allowed_subnet_ids=[] if private else [foundation.aks_subnet_id],
         log_analytics_workspace_id=foundation.log_analytics_workspace_id,
         kubelet_principal_id=foundation.kubelet_identity.principal_id,
         workload_principal_ids={k: v.principal_id for k, v in foundation.workload_identities.items()},
@@ -139,7 +147,8 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
         lock=lock,
         # Whoever runs `pulumi up` pushes the ONNX server image with an Entra token (no admin user).
         role_assignments={"deployer-push": RoleAssignment(
-            role="AcrPush", principal_id=client.object_id, principal_type=settings.deployer_principal_type)}
+            role="AcrPush", principal_id=client.object_id, principal_type=settings.deployer_principal_type,
+            description=DEPLOYER_DESCRIPTION + "pushes the ONNX server image")}
         if needs_onnx_server(settings) else {},
     ))
 
@@ -151,6 +160,7 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
         tenant_id=client.tenant_id,
         aks_subnet_id=foundation.aks_subnet_id,
         control_plane_identity_id=foundation.control_plane_identity.resource_id,
+        prerequisites=foundation.aks_prerequisites,
         kubelet_identity=KubeletIdentity(
             resource_id=foundation.kubelet_identity.resource_id,
             client_id=foundation.kubelet_identity.client_id,
@@ -171,6 +181,12 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
         keda_identity=_workload_identity(foundation.keda_identity, foundation)
         if foundation.keda_identity else None,
         tags=tags,
+        # Azure RBAC with local accounts off: whoever runs `pulumi up` applies the Kubernetes objects with
+        # its Entra token, so it needs this role on the cluster (the provider waits for the grant).
+        role_assignments={"deployer-aks-admin": RoleAssignment(
+            role="Azure Kubernetes Service RBAC Cluster Admin", principal_id=client.object_id,
+            principal_type=settings.deployer_principal_type,
+            description=DEPLOYER_DESCRIPTION + "applies the Kubernetes objects")},
     ))
 
     monitoring = MonitoringStack("observability", MonitoringStackArgs(
@@ -183,8 +199,6 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
         cluster_name=cluster.cluster_name,
         kube_provider=cluster.kube_provider,
         workloads=cluster.workloads,
-        foundry_account_id=registry.foundry_account_id,
-        key_vault_id=registry.key_vault_id,
         grafana_admin_password=secrets.grafana_admin_password,
         azure_monitor_workspace_id=foundation.azure_monitor_workspace_id,
         private_endpoint_subnet_id=foundation.private_endpoint_subnet_id if private else None,
@@ -226,8 +240,8 @@ def _build_local(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dic
     monitoring = MonitoringStack("observability", MonitoringStackArgs(
         settings=settings, resource_group_name=None, location=settings.location, subscription_id=None,
         log_analytics_workspace_id=None, cluster_id=None, cluster_name=None,
-        kube_provider=cluster.kube_provider, workloads=cluster.workloads, foundry_account_id=None,
-        key_vault_id=None, grafana_admin_password=secrets.grafana_admin_password,
+        kube_provider=cluster.kube_provider, workloads=cluster.workloads,
+        grafana_admin_password=secrets.grafana_admin_password,
     ))
     return {
         "serving_endpoints": _endpoints(settings, cluster),
@@ -267,7 +281,13 @@ def _build_edge(settings: EnvironmentSettings, *, registry: ModelRegistry, found
             # of whoever runs `pulumi up` (local auth is off), so that principal needs this role.
             role_assignments={"deployer": RoleAssignment(
                 role="IoT Hub Data Contributor", principal_id=client.object_id,
-                principal_type=settings.deployer_principal_type)},
+                principal_type=settings.deployer_principal_type,
+                description=DEPLOYER_DESCRIPTION + "applies the IoT Edge configurations")},
+            # Public access is off in prod: the hub is reached through a private endpoint in the VNet.
+            private_endpoint=PrivateEndpointConfig(
+                subnet_id=foundation.private_endpoint_subnet_id,
+                private_dns_zone_ids=[foundation.private_dns_zone_ids[IOT_HUB_ZONE]])
+            if settings.tier == "prod" else None,
             diagnostic_settings={"law": DiagnosticSetting(
                 workspace_resource_id=foundation.log_analytics_workspace_id)},
         ))
@@ -283,6 +303,7 @@ def _build_edge(settings: EnvironmentSettings, *, registry: ModelRegistry, found
             engine_api_key=engine_api_key,
             registry_credential=pull_credential if fleet.delivery != "foundry-local" else None,
             iot_hub_host_name=hub.hub_host_name if hub is not None and fleet.delivery == "iot-edge" else None,
+            iot_hub_grants=hub.grants if hub is not None and fleet.delivery == "iot-edge" else (),
             onnx_server_image=registry.onnx_server_image,
             digest_pinning_required=settings.tier == "prod",
             labels={"environment": settings.environment},

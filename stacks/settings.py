@@ -415,6 +415,11 @@ class MonitoringSettings(_Model):
     retention_days: int = Field(default=30, ge=30, le=730)
     scrape_interval_seconds: int = Field(default=30, ge=5, le=300)
     grafana_enabled: bool = True
+    grafana_admin_group_object_ids: tuple[Uuid, ...] | None = None
+    """azure-managed only: Entra groups granted *Grafana Admin* on Managed Grafana (the only way to sign
+    in: Managed Grafana has no local users). Default: ``cluster.admin_group_object_ids``."""
+    grafana_viewer_group_object_ids: tuple[Uuid, ...] = ()
+    """azure-managed only: Entra groups granted *Grafana Viewer* (dashboards and alerts, read-only)."""
     runbook_base_url: Annotated[str, Field(pattern=r"^(https://\S+|[\w./-]+)$")] | None = None
     """Default: repository-relative ``docs/runbooks/<alert>.md`` in every alert's ``runbook_url``.
     Set your repository's browse URL (``https://github.com/<org>/<repo>/blob/main/docs/runbooks``)
@@ -666,6 +671,11 @@ class EnvironmentSettings(_Model):
     def foundry_deployments(self) -> dict[str, FoundryDeployment]:
         """The managed Foundry deployments, by name (sorted: they are created one after another)."""
         return {k: v for k, v in sorted(self.deployments.items()) if isinstance(v, FoundryDeployment)}
+
+    def grafana_admin_groups(self) -> tuple[str, ...]:
+        """Entra groups granted Grafana Admin: ``monitoring.grafana_admin_group_object_ids``, else the cluster admins."""
+        groups = self.monitoring.grafana_admin_group_object_ids
+        return tuple(str(g) for g in (groups if groups is not None else self.cluster.admin_group_object_ids))
 
     def replicas_for(self, deployment: AksDeployment) -> Replicas:
         """A deployment's own bounds, else the tier's."""

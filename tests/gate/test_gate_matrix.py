@@ -21,20 +21,24 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 from pulumi_azure_native import (
+    authorization,
     cognitiveservices,
     containerregistry,
     containerservice,
     dashboard,
     iothub,
     keyvault,
+    managedidentity,
     monitor,
     network,
     operationalinsights,
+    privatedns,
     storage,
 )
 
 from policies.pack import SPECS
 from policies.rules.memory_fit import ModelShape, shape_annotations
+from policies.rules.relations import ROLE_IDS
 from slmctl.gate import GateResult, Violation, run_gate
 from slmctl.recorder import Recording, record
 
@@ -66,8 +70,17 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _merge(out[key], value)
         else:
-            out[key] = copy.deepcopy(value)
+            out[key] = value if _holds_output(value) else copy.deepcopy(value)
     return out
+
+
+def _holds_output(value: Any) -> bool:
+    """Outputs (ids of other fixtures) cannot be deep-copied; they are immutable, so they are shared."""
+    if isinstance(value, pulumi.Output):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_output(v) for v in value.values())
+    return isinstance(value, list) and any(_holds_output(v) for v in value)
 
 
 ACCOUNT_PROPS: dict[str, Any] = {
@@ -81,7 +94,8 @@ ACCOUNT_PROPS: dict[str, Any] = {
 def account(name: str, *, kind: str = "AIServices", identity: bool = True, **props: Any) -> cognitiveservices.Account:
     return cognitiveservices.Account(
         name, account_name=name, kind=kind, resource_group_name=RG, location=LOC, tags=TAGS, sku={"name": "S0"},
-        identity={"type": "SystemAssigned"} if identity else None, properties=_merge(ACCOUNT_PROPS, props))
+        identity={"type": "SystemAssigned"} if identity else None,
+        properties=_merge({**ACCOUNT_PROPS, "custom_sub_domain_name": name}, props))
 
 
 def foundry_deployment(name: str, **props: Any) -> cognitiveservices.Deployment:
@@ -154,8 +168,8 @@ VAULT_PROPS: dict[str, Any] = {
 }
 
 
-def vault(name: str, **props: Any) -> keyvault.Vault:
-    return keyvault.Vault(name, vault_name=name, resource_group_name=RG, location=LOC, tags=TAGS,
+def vault(name: str, *, vault_name: str | None = None, **props: Any) -> keyvault.Vault:
+    return keyvault.Vault(name, vault_name=vault_name or name, resource_group_name=RG, location=LOC, tags=TAGS,
                           properties=_merge(VAULT_PROPS, props))
 
 
@@ -171,10 +185,35 @@ def storage_account(name: str, **override: Any) -> storage.StorageAccount:
                                   tags=TAGS, **_merge(STORAGE, override))
 
 
-def private_endpoint(name: str, target: pulumi.Resource, group: str) -> None:
-    network.PrivateEndpoint(name, resource_group_name=RG, location=LOC, tags=TAGS, subnet={"id": PE_SUBNET},
-                            private_link_service_connections=[{"name": group, "private_link_service_id": target.id,
-                                                               "group_ids": [group]}])
+ZONES = {"account": ("privatelink.cognitiveservices.azure.com", "privatelink.openai.azure.com",
+                     "privatelink.services.ai.azure.com"), "vault": ("privatelink.vaultcore.azure.net",),
+         "registry": ("privatelink.azurecr.io",), "blob": ("privatelink.blob.core.windows.net",)}
+ZONE_RESOURCES: dict[str, privatedns.PrivateZone] = {}
+
+
+def private_zone(zone: str, vnet: pulumi.Resource) -> privatedns.PrivateZone:
+    """One private DNS zone linked to ``vnet`` (created once per program run)."""
+    key = zone.replace(".", "-")
+    if key not in ZONE_RESOURCES:
+        z = privatedns.PrivateZone(f"ok-dns-{key}", private_zone_name=zone, resource_group_name=RG, location="global",
+                                   tags=TAGS)
+        privatedns.VirtualNetworkLink(f"ok-dns-{key}-link", private_zone_name=z.name, resource_group_name=RG,
+                                      location="global", virtual_network={"id": vnet.id}, registration_enabled=False,
+                                      tags=TAGS)
+        ZONE_RESOURCES[key] = z
+    return ZONE_RESOURCES[key]
+
+
+def private_endpoint(name: str, target: pulumi.Resource, group: str, vnet: pulumi.Resource | None = None) -> None:
+    """A private endpoint for ``group`` of ``target``; with ``vnet``, registered in its zones linked there."""
+    pe = network.PrivateEndpoint(name, resource_group_name=RG, location=LOC, tags=TAGS, subnet={"id": PE_SUBNET},
+                                 private_link_service_connections=[{"name": group, "private_link_service_id": target.id,
+                                                                    "group_ids": [group]}])
+    if vnet is not None:
+        network.PrivateDnsZoneGroup(f"{name}-dns", resource_group_name=RG, private_endpoint_name=pe.name,
+                                    private_dns_zone_group_name="default", private_dns_zone_configs=[
+                                        {"name": z.replace(".", "-"), "private_dns_zone_id": private_zone(z, vnet).id}
+                                        for z in ZONES[group]])
 
 
 def diagnostics(name: str, target: pulumi.Resource) -> None:
@@ -269,12 +308,17 @@ def queue_depth_metric() -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- the program
 
 
-def compliant_fixtures() -> None:
+def compliant_fixtures(vnet: pulumi.Resource) -> None:
     """The ``ok-*`` resources: the baselines every ``bad-*`` resource starts from; no violations."""
+    ZONE_RESOURCES.clear()
     k8s.core.v1.Namespace("ok-namespace", metadata={"name": NS, "labels": {
         "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "v1.33"}})
     k8s.networking.v1.NetworkPolicy("ok-default-deny", metadata={"name": "default-deny", "namespace": NS},
                                     spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]})
+    k8s.networking.v1.NetworkPolicy("ok-allow-monitoring", metadata={"name": "allow-monitoring", "namespace": NS},
+                                    spec={"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [
+                                        {"namespaceSelector": {"matchLabels": {
+                                            "kubernetes.io/metadata.name": "monitoring"}}}]}]})
     k8s.policy.v1.PodDisruptionBudget("ok-pdb", metadata={"name": "matrix", "namespace": NS}, spec={
         "maxUnavailable": 1, "selector": {"matchLabels": {"app.kubernetes.io/part-of": "matrix"}}})
     k8s.apiextensions.CustomResource(
@@ -296,18 +340,18 @@ def compliant_fixtures() -> None:
             "metadata": {"labels": {**LABELS, "app": "ok-rollout"}}, "spec": {**POD, "containers": [CONTAINER]}}})
 
     ok_ai = account("ok-foundry")
-    private_endpoint("ok-foundry-pe", ok_ai, "account")
+    private_endpoint("ok-foundry-pe", ok_ai, "account", vnet)
     diagnostics("ok-foundry-diag", ok_ai)
     foundry_deployment("ok-foundry-phi")
     ok_aks = cluster("ok-aks")
     diagnostics("ok-aks-diag", ok_aks)
     system_invariants(ok_aks)
     gpu_pool("ok-gpu-pool")
-    registry("ok-acr")
+    private_endpoint("ok-acr-pe", registry("ok-acr"), "registry", vnet)
     ok_kv = vault("ok-kv")
-    private_endpoint("ok-kv-pe", ok_kv, "vault")
+    private_endpoint("ok-kv-pe", ok_kv, "vault", vnet)
     diagnostics("ok-kv-diag", ok_kv)
-    storage_account("ok-st")
+    private_endpoint("ok-st-pe", storage_account("ok-st"), "blob", vnet)
     operationalinsights.Workspace("ok-workspace", workspace_name="matrix", resource_group_name=RG, location=LOC,
                                   tags=TAGS, retention_in_days=365, sku={"name": "PerGB2018"})
 
@@ -468,9 +512,10 @@ def violating_workloads() -> None:
     vllm("bad-ops-unscraped", labels={"slm.io/scraped": ""})
     k8s.core.v1.Service("bad-ops-grafana-lb", metadata={"name": "grafana", "namespace": "monitoring"},
                         spec={"type": "LoadBalancer", "selector": {"app": "grafana"}, "ports": [{"port": 80}]})
-    dashboard.Grafana("bad-ops-managed-grafana", workspace_name="matrix", resource_group_name=RG, location=LOC,
-                      tags=TAGS, sku={"name": "Standard"}, identity={"type": "SystemAssigned"},
-                      properties={"public_network_access": "Enabled", "api_key": "Enabled"})
+    grafana = dashboard.Grafana("bad-ops-managed-grafana", workspace_name="matrix", resource_group_name=RG,
+                                location=LOC, tags=TAGS, sku={"name": "Standard"}, identity={"type": "SystemAssigned"},
+                                properties={"public_network_access": "Enabled", "api_key": "Enabled"})
+    grant("ok-grafana-admins", "Grafana Admin", scope=grafana.id, principal=PEOPLE, principal_type="Group")
 
 
 def violating_coverage() -> None:
@@ -521,6 +566,171 @@ def violating_edge_and_serving() -> None:
             "type": "prometheus", "metadata": {"serverAddress": "http://prometheus.monitoring:9090",
                                                "query": "avg(DCGM_FI_DEV_GPU_UTIL)", "threshold": "80"}}]})
 
+# --------------------------------------------------------------------------- system invariants (issue 17)
+
+PEOPLE = "5b1a0d2e-0000-4000-8000-000000000002"
+DEPLOYER = "5b1a0d2e-0000-4000-8000-000000000003"
+REACH = "reach"
+
+
+def grant(name: str, role: str, *, scope: pulumi.Input[str], principal: pulumi.Input[str],
+          principal_type: str = "ServicePrincipal", description: str | None = None,
+          depends_on: list[pulumi.Resource] | None = None) -> authorization.RoleAssignment:
+    return authorization.RoleAssignment(
+        name, scope=scope, principal_id=principal, principal_type=principal_type, description=description,
+        role_definition_id=f"/subscriptions/00000000-0000-0000-0000-000000000000/providers/"
+                           f"Microsoft.Authorization/roleDefinitions/{ROLE_IDS[role]}",
+        opts=pulumi.ResourceOptions(depends_on=depends_on or []))
+
+
+def reach_network() -> tuple[network.VirtualNetwork, network.Subnet]:
+    vnet = network.VirtualNetwork("ok-reach-vnet", virtual_network_name="reach", resource_group_name=RG,
+                                  location=LOC, tags=TAGS, address_space={"address_prefixes": ["10.50.0.0/16"]})
+    subnet = network.Subnet("ok-reach-snet", subnet_name="aks", resource_group_name=RG,
+                            virtual_network_name=vnet.name, address_prefix="10.50.0.0/20",
+                            service_endpoints=[{"service": "Microsoft.KeyVault"}])
+    return vnet, subnet
+
+
+def identity_(name: str) -> managedidentity.UserAssignedIdentity:
+    return managedidentity.UserAssignedIdentity(name, resource_name_=name, resource_group_name=RG, location=LOC,
+                                                tags=TAGS)
+
+
+def spc(name: str, kv: pulumi.Resource, wi: managedidentity.UserAssignedIdentity, provider: k8s.Provider) -> None:
+    k8s.apiextensions.CustomResource(
+        name, api_version="secrets-store.csi.x-k8s.io/v1", kind="SecretProviderClass",
+        metadata={"name": name, "namespace": REACH},
+        spec={"provider": "azure", "parameters": {"usePodIdentity": "false", "clientID": wi.client_id,
+                                                  "keyvaultName": kv.name, "tenantId": "t"}},
+        opts=pulumi.ResourceOptions(provider=provider))
+
+
+def reach_cluster(vnet: pulumi.Resource, subnet: network.Subnet) -> tuple[containerservice.ManagedCluster, k8s.Provider,
+                                                                          managedidentity.UserAssignedIdentity]:
+    """A cluster with a bring-your-own kubelet identity and subnet, its grants ordered before it."""
+    cp, kubelet = identity_("ok-reach-id-cp"), identity_("ok-reach-id-kubelet")
+    mio = grant("ok-reach-mio", "Managed Identity Operator", scope=kubelet.id, principal=cp.principal_id)
+    netc = grant("ok-reach-netc", "Network Contributor", scope=subnet.id, principal=cp.principal_id)
+    byo = {"identity": {"type": "UserAssigned", "user_assigned_identities": [cp.id]},
+           "identity_profile": {"kubeletidentity": {"resource_id": kubelet.id, "client_id": kubelet.client_id,
+                                                    "object_id": kubelet.principal_id}}}
+    aks = containerservice.ManagedCluster(
+        "ok-reach-aks", resource_name_="ok-reach-aks", resource_group_name=RG, location=LOC, tags=TAGS,
+        dns_prefix="reach", agent_pool_profiles=[_merge(SYSTEM_POOL, {"vnet_subnet_id": subnet.id})],
+        **_merge(CLUSTER, byo), opts=pulumi.ResourceOptions(depends_on=[mio, netc]))
+    diagnostics("ok-reach-aks-diag", aks)
+    containerservice.ManagedCluster(  # the same identities, created in parallel with their grants
+        "bad-identity-grants-parallel", resource_name_="bad-identity-grants-parallel", resource_group_name=RG,
+        location=LOC, tags=TAGS, dns_prefix="parallel", agent_pool_profiles=[SYSTEM_POOL], **_merge(CLUSTER, byo))
+    admin = grant("ok-reach-deployer-aks-admin", "Azure Kubernetes Service RBAC Cluster Admin", scope=aks.id,
+                  principal=DEPLOYER, description="deployer: applies the Kubernetes objects")
+    provider = k8s.Provider("ok-reach-k8s", kubeconfig="apiVersion: v1\nkind: Config\n",
+                            opts=pulumi.ResourceOptions(depends_on=[aks, admin]))
+    no_grant = cluster("bad-identity-deployer-aks")
+    k8s.Provider("bad-identity-deployer-k8s", kubeconfig="apiVersion: v1\nkind: Config\n",
+                 opts=pulumi.ResourceOptions(depends_on=[no_grant]))
+    return aks, provider, kubelet
+
+
+def reach_scraping(provider: k8s.Provider) -> None:
+    opts = pulumi.ResourceOptions(provider=provider)
+    labels = {**LABELS, "app": "ok-reach-app"}
+    k8s.apps.v1.Deployment("ok-reach-app", metadata={"name": "ok-reach-app", "namespace": REACH}, spec={
+        "replicas": 2, "selector": {"matchLabels": {"app": "ok-reach-app"}},
+        "template": {"metadata": {"labels": labels}, "spec": {**POD, "containers": [
+            _merge(CONTAINER, {"ports": [{"name": "http", "containerPort": 8080}]})]}}}, opts=opts)
+    k8s.policy.v1.PodDisruptionBudget("ok-reach-pdb", metadata={"name": "reach", "namespace": REACH}, spec={
+        "maxUnavailable": 1, "selector": {"matchLabels": {"app.kubernetes.io/part-of": "matrix"}}}, opts=opts)
+    k8s.core.v1.Service("ok-reach-svc", metadata={"name": "ok-reach-app", "namespace": REACH, "labels": labels},
+                        spec={"type": "ClusterIP", "selector": {"app": "ok-reach-app"},
+                              "ports": [{"name": "http", "port": 8080}]}, opts=opts)
+    k8s.networking.v1.NetworkPolicy("ok-reach-deny", metadata={"name": "default-deny", "namespace": REACH},
+                                    spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}, opts=opts)
+    k8s.networking.v1.NetworkPolicy(
+        "ok-reach-allow-monitoring", metadata={"name": "allow-monitoring", "namespace": REACH},
+        spec={"podSelector": {"matchLabels": {"app": "ok-reach-app"}}, "policyTypes": ["Ingress"], "ingress": [{
+            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+            "ports": [{"port": 8080, "protocol": "TCP"}]}]}, opts=opts)
+    for name, group in (("ok-reach-scrape", "monitoring.coreos.com"), ("bad-reach-managed-scrape",
+                                                                      "azmonitoring.coreos.com")):
+        k8s.apiextensions.CustomResource(name, api_version=f"{group}/v1", kind="ServiceMonitor",
+                                         metadata={"name": name, "namespace": REACH},
+                                         spec={"selector": {"matchLabels": {"app": "ok-reach-app"}},
+                                               "endpoints": [{"port": "http", "path": "/metrics"}]}, opts=opts)
+
+
+def reach_data(provider: k8s.Provider, kubelet: managedidentity.UserAssignedIdentity, subnet: network.Subnet,
+               vnet: pulumi.Resource) -> None:
+    wi, unprivileged = identity_("ok-reach-wi"), identity_("ok-reach-wi-unprivileged")
+    ok_kv = vault("ok-reach-kv", public_network_access="Enabled", network_acls={
+        "default_action": "Deny", "bypass": "AzureServices", "virtual_network_rules": [{"id": subnet.id}]})
+    shut = vault("bad-reach-kv-firewall", public_network_access="Enabled", network_acls={
+        "default_action": "Deny", "bypass": "AzureServices", "ip_rules": [{"value": "203.0.113.0/24"}]})
+    for name, kv in (("ok-reach-kv", ok_kv), ("bad-reach-kv-firewall", shut)):
+        diagnostics(f"{name}-diag", kv)
+        grant(f"ok-{name.removeprefix('ok-')}-ra-wi", "Key Vault Secrets User", scope=kv.id, principal=wi.principal_id)
+    spc("ok-reach-spc", ok_kv, wi, provider)
+    spc("ok-reach-spc-firewalled", shut, wi, provider)
+    spc("bad-identity-spc-no-role", ok_kv, unprivileged, provider)
+    pull = registry("ok-reach-acr")
+    private_endpoint("ok-reach-acr-pe", pull, "registry", vnet)
+    grant("ok-reach-acr-pull", "AcrPull", scope=pull.id, principal=kubelet.principal_id)
+    no_pull = registry("bad-identity-acr-no-pull")
+    private_endpoint("bad-identity-acr-no-pull-pe", no_pull, "registry", vnet)
+    for name, host in (("ok-reach-puller", "okreachacr"), ("ok-reach-puller-2", "badidentityacrnopull")):
+        k8s.apps.v1.Deployment(name, metadata={"name": name, "namespace": REACH}, spec={
+            "replicas": 2, "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {**LABELS, "app": name}}, "spec": {**POD, "containers": [
+                _merge(CONTAINER, {"image": f"{host}.azurecr.io/slm/app:1.0{DIGEST}"})]}}},
+            opts=pulumi.ResourceOptions(provider=provider))
+
+
+def reach_keda(aks: containerservice.ManagedCluster, provider: k8s.Provider) -> None:
+    amw = monitor.AzureMonitorWorkspace("ok-reach-amw", azure_monitor_workspace_name="reach", resource_group_name=RG,
+                                        location=LOC, tags=TAGS)
+    endpoint = amw.metrics.apply(lambda m: m.prometheus_query_endpoint if m else "")
+    issuer = aks.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else "")
+    for suffix, reader in (("", True), ("-2", False)):
+        uai = identity_(f"ok-reach-keda{suffix}")
+        managedidentity.FederatedIdentityCredential(
+            f"ok-reach-keda-fic{suffix}", resource_name_=uai.name, resource_group_name=RG, issuer=issuer,
+            federated_identity_credential_resource_name=f"keda{suffix}", audiences=["api://AzureADTokenExchange"],
+            subject="system:serviceaccount:kube-system:keda-operator")
+        if reader:
+            grant("ok-reach-keda-reader", "Monitoring Data Reader", scope=amw.id, principal=uai.principal_id)
+        opts = pulumi.ResourceOptions(provider=provider)
+        k8s.apiextensions.CustomResource(
+            f"ok-reach-keda-auth{suffix}", api_version="keda.sh/v1alpha1", kind="TriggerAuthentication",
+            metadata={"name": f"prometheus{suffix}", "namespace": REACH},
+            spec={"podIdentity": {"provider": "azure-workload", "identityId": uai.client_id}}, opts=opts)
+        name = "ok-reach-scaler" if reader else "bad-identity-keda-no-reader"
+        k8s.apiextensions.CustomResource(
+            name, api_version="keda.sh/v1alpha1", kind="ScaledObject", metadata={"name": name, "namespace": REACH},
+            spec={"scaleTargetRef": {"name": "ok-reach-app"}, "minReplicaCount": 2, "maxReplicaCount": 4,
+                  "triggers": [{"type": "prometheus", "authenticationRef": {"name": f"prometheus{suffix}"},
+                                "metadata": {"serverAddress": endpoint, "threshold": "8",
+                                             "query": "sum(vllm:num_requests_waiting)"}}]}, opts=opts)
+
+
+def relation_invariants(vnet: pulumi.Resource, subnet: network.Subnet) -> None:
+    """Relations between resources: who reaches whom, who may do what, what conflicts."""
+    aks, provider, kubelet = reach_cluster(vnet, subnet)
+    reach_scraping(provider)
+    reach_data(provider, kubelet, subnet, vnet)
+    reach_keda(aks, provider)
+    iothub.IotHubResource("bad-reach-iot-hub-no-pe", resource_name_="matrixprivatehub", resource_group_name=RG,
+                          location=LOC, tags=TAGS, sku={"name": "S1", "capacity": 1},
+                          properties={"disable_local_auth": True, "min_tls_version": "1.2",
+                                      "public_network_access": "Disabled"})
+    dashboard.Grafana("bad-identity-grafana-no-admin", workspace_name="noadmin", resource_group_name=RG, location=LOC,
+                      tags=TAGS, sku={"name": "Standard"}, identity={"type": "SystemAssigned"},
+                      properties={"public_network_access": "Disabled", "api_key": "Disabled"})
+    monitor.DiagnosticSetting("bad-conflict-diag-twice", resource_uri=aks.id, workspace_id=WORKSPACE_ID,
+                              logs=[{"category": "kube-audit-admin", "enabled": True}])
+    vault("bad-conflict-kv-name", vault_name="ok-kv")
+
+
 
 def existence_and_completeness() -> None:
     """What the plan names must exist (chart versions, Foundry offers); servers get the args they need."""
@@ -534,7 +744,9 @@ def existence_and_completeness() -> None:
 
 
 def matrix_program() -> None:
-    compliant_fixtures()
+    vnet, subnet = reach_network()
+    compliant_fixtures(vnet)
+    relation_invariants(vnet, subnet)
     violating_foundry()
     violating_aks()
     violating_gpu_and_cost()
@@ -655,6 +867,18 @@ CASES: tuple[tuple[str, str, str], ...] = (
     ("slm-foundry-model-offered", "bad-foundry-data-zone-phi", "sku.name: found 'DataZoneStandard' for Phi-4-mini-instruct version 1, which is offered only as GlobalStandard (https://learn.microsoft.com/azure/foundry/foundry-models/concepts/models-from-partners#microsoft; https://ai.azure.com/explore/models/Phi-4-mini-instruct/version/1/registry/azureml); Azure refuses the deployment. Use GlobalStandard."),
     ("slm-serving-container-args", "bad-serving-onnx-args", "spec.template.spec.containers[0].args: the ONNX server (components/engines/onnx_server/server.py) refuses ['--model-dir', '/models/cpu']: the following arguments are required: --served-model-name; the container exits at start. Pass what build_parser() requires."),
     ("slm-serving-shared-memory", "bad-serving-no-shm", "spec.template.spec.containers[0].volumeMounts: found no memory-backed /dev/shm; mount an emptyDir with medium 'Memory' and a sizeLimit at /dev/shm."),
+    # System invariants: each names both ends of the broken relation and the fix.
+    ("slm-reach-metrics-scraper", "bad-reach-managed-scrape", "network: 'bad-reach-managed-scrape' is scraped by Azure Managed Prometheus (ama-metrics) from namespace 'kube-system', but the NetworkPolicies guarding port 8080 of 'ok-reach-app' ('ok-reach-allow-monitoring', 'ok-reach-deny') admit no traffic from it, so no metrics arrive (autoscaling and SLO alerts go blind); add an ingress rule from namespaceSelector kubernetes.io/metadata.name=kube-system on port 8080."),
+    ("slm-reach-firewalled-data", "bad-reach-kv-firewall", "network: the CSI driver for 'ok-reach-spc-firewalled' on 'ok-reach-aks' calls 'bad-reach-kv-firewall', but its firewall denies by default and admits neither the cluster's subnet nor a private endpoint (IP rules cannot admit the cluster: its outbound IP is assigned by Azure); add a virtual-network rule for subnet 'ok-reach-snet' with the Microsoft.KeyVault service endpoint on that subnet, or give it a private endpoint ..."),
+    ("slm-reach-private-dns", "bad-reach-iot-hub-no-pe", "publicNetworkAccess: found 'Disabled' on 'bad-reach-iot-hub-no-pe' but no private endpoint (group 'iotHub') targets it; add an azure-native:network:PrivateEndpoint with privateLinkServiceId its id and a DNS zone group for privatelink.azure-devices.net; otherwise no client can resolve or reach it."),
+    ("slm-identity-create-time-grants", "bad-identity-grants-parallel", "dependsOn: 'bad-identity-grants-parallel' is created in parallel with 'ok-reach-mio' ('Managed Identity Operator' on 'ok-reach-id-kubelet' for 'ok-reach-id-cp'), which AKS needs at creation; add 'ok-reach-mio' to 'bad-identity-grants-parallel''s depends_on."),
+    ("slm-identity-kubelet-acr-pull", "bad-identity-acr-no-pull", "identity: 'ok-reach-puller-2' pulls its image from 'bad-identity-acr-no-pull', but the kubelet of 'ok-reach-aks' ('ok-reach-id-kubelet') has no AcrPull there (ErrImagePull 401); add an azure-native:authorization:RoleAssignment of 'AcrPull' with scope 'bad-identity-acr-no-pull''s id and principalId 'ok-reach-id-kubelet'.principalId."),
+    ("slm-identity-secrets-reader", "bad-identity-spc-no-role", "identity: SecretProviderClass 'bad-identity-spc-no-role' reads 'ok-reach-kv' as 'ok-reach-wi-unprivileged', which has no 'Key Vault Secrets User' there (the CSI mount fails with 403 and the pod never starts); add an azure-native:authorization:RoleAssignment of 'Key Vault Secrets User' with scope 'ok-reach-kv''s id and principalId 'ok-reach-wi-unprivileged'.principalId."),
+    ("slm-identity-keda-metrics-reader", "bad-identity-keda-no-reader", "identity: 'bad-identity-keda-no-reader' queries 'ok-reach-amw' as 'ok-reach-keda-2' (TriggerAuthentication 'ok-reach-keda-auth-2'), which has no 'Monitoring Data Reader' there; KEDA never scales; add an azure-native:authorization:RoleAssignment of 'Monitoring Data Reader' with scope 'ok-reach-amw''s id and principalId 'ok-reach-keda-2'.principalId."),
+    ("slm-identity-deployer-grants", "bad-identity-deployer-aks", "identity: the deployer writes Kubernetes objects of 'bad-identity-deployer-aks' ('bad-identity-deployer-k8s') but holds no 'Azure Kubernetes Service RBAC Cluster Admin' there; add a RoleAssignment of 'Azure Kubernetes Service RBAC Cluster Admin' scoped to 'bad-identity-deployer-aks' for the deploying principal (getClientConfig().objectId) with a description starting 'deployer:'."),
+    ("slm-identity-grafana-users", "bad-identity-grafana-no-admin", "identity: nobody holds 'Grafana Admin' on 'bad-identity-grafana-no-admin', so nobody can sign in or manage it; grant it (and Grafana Viewer) to the people's Entra groups (settings monitoring.grafana_admin_group_object_ids / grafana_viewer_group_object_ids)."),
+    ("slm-conflict-diagnostic-sinks", "bad-conflict-diag-twice", "diagnostic setting 'bad-conflict-diag-twice' sends kube-audit-admin of 'ok-reach-aks' to the same destination as 'ok-reach-aks-diag'; Azure rejects the second (Conflict: data sink already used). Keep one setting per resource and destination: remove one of them or the overlapping categories."),
+    ("slm-conflict-unique-names", "bad-conflict-kv-name", "vaultName: found 'ok-kv', which 'ok-kv' already uses in all of Azure; the second create fails or overwrites the first. Give one of them another name."),
 )
 
 XFAIL: dict[str, str] = {}
@@ -680,8 +904,10 @@ ALSO_FIRES: dict[str, set[str]] = {
     "bad-edge-host-network": {"slm-k8s-pss-baseline", "slm-edge-artifact-pinned"},
 }
 """Per bad resource: other policies expected to fire on it besides its own (and the stack noise below)."""
-STACK_NOISE = {"slm-ops-diagnostic-settings", "slm-foundry-private-endpoint", "slm-keyvault-private-endpoint"}
-"""Bad accounts, clusters and vaults get no diagnostic setting or private endpoint (kept out of the baselines)."""
+STACK_NOISE = {"slm-ops-diagnostic-settings", "slm-foundry-private-endpoint", "slm-keyvault-private-endpoint",
+               "slm-reach-private-dns"}
+"""Bad accounts, clusters, vaults, registries and storage get no diagnostic setting or private endpoint (and DNS)
+(kept out of the baselines)."""
 
 
 @pytest.fixture(scope="module")

@@ -31,8 +31,6 @@ def _args(settings: EnvironmentSettings, **overrides: Any) -> dict[str, Any]:
         "log_analytics_workspace_id": "/subscriptions/0/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/law",
         "cluster_id": "/subscriptions/0/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks",
         "cluster_name": "slmdev-aks", "workloads": workloads_for(settings),
-        "foundry_account_id": "/subscriptions/0/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/ai",
-        "key_vault_id": "/subscriptions/0/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv",
     }
     args.update(overrides)
     return args
@@ -166,15 +164,12 @@ class TestInClusterDefaults:
         assert in_cluster.outputs.get("azure_monitor_workspace_id") is None
         assert not in_cluster.by_type("azure-native:dashboard:Grafana")
 
-    def test_audit_logs_flow_to_the_shared_workspace(self, in_cluster: Recording) -> None:
-        settings = {r.name: r.inputs for r in in_cluster.by_type("azure-native:monitor:DiagnosticSetting")}
-        categories = {name: sorted(log["category"] for log in s["logs"]) for name, s in settings.items()}
-        assert categories == {
-            "observability-aks-diag-audit": ["guard", "kube-audit-admin"],
-            "observability-foundry-diag-audit": ["Audit", "RequestResponse"],
-            "observability-kv-diag-audit": ["AuditEvent"],
-        }
-        assert all(s["workspaceId"].endswith("/workspaces/law") for s in settings.values())
+    def test_audit_logs_are_left_to_the_resource_owners(self, in_cluster: Recording) -> None:
+        # InferenceCluster and ModelRegistry create the audit settings of what they own; a second
+        # setting to the same workspace would be rejected by Azure (slm-conflict-diagnostic-sinks).
+        assert not in_cluster.by_type("azure-native:monitor:DiagnosticSetting")
+        (ci,) = in_cluster.by_type("azure-native:monitor:DataCollectionRule")
+        assert ci.inputs["destinations"]["logAnalytics"][0]["workspaceResourceId"].endswith("/workspaces/law")
         assert not in_cluster.by_type("azure-native:operationalinsights:Workspace")  # never created here
 
 
@@ -199,7 +194,7 @@ class TestInClusterVariants:
         settings = make_settings(tier="local", cluster={},
                                  deployments={"phi": {"target": "vllm", "model": "phi-4-mini"}})
         rec = _record(settings, resource_group_name=None, subscription_id=None, log_analytics_workspace_id=None,
-                      cluster_id=None, cluster_name=None, foundry_account_id=None, key_vault_id=None)
+                      cluster_id=None, cluster_name=None)
         assert not [r for r in rec.registrations if r.type.startswith("azure-native:")]
         values = _release_values(rec, "observability-kps")
         assert "storageSpec" not in values["prometheus"]["prometheusSpec"]

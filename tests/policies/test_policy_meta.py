@@ -29,7 +29,7 @@ NAMES = [p.name for p in POLICIES]
 def test_policy_names_are_unique_and_prefixed() -> None:
     assert len(NAMES) == len(set(NAMES))
     groups = {"foundry", "aks", "registry", "keyvault", "storage", "network", "k8s", "gpu", "cost", "ops", "edge",
-              "serving", "pack"}
+              "serving", "reach", "identity", "conflict", "pack"}
     for name in NAMES:
         assert re.fullmatch(r"slm-[a-z0-9]+(-[a-z0-9]+)+", name), name
         assert name.split("-")[1] in groups, name
