@@ -370,8 +370,11 @@ def system_invariants(ok_aks: containerservice.ManagedCluster) -> None:
 
     ok-aks's GPU pools include bad-gpu-spot (AKS taints it scalesetpriority=spot:NoSchedule).
     """
+    admin = grant("ok-sched-deployer-aks-admin", "Azure Kubernetes Service RBAC Cluster Admin", scope=ok_aks.id,
+                  principal=DEPLOYER, description="deployer: applies the Kubernetes objects")
     on_aks = pulumi.ResourceOptions(provider=k8s.Provider(
-        "ok-sched-k8s", kubeconfig="apiVersion: v1\nkind: Config\n", opts=pulumi.ResourceOptions(depends_on=[ok_aks])))
+        "ok-sched-k8s", kubeconfig="apiVersion: v1\nkind: Config\n",
+        opts=pulumi.ResourceOptions(depends_on=[ok_aks, admin])))
     agent_pod = {"nodeSelector": {"accelerator": "nvidia"}}
     workload("ok-sched-device-plugin", kind="DaemonSet", container={"name": "nvidia-device-plugin",
                                                                     "image": PLUGIN_IMAGE},
@@ -620,6 +623,9 @@ def reach_cluster(vnet: pulumi.Resource, subnet: network.Subnet) -> tuple[contai
         dns_prefix="reach", agent_pool_profiles=[_merge(SYSTEM_POOL, {"vnet_subnet_id": subnet.id})],
         **_merge(CLUSTER, byo), opts=pulumi.ResourceOptions(depends_on=[mio, netc]))
     diagnostics("ok-reach-aks-diag", aks)
+    containerservice.AgentPool("ok-reach-cpu-pool", agent_pool_name="cpu", resource_group_name=RG,
+                               resource_name_="ok-reach-aks", vm_size="Standard_D4ds_v5", mode="User",
+                               enable_auto_scaling=True, min_count=1, max_count=2, enable_encryption_at_host=True)
     containerservice.ManagedCluster(  # the same identities, created in parallel with their grants
         "bad-identity-grants-parallel", resource_name_="bad-identity-grants-parallel", resource_group_name=RG,
         location=LOC, tags=TAGS, dns_prefix="parallel", agent_pool_profiles=[SYSTEM_POOL], **_merge(CLUSTER, byo))
@@ -835,7 +841,7 @@ CASES: tuple[tuple[str, str, str], ...] = (
     ("slm-cost-foundry-deployment-sku", "bad-cost-foundry-capacity", "sku.capacity: found 5000; at most 1000 here (raise maxCapacity in the policy config after a cost review)."),
     ("slm-cost-required-tags", "bad-cost-untagged", "tags: found no environment, owner, costCenter, workload; pass the stack's tags (settings.tags) to this resource."),
     # The total depends on every pool's list price (catalog.VM_SKUS); the owner and its line do not.
-    ("slm-cost-monthly-budget", "bad-cost-h100-pool", "estimated monthly cost: found $97,736 (worst case, every pool at maxCount) against a budget of $40,000: bad-cost-h100-pool (Standard_NC40ads_H100_v5 x 8) $40,763; ..."),
+    ("slm-cost-monthly-budget", "bad-cost-h100-pool", "estimated monthly cost: found $99,770 (worst case, every pool at maxCount) against a budget of $40,000: bad-cost-h100-pool (Standard_NC40ads_H100_v5 x 8) $40,763; ..."),
     ("slm-ops-diagnostic-settings", "bad-aks-entra", "diagnosticSettings: found none for 'bad-aks-entra'; add a DiagnosticSetting with resourceUri set to its id and a workspaceId."),
     ("slm-ops-container-insights", "bad-ops-no-metrics", "azureMonitorProfile.metrics.enabled: found unset and no omsagent add-on; enable managed Prometheus (or Container Insights)."),
     ("slm-ops-container-insights", "bad-ops-short-retention", "retentionInDays: found 30; keep at least 365 days here."),
