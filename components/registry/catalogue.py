@@ -1,0 +1,78 @@
+"""Which artifacts a stack's registry must hold, and where: plain values from the settings.
+
+The mirror (``slmctl models sync``) copies exactly these; the serving workloads' fill init
+containers read exactly these. One function decides both, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from components._naming import azure_name
+from components.registry.supply import ArtifactKind, artifact_prefix
+from stacks.settings import EnvironmentSettings
+
+SAFETENSORS_PATTERNS: Final = (
+    "*.safetensors", "*.json", "*.txt", "*.model", "*.jinja", "*.tiktoken", "*.py", "LICENSE*", "*.md",
+)
+"""What vLLM loads from a checkpoint (weights, index, configs, tokenizer, templates) plus the licence.
+Never ``*.bin``/``*.pth``/``original/*``: pickled duplicates of the same weights."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArtifactSource:
+    """One pinned artifact of one catalogue model and its place in the registry."""
+
+    model: str
+    kind: ArtifactKind
+    repo: str
+    revision: str
+    patterns: tuple[str, ...]
+    container: str
+    gated: bool = False
+
+    @property
+    def prefix(self) -> str:
+        """``<model>/<revision>/`` inside ``container``."""
+        return artifact_prefix(self.model, self.revision)
+
+
+def family_container(family: str) -> str:
+    """The blob container of a model family (ModelRegistry creates one per family)."""
+    return azure_name("blob_container", family)
+
+
+def storage_account_url(account_name: str) -> str:
+    """The blob endpoint (public DNS name; resolves to the private endpoint inside the VNet)."""
+    return f"https://{account_name}.blob.core.windows.net"
+
+
+def onnx_patterns(cpu_variant: str | None, cuda_variant: str | None) -> tuple[str, ...]:
+    """Only the variant folders of an ONNX repo."""
+    return tuple(f"{v.strip('/')}/*" for v in (cpu_variant, cuda_variant) if v)
+
+
+def artifact_sources(settings: EnvironmentSettings) -> list[ArtifactSource]:
+    """Every Hugging Face artifact a stack serves from the registry (AKS and edge), sorted."""
+    used_vllm = {d.model for d in settings.aks_deployments().values() if d.target == "vllm"}
+    used_onnx = {d.model for d in settings.aks_deployments().values() if d.target == "onnx-genai"}
+    used_onnx |= {f.model for f in settings.edge.fleets.values() if f.engine == "onnx-genai"}
+    out: list[ArtifactSource] = []
+    for model_id, model in sorted(settings.models.items()):
+        container = family_container(model.family)
+        st, onnx = model.artifacts.safetensors, model.artifacts.onnx
+        if st is not None and model_id in used_vllm:
+            out.append(ArtifactSource(model=model_id, kind="safetensors", repo=st.repo, revision=st.revision,
+                                      patterns=SAFETENSORS_PATTERNS, container=container, gated=model.gated))
+        if onnx is not None and model_id in used_onnx:
+            patterns = onnx_patterns(onnx.cpu_variant, onnx.cuda_variant)
+            if patterns:
+                out.append(ArtifactSource(model=model_id, kind="onnx", repo=onnx.repo, revision=onnx.revision,
+                                          patterns=patterns, container=container))
+    return out
+
+
+def source_for(settings: EnvironmentSettings, model_id: str, kind: ArtifactKind) -> ArtifactSource | None:
+    """The artifact of one model and kind, when the stack mirrors it."""
+    return next((s for s in artifact_sources(settings) if s.model == model_id and s.kind == kind), None)

@@ -1,0 +1,152 @@
+"""``slmctl models sync <stack>``: mirror every pinned artifact of a stack into its ModelRegistry.
+
+The step between ``pulumi up`` of the registry (storage account, one container per model family)
+and the serving workloads, whose fill init containers read only from the registry. Run it as the
+deployer: ``DefaultAzureCredential`` (``az login``, or the deploy workflow's OIDC identity), which
+ModelRegistry grants *Storage Blob Data Contributor* on the weights storage. Gated repos need the
+mirror's Hugging Face token in ``HF_TOKEN`` (serving pods never see it). ``HF_ENDPOINT`` selects
+another Hub (a proxy, or a test server).
+
+Exit codes: 0 synced; 2 bad input (stack, model, revision, missing token); 3 the sync failed
+(storage or upstream error, or a file whose hash differs from the upstream's record).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+from components.model_registry import physical_names
+from components.registry.catalogue import ArtifactSource, artifact_sources, storage_account_url
+from components.registry.supply import HuggingFaceRepo, IntegrityError, SupplyError, SyncReport, sync_artifact
+from slmctl.loader import LoadedStack, StackFileError, load_stack_file, resolve_stack_path
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="The model registry: mirror pinned weights.")
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _fail(code: int, lines: list[str]) -> typer.Exit:
+    for line in lines:
+        err.print(f"[red]error[/red] {escape(line)}", soft_wrap=True, highlight=False)
+    return typer.Exit(code)
+
+
+def _load(stack: str | None, stack_file: Path | None) -> LoadedStack:
+    try:
+        name, path = resolve_stack_path(stack, stack_file)
+        return load_stack_file(path, stack=name)
+    except StackFileError as exc:
+        raise _fail(2, list(exc.problems)) from None
+
+
+def _selected(loaded: LoadedStack, models: list[str]) -> list[ArtifactSource]:
+    settings = loaded.settings
+    problems: list[str] = []
+    if not settings.uses_azure:
+        problems.append(f"{loaded.path.name}: the {settings.tier} tier has no ModelRegistry; its pods download "
+                        "from Hugging Face directly. Sync a dev, staging or prod stack")
+    unknown = sorted(set(models) - set(settings.models))
+    if unknown:
+        problems.append(f"--model: {', '.join(unknown)} not in models of {loaded.path.name}; use one of: "
+                        f"{', '.join(sorted(settings.models))}")
+    if problems:
+        raise _fail(2, problems)
+    sources = [s for s in artifact_sources(settings) if not models or s.model in models]
+    if not sources:
+        raise _fail(2, [f"{loaded.path.name}: no deployment or fleet serves a Hugging Face artifact of "
+                        f"{', '.join(models) or 'any model'}; nothing to mirror"])
+    return sources
+
+
+def _hf_token(sources: list[ArtifactSource]) -> str | None:
+    from huggingface_hub import get_token
+
+    token = get_token()
+    gated = sorted({s.model for s in sources if s.gated})
+    if gated and token is None:
+        raise _fail(2, [f"models.{m}.gated: the repo needs a Hugging Face token; export HF_TOKEN (a read token "
+                        "of an account that accepted the licence) for the mirror only" for m in gated])
+    return token
+
+
+def _upstream_error(source: ArtifactSource, exc: Exception) -> typer.Exit:
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+
+    path = f"models.{source.model}.artifacts.{source.kind}"
+    if isinstance(exc, GatedRepoError):
+        return _fail(2, [f"{path}.repo: {source.repo} is gated and the token has no access; accept the licence "
+                         "on the Hub with the token's account"])
+    if isinstance(exc, RevisionNotFoundError):
+        return _fail(2, [f"{path}.revision: {source.revision} is not a commit of {source.repo}; pin an existing "
+                         "40-hex commit"])
+    if isinstance(exc, RepositoryNotFoundError):
+        return _fail(2, [f"{path}.repo: {source.repo} does not exist (or is private to another account)"])
+    return _fail(3, [f"{source.repo}@{source.revision}: upstream failed: {type(exc).__name__}: {exc}"])
+
+
+def _sync_one(source: ArtifactSource, service: Any, token: str | None, progress: Progress,
+              workdir: Path | None) -> SyncReport:
+    task = progress.add_task(f"{source.model} {source.kind}", total=None)
+
+    def notify(_event: str, size: int) -> None:
+        progress.advance(task, size)
+
+    upstream = HuggingFaceRepo(repo=source.repo, revision=source.revision, patterns=source.patterns, token=token)
+    report = sync_artifact(upstream, service.get_container_client(source.container), model=source.model,
+                           kind=source.kind, revision=source.revision, progress=notify, workdir=workdir)
+    assert report.manifest is not None  # noqa: S101 (sync_artifact always sets it)
+    progress.update(task, total=report.manifest.total_bytes, completed=report.manifest.total_bytes)
+    return report
+
+
+def _service(account_url: str) -> Any:
+    from azure.identity import DefaultAzureCredential
+    from azure.storage.blob import BlobServiceClient
+
+    return BlobServiceClient(account_url, credential=DefaultAzureCredential())
+
+
+@app.command()
+def sync(
+    stack: Annotated[str | None, typer.Argument(help="Stack name: dev, staging or prod.")] = None,
+    stack_file: Annotated[Path | None, typer.Option("--stack-file", help="Any stack file instead of a name.")] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", help="Only this catalogue model (repeatable).")] = None,
+    account_url: Annotated[str | None, typer.Option(
+        "--account-url", help="Blob endpoint. Default: the stack's weights storage account.")] = None,
+    workdir: Annotated[Path | None, typer.Option("--workdir", help="Scratch space for one file at a time.")] = None,
+) -> None:
+    """Copy every pinned artifact of the stack's models into the registry, verified, with a manifest."""
+    loaded = _load(stack, stack_file)
+    sources = _selected(loaded, list(model or []))
+    token = _hf_token(sources)
+    url = account_url or storage_account_url(physical_names(loaded.settings).storage_account)
+    from azure.core.exceptions import AzureError
+    from huggingface_hub.errors import HfHubHTTPError
+
+    service = _service(url)
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, console=err, transient=False) as progress:
+        for source in sources:
+            try:
+                report = _sync_one(source, service, token, progress, workdir)
+            except IntegrityError as exc:
+                raise _fail(3, [f"refused: {exc}"]) from None
+            except HfHubHTTPError as exc:
+                raise _upstream_error(source, exc) from None
+            except AzureError as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise _fail(3, [f"{url}/{source.container}: storage failed: {first} (the deployer needs Storage "
+                                "Blob Data Contributor on the account and network access to it)"]) from None
+            except SupplyError as exc:
+                raise _fail(3, [str(exc)]) from None
+            except Exception as exc:
+                raise _fail(3, [f"{source.repo}@{source.revision}: {type(exc).__name__}: {exc}"]) from None
+            out.print(f"{source.container}/{source.prefix}: {len(report.copied)} copied "
+                      f"({report.copied_bytes / 1e6:.1f} MB), {len(report.skipped)} already verified",
+                      soft_wrap=True, highlight=False)

@@ -1,0 +1,110 @@
+"""``slmctl models sync`` as a user runs it: a subprocess, the real ``DefaultAzureCredential`` chain
+(restricted to the Azure CLI credential, answered by a local ``az``), Azurite over HTTPS, and a
+Hub-shaped server as ``HF_ENDPOINT``. The dev stack's pinned Phi-4-mini revision is what it mirrors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from components.registry.supply import MANIFEST_NAME, Manifest, artifact_prefix
+from slmctl.loader import load_stack_file
+from stacks.settings import EnvironmentSettings
+from tests.registry.supply_support import (
+    LFS_FILES,
+    REPO_ROOT,
+    Azurite,
+    FakeHub,
+    cli_credential_env,
+    tiny_repo,
+    write_fake_az,
+)
+
+DEV = load_stack_file(REPO_ROOT / "stacks" / "Pulumi.dev.yaml", stack="dev").settings
+
+
+def _phi(settings: EnvironmentSettings) -> tuple[str, str]:
+    artifact = settings.models["phi-4-mini"].artifacts.safetensors
+    assert artifact is not None
+    return artifact.repo, artifact.revision
+
+
+REPO, REV = _phi(DEV)
+
+
+@pytest.fixture(scope="module")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    with Azurite(tmp_path_factory.mktemp("azurite-cli")) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def hub() -> Iterator[FakeHub]:
+    with FakeHub(repo=REPO, revision=REV, files=tiny_repo(), lfs=LFS_FILES) as server:
+        yield server
+
+
+def run_sync(azurite: Azurite, hub: FakeHub, tmp_path: Path, *args: str,
+             extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    assert azurite.cert is not None
+    env = cli_credential_env(write_fake_az(tmp_path / "bin"), azurite.cert)
+    env |= {"HF_ENDPOINT": hub.endpoint, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_DISABLE_TELEMETRY": "1",
+            "COLUMNS": "200", **(extra_env or {})}
+    return subprocess.run([sys.executable, "-m", "slmctl", "models", "sync", *args,
+                           "--account-url", azurite.account_url, "--workdir", str(tmp_path)],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_sync_dev_mirrors_then_reruns_without_copying(azurite: Azurite, hub: FakeHub, tmp_path: Path) -> None:
+    container = azurite.container("phi4-mini")
+    first = run_sync(azurite, hub, tmp_path, "dev")
+    assert first.returncode == 0, first.stderr
+    assert "5 copied" in first.stdout
+    manifest = Manifest.from_json(container.get_blob_client(
+        artifact_prefix("phi-4-mini", REV) + MANIFEST_NAME).download_blob().readall())
+    assert {f.path for f in manifest.files} == {p for p in tiny_repo() if "/" not in p and not p.endswith(".bin")}
+    hub.downloads.clear()
+    second = run_sync(azurite, hub, tmp_path, "dev")
+    assert second.returncode == 0, second.stderr
+    assert "0 copied (0.0 MB), 5 already verified" in second.stdout
+    assert hub.downloads == []
+
+
+def test_a_changed_upstream_file_exits_3_with_one_line(azurite: Azurite, hub: FakeHub, tmp_path: Path) -> None:
+    azurite.container("phi4-mini")
+    name = "model-00002-of-00002.safetensors"
+    hub.tampered[name] = b"\x01" * len(tiny_repo()[name])
+    # A fresh revision prefix so earlier tests' verified blobs are not reused.
+    result = run_sync(azurite, hub, tmp_path, "--stack-file", str(_stack_with_revision(tmp_path, hub)))
+    assert result.returncode == 3
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error")]
+    assert len(errors) == 1
+    assert "refused" in errors[0]
+    assert name in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+def _stack_with_revision(tmp_path: Path, hub: FakeHub) -> Path:
+    text = (REPO_ROOT / "stacks" / "Pulumi.dev.yaml").read_text(encoding="utf-8")
+    new_rev = "f" * 40
+    hub.revision = new_rev
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text(text.replace(REV, new_rev), encoding="utf-8")
+    return path
+
+
+def test_a_gated_model_without_a_token_is_bad_input(azurite: Azurite, hub: FakeHub, tmp_path: Path) -> None:
+    result = run_sync(azurite, hub, tmp_path, "prod", "--model", "gemma-3-4b")
+    assert result.returncode == 2
+    assert "models.gemma-3-4b.gated" in result.stderr
+    assert "HF_TOKEN" in result.stderr
+
+
+def test_the_local_tier_has_no_registry(azurite: Azurite, hub: FakeHub, tmp_path: Path) -> None:
+    result = run_sync(azurite, hub, tmp_path, "local")
+    assert result.returncode == 2
+    assert "no ModelRegistry" in result.stderr
