@@ -242,7 +242,8 @@ class HuggingFaceRepo:
 
     repo: str
     revision: str
-    patterns: tuple[str, ...] = ("*",)
+    patterns: tuple[str, ...] = ("*", "*/*")
+    """fnmatch patterns; one without ``/`` matches top-level files only. Default: every file."""
     token: str | None = None
     """Gated repos (Gemma): the mirror's token. Default: ``HF_TOKEN`` from the environment."""
     endpoint: str | None = None

@@ -1,0 +1,98 @@
+"""Fill a model volume from the registry, verified against its manifest (the serving pods' init step).
+
+    python /app/entrypoint.py --account-url https://<acct>.blob.core.windows.net --container phi4-mini \
+        --model phi-4-mini --revision <40 hex> --dest /models/phi-4-mini/<40 hex> [--include 'gpu/*']
+
+Authenticates with ``DefaultAzureCredential``: in a pod, the workload identity the service account
+federates to (the webhook injects ``AZURE_CLIENT_ID``/``AZURE_TENANT_ID``/``AZURE_FEDERATED_TOKEN_FILE``),
+which ModelRegistry grants *Storage Blob Data Reader*. Never an account key or a SAS.
+
+Exit codes: 0 the volume holds exactly the manifest's files, each verified; 2 bad arguments (one line
+per problem); 3 anything else, including a hash mismatch: the pod does not start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+try:  # in the image: /app/supply.py next to this file
+    import supply  # pyright: ignore[reportMissingImports]
+except ModuleNotFoundError:  # in the repository
+    from components.registry import supply
+
+REVISION = re.compile(r"^[0-9a-f]{40}$")
+MODEL = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
+CONTAINER = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (also parsed by the tests, so the rendered init args are the real ones)."""
+    parser = argparse.ArgumentParser(prog="slm-model-fill", description="Fill a model volume from the registry, verified against its manifest.")
+    parser.add_argument("--account-url", required=True, help="https://<account>.blob.core.windows.net")
+    parser.add_argument("--container", required=True, help="the model family's blob container")
+    parser.add_argument("--model", required=True, help="catalogue model id (first path segment)")
+    parser.add_argument("--revision", required=True, help="40-hex commit (second path segment)")
+    parser.add_argument("--dest", required=True, type=Path, help="directory the server loads")
+    parser.add_argument("--include", action="append", default=None,
+                        help="only manifest paths matching this pattern (repeatable); default all")
+    return parser
+
+
+def problems(options: argparse.Namespace) -> list[str]:
+    """Every argument that is wrong, each with the fix."""
+    found: list[str] = []
+    if not str(options.account_url).startswith("https://"):
+        found.append(f"--account-url: {options.account_url!r} must be an https:// blob endpoint")
+    if not CONTAINER.fullmatch(options.container):
+        found.append(f"--container: {options.container!r} is not a blob container name")
+    if not MODEL.fullmatch(options.model):
+        found.append(f"--model: {options.model!r} is not a catalogue model id")
+    if not REVISION.fullmatch(options.revision):
+        found.append(f"--revision: {options.revision!r} must be a 40-character commit sha, never a branch")
+    if not options.dest.is_absolute():
+        found.append(f"--dest: {str(options.dest)!r} must be an absolute path in the model volume")
+    return found
+
+
+def run(options: argparse.Namespace) -> supply.FillReport:
+    """Fill ``--dest`` from the registry."""
+    from azure.identity import DefaultAzureCredential
+    from azure.storage.blob import ContainerClient
+
+    store = ContainerClient(options.account_url, options.container, credential=DefaultAzureCredential())
+    return supply.fill(store, model=options.model, revision=options.revision, dest=options.dest,
+                       include=options.include)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse, fill, report; never a traceback."""
+    options = build_parser().parse_args(argv)
+    wrong = problems(options)
+    if wrong:
+        for line in wrong:
+            sys.stderr.write(f"error: {line}\n")
+        return 2
+    started = time.monotonic()
+    try:
+        report = run(options)
+    except supply.SupplyError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 3
+    except Exception as exc:  # storage, identity or disk failure: one line, the pod does not start
+        sys.stderr.write(f"error: {options.container}/{options.model}/{options.revision}: "
+                         f"{type(exc).__name__}: {exc}\n")
+        return 3
+    seconds = time.monotonic() - started
+    sys.stdout.write(f"verified {len(report.downloaded) + len(report.reused)} files "
+                     f"({report.verified_bytes / 1e9:.2f} GB) in {seconds:.1f}s: {len(report.downloaded)} downloaded, "
+                     f"{len(report.reused)} reused, {len(report.removed)} stale removed\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
