@@ -28,10 +28,20 @@ from components._standard import (
 from components.engines import container_for
 from components.engines import vllm as vllm_engine
 from components.engines.scaling import ScalePlan, scale_plan
-from components.engines.spec import ALLOWED_GATEWAY_PATHS, ContainerSpec, Engine, image_is_digest_pinned
+from components.engines.spec import (
+    ALLOWED_GATEWAY_PATHS,
+    FILL_IMAGE_FROM_REGISTRY,
+    ContainerSpec,
+    Engine,
+    RegistryFill,
+    image_is_digest_pinned,
+)
 from components.kubeconfig import non_interactive
+from components.model_registry import physical_names
 from components.monitoring.helm_values import GPU_NODE_AGENT_TOLERATIONS
+from components.registry.catalogue import source_for, storage_account_url
 from policies.rules.catalog import VM_SKUS, VmSku
+from policies.rules.egress import ENTRA_ID_LOGIN_CIDRS
 from policies.rules.memory_fit import shape_annotations
 from policies.rules.plan_graph import DEFAULT_MAX_PODS, node_allocatable
 from stacks.settings import AksDeployment, EnvironmentSettings, NodePool
@@ -133,6 +143,9 @@ class InferenceClusterArgs(StandardInterfaces):
     """The Key Vault secret name of the engine API key (Azure tiers)."""
     onnx_server_image: pulumi.Input[str] | None = None
     """Default: none; required for ``onnx-genai`` deployments without their own ``image``."""
+    model_fill_image: pulumi.Input[str] | None = None
+    """The registry fill step's image (ModelRegistry builds ``components/registry/fill``). Required when
+    ``settings.weights_from_registry`` (staging and prod): every model volume is filled by it."""
     engine_api_key: pulumi.Input[str] | None = None
     """Secret. Used on ``local`` only (a plain Kubernetes Secret, since there is no Key Vault)."""
     hugging_face_token_secret_name: str | None = None
@@ -197,9 +210,10 @@ def workload_plan(settings: EnvironmentSettings, name: str, dep: AksDeployment, 
         pool = settings.cluster.pools[dep.pool]
     sku = VM_SKUS[pool.vm_size] if pool is not None else None
     spec = container_for(name, dep, model, sku, api_key_secret=API_KEY_SECRET, onnx_server_image=onnx_image,
-                         digest_pinned_default=settings.tier == "prod")
+                         digest_pinned_default=settings.tier == "prod", registry=registry_fill(settings, dep))
     images = [spec.image, *(s.image for s in spec.init_steps)]
-    unpinned = sorted({i for i in images if i != ONNX_IMAGE_FROM_REGISTRY and not image_is_digest_pinned(i)})
+    built = {ONNX_IMAGE_FROM_REGISTRY, FILL_IMAGE_FROM_REGISTRY}
+    unpinned = sorted({i for i in images if i not in built and not image_is_digest_pinned(i)})
     if settings.tier == "prod" and unpinned:
         msg = (f"deployments.{name}.image: {', '.join(unpinned)} is not pinned by digest; prod images must be "
                "'repo:tag@sha256:<digest>'")
@@ -285,6 +299,18 @@ def rollouts(settings: EnvironmentSettings, plans: Mapping[str, WorkloadPlan]) -
     return out
 
 
+def registry_fill(settings: EnvironmentSettings, dep: AksDeployment) -> RegistryFill | None:
+    """Where deployment ``dep``'s fill step reads from, when its weights come from the registry."""
+    if not settings.weights_from_registry:
+        return None
+    kinds = {"vllm": "safetensors", "onnx-genai": "onnx", "ollama": "gguf"}
+    source = source_for(settings, dep.model, kinds[dep.target])  # type: ignore[arg-type]
+    if source is None:
+        return None  # settings validation already reported the missing artifact
+    return RegistryFill(account_url=storage_account_url(physical_names(settings).storage_account),
+                        container=source.container, model=source.model, revision=source.revision)
+
+
 def api_server_access(settings: EnvironmentSettings) -> containerservice.ManagedClusterAPIServerAccessProfileArgs:
     """Private API server, or a public one restricted to the listed CIDRs; never open to all."""
     cluster = settings.cluster
@@ -319,6 +345,11 @@ def validate_args(args: InferenceClusterArgs, plans: Mapping[str, WorkloadPlan])
     missing = [k for k, v in required.items() if v is None]
     if missing:
         msg = f"InferenceClusterArgs: {', '.join(missing)} required on the {settings.tier} tier"
+        raise ValueError(msg)
+    filled = sorted(n for n, p in plans.items() if any(s.image == FILL_IMAGE_FROM_REGISTRY for s in p.spec.init_steps))
+    if filled and args.model_fill_image is None:
+        msg = (f"model_fill_image: required for {', '.join(filled)} (weights come from the registry); pass "
+               "ModelRegistry.model_fill_image")
         raise ValueError(msg)
     absent = sorted(set(settings.aks_deployments()) - set(args.workload_identities))
     if absent:
@@ -691,7 +722,23 @@ class InferenceCluster(pulumi.ComponentResource):
             volumes.append(k8s.core.v1.VolumeArgs(name=vol.name, empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
                 medium="Memory" if vol.in_memory else None, size_limit=_quantity_gib(vol.size_limit_gib))))
             mounts[vol.name] = k8s.core.v1.VolumeMountArgs(name=vol.name, mount_path=vol.mount_path)
+        claim_deps: list[pulumi.Resource] = []
         for claim in spec.claim_volumes:
+            if claim.shared:
+                # One claim per deployment that outlives its pods: a restart re-verifies, copies nothing.
+                pvc = k8s.core.v1.PersistentVolumeClaim(
+                    f"{prefix}-{claim.name}-pvc", metadata=meta(f"{plan.name}-{claim.name}"),
+                    spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+                        access_modes=["ReadWriteMany"], storage_class_name=claim.storage_class,
+                        resources=k8s.core.v1.VolumeResourceRequirementsArgs(
+                            requests={"storage": f"{claim.size_gib}Gi"})),
+                    opts=in_ns)
+                claim_deps.append(pvc)
+                volumes.append(k8s.core.v1.VolumeArgs(
+                    name=claim.name, persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
+                        claim_name=f"{plan.name}-{claim.name}")))
+                mounts[claim.name] = k8s.core.v1.VolumeMountArgs(name=claim.name, mount_path=claim.mount_path)
+                continue
             volumes.append(k8s.core.v1.VolumeArgs(name=claim.name, ephemeral=k8s.core.v1.EphemeralVolumeSourceArgs(
                 volume_claim_template=k8s.core.v1.PersistentVolumeClaimTemplateArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=common),
@@ -743,7 +790,7 @@ class InferenceCluster(pulumi.ComponentResource):
             for s in spec.secret_env]
         init_containers = [k8s.core.v1.ContainerArgs(
             name=step.name,
-            image=image if step.image == ONNX_IMAGE_FROM_REGISTRY else step.image,
+            image=self._init_image(step.image, image),
             image_pull_policy="Always",
             command=list(step.command), args=list(step.args) or None,
             env=[k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in sorted(step.env.items())],
@@ -818,7 +865,7 @@ class InferenceCluster(pulumi.ComponentResource):
             ),
             # KEDA owns the replica count once the ScaledObject exists; model start can be slow.
             opts=pulumi.ResourceOptions.merge(in_ns, pulumi.ResourceOptions(
-                ignore_changes=["spec.replicas"], depends_on=[*secret_deps, *self.pools.values()],
+                ignore_changes=["spec.replicas"], depends_on=[*secret_deps, *claim_deps, *self.pools.values()],
                 custom_timeouts=pulumi.CustomTimeouts(create="40m", update="40m"))),
         )
         k8s.core.v1.Service(
@@ -840,9 +887,18 @@ class InferenceCluster(pulumi.ComponentResource):
             metrics_path=spec.metrics_path, served_model_name=spec.served_model_name,
             pod_labels=dict(labels), gpu=spec.gpu)
 
+    def _init_image(self, step_image: str, server_image: pulumi.Input[str]) -> pulumi.Input[str]:
+        """An init step's image: the registry-built ones substituted by their pushed digests."""
+        if step_image == ONNX_IMAGE_FROM_REGISTRY:
+            return server_image
+        if step_image == FILL_IMAGE_FROM_REGISTRY and self._args.model_fill_image is not None:
+            return self._args.model_fill_image
+        return step_image
+
     def _gated(self, plan: WorkloadPlan) -> bool:
+        """Whether the pod downloads a gated model from the Hub itself (and so needs the token)."""
         settings = self._args.settings
-        return settings.models[settings.deployments[plan.name].model].gated
+        return settings.models[settings.deployments[plan.name].model].gated and not settings.weights_from_registry
 
     def _secret_provider_class(self, prefix: str, plan: WorkloadPlan, meta: Any,
                                opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
@@ -943,12 +999,22 @@ class InferenceCluster(pulumi.ComponentResource):
             to=[np.NetworkPolicyPeerArgs(namespace_selector=ns_selector("kube-system"))],
             ports=[np.NetworkPolicyPortArgs(port=53, protocol="UDP"),
                    np.NetworkPolicyPortArgs(port=53, protocol="TCP")])]
-        if spec.needs_https_egress or any(s.needs_https_egress for s in spec.init_steps):
-            # Model download (Hugging Face / Ollama registry). IMDS stays unreachable.
+        https = [np.NetworkPolicyPortArgs(port=443, protocol="TCP")]
+        registry = any(s.needs_registry_egress for s in spec.init_steps)
+        private = args.settings.tier in {"staging", "prod"}
+        if registry and private:
+            # The weights storage's private endpoint, and Entra ID for the workload identity token
+            # exchange (it has no private endpoint). Nothing else: no internet egress.
+            egress.append(np.NetworkPolicyEgressRuleArgs(to=[
+                np.NetworkPolicyPeerArgs(ip_block=np.IPBlockArgs(cidr=cidr)) for cidr in
+                (args.settings.network.private_endpoint_subnet_cidr, *ENTRA_ID_LOGIN_CIDRS)], ports=https))
+        elif registry or spec.needs_https_egress or any(s.needs_https_egress for s in spec.init_steps):
+            # Model download (Hugging Face / Ollama library), or the registry's public endpoint on dev.
+            # IMDS and the host's wire server stay unreachable.
             egress.append(np.NetworkPolicyEgressRuleArgs(
                 to=[np.NetworkPolicyPeerArgs(ip_block=np.IPBlockArgs(
                     cidr="0.0.0.0/0", except_=["169.254.169.254/32", "168.63.129.16/32"]))],
-                ports=[np.NetworkPolicyPortArgs(port=443, protocol="TCP")]))
+                ports=https))
         np.NetworkPolicy(f"{prefix}-np-egress", metadata=meta("allow-egress"), spec=np.NetworkPolicySpecArgs(
             pod_selector=pods, policy_types=["Egress"], egress=egress), opts=opts)
 

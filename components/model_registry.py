@@ -57,6 +57,11 @@ ONNX_SERVER_CONTEXT: Final = "components/engines/onnx_server"
 (relative, so the recorded plan is the same on every machine)."""
 ONNX_SERVER_REPOSITORY: Final = "slm/onnx-genai-server"
 ONNX_SERVER_VERSION: Final = "0.1.0"
+MODEL_FILL_CONTEXT: Final = "components/registry"
+"""Build context of the registry fill image (its Dockerfile is ``fill/Dockerfile``; it copies
+``supply.py``), relative to the Pulumi project directory."""
+MODEL_FILL_REPOSITORY: Final = "slm/model-fill"
+MODEL_FILL_VERSION: Final = "0.1.0"
 PLACEHOLDER_REGISTRY_TOKEN: Final = "offline-plan-placeholder"  # noqa: S105 (not a credential)
 """What the registry password is when no real exchange may run (preview, mock monitor)."""
 
@@ -217,6 +222,11 @@ def needs_onnx_server(settings: EnvironmentSettings) -> bool:
     return on_aks or at_edge
 
 
+def needs_model_fill(settings: EnvironmentSettings) -> bool:
+    """Whether any AKS workload fills its model volume from the registry (the fill image is built)."""
+    return settings.weights_from_registry and bool(settings.aks_deployments())
+
+
 def model_families(settings: EnvironmentSettings) -> list[str]:
     """The model families in the catalogue, sorted: one private blob container each."""
     return sorted({m.family for m in settings.models.values()})
@@ -359,6 +369,9 @@ class ModelRegistry(pulumi.ComponentResource):
     """``hugging-face-token`` when ``hugging_face_token`` was given, else None."""
     onnx_server_image: pulumi.Output[str] | None
     """``<login_server>/slm/onnx-genai-server@sha256:...``; None when no onnx-genai engine is used."""
+    model_fill_image: pulumi.Output[str] | None
+    """``<login_server>/slm/model-fill@sha256:...``: the serving pods' registry fill step; None when no
+    workload loads its weights from the registry."""
 
     def __init__(self, name: str, args: ModelRegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         settings = args.settings
@@ -396,7 +409,12 @@ class ModelRegistry(pulumi.ComponentResource):
         storage_children = self._storage(caller["storage"])
         vault_children = self._key_vault(caller["key_vault"])
         self._foundry_account(caller["foundry"])
-        self.onnx_server_image = self._onnx_server_image(depends_on=registry_children)
+        self.onnx_server_image = self._built_image(
+            "onnx-server", ONNX_SERVER_REPOSITORY, args.onnx_server_image_tag, args.onnx_server_context,
+            "Dockerfile", depends_on=registry_children) if needs_onnx_server(settings) else None
+        self.model_fill_image = self._built_image(
+            "model-fill", MODEL_FILL_REPOSITORY, MODEL_FILL_VERSION, MODEL_FILL_CONTEXT, "fill/Dockerfile",
+            depends_on=registry_children) if needs_model_fill(settings) else None
 
         # Locks last, after every child of their scope: a ReadOnly lock would block those writes.
         apply_lock(self, f"{name}-acr", scope_id=self.registry.id, lock=self._stateful_lock,
@@ -421,7 +439,8 @@ class ModelRegistry(pulumi.ComponentResource):
         optional = {"foundry_account_id": self.foundry_account_id,
                     "foundry_account_name": self.foundry_account_name,
                     "foundry_endpoint": self.foundry_endpoint,
-                    "onnx_server_image": self.onnx_server_image}
+                    "onnx_server_image": self.onnx_server_image,
+                    "model_fill_image": self.model_fill_image}
         outputs.update({k: v for k, v in optional.items() if v is not None})
         self.register_outputs(outputs)
 
@@ -722,9 +741,9 @@ class ModelRegistry(pulumi.ComponentResource):
                for key, pid in settings.foundry.application_principal_ids.items()}
         self._grants(f"{name}-foundry", account.id, own, caller)
 
-    def _onnx_server_image(self, *, depends_on: Sequence[pulumi.Resource]) -> pulumi.Output[str] | None:
-        if not needs_onnx_server(self._args.settings):
-            return None
+    def _built_image(self, key: str, repository: str, tag: str, context_dir: str, dockerfile: str, *,
+                     depends_on: Sequence[pulumi.Resource]) -> pulumi.Output[str]:
+        """Build one of the framework's images from the project, push it, return ``repo@sha256``."""
         args = self._args
         provider = args.registry_token_provider
         offline = provider is None and isinstance(get_monitor(), MockMonitor)
@@ -739,12 +758,11 @@ class ModelRegistry(pulumi.ComponentResource):
 
         password = pulumi.Output.secret(
             pulumi.Output.all(self.registry.login_server, args.tenant_id).apply(token))
-        context = args.onnx_server_context.rstrip("/")
+        context = context_dir.rstrip("/")
         image = docker.Image(
-            f"{self._prefix}-onnx-server",
-            image_name=pulumi.Output.concat(self.registry.login_server, "/", ONNX_SERVER_REPOSITORY, ":",
-                                            args.onnx_server_image_tag),
-            build=docker.DockerBuildArgs(context=context, dockerfile=f"{context}/Dockerfile",
+            f"{self._prefix}-{key}",
+            image_name=pulumi.Output.concat(self.registry.login_server, "/", repository, ":", tag),
+            build=docker.DockerBuildArgs(context=context, dockerfile=f"{context}/{dockerfile}",
                                          platform="linux/amd64"),
             registry=docker.RegistryArgs(server=self.registry.login_server, username=ACR_TOKEN_USERNAME,
                                          password=password),

@@ -5,7 +5,7 @@ and the serving workloads, whose fill init containers read only from the registr
 deployer: ``DefaultAzureCredential`` (``az login``, or the deploy workflow's OIDC identity), which
 ModelRegistry grants *Storage Blob Data Contributor* on the weights storage. Gated repos need the
 mirror's Hugging Face token in ``HF_TOKEN`` (serving pods never see it). ``HF_ENDPOINT`` selects
-another Hub (a proxy, or a test server).
+another Hub (a proxy, or a test server); ``OLLAMA_REGISTRY`` another Ollama registry (GGUF).
 
 Exit codes: 0 synced; 2 bad input (stack, model, revision, missing token); 3 the sync failed
 (storage or upstream error, or a file whose hash differs from the upstream's record).
@@ -13,6 +13,7 @@ Exit codes: 0 synced; 2 bad input (stack, model, revision, missing token); 3 the
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,7 +24,16 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 
 from components.model_registry import physical_names
 from components.registry.catalogue import ArtifactSource, artifact_sources, storage_account_url
-from components.registry.supply import HuggingFaceRepo, IntegrityError, SupplyError, SyncReport, sync_artifact
+from components.registry.supply import (
+    OLLAMA_REGISTRY,
+    HuggingFaceRepo,
+    IntegrityError,
+    OllamaLibrary,
+    SupplyError,
+    SyncReport,
+    Upstream,
+    sync_artifact,
+)
 from slmctl.loader import LoadedStack, StackFileError, load_stack_file, resolve_stack_path
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="The model registry: mirror pinned weights.")
@@ -59,7 +69,7 @@ def _selected(loaded: LoadedStack, models: list[str]) -> list[ArtifactSource]:
         raise _fail(2, problems)
     sources = [s for s in artifact_sources(settings) if not models or s.model in models]
     if not sources:
-        raise _fail(2, [f"{loaded.path.name}: no deployment or fleet serves a Hugging Face artifact of "
+        raise _fail(2, [f"{loaded.path.name}: no deployment or fleet serves a mirrored artifact of "
                         f"{', '.join(models) or 'any model'}; nothing to mirror"])
     return sources
 
@@ -97,7 +107,13 @@ def _sync_one(source: ArtifactSource, service: Any, token: str | None, progress:
     def notify(_event: str, size: int) -> None:
         progress.advance(task, size)
 
-    upstream = HuggingFaceRepo(repo=source.repo, revision=source.revision, patterns=source.patterns, token=token)
+    upstream: Upstream
+    if source.kind == "gguf":
+        upstream = OllamaLibrary(tag=source.repo, sha256=source.revision.removeprefix("sha256-"),
+                                 endpoint=os.environ.get("OLLAMA_REGISTRY") or OLLAMA_REGISTRY)
+    else:
+        upstream = HuggingFaceRepo(repo=source.repo, revision=source.revision, patterns=source.patterns,
+                                   token=token)
     report = sync_artifact(upstream, service.get_container_client(source.container), model=source.model,
                            kind=source.kind, revision=source.revision, progress=notify, workdir=workdir)
     assert report.manifest is not None  # noqa: S101 (sync_artifact always sets it)

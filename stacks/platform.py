@@ -41,7 +41,7 @@ from components.inference_cluster import (
     WorkloadIdentity,
 )
 from components.model_registry import KNOWN_ZONES as REGISTRY_ZONES
-from components.model_registry import ModelRegistry, ModelRegistryArgs, needs_onnx_server
+from components.model_registry import ModelRegistry, ModelRegistryArgs, needs_model_fill, needs_onnx_server
 from components.monitoring_stack import MonitoringStack, MonitoringStackArgs
 from components.registry.catalogue import artifact_sources
 from policies.rules.catalog import monthly_usd
@@ -171,6 +171,7 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
         engine_api_key_secret_name=registry.engine_api_key_secret_name,
         hugging_face_token_secret_name=registry.hugging_face_token_secret_name,
         onnx_server_image=registry.onnx_server_image,
+        model_fill_image=registry.model_fill_image,
         engine_api_key=secrets.engine_api_key,
         # Azure Managed Prometheus: KEDA queries the shared workspace with its own federated identity.
         prometheus_server_address=foundation.prometheus_query_endpoint,
@@ -224,8 +225,8 @@ def _deployer_grants(settings: EnvironmentSettings,
                      client: authorization.GetClientConfigResult | pulumi.Output[Any]) -> dict[str, RoleAssignment]:
     """What whoever runs `pulumi up` (and then `slmctl models sync`) needs on the registry."""
     grants: dict[str, RoleAssignment] = {}
-    if needs_onnx_server(settings):
-        # It pushes the ONNX server image with an Entra token (no admin user).
+    if needs_onnx_server(settings) or needs_model_fill(settings):
+        # It pushes the ONNX server and registry fill images with an Entra token (no admin user).
         grants["deployer-push"] = RoleAssignment(
             role="AcrPush", principal_id=client.object_id, principal_type=settings.deployer_principal_type,
             description=DEPLOYER_DESCRIPTION + "pushes the ONNX server image")

@@ -381,6 +381,12 @@ class RegistrySettings(_Model):
     secrets_rotated_on: datetime.date | None = None
     """The day the Key Vault secrets (engine API key, Grafana password) were last rotated; they expire
     (``exp``) one year later, so plans stay deterministic. Default: no expiry date; prod requires it."""
+    weights_source: Literal["registry", "huggingface"] | None = None
+    """Where serving pods get their weights. ``registry``: only from the weights storage, filled by
+    ``slmctl models sync`` and verified against its manifest at every pod start, with no internet
+    egress. ``huggingface``: vLLM/ONNX download the pinned revision from the Hub at start (needs HTTPS
+    egress; gated models need the token in the pods). Default: ``registry`` on staging and prod (the
+    only value allowed there), ``huggingface`` on dev and local."""
 
     @field_validator("allowed_ip_ranges")
     @classmethod
@@ -656,8 +662,18 @@ class EnvironmentSettings(_Model):
 
     @property
     def needs_hugging_face_token(self) -> bool:
-        """True when a model served from Hugging Face is gated (its token must be configured)."""
-        return any(m.gated and m.artifacts.safetensors is not None for m in self.models.values())
+        """True when serving pods download a gated model from Hugging Face (its token must be configured).
+
+        Never when the weights come from the registry: then only the mirror (``slmctl models sync``)
+        needs the token, from its own environment (``HF_TOKEN``)."""
+        return not self.weights_from_registry and any(
+            m.gated and m.artifacts.safetensors is not None for m in self.models.values())
+
+    @property
+    def weights_from_registry(self) -> bool:
+        """Whether the serving pods load weights only from the ModelRegistry (see ``registry.weights_source``)."""
+        default = "registry" if self.tier in {"staging", "prod"} else "huggingface"
+        return (self.registry.weights_source or default) == "registry"
 
     @property
     def environment(self) -> str:
@@ -707,12 +723,34 @@ class EnvironmentSettings(_Model):
                 and not self.cluster.authorized_ip_ranges):
             errors.append("cluster.authorized_ip_ranges: empty on a public API server would open it to the "
                           "internet; list your office/CI CIDRs or set cluster.private_api_server: true")
+        errors.extend(self._weights_source_errors())
         if self.tier == "local" and self.foundry_deployments():
             errors.append("deployments: the local tier has no Azure; remove the 'foundry' targets "
                           f"({', '.join(self.foundry_deployments())}) or use the dev tier")
         if errors:
             raise ValueError("\n".join(errors))
         return self
+
+    def _weights_source_errors(self) -> list[str]:
+        source = self.registry.weights_source
+        if self.tier in {"staging", "prod"} and source == "huggingface":
+            return [f"registry.weights_source: 'huggingface' is not allowed on {self.tier}, where serving pods "
+                    "have no internet egress; remove it (the registry is the default) and run `slmctl models "
+                    "sync` before deploying"]
+        if self.tier == "local" and source == "registry":
+            return ["registry.weights_source: 'registry' needs Azure; the local tier has no ModelRegistry, "
+                    "remove it"]
+        if not self.weights_from_registry:
+            return []
+        errors: list[str] = []
+        for name, dep in sorted(self.aks_deployments().items()):
+            gguf = self.models[dep.model].artifacts.gguf if dep.model in self.models else None
+            if isinstance(dep, OllamaDeployment) and gguf is not None and gguf.sha256 is None:
+                errors.append(f"models.{dep.model}.artifacts.gguf.sha256: required for deployment {name!r}, whose "
+                              "weights come from the registry: the blob digest is the artifact's registry revision "
+                              "and what the mirror checks the Ollama tag against; set it (ollama show --modelfile "
+                              f"{gguf.ollama_tag} prints it on the FROM line)")
+        return errors
 
     def _deployment_errors(self, name: str, dep: Deployment) -> list[str]:
         path = f"deployments.{name}"

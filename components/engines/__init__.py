@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from components.engines.ollama import ollama_container
 from components.engines.onnx_genai import onnx_genai_container
-from components.engines.spec import ContainerSpec
+from components.engines.spec import ContainerSpec, RegistryFill
 from components.engines.vllm import vllm_container
 from policies.rules.catalog import VmSku
 from stacks.settings import AksDeployment, ModelSpec, OllamaDeployment, OnnxGenAIDeployment, VllmDeployment
@@ -21,17 +21,21 @@ def container_for(
     api_key_secret: str,
     onnx_server_image: str | None = None,
     digest_pinned_default: bool = False,
+    registry: RegistryFill | None = None,
 ) -> ContainerSpec:
-    """Dispatch to the adapter for ``dep.target``; anything else (e.g. Foundry) is not a workload."""
+    """Dispatch to the adapter for ``dep.target``; anything else (e.g. Foundry) is not a workload.
+
+    ``registry``: the weights come from the ModelRegistry through the fill init step.
+    """
     match dep:
         case VllmDeployment():
             return vllm_container(name, dep, model, sku, api_key_secret=api_key_secret,
-                                  digest_pinned_default=digest_pinned_default)
+                                  digest_pinned_default=digest_pinned_default, registry=registry)
         case OllamaDeployment():
-            return ollama_container(name, dep, model, sku)
+            return ollama_container(name, dep, model, sku, registry=registry)
         case OnnxGenAIDeployment():
             return onnx_genai_container(name, dep, model, sku, image=onnx_server_image,
-                                        api_key_secret=api_key_secret)
+                                        api_key_secret=api_key_secret, registry=registry)
         case _:
             msg = (f"deployment {name!r}: target {getattr(dep, 'target', type(dep).__name__)!r} is not a "
                    "cluster workload (Foundry models are managed deployments; Foundry Local is a desktop "

@@ -17,11 +17,14 @@ import shlex
 from typing import Final
 
 from components.engines.spec import (
+    AZURE_FILES_PREMIUM_MIN_GIB,
     CONTAINER_TMP,
+    SHARED_MODEL_STORAGE_CLASS,
     ClaimVolume,
     ContainerSpec,
     HttpProbe,
     InitStep,
+    RegistryFill,
     Resources,
     ScratchVolume,
     gib_to_mib,
@@ -69,8 +72,13 @@ def ollama_container(
     sku: VmSku | None,
     *,
     image: str | None = None,
+    registry: RegistryFill | None = None,
 ) -> ContainerSpec:
-    """The Ollama serving container (with its pull init step) for deployment ``name``."""
+    """The Ollama serving container (with its pull or registry-fill init step) for deployment ``name``.
+
+    ``registry``: the model store comes from the ModelRegistry, laid out as Ollama keeps it
+    (``manifests/...`` and ``blobs/sha256-...``, each verified), so the server starts without pulling.
+    """
     gguf = model.artifacts.gguf
     if gguf is None:
         msg = f"deployment {name!r}: model has no gguf artifact for Ollama; add artifacts.gguf.ollama_tag"
@@ -101,6 +109,12 @@ def ollama_container(
         env={"OLLAMA_HOST": f"127.0.0.1:{PORT}", "OLLAMA_MODELS": MODELS_PATH, "HOME": CONTAINER_TMP},
         mounts=("models", "tmp"),
     )
+    claim = ClaimVolume(name="models", mount_path=MODELS_PATH, size_gib=dep.models_volume_gib)
+    if registry is not None:
+        pull = registry.step("models", MODELS_PATH)
+        env["OLLAMA_MODELS"] = registry.local_path(MODELS_PATH)
+        claim = ClaimVolume(name="models", mount_path=MODELS_PATH, shared=True, storage_class=SHARED_MODEL_STORAGE_CLASS,
+                            size_gib=max(AZURE_FILES_PREMIUM_MIN_GIB, dep.models_volume_gib))
     return ContainerSpec(
         engine="ollama",
         image=image_ref,
@@ -113,7 +127,7 @@ def ollama_container(
         readiness_probe=HttpProbe(path="/api/version", period_seconds=5, timeout_seconds=3, failure_threshold=3),
         liveness_probe=HttpProbe(path="/", period_seconds=20, timeout_seconds=10, failure_threshold=3),
         scratch_volumes=(ScratchVolume(name="tmp", mount_path=CONTAINER_TMP, size_limit_gib=2),),
-        claim_volumes=(ClaimVolume(name="models", mount_path=MODELS_PATH, size_gib=dep.models_volume_gib),),
+        claim_volumes=(claim,),
         init_steps=(pull,),
         resources=Resources(cpu_millicores=cpu_m, memory_mib=gib_to_mib(memory_gib),
                             ephemeral_storage_mib=gib_to_mib(3), gpus=1 if gpu else 0),

@@ -2,8 +2,10 @@
 
 There is no official OpenAI-compatible ONNX Runtime GenAI image, so the image is the one built from
 ``components/engines/onnx_server/`` (ModelRegistry pushes it and passes ``repo@sha256``). The
-weights are downloaded at container start by an init container (``download.py``, pinned revision,
-only the variant's folder) into an emptyDir: never at image build. The server runs the real
+weights come, with a ``RegistryFill`` (staging and prod), from the ModelRegistry through the
+``fill-model`` init container (only the variant's folder, every file verified against the registry
+manifest) into a shared model volume; otherwise (dev's direct path) an init container downloads the
+pinned revision's variant from Hugging Face (``download.py``) into an emptyDir. Never at image build. The server runs the real
 generation loop (seed defect D9 decoded one forward pass's logits and never generated text).
 """
 
@@ -13,10 +15,14 @@ import math
 from typing import Final
 
 from components.engines.spec import (
+    AZURE_FILES_PREMIUM_MIN_GIB,
     CONTAINER_TMP,
+    SHARED_MODEL_STORAGE_CLASS,
+    ClaimVolume,
     ContainerSpec,
     HttpProbe,
     InitStep,
+    RegistryFill,
     Resources,
     ScratchVolume,
     SecretEnv,
@@ -51,8 +57,9 @@ def onnx_genai_container(
     image: str | None,
     api_key_secret: str,
     api_key_secret_key: str = "api-key",  # noqa: S107 (a key name inside the Secret, not a value)
+    registry: RegistryFill | None = None,
 ) -> ContainerSpec:
-    """The ONNX Runtime GenAI server container (with its download init step) for ``name``."""
+    """The ONNX Runtime GenAI server container (with its fill or download init step) for ``name``."""
     artifact = model.artifacts.onnx
     if artifact is None:
         msg = f"deployment {name!r}: model has no onnx artifact; add artifacts.onnx"
@@ -87,11 +94,21 @@ def onnx_genai_container(
         env=common_env,
         mounts=("models", "tmp"),
     )
+    model_root = MODELS_PATH
+    claims: tuple[ClaimVolume, ...] = ()
+    if registry is not None:
+        registry = RegistryFill(account_url=registry.account_url, container=registry.container,
+                                model=registry.model, revision=registry.revision, image=registry.image,
+                                include=(f"{variant.strip('/')}/*",))
+        download = registry.step("models", MODELS_PATH)
+        model_root = registry.local_path(MODELS_PATH)
+        claims = (ClaimVolume(name="models", mount_path=MODELS_PATH, shared=True, storage_class=SHARED_MODEL_STORAGE_CLASS,
+                              size_gib=max(AZURE_FILES_PREMIUM_MIN_GIB, models_gib)),)
     return ContainerSpec(
         engine="onnx-genai",
         image=image_ref,
         command=("python", "/app/server.py"),
-        args=("--model-dir", f"{MODELS_PATH}/{variant}", "--served-model-name", name,
+        args=("--model-dir", f"{model_root}/{variant.strip('/')}", "--served-model-name", name,
               "--port", str(PORT), "--context-tokens", str(dep.context_tokens),
               "--max-concurrency", str(SERVER_CONCURRENCY),
               "--max-waiting", str(max_waiting(dep.slo.queue_backlog_requests))),
@@ -104,12 +121,14 @@ def onnx_genai_container(
         readiness_probe=HttpProbe(path="/health", period_seconds=5, timeout_seconds=3, failure_threshold=3),
         liveness_probe=HttpProbe(path="/health", period_seconds=20, timeout_seconds=10, failure_threshold=3),
         scratch_volumes=(
-            ScratchVolume(name="models", mount_path=MODELS_PATH, size_limit_gib=models_gib),
+            *(() if claims else (ScratchVolume(name="models", mount_path=MODELS_PATH, size_limit_gib=models_gib),)),
             ScratchVolume(name="tmp", mount_path=CONTAINER_TMP, size_limit_gib=2),
         ),
+        claim_volumes=claims,
         init_steps=(download,),
         resources=Resources(cpu_millicores=cpu_m, memory_mib=gib_to_mib(memory_gib),
-                            ephemeral_storage_mib=gib_to_mib(models_gib + 3), gpus=1 if gpu else 0),
+                            ephemeral_storage_mib=gib_to_mib((0 if claims else models_gib) + 3),
+                            gpus=1 if gpu else 0),
         needs_https_egress=False,
         queue_metric=f'sum(onnxgenai_requests_waiting{{model_name="{name}"}})',
     )

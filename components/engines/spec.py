@@ -66,17 +66,58 @@ class ScratchVolume:
 
 @dataclass(frozen=True, kw_only=True)
 class ClaimVolume:
-    """A per-pod PersistentVolumeClaim (generic ephemeral volume) for a model store.
+    """A PersistentVolumeClaim for a model store.
 
-    Per pod, not shared: a ReadWriteOnce claim cannot be mounted by replicas on several nodes, and
-    KEDA adds and removes replicas. The claim is deleted with its pod; the next pod re-pulls.
+    Default: per pod (a generic ephemeral volume): a ReadWriteOnce claim cannot be mounted by
+    replicas on several nodes, and KEDA adds and removes replicas; it is deleted with its pod.
+    ``shared``: one ReadWriteMany claim per deployment that outlives its pods (the registry fill
+    step reuses every file that still verifies, so a restarted or rescheduled pod copies nothing).
     """
 
     name: str
     mount_path: str
     size_gib: int
     storage_class: str | None = None
-    """Default: the cluster's default StorageClass (AKS ``managed-csi``)."""
+    """Default: the cluster's default StorageClass (AKS ``managed-csi``); shared claims:
+    ``SHARED_MODEL_STORAGE_CLASS``."""
+    shared: bool = False
+
+
+SHARED_MODEL_STORAGE_CLASS: Final = "azurefile-csi-premium"
+"""AKS's built-in Azure Files Premium class: ReadWriteMany, so every replica on every node mounts the
+same verified model store (its mount options make files writable for the non-root UID)."""
+AZURE_FILES_PREMIUM_MIN_GIB: Final = 100
+"""Azure Files Premium shares are provisioned in at least 100 GiB."""
+FILL_IMAGE_FROM_REGISTRY: Final = "registry-built/model-fill"
+"""Placeholder for the fill step's image (ModelRegistry builds ``components/registry/fill`` and
+pushes it; ``InferenceCluster`` substitutes the pushed ``repo@sha256`` when it declares the pod)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegistryFill:
+    """Where a workload's weights come from in the registry (plain values decided from the settings)."""
+
+    account_url: str
+    container: str
+    model: str
+    revision: str
+    include: tuple[str, ...] = ()
+    """Manifest paths to fill (e.g. one ONNX variant folder). Default: every file."""
+    image: str = FILL_IMAGE_FROM_REGISTRY
+
+    def local_path(self, volume_path: str) -> str:
+        """Where the files land inside the model volume: ``<volume>/<model>/<revision>``."""
+        return f"{volume_path}/{self.model}/{self.revision}"
+
+    def step(self, volume: str, volume_path: str) -> InitStep:
+        """The init container that fills ``volume`` and refuses to let the pod start on a mismatch."""
+        args = ["--account-url", self.account_url, "--container", self.container, "--model", self.model,
+                "--revision", self.revision, "--dest", self.local_path(volume_path)]
+        for pattern in self.include:
+            args += ["--include", pattern]
+        return InitStep(name="fill-model", image=self.image, command=("python", "/app/entrypoint.py"),
+                        args=tuple(args), env={"HOME": CONTAINER_TMP}, mounts=(volume, "tmp"),
+                        needs_https_egress=False, needs_registry_egress=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,6 +141,9 @@ class InitStep:
     mounts: tuple[str, ...] = ()
     """Names of the spec's volumes this step mounts (at the same paths as the server)."""
     needs_https_egress: bool = True
+    """Whether it downloads from the internet (Hugging Face, the Ollama library)."""
+    needs_registry_egress: bool = False
+    """Whether it reads the registry (weights storage private endpoint, Entra ID token exchange)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,9 +9,11 @@ directive: the image runs as root. We run it as ``NON_ROOT_UID`` with HOME and e
 emptyDirs; ``USER`` is set because torch's inductor cache calls ``getpass.getuser()``, which fails
 for a UID without a passwd entry.
 
-Weights are NOT pre-staged: vLLM downloads the pinned ``--revision`` from Hugging Face into an
-emptyDir at start (the NetworkPolicy allows HTTPS egress), so ``HF_HUB_OFFLINE`` is not set. Set
-it only when an init step or a volume provides the snapshot.
+Weights: with a ``RegistryFill`` (staging and prod always), the ``fill-model`` init container copies
+the pinned revision from the ModelRegistry into a shared model volume, verifying every file against
+the registry manifest, and vLLM serves that local path with ``HF_HUB_OFFLINE=1`` (no Hub, no token,
+no internet egress). Without one (dev's direct path, ``local``), vLLM downloads the pinned
+``--revision`` from Hugging Face into an emptyDir at start and the NetworkPolicy allows HTTPS out.
 """
 
 from __future__ import annotations
@@ -20,10 +22,14 @@ import math
 from typing import Final
 
 from components.engines.spec import (
+    AZURE_FILES_PREMIUM_MIN_GIB,
     CONTAINER_TMP,
+    SHARED_MODEL_STORAGE_CLASS,
     SHM_PATH,
+    ClaimVolume,
     ContainerSpec,
     HttpProbe,
+    RegistryFill,
     Resources,
     ScratchVolume,
     SecretEnv,
@@ -54,8 +60,9 @@ HF_TOKEN_SECRET_KEY: Final = "hf-token"  # noqa: S105 (a key name inside the Sec
 """Key of the Hugging Face token in the serving Secret, present only for gated models."""
 
 
-def vllm_args(name: str, dep: VllmDeployment, model: ModelSpec, sku: VmSku | None) -> tuple[str, ...]:
-    """The server flags, in a stable order.
+def vllm_args(name: str, dep: VllmDeployment, model: ModelSpec, sku: VmSku | None, *,
+              model_path: str | None = None) -> tuple[str, ...]:
+    """The server flags, in a stable order; ``model_path``: serve a filled local directory instead of the Hub.
 
     Never emitted: ``--quantization`` (a quantized checkpoint is detected from its config, D2),
     ``--disable-log-stats`` (the metrics would vanish), ``--trust-remote-code`` unless the model
@@ -70,9 +77,9 @@ def vllm_args(name: str, dep: VllmDeployment, model: ModelSpec, sku: VmSku | Non
                "D3); use a GPU pool, or the 'ollama' / 'onnx-genai' targets for CPU serving")
         raise ValueError(msg)
     gpu_memory = sku.gpu_memory_gib if sku is not None else LOCAL_GPU_MEMORY_GIB
+    source = ["--model", model_path] if model_path else ["--model", artifact.repo, "--revision", artifact.revision]
     args: list[str] = [
-        "--model", artifact.repo,
-        "--revision", artifact.revision,
+        *source,
         "--served-model-name", name,
         "--host", "0.0.0.0",  # noqa: S104 (a container listens on its pod IP; NetworkPolicy fences it)
         "--port", str(PORT),
@@ -111,16 +118,25 @@ def vllm_container(
     hf_token_secret_key: str = HF_TOKEN_SECRET_KEY,
     image: str | None = None,
     digest_pinned_default: bool = False,
+    registry: RegistryFill | None = None,
 ) -> ContainerSpec:
     """The vLLM serving container for deployment ``name``.
 
     ``sku`` is the node's VM size (``None`` on the ``local`` tier); ``image`` overrides the default
-    (``dep.image`` first, then the pinned default when ``digest_pinned_default``).
+    (``dep.image`` first, then the pinned default when ``digest_pinned_default``). ``registry``:
+    weights come from the ModelRegistry through the fill init step (see the module docstring).
     """
-    args = vllm_args(name, dep, model, sku)
+    args = vllm_args(name, dep, model, sku,
+                     model_path=registry.local_path(MODEL_CACHE_PATH) if registry is not None else None)
     assert model.artifacts.safetensors is not None  # noqa: S101 (vllm_args checked it)
     weights_gib = model.shape(model.artifacts.safetensors.quantization).weights_gib
     cache_gib = math.ceil(weights_gib * 1.25 + 2)
+    model_volume = ScratchVolume(name="model-cache", mount_path=MODEL_CACHE_PATH, size_limit_gib=cache_gib)
+    claims: tuple[ClaimVolume, ...] = ()
+    if registry is not None:
+        claims = (ClaimVolume(name="model-cache", mount_path=MODEL_CACHE_PATH, shared=True,
+                              size_gib=max(AZURE_FILES_PREMIUM_MIN_GIB, cache_gib),
+                              storage_class=SHARED_MODEL_STORAGE_CLASS),)
     tmp_gib = 6
     if sku is not None:
         cpu_m = max(1000, int(sku.vcpus * 1000 * POD_SHARE_OF_NODE))
@@ -135,7 +151,7 @@ def vllm_container(
         env={
             "HOME": CONTAINER_TMP,
             "USER": "vllm",
-            "HF_HOME": MODEL_CACHE_PATH,
+            "HF_HOME": MODEL_CACHE_PATH if registry is None else f"{CONTAINER_TMP}/hf",
             "XDG_CACHE_HOME": f"{CONTAINER_TMP}/.cache",
             "XDG_CONFIG_HOME": f"{CONTAINER_TMP}/.config",
             "TRITON_CACHE_DIR": f"{CONTAINER_TMP}/.triton",
@@ -143,12 +159,14 @@ def vllm_container(
             "VLLM_NO_USAGE_STATS": "1",
             "DO_NOT_TRACK": "1",
             "HF_HUB_DISABLE_TELEMETRY": "1",
+            **({"HF_HUB_OFFLINE": "1"} if registry is not None else {}),
         },
         secret_env=(
             SecretEnv(name="VLLM_API_KEY", secret_name=api_key_secret, key=api_key_secret_key),
-            # Gated repos (Gemma) need a token to download; it comes from the same synced Secret.
+            # Gated repos (Gemma) need a token to download from the Hub; from the registry they do not
+            # (only the mirror holds it). It comes from the same synced Secret.
             *((SecretEnv(name="HF_TOKEN", secret_name=api_key_secret, key=hf_token_secret_key),)
-              if model.gated else ()),
+              if model.gated and registry is None else ()),
         ),
         port=PORT,
         served_model_name=name,
@@ -160,15 +178,17 @@ def vllm_container(
         liveness_probe=HttpProbe(path="/health", period_seconds=15, timeout_seconds=10, failure_threshold=4),
         scratch_volumes=(
             ScratchVolume(name="dshm", mount_path=SHM_PATH, size_limit_gib=shm_gib, in_memory=True),
-            ScratchVolume(name="model-cache", mount_path=MODEL_CACHE_PATH, size_limit_gib=cache_gib),
+            *(() if claims else (model_volume,)),
             ScratchVolume(name="tmp", mount_path=CONTAINER_TMP, size_limit_gib=tmp_gib),
         ),
+        claim_volumes=claims,
+        init_steps=(registry.step("model-cache", MODEL_CACHE_PATH),) if registry is not None else (),
         resources=Resources(
             cpu_millicores=cpu_m,
             memory_mib=gib_to_mib(memory_gib),
-            ephemeral_storage_mib=gib_to_mib(cache_gib + tmp_gib + 1),
+            ephemeral_storage_mib=gib_to_mib((0 if claims else cache_gib) + tmp_gib + 1),
             gpus=1,
         ),
-        needs_https_egress=True,
+        needs_https_egress=registry is None,
         queue_metric=f'sum(vllm:num_requests_waiting{{model_name="{name}"}})',
     )

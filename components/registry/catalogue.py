@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from components._naming import azure_name
-from components.registry.supply import ArtifactKind, artifact_prefix
+from components.registry.supply import ArtifactKind, artifact_prefix, gguf_revision
 from stacks.settings import EnvironmentSettings
 
 SAFETENSORS_PATTERNS: Final = (
@@ -27,7 +27,9 @@ class ArtifactSource:
     model: str
     kind: ArtifactKind
     repo: str
+    """Hub repo id, or the Ollama tag (``gguf``)."""
     revision: str
+    """40-hex commit, or ``sha256-<hex>`` of the pinned GGUF blob."""
     patterns: tuple[str, ...]
     container: str
     gated: bool = False
@@ -54,10 +56,14 @@ def onnx_patterns(cpu_variant: str | None, cuda_variant: str | None) -> tuple[st
 
 
 def artifact_sources(settings: EnvironmentSettings) -> list[ArtifactSource]:
-    """Every Hugging Face artifact a stack serves from the registry (AKS and edge), sorted."""
+    """Every artifact a stack serves from the registry (AKS and edge), sorted by model.
+
+    GGUF artifacts are mirrored only when their blob digest is pinned (``gguf.sha256``): the digest is
+    their registry revision, so an unpinned Ollama tag cannot be served from the registry."""
     used_vllm = {d.model for d in settings.aks_deployments().values() if d.target == "vllm"}
     used_onnx = {d.model for d in settings.aks_deployments().values() if d.target == "onnx-genai"}
     used_onnx |= {f.model for f in settings.edge.fleets.values() if f.engine == "onnx-genai"}
+    used_gguf = {d.model for d in settings.aks_deployments().values() if d.target == "ollama"}
     out: list[ArtifactSource] = []
     for model_id, model in sorted(settings.models.items()):
         container = family_container(model.family)
@@ -70,6 +76,11 @@ def artifact_sources(settings: EnvironmentSettings) -> list[ArtifactSource]:
             if patterns:
                 out.append(ArtifactSource(model=model_id, kind="onnx", repo=onnx.repo, revision=onnx.revision,
                                           patterns=patterns, container=container))
+        gguf = model.artifacts.gguf
+        if gguf is not None and gguf.sha256 is not None and model_id in used_gguf:
+            out.append(ArtifactSource(model=model_id, kind="gguf", repo=gguf.ollama_tag,
+                                      revision=gguf_revision(gguf.sha256), patterns=("*", "*/*"),
+                                      container=container))
     return out
 
 

@@ -285,6 +285,88 @@ class HuggingFaceRepo:
                                     endpoint=self.endpoint, token=self.token))
 
 
+OLLAMA_REGISTRY: Final = "https://registry.ollama.ai"
+OLLAMA_MANIFEST_MEDIA_TYPE: Final = "application/vnd.docker.distribution.manifest.v2+json"
+OLLAMA_MODEL_LAYER: Final = "application/vnd.ollama.image.model"
+
+
+def gguf_revision(sha256: str) -> str:
+    """The registry revision of a GGUF artifact: its pinned model-blob digest, ``sha256-<hex>``."""
+    return f"sha256-{sha256}"
+
+
+@dataclass(kw_only=True)
+class OllamaLibrary:
+    """An Ollama library tag, accepted only while its model layer is the pinned GGUF blob.
+
+    Files are laid out the way Ollama stores them under ``OLLAMA_MODELS`` (``manifests/<host>/<ns>/
+    <name>/<tag>`` and ``blobs/sha256-<hex>``), so a filled volume is a model store the server
+    loads without pulling. Every blob is named by its sha256, so each file verifies itself.
+    """
+
+    tag: str
+    sha256: str
+    """The pinned digest of the model (GGUF) layer: a re-pushed tag fails closed."""
+    endpoint: str = OLLAMA_REGISTRY
+    _manifest: bytes | None = None
+
+    @property
+    def _parts(self) -> tuple[str, str, str]:
+        name, _, tag = self.tag.partition(":")
+        namespace, _, repo = name.rpartition("/")
+        return namespace or "library", repo, tag
+
+    @property
+    def source(self) -> str:
+        """``ollama://<host>/<namespace>/<name>:<tag>``."""
+        namespace, repo, tag = self._parts
+        return f"ollama://{self.endpoint.split('://', 1)[-1]}/{namespace}/{repo}:{tag}"
+
+    def _open(self, path: str, accept: str | None = None) -> IO[bytes]:
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.endpoint.rstrip('/')}{path}",  # noqa: S310 (https or a test server)
+                                         headers={"Accept": accept} if accept else {})
+        return urllib.request.urlopen(request, timeout=60)  # noqa: S310
+
+    def manifest_path(self) -> str:
+        """Where Ollama keeps this tag's manifest under ``OLLAMA_MODELS``."""
+        namespace, repo, tag = self._parts
+        return f"manifests/registry.ollama.ai/{namespace}/{repo}/{tag}"
+
+    def list_files(self) -> list[UpstreamFile]:
+        """The manifest and every blob it references (config, model, template, params...)."""
+        namespace, repo, tag = self._parts
+        with self._open(f"/v2/{namespace}/{repo}/manifests/{tag}", OLLAMA_MANIFEST_MEDIA_TYPE) as response:
+            self._manifest = response.read()
+        doc = json.loads(self._manifest)
+        layers = [doc["config"], *doc["layers"]]
+        model = [layer for layer in doc["layers"] if layer.get("mediaType") == OLLAMA_MODEL_LAYER]
+        if [layer["digest"] for layer in model] != [f"sha256:{self.sha256}"]:
+            msg = (f"{self.source}: the tag's model layer is {[m['digest'] for m in model]}, not the pinned "
+                   f"sha256:{self.sha256}; the tag was re-pushed. Refusing it; pin the new digest deliberately")
+            raise IntegrityError(msg)
+        files = [UpstreamFile(path=self.manifest_path(), size=len(self._manifest),
+                              sha256=hashlib.sha256(self._manifest).hexdigest())]
+        for layer in layers:
+            hexdigest = _sha256_hex(str(layer["digest"]).removeprefix("sha256:"))
+            files.append(UpstreamFile(path=f"blobs/sha256-{hexdigest}", size=int(layer["size"]), sha256=hexdigest))
+        return sorted(files, key=lambda f: f.path)
+
+    def fetch(self, file: UpstreamFile, workdir: Path) -> Path:
+        """Write the manifest read by ``list_files``, or stream one blob to ``workdir``."""
+        target = workdir / file.path.replace("/", "_")
+        if file.path == self.manifest_path():
+            assert self._manifest is not None  # noqa: S101 (list_files ran first)
+            target.write_bytes(self._manifest)
+            return target
+        namespace, repo, _ = self._parts
+        digest = file.path.removeprefix("blobs/sha256-")
+        with self._open(f"/v2/{namespace}/{repo}/blobs/sha256:{digest}") as response, target.open("wb") as sink:
+            shutil.copyfileobj(response, sink, CHUNK)
+        return target
+
+
 # --------------------------------------------------------------------------- mirror
 
 

@@ -305,6 +305,19 @@ def queue_depth_metric() -> list[dict[str, Any]]:
                                       "target": {"type": "AverageValue", "averageValue": "8"}}}]
 
 
+def serving_egress(name: str, cidr: str) -> None:
+    """A serving namespace's egress policy: DNS, then HTTPS to ``cidr`` and Entra ID's sign-in range."""
+    k8s.networking.v1.NetworkPolicy(name, metadata={
+        "name": name, "namespace": NS, "labels": {"app.kubernetes.io/component": "inference"}}, spec={
+        "podSelector": {"matchLabels": {"app": "ok-vllm"}}, "policyTypes": ["Egress"],
+        "egress": [{"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}],
+                    "ports": [{"port": 53, "protocol": "UDP"}]},
+                   {"to": [{"ipBlock": {"cidr": cidr, **({"except": ["169.254.169.254/32"]}
+                                                          if cidr == "0.0.0.0/0" else {})}},
+                           {"ipBlock": {"cidr": "20.190.128.0/18"}}],
+                    "ports": [{"port": 443, "protocol": "TCP"}]}]})
+
+
 # --------------------------------------------------------------------------- the program
 
 
@@ -319,6 +332,7 @@ def compliant_fixtures(vnet: pulumi.Resource) -> None:
                                     spec={"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [
                                         {"namespaceSelector": {"matchLabels": {
                                             "kubernetes.io/metadata.name": "monitoring"}}}]}]})
+    serving_egress("ok-serving-egress", "10.42.16.0/24")
     k8s.policy.v1.PodDisruptionBudget("ok-pdb", metadata={"name": "matrix", "namespace": NS}, spec={
         "maxUnavailable": 1, "selector": {"matchLabels": {"app.kubernetes.io/part-of": "matrix"}}})
     k8s.apiextensions.CustomResource(
@@ -497,6 +511,7 @@ def violating_workloads() -> None:
     k8s.core.v1.Namespace("bad-k8s-unlabelled-namespace", metadata={"name": "loose"})
     workload("bad-k8s-default-namespace", namespace="default")
     workload("bad-k8s-uncovered", namespace="uncovered")
+    serving_egress("bad-serving-internet-egress", "0.0.0.0/0")
     k8s.core.v1.Service("bad-k8s-public-lb", metadata={"name": "gateway", "namespace": NS},
                         spec={"type": "LoadBalancer", "selector": {"app": "ok-app"}, "ports": [{"port": 443}]})
     workload("bad-k8s-one-replica", replicas=1)
@@ -823,6 +838,7 @@ CASES: tuple[tuple[str, str, str], ...] = (
     ("slm-k8s-namespace", "bad-k8s-unlabelled-namespace", "metadata.labels['pod-security.kubernetes.io/enforce']: found unset; set 'restricted'."),
     ("slm-k8s-namespace", "bad-k8s-default-namespace", "metadata.namespace: found 'default'; deploy into a dedicated namespace, never 'default'."),
     ("slm-k8s-network-policy-coverage", "bad-k8s-uncovered", "spec.template.metadata.labels: found no NetworkPolicy in namespace 'uncovered' selecting 'bad-k8s-uncovered'; add one that allows only its callers (the gateway, Prometheus)."),
+    ("slm-serving-no-internet-egress", "bad-serving-internet-egress", "spec.egress[1].to[0].ipBlock.cidr: found '0.0.0.0/0'; serving pods here reach only private endpoints and Entra ID. Load weights from the ModelRegistry (registry fill step) and allow the private endpoint subnet instead."),
     ("slm-k8s-service-exposure", "bad-k8s-public-lb", "spec.type: found a public 'LoadBalancer'; annotate it service.beta.kubernetes.io/azure-load-balancer-internal: 'true' or use the gateway."),
     ("slm-k8s-replicas-spread", "bad-k8s-one-replica", "spec.replicas: found 1; run at least 2 replicas here."),
     ("slm-k8s-disruption-budget", "bad-k8s-no-pdb", "podDisruptionBudget: found none selecting 'bad-k8s-no-pdb'; add one with maxUnavailable: 1."),

@@ -18,6 +18,8 @@ from slmctl.recorder import Recording, record
 from stacks.settings import EnvironmentSettings
 
 REVISION = "0" * 39 + "1"
+GGUF_SHA256 = "3c168af1dea0a414299c7d9077e100ac763370e5a98b3c53801a958a47f0a5db"
+"""An illustrative pinned blob digest (registry revisions of GGUF artifacts are their digest)."""
 PINNED_OLLAMA = "ollama/ollama:0.12.6@sha256:" + "a" * 64
 
 MODELS: dict[str, Any] = {
@@ -29,7 +31,7 @@ MODELS: dict[str, Any] = {
             "onnx": {"repo": "microsoft/Phi-4-mini-instruct-onnx", "revision": REVISION,
                      "cpu_variant": "cpu_and_mobile/cpu-int4-rtn-block-32-acc-level-4",
                      "cuda_variant": "gpu/gpu-int4-rtn-block-32"},
-            "gguf": {"ollama_tag": "phi4-mini:3.8b-q4_K_M"},
+            "gguf": {"ollama_tag": "phi4-mini:3.8b-q4_K_M", "sha256": GGUF_SHA256},
         },
     },
     "qwen3-8b": {
@@ -87,6 +89,7 @@ def make_settings(tier: str = "dev", **overrides: Any) -> EnvironmentSettings:
 
 
 ONNX_IMAGE = "slmdevacr.azurecr.io/onnx-server@sha256:" + "b" * 64
+FILL_IMAGE = "slmdevacr.azurecr.io/slm/model-fill@sha256:" + "c" * 64
 
 
 def make_args(settings: EnvironmentSettings, **overrides: Any) -> InferenceClusterArgs:
@@ -121,6 +124,7 @@ def make_args(settings: EnvironmentSettings, **overrides: Any) -> InferenceClust
         "key_vault_name": "slmdev-kv",
         "engine_api_key_secret_name": "engine-api-key",
         "onnx_server_image": pulumi.Output.from_input(ONNX_IMAGE),
+        "model_fill_image": pulumi.Output.from_input(FILL_IMAGE),
         "engine_api_key": pulumi.Output.secret("unused-on-azure"),
     }
     return InferenceClusterArgs(**{**base, **overrides})

@@ -60,7 +60,7 @@ class TestPodSecurity:
         volumes = {v["name"]: v for v in spec["volumes"]}
         for mount in spec["containers"][0]["volumeMounts"]:
             volume = volumes[mount["name"]]
-            assert set(volume) - {"name"} <= {"emptyDir", "ephemeral", "csi", "secret"}
+            assert set(volume) - {"name"} <= {"emptyDir", "ephemeral", "persistentVolumeClaim", "csi", "secret"}
             if "emptyDir" in volume:
                 assert volume["emptyDir"]["sizeLimit"].endswith("Mi")
         assert any(m["mountPath"] == "/tmp" for m in spec["containers"][0]["volumeMounts"])

@@ -142,14 +142,15 @@ def test_the_deployer_may_mirror_weights_into_the_registry_storage() -> None:
     assert str(writer["scope"]).endswith("/storageAccounts/slmprodweights")
 
 
-def test_gated_model_token_flows_key_vault_to_csi_to_pod() -> None:
+def test_gated_model_weights_come_from_the_registry_so_no_pod_or_vault_holds_the_hub_token() -> None:
     regs = plan_of("prod").recording.registrations
-    assert any(r.name == "models-kv-hugging-face-token" for r in regs)
+    assert not any(r.name == "models-kv-hugging-face-token" for r in regs)  # only the mirror needs it
     (spc,) = [r.inputs for r in regs if r.type.endswith(":SecretProviderClass") and "gemma" in r.name]
-    keys = {d["key"] for d in spc["spec"]["secretObjects"][0]["data"]}
-    assert keys == {"api-key", "hf-token"}
-    phi_spc = next(r.inputs for r in regs if r.type.endswith(":SecretProviderClass") and "phi" in r.name)
-    assert "hugging-face-token" not in phi_spc["spec"]["parameters"]["objects"]  # only gated models get it
+    assert {d["key"] for d in spc["spec"]["secretObjects"][0]["data"]} == {"api-key"}
+    (gemma,) = [r.inputs for r in regs if r.type == "kubernetes:apps/v1:Deployment" and "gemma" in r.name]
+    pod = gemma["spec"]["template"]["spec"]
+    assert "HF_TOKEN" not in {e["name"] for c in pod["containers"] + pod["initContainers"] for e in c.get("env", [])}
+    assert [c["name"] for c in pod["initContainers"]] == ["fill-model"]
 
 
 def test_private_managed_grafana_is_reachable_through_its_private_endpoint() -> None:

@@ -208,7 +208,8 @@ class Harness:
             names = ("registry_login_server", "registry_id", "registry_name", "storage_account_id",
                      "storage_account_name", "key_vault_id", "key_vault_name", "key_vault_uri",
                      "foundry_account_id", "foundry_endpoint", "foundry_account_name",
-                     "engine_api_key_secret_name", "grafana_password_secret_name", "onnx_server_image")
+                     "engine_api_key_secret_name", "grafana_password_secret_name", "onnx_server_image",
+                     "model_fill_image")
             for out in names:
                 pulumi.export(out, getattr(mr, out))
             ids = {"models-acr": mr.registry.id, "models-weights": mr.storage_account.id,

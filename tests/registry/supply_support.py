@@ -308,3 +308,62 @@ def iter_blob_names(container: Any, prefix: str) -> Iterator[str]:
     """Names of the blobs under a prefix."""
     for blob in container.list_blobs(name_starts_with=prefix):
         yield blob.name
+
+
+@dataclass
+class FakeOllama:
+    """An Ollama registry with one tag: ``/v2/<ns>/<name>/manifests/<tag>`` and ``/blobs/sha256:<hex>``."""
+
+    tag: str
+    blobs: dict[str, bytes]
+    """mediaType -> content (config, model, template...)."""
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def endpoint(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @staticmethod
+    def digest(data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()
+
+    def manifest(self) -> bytes:
+        def layer(media: str) -> dict[str, Any]:
+            return {"mediaType": media, "digest": f"sha256:{self.digest(self.blobs[media])}",
+                    "size": len(self.blobs[media])}
+
+        config = "application/vnd.docker.container.image.v1+json"
+        return json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                           "config": layer(config), "layers": [layer(m) for m in self.blobs if m != config]}).encode()
+
+    def __enter__(self) -> FakeOllama:
+        fake = self
+        name, _, tag = self.tag.partition(":")
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                del format, args
+
+            def do_GET(self) -> None:
+                by_digest = {f"sha256:{fake.digest(b)}": b for b in fake.blobs.values()}
+                if self.path == f"/v2/library/{name}/manifests/{tag}":
+                    body = fake.manifest()
+                elif self.path.startswith(f"/v2/library/{name}/blobs/") and self.path.rsplit("/", 1)[1] in by_digest:
+                    body = by_digest[self.path.rsplit("/", 1)[1]]
+                else:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.shutdown()
+        self._server.server_close()

@@ -165,7 +165,7 @@ class TestSecretsStaySecret:
         built = harness.default("staging")
         for secret in built.of_type("keyvault:Secret"):
             assert secret_paths(secret.inputs) == ["properties.value"]
-        assert secret_paths(built.one(":Image").inputs) == ["registry.password"]
+        assert secret_paths(built.one(":Image", "models-onnx-server").inputs) == ["registry.password"]
 
     def test_secret_names_are_plain_outputs(self, harness) -> None:
         outputs = harness.default("dev").outputs
@@ -288,7 +288,7 @@ class TestAccess:
         ops = built.one("authorization:RoleAssignment", "models-kv-ra-ops-secrets").inputs
         assert (ops["scope"], ops["principalType"]) == (built.arm_id("models-kv"), "Group")
         # The image push waits for a caller AcrPush grant (e.g. for the deploying identity).
-        assert built.urn("models-acr-ra-ci-push") in built.one(":Image").dependencies
+        assert built.urn("models-acr-ra-ci-push") in built.one(":Image", "models-onnx-server").dependencies
 
 
 class TestDiagnostics:
@@ -369,10 +369,28 @@ class TestStructure:
         assert outputs["key_vault_uri"] == "https://slmstag-kv.vault.azure.net/"
 
 
+class TestModelFillImage:
+    def test_private_tiers_build_the_fill_step_from_the_registry_package(self, harness) -> None:
+        built = harness.default("prod")
+        image = built.one(":Image", "models-model-fill").inputs
+        assert image["imageName"] == "slmprodacr.azurecr.io/slm/model-fill:0.1.0"
+        # The context holds supply.py, which the fill Dockerfile copies next to its entrypoint.
+        assert image["build"] == {"context": "components/registry", "dockerfile": "components/registry/fill/Dockerfile",
+                                  "platform": "linux/amd64"}
+        assert secret_paths(image) == ["registry.password"]
+        assert built.urn("models-acr-pe") in built.one(":Image", "models-model-fill").dependencies
+        assert built.outputs["model_fill_image"].startswith("slmprodacr.azurecr.io/slm/model-fill@sha256:")
+
+    def test_dev_on_the_direct_hugging_face_path_builds_no_fill_image(self, harness) -> None:
+        built = harness.default("dev")
+        assert [r.name for r in built.of_type(":Image")] == ["models-onnx-server"]
+        assert built.outputs["model_fill_image"] is None
+
+
 class TestOnnxServerImage:
     def test_image_is_built_for_amd64_and_pushed_with_a_refresh_token(self, harness) -> None:
         built = harness.default("staging")
-        image = built.one(":Image").inputs
+        image = built.one(":Image", "models-onnx-server").inputs
         assert image["imageName"] == "slmstagacr.azurecr.io/slm/onnx-genai-server:0.1.0"
         assert image["build"] == {"context": "components/engines/onnx_server",
                                   "dockerfile": "components/engines/onnx_server/Dockerfile",
@@ -380,12 +398,13 @@ class TestOnnxServerImage:
         assert image["buildOnPreview"] is False
         assert image["registry"]["server"] == "slmstagacr.azurecr.io"
         assert image["registry"]["username"] == "00000000-0000-0000-0000-000000000000"
-        assert built.token_calls == [("slmstagacr.azurecr.io", "tenant-1111")]
+        # One exchange per pushed image (the ONNX server and the registry fill step).
+        assert built.token_calls == [("slmstagacr.azurecr.io", "tenant-1111")] * 2
         assert built.outputs["onnx_server_image"].startswith("slmstagacr.azurecr.io/slm/onnx-genai-server@sha256:")
 
     def test_image_waits_for_the_registry_private_endpoint(self, harness) -> None:
         built = harness.default("prod")
-        assert built.urn("models-acr-pe") in built.one(":Image").dependencies
+        assert built.urn("models-acr-pe") in built.one(":Image", "models-onnx-server").dependencies
 
     def test_an_edge_fleet_on_onnx_genai_also_needs_the_image(self, harness) -> None:
         settings = harness.settings("dev", deployments={"phi-onnx": None}, edge={
@@ -408,4 +427,4 @@ class TestOnnxServerImage:
 
         monkeypatch.setattr(model_registry, "acr_refresh_token", forbidden)
         built = harness.build(harness.settings("dev"), provider=None)
-        assert secret_paths(built.one(":Image").inputs) == ["registry.password"]
+        assert secret_paths(built.one(":Image", "models-onnx-server").inputs) == ["registry.password"]

@@ -19,12 +19,14 @@ from components.registry.supply import (
     HuggingFaceRepo,
     IntegrityError,
     Manifest,
+    OllamaLibrary,
     SupplyError,
     artifact_prefix,
     fill,
+    gguf_revision,
     sync_artifact,
 )
-from tests.registry.supply_support import LFS_FILES, Azurite, FakeHub, iter_blob_names, tiny_repo
+from tests.registry.supply_support import LFS_FILES, Azurite, FakeHub, FakeOllama, iter_blob_names, tiny_repo
 
 REV = "cfbefacb99257ffa30c83adab238a50856ac3083"
 REPO = "microsoft/Phi-4-mini-instruct"
@@ -183,3 +185,34 @@ def test_onnx_sync_takes_only_the_variant_folder(hub: FakeHub, container: Any, t
     report = sync_artifact(upstream(hub, ("cpu/cpu-int4/*",)), container, model="phi-4-mini", kind="onnx",
                            revision=REV, workdir=tmp_path)
     assert sorted(report.copied) == ["cpu/cpu-int4/genai_config.json", "cpu/cpu-int4/model.onnx"]
+
+
+GGUF_BLOBS = {
+    "application/vnd.docker.container.image.v1+json": b'{"model_format": "gguf", "model_family": "phi3"}',
+    "application/vnd.ollama.image.model": b"GGUF" + bytes(range(256)) * 64,
+    "application/vnd.ollama.image.template": b"{{ .Prompt }}",
+}
+
+
+def test_an_ollama_tag_mirrors_as_the_store_ollama_loads(container: Any, tmp_path: Path) -> None:
+    with FakeOllama(tag="phi4-mini:3.8b-q4_K_M", blobs=GGUF_BLOBS) as registry:
+        pinned = FakeOllama.digest(GGUF_BLOBS["application/vnd.ollama.image.model"])
+        upstream = OllamaLibrary(tag="phi4-mini:3.8b-q4_K_M", sha256=pinned, endpoint=registry.endpoint)
+        report = sync_artifact(upstream, container, model="phi-4-mini", kind="gguf", revision=gguf_revision(pinned),
+                               workdir=tmp_path)
+        manifest_bytes = registry.manifest()
+    assert len(report.copied) == 4
+    dest = tmp_path / "ollama"
+    fill(container, model="phi-4-mini", revision=gguf_revision(pinned), dest=dest)
+    assert (dest / "manifests/registry.ollama.ai/library/phi4-mini/3.8b-q4_K_M").read_bytes() == manifest_bytes
+    for data in GGUF_BLOBS.values():
+        assert (dest / f"blobs/sha256-{FakeOllama.digest(data)}").read_bytes() == data
+
+
+def test_a_re_pushed_ollama_tag_fails_closed(container: Any, tmp_path: Path) -> None:
+    with FakeOllama(tag="phi4-mini:3.8b-q4_K_M", blobs=GGUF_BLOBS) as registry:
+        upstream = OllamaLibrary(tag="phi4-mini:3.8b-q4_K_M", sha256="e" * 64, endpoint=registry.endpoint)
+        with pytest.raises(IntegrityError, match="re-pushed"):
+            sync_artifact(upstream, container, model="phi-4-mini", kind="gguf", revision=gguf_revision("e" * 64),
+                          workdir=tmp_path)
+    assert list(iter_blob_names(container, "phi-4-mini/")) == []

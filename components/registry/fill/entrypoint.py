@@ -25,7 +25,8 @@ try:  # in the image: /app/supply.py next to this file
 except ModuleNotFoundError:  # in the repository
     from components.registry import supply
 
-REVISION = re.compile(r"^[0-9a-f]{40}$")
+REVISION = re.compile(r"^([0-9a-f]{40}|sha256-[0-9a-f]{64})$")
+"""A git commit (Hub artifacts) or ``sha256-<hex>`` of a pinned GGUF blob."""
 MODEL = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
 CONTAINER = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
 
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--account-url", required=True, help="https://<account>.blob.core.windows.net")
     parser.add_argument("--container", required=True, help="the model family's blob container")
     parser.add_argument("--model", required=True, help="catalogue model id (first path segment)")
-    parser.add_argument("--revision", required=True, help="40-hex commit (second path segment)")
+    parser.add_argument("--revision", required=True, help="40-hex commit or sha256-<hex> (second path segment)")
     parser.add_argument("--dest", required=True, type=Path, help="directory the server loads")
     parser.add_argument("--include", action="append", default=None,
                         help="only manifest paths matching this pattern (repeatable); default all")
@@ -53,7 +54,8 @@ def problems(options: argparse.Namespace) -> list[str]:
     if not MODEL.fullmatch(options.model):
         found.append(f"--model: {options.model!r} is not a catalogue model id")
     if not REVISION.fullmatch(options.revision):
-        found.append(f"--revision: {options.revision!r} must be a 40-character commit sha, never a branch")
+        found.append(f"--revision: {options.revision!r} must be a 40-character commit sha (or sha256-<64 hex> "
+                     "of a GGUF blob), never a branch or tag")
     if not options.dest.is_absolute():
         found.append(f"--dest: {str(options.dest)!r} must be an absolute path in the model volume")
     return found
