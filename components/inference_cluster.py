@@ -1001,13 +1001,13 @@ class InferenceCluster(pulumi.ComponentResource):
                    np.NetworkPolicyPortArgs(port=53, protocol="TCP")])]
         https = [np.NetworkPolicyPortArgs(port=443, protocol="TCP")]
         registry = any(s.needs_registry_egress for s in spec.init_steps)
-        private = args.settings.tier in {"staging", "prod"}
+        private = self._args.settings.tier in {"staging", "prod"}
         if registry and private:
             # The weights storage's private endpoint, and Entra ID for the workload identity token
             # exchange (it has no private endpoint). Nothing else: no internet egress.
             egress.append(np.NetworkPolicyEgressRuleArgs(to=[
                 np.NetworkPolicyPeerArgs(ip_block=np.IPBlockArgs(cidr=cidr)) for cidr in
-                (args.settings.network.private_endpoint_subnet_cidr, *ENTRA_ID_LOGIN_CIDRS)], ports=https))
+                (self._args.settings.network.private_endpoint_subnet_cidr, *ENTRA_ID_LOGIN_CIDRS)], ports=https))
         elif registry or spec.needs_https_egress or any(s.needs_https_egress for s in spec.init_steps):
             # Model download (Hugging Face / Ollama library), or the registry's public endpoint on dev.
             # IMDS and the host's wire server stay unreachable.

@@ -73,6 +73,8 @@ KNOWN_TYPES: Final[dict[str, str]] = {
     "docker:index/image:Image": "a build; the image reference it produces is judged where a pod uses it",
     "pulumi-python:dynamic:Resource": "the program's own dynamic providers (reviewed in components/)",
     "kubernetes:core/v1:Secret": "holds secrets by design; how pods read them is judged on the pods",
+    "kubernetes:core/v1:PersistentVolumeClaim": "a model volume (size, class, access mode); what may mount it "
+                                                "is judged on the pods (slm-k8s-volume-types)",
     "kubernetes:core/v1:ServiceAccount": "token automount is judged on the pods that use it",
     "kubernetes:keda.sh/v1alpha1:TriggerAuthentication": "workload-identity reference for KEDA",
     "kubernetes:monitoring.coreos.com/v1:PrometheusRule": "alert rules (promtool-checked at render)",
