@@ -7,9 +7,25 @@ from typing import Any
 from stacks.settings import SETTINGS_KEY, EnvironmentSettings
 
 
+def _close_pattern_maps(node: Any) -> None:
+    """A map with ``patternProperties`` (pool names, model ids) refuses keys that match no pattern.
+
+    Without it a key like ``Phi_Managed:`` passes the editor's schema and fails only at load time.
+    """
+    if isinstance(node, dict):
+        if "patternProperties" in node and "additionalProperties" not in node:
+            node["additionalProperties"] = False
+        for value in node.values():
+            _close_pattern_maps(value)
+    elif isinstance(node, list):
+        for value in node:
+            _close_pattern_maps(value)
+
+
 def settings_schema() -> dict[str, Any]:
     """The JSON Schema of ``EnvironmentSettings``."""
     schema = EnvironmentSettings.model_json_schema()
+    _close_pattern_maps(schema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
 

@@ -74,7 +74,10 @@ NODE_ALLOCATABLE_FRACTION: Final = 0.8
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # strict: a number is only a number (``max_count: "1"`` is refused, as the JSON Schema refuses it).
+    # YAML lists become tuples and ISO strings dates (the engine's JSON config), so tuple and date
+    # fields say ``Field(strict=False)``.
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True)
 
 
 # --------------------------------------------------------------------------- models
@@ -272,7 +275,7 @@ class NodePool(_Model):
     max_count: int = Field(default=1, ge=1, le=100)
     spot: bool = False
     """Default: regular capacity. Spot pools are evicted (Delete) when Azure needs the capacity."""
-    zones: tuple[Literal["1", "2", "3"], ...] = ()
+    zones: tuple[Literal["1", "2", "3"], ...] = Field(default=(), strict=False)
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -292,7 +295,7 @@ class SystemPool(_Model):
 
     vm_size: VmSize = "Standard_D4ds_v5"
     count: int = Field(default=2, ge=1, le=10)
-    zones: tuple[Literal["1", "2", "3"], ...] = ()
+    zones: tuple[Literal["1", "2", "3"], ...] = Field(default=(), strict=False)
 
 
 class ClusterSettings(_Model):
@@ -303,9 +306,9 @@ class ClusterSettings(_Model):
     system_pool: SystemPool = Field(default_factory=SystemPool)
     pools: dict[PoolName, NodePool] = Field(default_factory=dict)
     private_api_server: bool = False
-    authorized_ip_ranges: tuple[str, ...] = ()
+    authorized_ip_ranges: tuple[str, ...] = Field(default=(), strict=False)
     """Default: none. Public API servers must list the CIDRs allowed to reach them."""
-    admin_group_object_ids: tuple[Uuid, ...] = ()
+    admin_group_object_ids: tuple[Uuid, ...] = Field(default=(), strict=False)
     """Entra groups that administer the cluster (managed Entra ID with Azure RBAC)."""
     gpu_driver: Literal["aks-managed", "gpu-operator"] = "aks-managed"
     upgrade_channel: Literal["patch", "stable", "rapid", "node-image"] = "stable"
@@ -358,7 +361,7 @@ class FoundrySettings(_Model):
 
     public_network_access_enabled: bool = False
     """Default: disabled, reached through a private endpoint. Dev may open it to ``allowed_ip_ranges``."""
-    allowed_ip_ranges: tuple[str, ...] = ()
+    allowed_ip_ranges: tuple[str, ...] = Field(default=(), strict=False)
     """Default: none. Public CIDRs let through the account's firewall when public access is enabled."""
     application_principal_ids: dict[str, Uuid] = Field(default_factory=dict)
     """Entra object ids of applications that call the models (granted *Cognitive Services User*)."""
@@ -374,11 +377,11 @@ class RegistrySettings(_Model):
 
     sku: Literal["Basic", "Standard", "Premium"] = "Premium"
     retention_days: int = Field(default=30, ge=0, le=365)
-    allowed_ip_ranges: tuple[str, ...] = ()
+    allowed_ip_ranges: tuple[str, ...] = Field(default=(), strict=False)
     """Default: none. Public CIDRs let through the firewalls of the weights storage, the Key Vault and
     a Premium registry when they have no private endpoint (dev). With private endpoints they are
     still applied, for deployers outside the VNet."""
-    secrets_rotated_on: datetime.date | None = None
+    secrets_rotated_on: datetime.date | None = Field(default=None, strict=False)
     """The day the Key Vault secrets (engine API key, Grafana password) were last rotated; they expire
     (``exp``) one year later, so plans stay deterministic. Default: no expiry date; prod requires it."""
     weights_source: Literal["registry", "huggingface"] | None = None
@@ -473,7 +476,7 @@ class Fleet(_Model):
     engine: Literal["ollama", "onnx-genai", "llamacpp"] | None = None
     """Required for ``kubernetes`` and ``iot-edge``; ``foundry-local`` has no container."""
     context_tokens: int = Field(default=4096, ge=512)
-    devices: tuple[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")], ...] = ()
+    devices: tuple[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")], ...] = Field(default=(), strict=False)
     device_selector: dict[str, str] = Field(default_factory=dict)
     """IoT Edge target condition over device twin tags, e.g. ``{site: plant-3}``."""
     image: str | None = None

@@ -27,7 +27,6 @@ STACKS = sorted(p.name.split(".")[1] for p in (REPO_ROOT / "stacks").glob("Pulum
 # `local` runs on a developer's own cluster; every other stack lives in Azure and is previewed, deployed and
 # checked for drift by the workflows.
 AZURE_STACKS = [s for s in STACKS if s != "local"]
-PROMOTION_ORDER = ["dev", "staging", "prod"]
 
 SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)\s*(?:#\s*(?P<comment>.*))?$")
@@ -104,6 +103,12 @@ def ancestors(jobs: dict[str, Any], job_id: str) -> set[str]:
     for parent in direct:
         result |= ancestors(jobs, parent)
     return result
+
+
+def promotion_order() -> list[str]:
+    """The Azure stacks in the order deploy.yml updates them (by how many up jobs each waits for)."""
+    jobs, ids = workflow("deploy.yml")["jobs"], up_jobs()
+    return sorted(ids, key=lambda stack: len(ancestors(jobs, ids[stack]) & set(ids.values())))
 
 
 def scripts(job: dict[str, Any]) -> Iterator[tuple[str, str]]:
@@ -336,7 +341,7 @@ class TestPolicyPackEverywhere:
                 config = expand_stack(str(inputs["policyPackConfigs"]), stack)
                 assert config == f"policies/config/{stack}.json", f"{file}:{job_id} ({stack}): {config}"
                 seen += 1
-        assert seen >= 3 * len(PROMOTION_ORDER)  # PR preview, deploy and drift, each per Azure stack
+        assert seen >= 3 * len(AZURE_STACKS)  # PR preview, deploy and drift, each per Azure stack
 
     def test_every_referenced_stack_has_a_stack_file_and_a_policy_config(self) -> None:
         for file, job_id, job in all_jobs():
@@ -388,6 +393,24 @@ class TestPullRequestWorkflow:
         assert "updateComment" in code
         assert "createComment" in code
 
+    def test_the_comment_takes_every_stack_from_the_reports_not_a_fixed_list(self) -> None:
+        (script,) = steps_of(workflow("pr.yml")["jobs"]["comment"], GITHUB_SCRIPT)
+        code = script["with"]["script"]
+        assert "readdirSync('gate')" in code
+        for stack in STACKS:
+            assert f"'{stack}'" not in code, f"the comment script names stack {stack!r}"
+
+    def test_the_comment_carries_the_plan_diff_next_to_the_gate(self) -> None:
+        gate = workflow("pr.yml")["jobs"]["gate"]
+        runs = "\n".join(code for _, code in scripts(gate))
+        assert '-m slmctl diff "build/gate/$STACK.base.json" "build/gate/$STACK.plan.json"' in runs
+        assert '--format markdown --output "build/gate/$STACK.diff.md"' in runs
+        checkouts = [s for s in gate["steps"] if str(s.get("uses", "")).startswith("actions/checkout@")]
+        base = next(s for s in checkouts if s.get("with", {}).get("path") == "base")
+        assert base["with"]["ref"] == "${{ github.event.pull_request.base.sha }}"
+        (script,) = steps_of(workflow("pr.yml")["jobs"]["comment"], GITHUB_SCRIPT)
+        assert "'.diff.md'" in script["with"]["script"]
+
     def test_preview_runs_only_when_credentials_can_exist(self) -> None:
         job = workflow("pr.yml")["jobs"]["preview"]
         assert "github.event.pull_request.head.repo.full_name == github.repository" in job["if"]
@@ -410,17 +433,19 @@ class TestDeployWorkflow:
         assert on["push"] == {"branches": ["main"]}
         assert "workflow_dispatch" in on
 
-    def test_deploys_exactly_the_promotion_stacks(self) -> None:
-        assert sorted(up_jobs()) == sorted(PROMOTION_ORDER)
-        assert sorted(AZURE_STACKS) == sorted(PROMOTION_ORDER)
+    def test_deploys_exactly_the_azure_stacks(self) -> None:
+        assert sorted(up_jobs()) == AZURE_STACKS
 
-    def test_promotes_dev_then_staging_then_prod(self) -> None:
+    def test_promotes_in_one_chain_from_dev_to_prod(self) -> None:
+        """Each stack waits for the one before it; a new environment (qa) may sit anywhere in between."""
         jobs = workflow("deploy.yml")["jobs"]
         ids = up_jobs()
-        for earlier, later in itertools.pairwise(PROMOTION_ORDER):
+        order = promotion_order()
+        assert order[0] == "dev"
+        assert order[-1] == "prod"
+        for earlier, later in itertools.pairwise(order):
             assert ids[earlier] in ancestors(jobs, ids[later]), f"{later} does not wait for {earlier}"
-        assert jobs[ids["staging"]]["needs"] == ids["dev"]
-        assert jobs[ids["prod"]]["needs"] == ids["staging"]
+            assert jobs[ids[later]]["needs"] == ids[earlier], f"{later} must need exactly {earlier}"
 
     def test_the_offline_gate_runs_before_any_update(self) -> None:
         jobs = workflow("deploy.yml")["jobs"]
@@ -450,7 +475,7 @@ class TestDeployWorkflow:
             assert "${{" not in concurrency["group"], "the group must be the same in every run"
             assert concurrency["cancel-in-progress"] is False, job_id
             groups.add(concurrency["group"])
-        assert len(groups) == len(PROMOTION_ORDER)
+        assert len(groups) == len(AZURE_STACKS)
 
     def test_up_refreshes_and_targets_its_own_stack(self) -> None:
         jobs = workflow("deploy.yml")["jobs"]
