@@ -215,3 +215,17 @@ def test_supported_defaults_of_those_fields_are_accepted(live: ServerProcess) ->
                         tools=[], seed=7, user="someone")
     assert status == 200, body
     assert body["choices"][0]["message"]["content"] == ANSWER
+
+
+def test_sampling_with_a_seed_runs_on_the_real_runtime(live: ServerProcess) -> None:
+    # Sampling path (do_sample, temperature, top_p, random_seed); the chain's logit margin (30) makes
+    # any other token a ~1e-11 event, so the answer is still known.
+    status, body = chat(live, temperature=0.8, top_p=0.9, seed=1234)
+    assert status == 200, body
+    assert body["choices"][0]["message"]["content"] == ANSWER
+
+
+def test_stream_must_be_a_boolean(live: ServerProcess) -> None:
+    status, body = chat(live, stream="yes")
+    assert status == 400
+    assert "stream" in body["error"]["message"]

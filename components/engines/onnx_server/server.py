@@ -375,6 +375,15 @@ def _sampling(body: Mapping[str, Any]) -> dict[str, Any]:
             "top_p": float(top_p), "seed": seed, "stop": _stops(body.get("stop"))}
 
 
+def streaming(body: Mapping[str, Any]) -> bool:
+    """``stream``: server-sent events when true."""
+    value = body.get("stream", False)
+    if value is not None and not isinstance(value, bool):
+        msg = "stream must be true or false"
+        raise BadRequestError(msg)
+    return bool(value)
+
+
 def include_usage(body: Mapping[str, Any]) -> bool:
     """``stream_options.include_usage``: a final chunk with the usage (and ``usage: null`` before)."""
     options = body.get("stream_options")
@@ -492,7 +501,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             body = self._read_json()
             request = parse_request(body, chat=path == "/v1/chat/completions")
-            usage = include_usage(body)
+            stream, usage = streaming(body), include_usage(body)
             model = body.get("model", self.server.served_model_name)
             if model != self.server.served_model_name:
                 msg = f"model {model!r} is not served here; use {self.server.served_model_name!r}"
@@ -504,7 +513,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send_error(HTTPStatus.REQUEST_TIMEOUT,
                              f"request body not received within {self.server.io_timeout_seconds:g}s", route=path)
             return
-        self._generate(path, request, stream=bool(body.get("stream", False)), usage=usage)
+        self._generate(path, request, stream=stream, usage=usage)
 
     # -- generation ------------------------------------------------------------------------
 
