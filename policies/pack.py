@@ -72,7 +72,9 @@ EXEMPT_SCHEMA: Final[dict[str, Any]] = {
     "items": {
         "type": "object",
         "properties": {"pattern": {"type": "string", "minLength": 1},
-                       "reason": {"type": "string", "minLength": EXEMPT_REASON_MIN}},
+                       "reason": {"type": "string", "minLength": EXEMPT_REASON_MIN},
+                       "type": {"type": "string", "minLength": 1},
+                       "within": {"type": "string", "minLength": 1}},
         "required": ["pattern", "reason"],
         "additionalProperties": False,
     },
@@ -547,7 +549,7 @@ ENV_PROPERTIES: Final[dict[str, dict[str, dict[str, Any]]]] = {
 """Per-environment policy properties (on top of each schema's defaults)."""
 
 MONITORING_NAMESPACE_EXEMPTION: Final = {"exempt": [{
-    "pattern": "observability-ns",
+    "pattern": "observability-ns", "type": "kubernetes:core/v1:Namespace", "within": "slm:monitoring:MonitoringStack",
     "reason": "kube-prometheus-stack's node-exporter DaemonSet needs hostNetwork, hostPID and read-only "
               "hostPath mounts, so its namespace enforces 'privileged'; it holds only the pinned chart.",
 }]}
@@ -570,12 +572,30 @@ def environment_config(env: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- adapters
 
 
-def exemption_for(cfg: Mapping[str, Any], name: str) -> tuple[str, str] | None:
-    """The (pattern, reason) whose regex fully matches ``name``; exemptions without a reason never match."""
+def urn_types(urn: str) -> tuple[str, ...]:
+    """The type chain of a URN (``parent$child``), outermost first; empty when ``urn`` is not one."""
+    parts = urn.split("::")
+    return tuple(parts[2].split("$")) if len(parts) >= 4 else ()
+
+
+def exemption_for(cfg: Mapping[str, Any], name: str, urn: str = "") -> tuple[str, str] | None:
+    """The (pattern, reason) whose regex fully matches ``name`` (and its ``type`` / ``within``, if given).
+
+    ``type`` is the resource's type token and ``within`` the component type it must be a direct child
+    of: a resource that merely shares the name elsewhere (another component's ``observability-ns``)
+    does not inherit the exemption. Exemptions without a reason never match.
+    """
+    types = urn_types(urn)
     for entry in cfg.get("exempt") or []:
         pattern, reason = str(entry.get("pattern") or ""), str(entry.get("reason") or "").strip()
-        if pattern and len(reason) >= EXEMPT_REASON_MIN and re.fullmatch(pattern, name):
-            return pattern, reason
+        if not pattern or len(reason) < EXEMPT_REASON_MIN or not re.fullmatch(pattern, name):
+            continue
+        want_type, within = entry.get("type"), entry.get("within")
+        if want_type and (not types or types[-1] != want_type):
+            continue
+        if within and (len(types) < 2 or types[-2] != within):
+            continue
+        return pattern, reason
     return None
 
 
@@ -678,7 +698,7 @@ def _resource_validator(spec: Spec) -> Callable[[ResourceValidationArgs, ReportV
         messages = run_resource_rule(spec, args.resource_type, args.props, cfg)
         if not messages:
             return
-        exempt = exemption_for(cfg, args.name)
+        exempt = exemption_for(cfg, args.name, args.urn)
         if exempt is not None:
             args.not_applicable(exemption_note(args.name, *exempt, len(messages)))
         for message in messages:
@@ -715,7 +735,7 @@ def _stack_validator(spec: Spec) -> Callable[[StackValidationArgs, ReportViolati
         notes: list[str] = []
         for finding in run_stack_rule(spec, resources, cfg):
             res = finding.resource
-            exempt = exemption_for(cfg, res.name) if res is not None else None
+            exempt = exemption_for(cfg, res.name, res.urn) if res is not None else None
             if res is not None and exempt is not None:
                 notes.append(exemption_note(res.name, *exempt, 1))
                 continue

@@ -122,6 +122,8 @@ class GateResult:
     seconds: float
     lines: dict[str, int] = field(default_factory=dict)
     """Resource name -> line of its declaration in the stack file (best effort)."""
+    deviations: list[str] = field(default_factory=list)
+    """Every difference between the policy config used and the levels the pack generates for the environment."""
 
     @property
     def mandatory(self) -> list[Violation]:
@@ -231,6 +233,46 @@ def reconcile_config(info: analyzer_pb2.AnalyzerInfo, config: Mapping[str, Any])
         msg = "invalid policy pack config:\n  " + "\n  ".join(errors)
         raise GateConfigError(msg)
     return result
+
+
+FAIL_CLOSED_ENVIRONMENTS: Final = frozenset({"staging", "prod"})
+LITERAL_NAME_RE: Final = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def config_integrity(info: analyzer_pb2.AnalyzerInfo, resolved: Mapping[str, tuple[str, dict[str, Any]]],
+                     environment: str) -> list[str]:
+    """Every deviation of ``resolved`` from the generated ``environment`` config; raises on a forbidden one.
+
+    In staging and prod a mandatory policy may not be lowered (advisory or disabled, also through
+    ``all``), and an exemption must name one resource literally (no regex): a reviewer then sees the
+    exact resource and reason instead of a policy switched off (issue 12.9).
+    """
+    from policies.pack import environment_config
+
+    generated = reconcile_config(info, environment_config(environment))
+    deviations: list[str] = []
+    refusals: list[str] = []
+    for name, (level, props) in resolved.items():
+        gen_level, gen_props = generated.get(name, (level, {}))
+        if level != gen_level:
+            deviations.append(f"{name}: enforcementLevel {level} (generated: {gen_level})")
+            if environment in FAIL_CLOSED_ENVIRONMENTS and gen_level == "mandatory" and level in ("advisory",
+                                                                                                 "disabled"):
+                refusals.append(f"{name}: enforcementLevel {level!r} lowers a mandatory {environment} policy; keep "
+                                "it mandatory and exempt the exact resource with a reason (exempt: [{pattern: "
+                                "<resource name>, type: <type token>, reason: ...}])")
+        deviations.extend(f"{name}.{key}: {json.dumps(props.get(key))} (generated: {json.dumps(gen_props.get(key))})"
+                          for key in sorted(set(props) | set(gen_props)) if props.get(key) != gen_props.get(key))
+        if environment in FAIL_CLOSED_ENVIRONMENTS:
+            for i, entry in enumerate(props.get("exempt") or []):
+                pattern = str(dict(entry).get("pattern") or "")
+                if not LITERAL_NAME_RE.match(pattern):
+                    refusals.append(f"{name}.exempt[{i}].pattern: {pattern!r} is a pattern; in {environment} an "
+                                    "exemption names one resource exactly (its logical name, no regex)")
+    if refusals:
+        msg = "policy config refused:\n  " + "\n  ".join(refusals)
+        raise GateConfigError(msg)
+    return deviations
 
 
 # --------------------------------------------------------------------------- the pack process
@@ -397,6 +439,7 @@ def run_gate(recording: Recording, *, environment: str | None = None, config_pat
         stub.ConfigureStack(configure_stack, timeout=RPC_TIMEOUT_SECONDS)
         info = stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=RPC_TIMEOUT_SECONDS)
         resolved = reconcile_config(info, policy_config)
+        deviations = config_integrity(info, resolved, environment)
         request = analyzer_pb2.ConfigureAnalyzerRequest()
         for name, (level, props) in resolved.items():
             request.policyConfig[name].enforcementLevel = LEVEL_CODES[level]  # type: ignore[assignment]
@@ -419,7 +462,7 @@ def run_gate(recording: Recording, *, environment: str | None = None, config_pat
         exemptions=sorted(set(exemptions), key=lambda e: (e.policy, e.resource)),
         resources_analyzed=len(analyzed), stack_file=_relative(stack_file, recording.stack),
         seconds=round(time.perf_counter() - start, 3),
-        lines=_declaration_lines(stack_file, [r.name for r in recording.registrations]))
+        lines=_declaration_lines(stack_file, [r.name for r in recording.registrations]), deviations=deviations)
 
 
 def _analyze_each(stub: analyzer_pb2_grpc.AnalyzerStub, analyzed: Sequence[Registration],
@@ -536,6 +579,9 @@ def _text(r: GateResult) -> str:
     for title, group in (("MANDATORY", r.mandatory), ("advisory", r.advisory)):
         for v in group:
             lines.append(f"[{title}] {v.policy}: {v.detail}{_where(r, v)}")
+    if r.deviations:
+        lines.append(f"config deviations from the generated {r.environment} levels ({len(r.deviations)}):")
+        lines.extend(f"  {d}" for d in r.deviations)
     if r.exemptions:
         lines.append("exemptions:")
         lines.extend(f"  {e.policy}: {e.resource} (pattern '{e.pattern}', {e.suppressed} suppressed): {e.reason}"
@@ -549,7 +595,7 @@ def _json(r: GateResult) -> str:
            "resourcesAnalyzed": r.resources_analyzed, "seconds": r.seconds, "exitCode": r.exit_code,
            "counts": {"mandatory": len(r.mandatory), "advisory": len(r.advisory), "exempted": len(r.exemptions)},
            "violations": [{**asdict(v), "message": v.detail} for v in r.violations],
-           "exemptions": [asdict(e) for e in r.exemptions],
+           "exemptions": [asdict(e) for e in r.exemptions], "configDeviations": r.deviations,
            "policies": [asdict(p) for p in r.policies]}
     return json.dumps(doc, indent=2) + "\n"
 
@@ -645,6 +691,9 @@ def _markdown(r: GateResult) -> str:
         counts = Counter(v.policy for v in r.violations)
         lines += ["", "<details><summary>By policy</summary>", "", *(f"- {_code(k)}: {n}" for k, n in
                                                                    counts.most_common()), "", "</details>"]
+    if r.deviations:
+        lines += ["", f"**Config deviations from the generated {r.environment} levels**", "",
+                  *(f"- {_md(d)}" for d in r.deviations)]
     if r.exemptions:
         lines += ["", "**Exemptions**", "", "| Policy | Resource | Pattern | Reason |", "|---|---|---|---|"]
         lines += [f"| {_code(e.policy)} | {_code(e.resource)} | {_code(e.pattern)} | {_md(e.reason)} |"

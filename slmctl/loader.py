@@ -241,6 +241,14 @@ def load_stack_file(path: Path, *, stack: str | None = None) -> LoadedStack:
                   if fleet.delivery == "kubernetes"),
                 *([EDGE_REGISTRY_TOKEN_PASSWORD_KEY.partition(":")[2]] if settings.uses_azure and any(
                     f.delivery != "foundry-local" for f in settings.edge.fleets.values()) else [])]
+    secret_names = {*REQUIRED_SECRETS, GATED_MODEL_SECRET, *required}
+    plain = [key for key in raw_config if key.split(":", 1)[-1] in secret_names and key.startswith(f"{CONFIG_NAMESPACE}:")
+             and not (isinstance(raw_config[key], dict) and set(raw_config[key]) == {"secure"})]
+    if plain:
+        raise StackFileError([
+            f"{rel}:{all_lines.get(f'config.{key}', 0)}: config.{key}: found a plain-text value (not shown) for a key "
+            f"the program reads as a secret; delete the line and run `pulumi config set --secret {key} <value>` "
+            "(the file then holds only its encrypted 'secure:' form)" for key in plain])
     config, secret_keys, placeholders = _engine_config(raw_config, rel, required)
     return LoadedStack(stack=stack_name, path=path, settings=settings, config=config,
                        secret_keys=secret_keys, placeholder_secrets=placeholders, lines=lines)

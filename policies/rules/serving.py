@@ -162,6 +162,10 @@ def no_foundry_local_container(type_: str, props: Props, cfg: Mapping[str, Any])
             if "foundry-local" in c.image.lower() or "foundry-local" in " ".join(c.args())]
 
 
+CPU_SCALED_ENGINES: Final = frozenset({"ollama", "llamacpp"})
+"""Engines without a queue metric whose CPU utilization does track load (components/engines/scaling.py)."""
+
+
 def _scale_target(props: Props) -> str:
     return str(get(props, "spec.scaleTargetRef.name") or "")
 
@@ -169,7 +173,10 @@ def _scale_target(props: Props) -> str:
 def autoscaling_metric(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """D11: inference scales on queue depth, not CPU/GPU utilization."""
     pattern = re.compile(str(cfg.get("inferenceTargetPattern", "vllm|ollama|onnx|llm|slm|inference")))
-    inference = bool(pattern.search(_scale_target(props)))
+    # Ollama / llama.cpp serve no queue metric (D4) and are CPU-bound: their CPU use is the load signal.
+    cpu_engine = str(mapping(get(props, "metadata.labels")).get("slm.io/engine", "")) in CPU_SCALED_ENGINES \
+        and "vllm" not in _scale_target(props)
+    inference = bool(pattern.search(_scale_target(props))) and not cpu_engine
     out = []
     if type_ == HPA:
         for i, m in enumerate(items(get(props, "spec.metrics"))):

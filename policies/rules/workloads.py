@@ -9,6 +9,8 @@ Pod specs sit at ``spec.template.spec``, ``spec.jobTemplate.spec.template.spec``
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from collections.abc import Mapping
 from fnmatch import fnmatch
@@ -44,12 +46,14 @@ ALLOWED_VOLUMES: Final = frozenset({"configMap", "csi", "downwardAPI", "emptyDir
                                     "persistentVolumeClaim", "projected", "secret"})
 DEFAULT_REGISTRIES: Final = ("docker.io/vllm", "docker.io/ollama", "ghcr.io/ggml-org", "mcr.microsoft.com",
                              "*.azurecr.io", "nvcr.io/nvidia")
-SECRET_NAME_RE: Final = re.compile(r"(_KEY$|^KEY$|TOKEN|PASSWORD|PASSWD|SECRET|CREDENTIAL|CONNECTION_STRING)",
-                                   re.IGNORECASE)
+SECRET_WORDS: Final = frozenset({"TOKEN", "PASSWORD", "PASSWD", "PASS", "PWD", "SECRET", "SECRETS", "CREDENTIAL",
+                                 "CREDENTIALS", "APIKEY", "SAS", "PAT", "PASSPHRASE"})
+"""Words that make a name secret (``HF_TOKEN``, ``DB_PASS``, ``APIKEY``); plurals such as TOKENS count things."""
 SECRET_VALUE_RE: Final = re.compile(
-    r"(^hf_[A-Za-z0-9]{20,}$|^sk-[A-Za-z0-9_-]{20,}$|-----BEGIN [A-Z ]*PRIVATE KEY-----|AccountKey=|"
-    r"^gh[pousr]_[A-Za-z0-9]{30,}$|SharedAccessSignature=|^eyJ[A-Za-z0-9_-]{20,}\.)")
-"""Token shapes: Hugging Face, OpenAI-style, PEM keys, Azure connection strings, GitHub, JWTs."""
+    r"(\bhf_[A-Za-z0-9]{20,}|\bsk-[A-Za-z0-9_-]{20,}|-----BEGIN [A-Z ]*PRIVATE KEY-----|AccountKey=|"
+    r"\bgh[pousr]_[A-Za-z0-9]{30,}|SharedAccessSignature=|\beyJ[A-Za-z0-9_-]{20,}\.|[?&]sig=[A-Za-z0-9%+/=]{16,})")
+"""Token shapes: Hugging Face, OpenAI-style, PEM keys, Azure connection strings and SAS, GitHub, JWTs."""
+_ASSIGNMENT_RE: Final = re.compile(r"""^\s*["']?([A-Za-z][\w.-]*)["']?\s*[:=]\s*["']?([^"'\s,}]+)""")
 MODEL_SERVER_IMAGES: Final = ("vllm", "ollama", "llama.cpp", "llama-cpp", "onnx", "text-generation-inference")
 CORE_GROUP_RE: Final = re.compile(r"^kubernetes:(?:(?P<group>[a-z0-9.-]+)/)?(?P<version>v\d+(?:alpha|beta)\d*):")
 
@@ -365,6 +369,55 @@ def replicas_spread(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[st
     return out
 
 
+def secret_name(name: str) -> bool:
+    """``HF_TOKEN``, ``DB_PASS``, ``apiKey``, ``AZURE_STORAGE_KEY``, ``CONNECTION_STRING``: yes; ``CONTEXT_TOKENS``: no."""
+    words = [w.upper() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", name)]
+    if any(w in SECRET_WORDS for w in words):
+        return True
+    joined = "_".join(words)
+    return bool(words) and (words[-1] == "KEY" or "API_KEY" in joined or "CONNECTION_STRING" in joined)
+
+
+def _literal(value: Any) -> bool:
+    """A non-empty literal (not a ``$(VAR)`` / ``${VAR}`` reference)."""
+    return isinstance(value, str) and bool(value.strip()) and not value.strip().startswith("$")
+
+
+def text_secrets(text: str) -> bool:
+    """A token shape anywhere, or a ``name: value`` / ``"name": "value"`` line or JSON member with a secret name."""
+    if SECRET_VALUE_RE.search(text):
+        return True
+    try:
+        doc = json.loads(text) if text.lstrip()[:1] in "{[" else None
+    except ValueError:
+        doc = None
+    if doc is not None and _json_secrets(doc):
+        return True
+    return any((m := _ASSIGNMENT_RE.match(line)) is not None and secret_name(m[1]) and _literal(m[2])
+               for line in text.splitlines())
+
+
+def _json_secrets(doc: Any) -> bool:
+    if isinstance(doc, dict):
+        return any((secret_name(str(k)) and _literal(v)) or _json_secrets(v) for k, v in doc.items())
+    if isinstance(doc, list):
+        return any(_json_secrets(v) for v in doc)
+    return False
+
+
+def _secret_args(c: Container) -> list[str]:
+    tokens = c.args()
+    out = []
+    for i, token in enumerate(tokens):
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+        flagged = token.startswith("--") and secret_name(token[2:].replace("-", "_")) and _literal(nxt) \
+            and not nxt.startswith("--")
+        if flagged or SECRET_VALUE_RE.search(token):
+            out.append(f"{c.path}.args: found a literal secret for {token if flagged else 'an argument'} (value not "
+                       "shown); pass it from a Secret through an env var ($(VAR)) or a mounted file.")
+    return out
+
+
 def _secret_env(c: Container) -> list[str]:
     out = []
     for i, e in enumerate(c.env()):
@@ -372,7 +425,7 @@ def _secret_env(c: Container) -> list[str]:
         if not isinstance(value, str) or not value:
             continue
         name = str(e.get("name", ""))
-        if SECRET_NAME_RE.search(name) or SECRET_VALUE_RE.search(value):
+        if secret_name(name) or SECRET_VALUE_RE.search(value):
             out.append(f"{c.path}.env[{i}].value: found a literal value for {name!r} (value not shown); move it to a "
                        "Secret (valueFrom.secretKeyRef) or a Key Vault CSI mount.")
     return out
@@ -382,13 +435,22 @@ def no_secrets_in_env(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[
     """K8S-15 / seed D10: no secret-looking literal env values or ConfigMap data."""
     if type_ == "kubernetes:core/v1:ConfigMap":
         out = []
-        for key, value in sorted(mapping(get(props, "data")).items()):
-            if (SECRET_NAME_RE.search(key) and isinstance(value, str) and value and "\n" not in value) or \
-                    (isinstance(value, str) and SECRET_VALUE_RE.search(value)):
-                out.append(f"data.{key}: found a secret-looking value (not shown); store it in a Secret or Key Vault.")
+        for field_name, decode in (("data", str), ("binaryData", _b64)):
+            for key, raw in sorted(mapping(get(props, field_name)).items()):
+                value = decode(raw) if isinstance(raw, str) else ""
+                if (secret_name(key) and _literal(value) and "\n" not in value) or text_secrets(value):
+                    out.append(f"{field_name}.{key}: found a secret-looking value (not shown); store it in a Secret "
+                               "or Key Vault.")
         return out
     pod = _pod(type_, props)
-    return [] if pod is None else [m for c in pod.containers() for m in _secret_env(c)]
+    return [] if pod is None else [m for c in pod.containers() for m in (*_secret_env(c), *_secret_args(c))]
+
+
+def _b64(value: str) -> str:
+    try:
+        return base64.b64decode(value, validate=False).decode("utf-8", errors="replace")
+    except ValueError:
+        return ""
 
 
 def stable_api(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:

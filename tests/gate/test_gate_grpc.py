@@ -145,13 +145,13 @@ def test_compliant_program_passes_prod() -> None:
 def test_exemption_with_reason_is_reported_instead_of_the_violation(insecure: Recording, tmp_path: Path) -> None:
     config = json.loads(Path("policies/config/prod.json").read_text())
     config["slm-foundry-local-auth-disabled"] = {"enforcementLevel": "mandatory", "exempt": [
-        {"pattern": "slmprod-.*", "reason": "legacy client until 2026-12, ticket OPS-142"}]}
+        {"pattern": "slmprod-ai", "reason": "legacy client until 2026-12, ticket OPS-142"}]}
     path = tmp_path / "prod.json"
     path.write_text(json.dumps(config))
     result = run_gate(insecure, environment="prod", config_path=path)
     assert not any(v.policy == "slm-foundry-local-auth-disabled" for v in result.violations)
     assert [(e.policy, e.resource, e.pattern, e.reason) for e in result.exemptions] == [(
-        "slm-foundry-local-auth-disabled", "slmprod-ai", "slmprod-.*", "legacy client until 2026-12, ticket OPS-142")]
+        "slm-foundry-local-auth-disabled", "slmprod-ai", "slmprod-ai", "legacy client until 2026-12, ticket OPS-142")]
     assert "legacy client until 2026-12" in format_result(result, "text")
 
 
