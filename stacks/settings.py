@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from policies.rules.catalog import FAMILY_SERVING, VALID_TOOL_CALL_PARSERS, VM_SKUS, ModelFamily
+from policies.rules.cidr import admits_internet, describe
 from policies.rules.memory_fit import (
     BYTES_PER_PARAMETER,
     CPU_RUNTIME_OVERHEAD_GIB,
@@ -323,13 +324,14 @@ class ClusterSettings(_Model):
     def _no_open_cidr(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for cidr in value:
             try:
-                net = ipaddress.ip_network(cidr, strict=False)
+                ipaddress.ip_network(cidr, strict=False)
             except ValueError:
                 msg = f"{cidr!r} is not a CIDR; write it like 203.0.113.0/24"
                 raise ValueError(msg) from None
-            if net.prefixlen == 0:
-                msg = f"{cidr!r} opens the API server to the internet; list your office/CI ranges"
-                raise ValueError(msg)
+        if admits_internet(value):  # by arithmetic: 0.0.0.0/1 + 128.0.0.0/1 is the internet too
+            shown = value[0] if len(value) == 1 else ", ".join(value)
+            msg = f"{shown!r} opens the API server to the internet; list your office/CI ranges"
+            raise ValueError(msg)
         return value
 
 
@@ -414,6 +416,10 @@ def _firewall_cidrs(path: str, value: tuple[str, ...]) -> tuple[str, ...]:
             msg = (f"{path}: {cidr!r} must be a public IPv4 range other than 0.0.0.0/0 (Azure service "
                    "firewalls take public IPv4 only); reach private addresses through private endpoints")
             raise ValueError(msg)
+    if admits_internet(value):
+        msg = (f"{path}: {', '.join(value)!r} together admit {describe(value)}, which is the internet; list your "
+               "office/CI ranges (at most a /8 in total)")
+        raise ValueError(msg)
     return value
 
 

@@ -5,11 +5,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from typing import Any, Final
 
 from policies.rules.catalog import VM_SKUS
+from policies.rules.cidr import admits_internet, describe
 from policies.rules.wire import Props, get, items, mapping, number, show, truthy
 
 CLUSTER: Final = "azure-native:containerservice:ManagedCluster"
@@ -76,19 +76,11 @@ def api_server_access(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[
                 f"{show(get(props, 'apiServerAccessProfile.enablePrivateCluster'))}; this environment requires a "
                 "private API server."]
     ranges = [str(r) for r in items(get(props, "apiServerAccessProfile.authorizedIPRanges"))]
-    open_ranges = [r for r in ranges if _is_open(r)]
-    if not ranges or open_ranges:
-        found = show(open_ranges) if open_ranges else "no authorizedIPRanges"
+    if not ranges or admits_internet(ranges):  # by arithmetic: 0.0.0.0/1 + 128.0.0.0/1 is the internet
+        found = f"{show(ranges)} (admitting {describe(ranges)})" if ranges else "no authorizedIPRanges"
         return [f"apiServerAccessProfile.authorizedIPRanges: found {found} on a public API server; enable the "
                 "private cluster or list only your CI and office CIDRs."]
     return []
-
-
-def _is_open(cidr: str) -> bool:
-    try:
-        return ipaddress.ip_network(cidr, strict=False).prefixlen == 0
-    except ValueError:
-        return False
 
 
 def node_public_ip(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:

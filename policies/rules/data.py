@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from policies.rules.cidr import admits_internet, describe
 from policies.rules.wire import Props, get, items, mapping, number, show
 
 REGISTRY: Final = "azure-native:containerregistry:Registry"
@@ -18,7 +19,6 @@ CONTAINER: Final = "azure-native:storage:BlobContainer"
 BLOB_SERVICE: Final = "azure-native:storage:BlobServiceProperties"
 NSG: Final = "azure-native:network:NetworkSecurityGroup"
 SECURITY_RULE: Final = "azure-native:network:SecurityRule"
-OPEN_SOURCES: Final = frozenset({"*", "0.0.0.0/0", "Internet", "Any", "::/0"})
 SENSITIVE_PORTS: Final = (22, 3389, 6443, 11434, 8000, 8080)
 """SSH, RDP, the Kubernetes API, Ollama, vLLM and ONNX Runtime servers."""
 
@@ -35,12 +35,23 @@ def registry_auth(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]
     return out
 
 
+def open_ip_rules(path: str, rules: Any) -> list[str]:
+    """A firewall that defaults to Deny but whose ipRules admit the internet anyway (by arithmetic)."""
+    values = [str(mapping(r).get("value") or mapping(r).get("iPAddressOrRange") or "") for r in items(rules)]
+    if not admits_internet(values):
+        return []
+    return [f"{path}: found rules admitting {describe(values)} behind defaultAction 'Deny'; list only your "
+            "office/CI ranges (at most a /8 in total) or use a private endpoint."]
+
+
 def registry_network(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """ACR-02: public network access disabled or the firewall defaults to Deny (Premium)."""
     if type_ != REGISTRY:
         return []
-    if get(props, "publicNetworkAccess") == "Disabled" or get(props, "networkRuleSet.defaultAction") == "Deny":
+    if get(props, "publicNetworkAccess") == "Disabled":
         return []
+    if get(props, "networkRuleSet.defaultAction") == "Deny":
+        return open_ip_rules("networkRuleSet.ipRules", get(props, "networkRuleSet.ipRules"))
     return [f"publicNetworkAccess: found {show(get(props, 'publicNetworkAccess'))} with networkRuleSet.defaultAction "
             f"{show(get(props, 'networkRuleSet.defaultAction'))}; disable public access (Premium SKU + private "
             "endpoint) or default the firewall to 'Deny'."]
@@ -93,9 +104,10 @@ def keyvault_network(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[s
     """KV-03: public access disabled or the firewall defaults to Deny."""
     if type_ != VAULT:
         return []
-    if get(props, "properties.publicNetworkAccess") == "Disabled" or \
-            get(props, "properties.networkAcls.defaultAction") == "Deny":
+    if get(props, "properties.publicNetworkAccess") == "Disabled":
         return []
+    if get(props, "properties.networkAcls.defaultAction") == "Deny":
+        return open_ip_rules("properties.networkAcls.ipRules", get(props, "properties.networkAcls.ipRules"))
     return [f"properties.networkAcls.defaultAction: found {show(get(props, 'properties.networkAcls.defaultAction'))}"
             f" with publicNetworkAccess {show(get(props, 'properties.publicNetworkAccess'))}; set "
             "publicNetworkAccess to 'Disabled' or networkAcls.defaultAction to 'Deny'."]
@@ -156,6 +168,9 @@ def storage_network(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[st
         return []
     if get(props, "publicNetworkAccess") == "Disabled":
         return []
+    if get(props, "networkRuleSet.defaultAction") == "Deny" and (
+            wide := open_ip_rules("networkRuleSet.ipRules", get(props, "networkRuleSet.ipRules"))):
+        return wide
     if get(props, "networkRuleSet.defaultAction") != "Deny":
         return [f"networkRuleSet.defaultAction: found {show(get(props, 'networkRuleSet.defaultAction'))}; set 'Deny' "
                 "(or publicNetworkAccess 'Disabled') and reach the account through a private endpoint."]
@@ -198,7 +213,7 @@ def open_management_ports(type_: str, props: Props, cfg: Mapping[str, Any]) -> l
         if r.get("access") != "Allow" or r.get("direction") != "Inbound":
             continue
         sources = [str(s) for s in [r.get("sourceAddressPrefix"), *items(r.get("sourceAddressPrefixes"))] if s]
-        if not any(s in OPEN_SOURCES for s in sources):
+        if not admits_internet(sources):  # 'internet' in any case, service tags, and split ranges like 0/1 + 128/1
             continue
         hit = [p for p in sensitive if any(lo <= p <= hi for lo, hi in _ports(r))]
         if hit:

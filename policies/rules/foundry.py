@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
+from policies.rules.data import open_ip_rules
 from policies.rules.wire import Props, get, items, number, show
 
 ACCOUNT: Final = "azure-native:cognitiveservices:Account"
@@ -61,8 +62,10 @@ def public_network(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str
         return []
     pna = get(props, "properties.publicNetworkAccess")
     default_action = get(props, "properties.networkAcls.defaultAction")
-    if pna == "Disabled" or default_action == "Deny":
+    if pna == "Disabled":
         return []
+    if default_action == "Deny":
+        return open_ip_rules("properties.networkAcls.ipRules", get(props, "properties.networkAcls.ipRules"))
     return [f"properties.publicNetworkAccess: found {show(pna)} with properties.networkAcls.defaultAction "
             f"{show(default_action)}; set publicNetworkAccess to 'Disabled' and reach the account through a "
             "private endpoint (or set networkAcls.defaultAction to 'Deny' with explicit ipRules)."]
