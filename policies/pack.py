@@ -356,7 +356,7 @@ SPECS: Final[tuple[Spec, ...]] = (
     # ---- G. Edge
     Spec("slm-edge-artifact-pinned", "Edge workloads pin images by digest, pull IfNotPresent and record the model digest.",
          ("EDGE-01",), "M/M/M", "CKV_K8S_43, CKV_K8S_14 (CKV_K8S_15 deviation)", edge.artifact_pinned,
-         config=_s(edgeRegistries={**_STR_LIST, "default": ["*.azurecr.io"]})),
+         config=_s(edgeRegistries={**_STR_LIST, "default": []})),
     Spec("slm-edge-device-envelope", "Edge workloads fit their device class and use no host network or paths.",
          ("EDGE-02",), "M/M/M", "PSS Baseline; CKV_K8S_19, 27", edge.device_envelope,
          config=_s(deviceClasses={"type": "object", "default": {}},
@@ -672,10 +672,23 @@ def known_props(value: Any, path: str = "") -> Any:
     return Unknown(path) if isinstance(value, str) and value in UNKNOWN_SENTINELS else value
 
 
+def stack_registries() -> list[str]:
+    """The stack's own ACR login server, ``<name_prefix>acr.azurecr.io`` (components/model_registry.py), from the
+    stack config the engine passes (``PULUMI_CONFIG``); empty when the stack declares no settings."""
+    try:
+        config = json.loads(os.environ.get("PULUMI_CONFIG", "{}"))
+        settings = json.loads(config.get(SETTINGS_CONFIG_KEY, "null")) or {}
+        prefix = settings.get("name_prefix")
+    except (ValueError, AttributeError):
+        return []
+    return [f"{prefix}acr.azurecr.io".lower()] if isinstance(prefix, str) and re.fullmatch(r"[a-z0-9]+", prefix) else []
+
+
 def run_resource_rule(spec: Spec, type_: str, props: Any, cfg: Mapping[str, Any]) -> list[str]:
     """Every message ``spec``'s rule reports, plus one per failure: a raise, or an unknown it read (fail closed)."""
     rule = spec.rule
     assert rule is not None  # noqa: S101 (only called for resource specs)
+    cfg = {**cfg, "stackRegistries": stack_registries()}
     known = known_props(props)
     messages: list[str] = []
     with tracking_reads() as reads:

@@ -44,13 +44,14 @@ def artifact_pinned(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[st
     pod = pod_spec(type_, props)
     if pod is None or not is_edge(type_, props):
         return []
-    registries = [str(r) for r in cfg.get("edgeRegistries", ["*.azurecr.io"])]
+    registries = [*(str(r) for r in cfg.get("edgeRegistries", [])), *(str(r) for r in cfg.get("stackRegistries", []))]
     out = []
     for c in pod.containers():
         if "@sha256:" not in c.image:
             out.append(f"{c.path}.image: found {show(c.image)}; edge images are pinned by @sha256 digest.")
         if not registry_allowed(c.image, registries):
-            out.append(f"{c.path}.image: found {show(c.image)}; pull from the edge registry ({', '.join(registries)}).")
+            where = ", ".join(registries) or "the stack's own ACR"
+            out.append(f"{c.path}.image: found {show(c.image)}; pull from the edge registry ({where}).")
         if c.spec.get("imagePullPolicy") != "IfNotPresent":
             out.append(f"{c.path}.imagePullPolicy: found {show(c.spec.get('imagePullPolicy'))}; use 'IfNotPresent' "
                        "so devices start offline (documented deviation from CKV_K8S_15).")

@@ -199,16 +199,24 @@ def autoscaling_metric(type_: str, props: Props, cfg: Mapping[str, Any]) -> list
 def trust_remote_code(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """D13: ``--trust-remote-code`` only for allow-listed models."""
     allowed = {str(m) for m in cfg.get("allowTrustRemoteCode", [])}
-    return [f"{c.path}.args: found --trust-remote-code for {show(_vllm_model(c))}; it runs the repo's Python in the "
-            "server. Remove it, or allow-list the model in allowTrustRemoteCode after review."
-            for c in _containers(type_, props)
-            if c.flag("--trust-remote-code") is not None and _vllm_model(c) not in allowed]
+    out = [f"{c.path}.args: found --trust-remote-code for {show(_vllm_model(c))}; it runs the repo's Python in the "
+           "server. Remove it, or allow-list the model in allowTrustRemoteCode after review."
+           for c in _containers(type_, props)
+           if c.flag("--trust-remote-code") is not None and _vllm_model(c) not in allowed]
+    out += [f"{c.path}.args: found --config {show(c.flag('--config'))}; options in a file (a ConfigMap) are not "
+            "visible to the pack, so --trust-remote-code there cannot be ruled out. Pass vLLM's options as args."
+            for c in _containers(type_, props) if is_vllm(c) and c.flag("--config") is not None]
+    return out
 
 
 def dev_mode(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """vLLM: never ``VLLM_SERVER_DEV_MODE`` (it opens debug endpoints)."""
-    return [f"{c.path}.env: found VLLM_SERVER_DEV_MODE; remove it, it exposes development endpoints."
-            for c in _containers(type_, props) if "VLLM_SERVER_DEV_MODE" in c.env_names()]
+    out = [f"{c.path}.env: found VLLM_SERVER_DEV_MODE; remove it, it exposes development endpoints."
+           for c in _containers(type_, props) if "VLLM_SERVER_DEV_MODE" in c.env_names()]
+    out += [f"{c.path}.envFrom: found {', '.join(c.env_from())}; a vLLM container imports whole ConfigMaps/Secrets "
+            "the pack cannot see, so VLLM_SERVER_DEV_MODE cannot be ruled out. List its env explicitly."
+            for c in _containers(type_, props) if is_vllm(c) and c.env_from()]
+    return out
 
 
 def log_stats(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:

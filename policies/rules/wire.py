@@ -8,6 +8,7 @@ caller chose to: rule messages must never contain a secret.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -234,6 +235,16 @@ def truthy(value: Any) -> bool:
 # --------------------------------------------------------------------------- Kubernetes workloads
 
 
+def _shell_words(text: str) -> list[str]:
+    """The words of a shell script (``sh -c "..."``), operators (``&&``, ``;``) dropped; plain split if unbalanced."""
+    try:
+        lexer = shlex.shlex(text, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        return [w for w in lexer if w not in {"&&", "||", ";", "|", "&"}]
+    except ValueError:
+        return text.split()
+
+
 @dataclass(frozen=True)
 class Container:
     """One container of a pod spec, with the property path it sits at."""
@@ -253,15 +264,20 @@ class Container:
         return str(self.spec.get("image") or "")
 
     def args(self) -> list[str]:
-        """``command`` followed by ``args``, as strings (``--flag=value`` split in two)."""
+        """``command`` then ``args`` as the server parses them: ``--flag=value`` split in two, flag names with
+        ``_`` read as ``-`` (``--trust_remote_code``, as vLLM's parser does), and a shell's ``-c "vllm serve
+        ..."`` script split into its words, so a wrapper hides nothing."""
         out: list[str] = []
-        for token in [*items(self.spec.get("command")), *items(self.spec.get("args"))]:
-            text = str(token)
-            if text.startswith("--") and "=" in text:
-                flag, _, value = text.partition("=")
-                out.extend([flag, value])
-            else:
-                out.append(text)
+        raw = [str(t) for t in [*items(self.spec.get("command")), *items(self.spec.get("args"))]]
+        for i, text in enumerate(raw):
+            script = i > 0 and re.fullmatch(r"-[a-z]*c", raw[i - 1]) is not None  # sh -c / bash -ec "<script>"
+            words = _shell_words(text) if script else [text]
+            for word in words:
+                if word.startswith("--"):
+                    flag, eq, value = word.partition("=")
+                    out.extend([flag.replace("_", "-"), value] if eq else [flag.replace("_", "-")])
+                else:
+                    out.append(word)
         return out
 
     def flag(self, name: str) -> str | None:
@@ -280,6 +296,17 @@ class Container:
     def env_names(self) -> set[str]:
         """Names of the ``env`` entries."""
         return {str(e.get("name", "")) for e in self.env()}
+
+    def env_from(self) -> list[str]:
+        """The ConfigMaps and Secrets ``envFrom`` imports whole (``configMap/<name>``, ``secret/<name>``)."""
+        out = []
+        for source in items(self.spec.get("envFrom")):
+            src = mapping(source)
+            for key, kind in (("configMapRef", "configMap"), ("secretRef", "secret")):
+                ref = mapping(src.get(key))
+                if ref:
+                    out.append(f"{kind}/{ref.get('name', '?')}")
+        return out
 
     def gpu_limit(self) -> float:
         """``resources.limits["nvidia.com/gpu"]`` (0 when unset)."""

@@ -31,7 +31,6 @@ from policies.rules.wire import (
     parse_image,
     pod_spec,
     show,
-    truthy,
 )
 
 SAFE_SYSCTLS: Final = frozenset({
@@ -45,7 +44,10 @@ SELINUX_TYPES: Final = frozenset({"", "container_t", "container_init_t", "contai
 ALLOWED_VOLUMES: Final = frozenset({"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
                                     "persistentVolumeClaim", "projected", "secret"})
 DEFAULT_REGISTRIES: Final = ("docker.io/vllm", "docker.io/ollama", "ghcr.io/ggml-org", "mcr.microsoft.com",
-                             "*.azurecr.io", "nvcr.io/nvidia")
+                             "nvcr.io/nvidia")
+"""Public upstreams; the stack's own ACR (``stackRegistries``, set by the pack) is added, never ``*.azurecr.io``
+(any tenant can create a registry under that suffix)."""
+STACK_REGISTRIES_KEY: Final = "stackRegistries"
 SECRET_WORDS: Final = frozenset({"TOKEN", "PASSWORD", "PASSWD", "PASS", "PWD", "SECRET", "SECRETS", "CREDENTIAL",
                                  "CREDENTIALS", "APIKEY", "SAS", "PAT", "PASSPHRASE"})
 """Words that make a name secret (``HF_TOKEN``, ``DB_PASS``, ``APIKEY``); plurals such as TOKENS count things."""
@@ -121,17 +123,27 @@ def no_privilege_escalation(type_: str, props: Props, cfg: Mapping[str, Any]) ->
         "set it to false." for c in pod.containers() if _ctx(c).get("allowPrivilegeEscalation") is not False]
 
 
+def _effective(pod: PodSpec, c: Container, key: str) -> Any:
+    """The container's ``securityContext.<key>``, else the pod's: what the kubelet applies."""
+    own = get(_ctx(c), key)
+    return own if own is not None else get(pod.spec, f"securityContext.{key}")
+
+
 def run_as_non_root(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
-    """K8S-03: ``runAsNonRoot: true`` on the pod (or every container) and never ``runAsUser: 0``."""
+    """K8S-03: every container's effective ``runAsNonRoot`` is true and no effective ``runAsUser`` is 0."""
     pod = _pod(type_, props)
     if pod is None:
         return []
     out = []
     psc = mapping(pod.spec.get("securityContext"))
-    if psc.get("runAsNonRoot") is not True:
-        out.extend(f"{c.path}.securityContext.runAsNonRoot: found {show(_ctx(c).get('runAsNonRoot'))} and the pod "
-                   "does not set it; set spec.securityContext.runAsNonRoot to true (use an image with a non-root "
-                   "USER)." for c in pod.containers() if _ctx(c).get("runAsNonRoot") is not True)
+    for c in pod.containers():
+        own = _ctx(c).get("runAsNonRoot")
+        if own is False:
+            out.append(f"{c.path}.securityContext.runAsNonRoot: found false, which overrides the pod; remove it or "
+                       "set it to true.")
+        elif own is not True and psc.get("runAsNonRoot") is not True:
+            out.append(f"{c.path}.securityContext.runAsNonRoot: found {show(own)} and the pod does not set it; set "
+                       "spec.securityContext.runAsNonRoot to true (use an image with a non-root USER).")
     if number(psc.get("runAsUser")) == 0:
         out.append(f"{pod.path}.securityContext.runAsUser: found 0; do not run as root.")
     out.extend(f"{c.path}.securityContext.runAsUser: found 0; do not run as root." for c in pod.containers()
@@ -157,21 +169,25 @@ def drop_capabilities(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[
 
 
 def seccomp(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
-    """K8S-05: a RuntimeDefault or Localhost seccomp profile on the pod (or every container)."""
+    """K8S-05: every container's effective seccomp profile is RuntimeDefault or Localhost (a container's
+    ``Unconfined`` overrides a RuntimeDefault pod)."""
     pod = _pod(type_, props)
     if pod is None:
         return []
     ok = ("RuntimeDefault", "Localhost")
     pod_type = get(pod.spec, "securityContext.seccompProfile.type")
-    if pod_type in ok:
-        return []
     return [f"{c.path}.securityContext.seccompProfile.type: found {show(get(_ctx(c), 'seccompProfile.type'))} and "
             f"the pod has {show(pod_type)}; set spec.securityContext.seccompProfile.type to 'RuntimeDefault'."
-            for c in pod.containers() if get(_ctx(c), "seccompProfile.type") not in ok]
+            for c in pod.containers() if _effective(pod, c, "seccompProfile.type") not in ok]
 
 
 def volume_types(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
-    """K8S-06: only the PSS Restricted volume types (hostPath only through an exemption)."""
+    """K8S-06: only the PSS Restricted volume types (hostPath only through an exemption), also through a
+    PersistentVolume (a PVC is allowed, so a hostPath PV is the same host mount one step removed)."""
+    if type_ == "kubernetes:core/v1:PersistentVolume":
+        kinds = [k for k in ("hostPath", "local") if get(props, f"spec.{k}")]
+        return [f"spec.{k}: found a {k} PersistentVolume; pods claiming it mount the node's filesystem. Use a CSI "
+                "volume (Azure Disk / Files / Blob)." for k in kinds]
     pod = _pod(type_, props)
     if pod is None:
         return []
@@ -230,7 +246,8 @@ def image_provenance(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[s
     pod = _pod(type_, props)
     if pod is None:
         return []
-    allowed = [str(r) for r in cfg.get("allowedRegistries", DEFAULT_REGISTRIES)]
+    allowed = [*(str(r) for r in cfg.get("allowedRegistries", DEFAULT_REGISTRIES)),
+               *(str(r) for r in cfg.get(STACK_REGISTRIES_KEY, []))]
     out = []
     for c in pod.containers():
         ref = parse_image(c.image)
@@ -287,11 +304,12 @@ def service_account(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[st
     sa = pod.spec.get("serviceAccountName") or pod.spec.get("serviceAccount")
     if not sa or sa == "default":
         out.append(f"{pod.path}.serviceAccountName: found {show(sa)}; give the workload its own service account.")
-    uses_wi = truthy(pod.labels.get("azure.workload.identity/use"))
-    if not uses_wi and pod.spec.get("automountServiceAccountToken") is not False:
+    # Workload identity does not need the automounted token (its webhook projects its own), so the
+    # azure.workload.identity/use label is no reason to keep it.
+    if pod.spec.get("automountServiceAccountToken") is not False:
         out.append(f"{pod.path}.automountServiceAccountToken: found "
-                   f"{show(pod.spec.get('automountServiceAccountToken'))}; set it to false (or label the pod "
-                   "azure.workload.identity/use: 'true' when it needs an Entra token).")
+                   f"{show(pod.spec.get('automountServiceAccountToken'))}; set it to false (workload identity "
+                   "projects its own token; it does not need this one).")
     return out
 
 
@@ -308,12 +326,36 @@ def rbac_least_privilege(type_: str, props: Props, cfg: Mapping[str, Any]) -> li
             risky = [x for x in res if x in ("pods/exec", "pods/attach")]
             if risky:
                 out.append(f"rules[{i}].resources: found {show(risky)}; workloads must not exec into pods.")
+            escalating = sorted(set(verbs) & ESCALATING_VERBS)
+            if escalating:
+                out.append(f"rules[{i}].verbs: found {show(escalating)}; these grant more than the role holds "
+                           "(privilege escalation). Remove them.")
+            names = items(r.get("resourceNames"))
+            if kind == "ClusterRole" and "secrets" in res and set(verbs) & {"get", "list", "watch"} and not names:
+                out.append(f"rules[{i}]: found cluster-wide read of secrets; grant it with a namespaced Role (and "
+                           "resourceNames) instead.")
         return out
     if type_.startswith("kubernetes:rbac.authorization.k8s.io/") and kind in ("RoleBinding", "ClusterRoleBinding") \
-            and get(props, "roleRef.name") == "cluster-admin" and any(
-                mapping(s).get("kind") == "ServiceAccount" for s in items(get(props, "subjects"))):
-        return ["roleRef.name: found 'cluster-admin' bound to a service account; bind a namespaced Role."]
+            and get(props, "roleRef.name") in ("cluster-admin", "admin", "edit") and any(
+                _workload_subject(mapping(s)) for s in items(get(props, "subjects"))):
+        return [f"roleRef.name: found {show(get(props, 'roleRef.name'))} bound to a service account or a group of "
+                "them; bind a namespaced Role with the verbs it needs."]
     return []
+
+
+ESCALATING_VERBS: Final = frozenset({"escalate", "bind", "impersonate"})
+
+
+def _workload_subject(subject: Mapping[str, Any]) -> bool:
+    """A ServiceAccount, a ``system:serviceaccount:...`` User, or a ``system:serviceaccounts[:ns]`` /
+    ``system:authenticated`` / ``system:unauthenticated`` Group (every workload, or everyone)."""
+    kind, name = str(subject.get("kind") or ""), str(subject.get("name") or "").lower()
+    if kind == "ServiceAccount":
+        return True
+    if kind == "User":
+        return name.startswith("system:serviceaccount:") or name == "system:anonymous"
+    return kind == "Group" and (name.startswith("system:serviceaccounts") or name in (
+        "system:authenticated", "system:unauthenticated"))
 
 
 def namespaces(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:

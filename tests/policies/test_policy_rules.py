@@ -152,7 +152,7 @@ class TestAks:
     def test_public_api_server_needs_ranges_without_open_cidr(self) -> None:
         public = with_(CLUSTER, "apiServerAccessProfile", {"authorizedIPRanges": ["0.0.0.0/0"]})
         assert aks.api_server_access(aks.CLUSTER, public, {}) == [
-            "apiServerAccessProfile.authorizedIPRanges: found ['0.0.0.0/0'] on a public API server; enable the "
+            "apiServerAccessProfile.authorizedIPRanges: found ['0.0.0.0/0'] (admitting 4,294,967,296 IPv4 addresses) on a public API server; enable the "
             "private cluster or list only your CI and office CIDRs."]
         ok = with_(CLUSTER, "apiServerAccessProfile", {"authorizedIPRanges": ["203.0.113.0/24"]})
         assert aks.api_server_access(aks.CLUSTER, ok, {}) == []
@@ -213,6 +213,10 @@ class TestData:
         assert len(data.open_management_ports(data.NSG, nsg, {"extraPorts": [443]})) == 2
 
 
+OWN_ACR: dict[str, Any] = {"stackRegistries": ["myacr.azurecr.io"]}
+"""What the pack adds for a stack whose name_prefix is 'my' (its own registry; never '*.azurecr.io')."""
+
+
 def pod(**spec: Any) -> dict[str, Any]:
     """A Deployment whose pod template is hardened, with ``spec`` overrides merged into the pod spec."""
     container = {
@@ -257,7 +261,7 @@ C0 = "spec.template.spec.containers[0]"
 
 class TestWorkloads:
     def test_hardened_gpu_workload_passes_every_rule(self) -> None:
-        assert [m for r in WORKLOAD_RULES for m in r(DEPLOYMENT, pod(), {})] == []
+        assert [m for r in WORKLOAD_RULES for m in r(DEPLOYMENT, pod(), OWN_ACR)] == []
 
     def test_privileged_root_container(self) -> None:
         props = with_(pod(), "spec.template.spec.containers.0.securityContext",
@@ -280,8 +284,7 @@ class TestWorkloads:
         props = with_(pod(), "spec.template.spec.containers.0.image", "quay.io/evil/vllm:latest")
         assert workloads.image_provenance(DEPLOYMENT, props, {}) == [
             f"{C0}.image: found registry 'quay.io/evil/vllm'; pull from docker.io/vllm, docker.io/ollama, "
-            "ghcr.io/ggml-org, mcr.microsoft.com, *.azurecr.io, nvcr.io/nvidia (or add the registry to "
-            "allowedRegistries).",
+            "ghcr.io/ggml-org, mcr.microsoft.com, nvcr.io/nvidia (or add the registry to allowedRegistries).",
             f"{C0}.image: found 'quay.io/evil/vllm:latest' (tag latest); pin a version tag and preferably a @sha256 "
             "digest."]
 
@@ -404,12 +407,12 @@ class TestEdgeMonitoringCost:
 
     def test_edge_pinned_and_within_envelope(self) -> None:
         cfg = {"deviceClasses": {"gw": {"memoryGiB": 32}}}
-        assert edge.artifact_pinned(DEPLOYMENT, self.edge_pod(), {}) == []
+        assert edge.artifact_pinned(DEPLOYMENT, self.edge_pod(), OWN_ACR) == []
         assert edge.device_envelope(DEPLOYMENT, self.edge_pod(), cfg) == []
 
     def test_edge_over_memory_and_always_pull(self) -> None:
         props = with_(self.edge_pod(), "spec.template.spec.containers.0.imagePullPolicy", "Always")
-        assert edge.artifact_pinned(DEPLOYMENT, props, {}) == [
+        assert edge.artifact_pinned(DEPLOYMENT, props, OWN_ACR) == [
             f"{C0}.imagePullPolicy: found 'Always'; use 'IfNotPresent' so devices start offline (documented "
             "deviation from CKV_K8S_15)."]
         assert edge.device_envelope(DEPLOYMENT, props, {"deviceClasses": {"gw": {"memoryGiB": 16}}}) == [
@@ -527,3 +530,23 @@ class TestStackRules:
 @pytest.mark.parametrize("quantity", [("8Gi", 8 * 2**30), ("512Mi", 512 * 2**20), ("1G", 1e9), ("100", 100.0)])
 def test_quantity_bytes(quantity: tuple[str, float]) -> None:
     assert edge.quantity_bytes(quantity[0]) == quantity[1]
+
+
+def test_another_tenants_acr_is_not_trusted() -> None:
+    """Issue 12.5: '*.azurecr.io' accepted any tenant's registry; only the stack's own (and listed ones) are."""
+    props = with_(pod(), "spec.template.spec.containers.0.image", "evilcorp.azurecr.io/vllm/vllm-openai:v0.11.0")
+    assert any("found registry 'evilcorp.azurecr.io/vllm/vllm-openai'" in m
+               for m in workloads.image_provenance(DEPLOYMENT, props, OWN_ACR))
+    own = with_(pod(), "spec.template.spec.containers.0.image", "myacr.azurecr.io/vllm/vllm-openai:v0.11.0")
+    assert workloads.image_provenance(DEPLOYMENT, own, OWN_ACR) == []
+
+
+def test_the_pack_derives_the_stack_registry_from_its_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from policies.pack import stack_registries
+
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({"slm-platform:settings": json.dumps({"name_prefix": "slmprod"})}))
+    assert stack_registries() == ["slmprodacr.azurecr.io"]
+    monkeypatch.setenv("PULUMI_CONFIG", "{}")
+    assert stack_registries() == []
