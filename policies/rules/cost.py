@@ -75,7 +75,8 @@ def _pool_line(name: str, pool: Mapping[str, Any]) -> CostLine:
 
 
 def estimate(resources: Sequence[tuple[str, str, Props]]) -> list[CostLine]:
-    """Cost lines for (type, name, props) triples: AKS tier and pools, provisioned Foundry throughput."""
+    """Cost lines for (type, name, props) triples: AKS tier and pools, VM scale sets (sku.capacity
+    instances), provisioned Foundry throughput."""
     lines: list[CostLine] = []
     for type_, name, props in resources:
         if type_ == "azure-native:containerservice:ManagedCluster":
@@ -85,6 +86,10 @@ def estimate(resources: Sequence[tuple[str, str, Props]]) -> list[CostLine]:
                          for i, p in enumerate(items(get(props, "agentPoolProfiles"))))
         elif type_ == "azure-native:containerservice:AgentPool":
             lines.append(_pool_line(name, props))
+        elif type_ == "azure-native:compute:VirtualMachineScaleSet":
+            lines.append(_pool_line(name, {
+                "vmSize": get(props, "sku.name"), "count": get(props, "sku.capacity"),
+                "scaleSetPriority": get(props, "virtualMachineProfile.priority")}))
         elif type_ == "azure-native:cognitiveservices:Deployment" and \
                 str(get(props, "sku.name") or "").endswith("ProvisionedManaged"):
             ptu = number(get(props, "sku.capacity")) or 0

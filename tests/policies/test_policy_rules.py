@@ -550,3 +550,17 @@ def test_the_pack_derives_the_stack_registry_from_its_settings(monkeypatch: pyte
     assert stack_registries() == ["slmprodacr.azurecr.io"]
     monkeypatch.setenv("PULUMI_CONFIG", "{}")
     assert stack_registries() == []
+
+
+def test_a_vm_scale_set_is_priced_like_a_pool() -> None:
+    """Issue 12.10: compute the pack allows must be priced, or the budget policy cannot see it."""
+    from policies.rules import cost
+
+    vmss = {"sku": {"name": "Standard_NC24ads_A100_v4", "capacity": 100}, "virtualMachineProfile": {}}
+    (line,) = cost.estimate([("azure-native:compute:VirtualMachineScaleSet", "farm", vmss)])
+    pool = cost.estimate([("azure-native:containerservice:AgentPool", "p", {
+        "vmSize": "Standard_NC24ads_A100_v4", "count": 100})])[0]
+    assert line.usd == pool.usd > 200_000
+    spot = cost.estimate([("azure-native:compute:VirtualMachineScaleSet", "farm", {
+        **vmss, "virtualMachineProfile": {"priority": "Spot"}})])[0]
+    assert spot.usd < line.usd
