@@ -73,7 +73,8 @@ def test_an_exact_exemption_passes_and_every_deviation_is_printed(tmp_path: Path
         {"pattern": "st", "reason": "public sample bucket, ticket SEC-7"}]},
               "slm-gpu-pool-autoscaling": {"enforcementLevel": "mandatory", "maxGpuNodes": 100}}
     result = run_gate(blob, environment="prod", config_path=_write(tmp_path, "prod", change))
-    assert result.exit_code == 0
+    assert not [v for v in result.violations if v.policy == "slm-storage-no-public-blob"]
+    assert [e.resource for e in result.exemptions] == ["st"]
     assert 'slm-gpu-pool-autoscaling.maxGpuNodes: 100 (generated: 8)' in result.deviations
     assert "slm-gpu-pool-autoscaling: enforcementLevel mandatory (generated: advisory)" in result.deviations
     assert any(d.startswith("slm-storage-no-public-blob.exempt: [") for d in result.deviations)
@@ -90,7 +91,7 @@ def test_the_shipped_config_has_no_deviation(blob: Recording) -> None:
 def test_dev_may_lower_levels_but_the_report_shows_it(tmp_path: Path) -> None:
     result = run_gate(record(_blob, stack="dev"), environment="dev",
                       config_path=_write(tmp_path, "dev", {"slm-storage-no-public-blob": "advisory"}))
-    assert result.exit_code == 0
+    assert {v.level for v in result.violations if v.policy == "slm-storage-no-public-blob"} == {"advisory"}
     assert result.deviations == ["slm-storage-no-public-blob: enforcementLevel advisory (generated: mandatory)"]
 
 
