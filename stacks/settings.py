@@ -423,8 +423,57 @@ def _firewall_cidrs(path: str, value: tuple[str, ...]) -> tuple[str, ...]:
     return value
 
 
+AlertSeverity = Literal["critical", "warning", "info"]
+SecretConfigKey = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*(:[A-Za-z][A-Za-z0-9_.-]*)?$")]
+"""A stack-config key set with ``pulumi config set --secret``; bare keys are in ``slm-platform:``."""
+EmailAddress = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+
+
+def secret_config_key(key: str) -> str:
+    """``namespace:key`` (bare keys live in the project's namespace)."""
+    return key if ":" in key else f"{CONFIG_NAMESPACE}:{key}"
+
+
+class EmailReceiver(_Model):
+    """Alerts by e-mail (Azure action group e-mail; Alertmanager through ``monitoring.smtp``)."""
+
+    kind: Literal["email"]
+    to: tuple[EmailAddress, ...] = Field(min_length=1)
+
+
+class WebhookReceiver(_Model):
+    """Alerts POSTed to a URL (a Teams workflow, a chat or ticketing hook). The URL carries a token, so
+    it is a secret config value, never in the settings."""
+
+    kind: Literal["webhook"]
+    url_secret: SecretConfigKey
+    """The secret config key holding the URL (``pulumi config set --secret <key> https://...``)."""
+
+
+class PagerDutyReceiver(_Model):
+    """Alerts to a PagerDuty-style Events API v2 service, by its integration (routing) key."""
+
+    kind: Literal["pagerduty"]
+    routing_key_secret: SecretConfigKey
+    """The secret config key holding the routing key."""
+
+
+Receiver = Annotated[EmailReceiver | WebhookReceiver | PagerDutyReceiver, Field(discriminator="kind")]
+
+
+class SmtpSettings(_Model):
+    """The mail relay the in-cluster Alertmanager sends e-mail through (Azure sends its own)."""
+
+    smarthost: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+:\d{2,5}$")]
+    """``host:port``, e.g. ``smtp.office365.com:587`` (STARTTLS required)."""
+    sender: EmailAddress
+    username: str | None = None
+    password_secret: SecretConfigKey | None = None
+    """Default: no SMTP authentication (a relay that trusts the cluster)."""
+
+
 class MonitoringSettings(_Model):
-    """Where metrics, dashboards and logs go."""
+    """Where metrics, dashboards and logs go, and who is told when an alert fires."""
 
     mode: Literal["in-cluster", "azure-managed"] = "in-cluster"
     retention_days: int = Field(default=30, ge=30, le=730)
@@ -435,10 +484,27 @@ class MonitoringSettings(_Model):
     in: Managed Grafana has no local users). Default: ``cluster.admin_group_object_ids``."""
     grafana_viewer_group_object_ids: tuple[Uuid, ...] = ()
     """azure-managed only: Entra groups granted *Grafana Viewer* (dashboards and alerts, read-only)."""
-    runbook_base_url: Annotated[str, Field(pattern=r"^(https://\S+|[\w./-]+)$")] | None = None
-    """Default: repository-relative ``docs/runbooks/<alert>.md`` in every alert's ``runbook_url``.
-    Set your repository's browse URL (``https://github.com/<org>/<repo>/blob/main/docs/runbooks``)
-    so the link in a notification is clickable."""
+    runbook_base_url: Annotated[str, Field(pattern=r"^https://\S+$")] | None = None
+    """Absolute base of every alert's ``runbook_url`` (``<base>/<alert>.md``), e.g.
+    ``https://github.com/<org>/<repo>/blob/main/docs/runbooks``: a notification's link must open.
+    Default: none, and the rules keep repository-relative links, which the stack invariant
+    ``slm-ops-alert-routing`` reports (mandatory in staging and prod)."""
+    receivers: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")], Receiver] = Field(
+        default_factory=dict)
+    """Who can be told: by name, an e-mail list, a webhook or a PagerDuty-style routing key."""
+    routes: dict[AlertSeverity, tuple[str, ...]] = Field(default_factory=dict)
+    """Severity -> the receivers it notifies (Azure action groups / Alertmanager routes). Every
+    severity an alert uses must list at least one (invariant ``slm-ops-alert-routing``)."""
+    smtp: SmtpSettings | None = None
+    """Required for e-mail receivers on the in-cluster path."""
+
+    def secret_keys(self) -> list[str]:
+        """Every secret config key the receivers and SMTP read (``namespace:key``)."""
+        keys = [r.url_secret if isinstance(r, WebhookReceiver) else r.routing_key_secret
+                for r in self.receivers.values() if not isinstance(r, EmailReceiver)]
+        if self.smtp is not None and self.smtp.password_secret is not None:
+            keys.append(self.smtp.password_secret)
+        return sorted({secret_config_key(k) for k in keys})
 
 
 class DeviceClass(_Model):
@@ -728,6 +794,7 @@ class EnvironmentSettings(_Model):
             errors.extend(self._fleet_errors(name, fleet))
         if self.tier == "prod":
             errors.extend(self._prod_errors())
+        errors.extend(self._alerting_errors())
         if (self.uses_azure and self.aks_deployments() and not self.cluster.private_api_server
                 and not self.cluster.authorized_ip_ranges):
             errors.append("cluster.authorized_ip_ranges: empty on a public API server would open it to the "
@@ -759,6 +826,19 @@ class EnvironmentSettings(_Model):
                               "weights come from the registry: the blob digest is the artifact's registry revision "
                               "and what the mirror checks the Ollama tag against; set it (ollama show --modelfile "
                               f"{gguf.ollama_tag} prints it on the FROM line)")
+        return errors
+
+    def _alerting_errors(self) -> list[str]:
+        """Routes name existing receivers; e-mail in-cluster has a relay. (That every alert reaches a
+        receiver is the stack invariant ``slm-ops-alert-routing``, which sees the deployed rules.)"""
+        mon = self.monitoring
+        errors = [f"monitoring.routes.{sev}: receiver {r!r} is not in monitoring.receivers; add it or use one "
+                  f"of: {', '.join(sorted(mon.receivers)) or '(none defined)'}"
+                  for sev, names in sorted(mon.routes.items()) for r in names if r not in mon.receivers]
+        if mon.mode == "in-cluster" and mon.smtp is None and any(
+                isinstance(r, EmailReceiver) for r in mon.receivers.values()):
+            errors.append("monitoring.smtp: e-mail receivers on the in-cluster path need a mail relay; set "
+                          "monitoring.smtp.smarthost and sender (or use a webhook receiver)")
         return errors
 
     def _deployment_errors(self, name: str, dep: Deployment) -> list[str]:

@@ -66,6 +66,10 @@ class KubePrometheusStackValues:
     storage_class: str | None = "managed-csi"
     """Default: AKS's Azure Disk CSI class. ``None``: the cluster's default class."""
     tolerations: tuple[dict[str, str], ...] = field(default_factory=lambda: (SYSTEM_POOL_TOLERATION,))
+    alertmanager_config_secret: str | None = None
+    """A Secret (key ``alertmanager.yaml``) holding the Alertmanager configuration: receivers and
+    routes with their webhook URLs and keys stay out of the values. Default: the chart's own config,
+    whose only receiver is ``null`` (alerts reach nobody)."""
 
     def to_helm(self) -> dict[str, Any]:
         """The chart's values."""
@@ -94,12 +98,18 @@ class KubePrometheusStackValues:
             "prometheus": {"service": {"type": "ClusterIP"}, "ingress": {"enabled": False},
                            "prometheusSpec": prometheus_spec},
             "alertmanager": {"service": {"type": "ClusterIP"}, "ingress": {"enabled": False},
-                             "alertmanagerSpec": {"tolerations": tolerations}},
+                             "alertmanagerSpec": self._alertmanager_spec(tolerations)},
             "prometheusOperator": {"tolerations": tolerations,
                                    "admissionWebhooks": {"patch": {"tolerations": tolerations}}},
             "kube-state-metrics": {"tolerations": tolerations},
             "grafana": self._grafana(tolerations),
         }
+
+    def _alertmanager_spec(self, tolerations: list[dict[str, str]]) -> dict[str, Any]:
+        spec: dict[str, Any] = {"tolerations": tolerations}
+        if self.alertmanager_config_secret is not None:
+            spec |= {"useExistingSecret": True, "configSecret": self.alertmanager_config_secret}
+        return spec
 
     def _grafana(self, tolerations: list[dict[str, str]]) -> dict[str, Any]:
         if not self.grafana_enabled:

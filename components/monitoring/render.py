@@ -5,7 +5,9 @@
 * ``rules/<group>.yaml`` — Prometheus rule files (``promtool check rules``);
 * ``tests/<group>.test.yaml`` — promtool unit tests (``promtool test rules``);
 * ``dashboards/<uid>.json`` — Grafana dashboards (import into Managed Grafana, or the sidecar's
-  ConfigMaps in-cluster carry the same JSON).
+  ConfigMaps in-cluster carry the same JSON);
+* ``alertmanager.yaml`` — the Alertmanager configuration of the receivers and severity routes, with
+  ``https://secret.invalid/<key>`` placeholders (``amtool check-config`` / ``amtool config routes test``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from components.monitoring.alerting import alertmanager_config, placeholders
 from components.monitoring.dashboards import build_dashboards
 from components.monitoring.promtool import rule_test_file
 from components.monitoring.rules import build_rule_groups, has_gpu, to_rule_file
@@ -54,5 +57,10 @@ def render_monitoring(settings: EnvironmentSettings, out_dir: Path) -> list[Path
     for uid, board in build_dashboards(gpu=has_gpu(settings)).items():
         path = dash_dir / f"{uid}.json"
         path.write_text(json.dumps(board, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        written.append(path)
+    if settings.monitoring.routes:
+        path = out_dir / "alertmanager.yaml"
+        path.write_text(dump_yaml(alertmanager_config(settings.monitoring, placeholders(settings.monitoring))),
+                        encoding="utf-8")
         written.append(path)
     return written

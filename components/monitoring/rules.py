@@ -44,6 +44,7 @@ RESTARTS_IN_15M: Final = 2
 DEFAULT_RUNBOOK_BASE: Final = "docs/runbooks"
 AZURE_SEVERITY: Final[Mapping[Severity, int]] = {"critical": 0, "warning": 2, "info": 3}
 """Azure alert severities: 0 Critical, 1 Error, 2 Warning, 3 Informational, 4 Verbose."""
+AZURE_SEVERITY_NAME: Final[Mapping[int, Severity]] = {v: k for k, v in AZURE_SEVERITY.items()}
 
 TOKENS_PER_SECOND_RECORD: Final = "model_name:generation_tokens_per_second:rate5m"
 COST_PER_MILLION_RECORD: Final = "model_name:cost_usd_per_million_tokens:rate5m"

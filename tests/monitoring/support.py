@@ -17,6 +17,7 @@ from stacks.settings import EnvironmentSettings
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STACK_FILES = sorted((REPO_ROOT / "stacks").glob("Pulumi.*.yaml"))
 PROMTOOL_INSTALL = "apt-get update && apt-get install -y prometheus  # Debian package; gives /usr/bin/promtool"
+AMTOOL_INSTALL = "apt-get install -y prometheus-alertmanager  # Debian package; gives /usr/bin/amtool"
 
 _MODEL: dict[str, Any] = {
     "family": "phi4-mini", "parameters_billion": 3.84, "layers": 32, "kv_heads": 8, "head_dim": 128,
@@ -119,4 +120,15 @@ def promtool() -> str:
     if os.environ.get("CI"):
         pytest.fail(f"promtool is not installed; CI must install it: {PROMTOOL_INSTALL}")
     pytest.skip(f"promtool is not installed (CI installs it): {PROMTOOL_INSTALL}")
+    raise AssertionError  # unreachable: skip raises
+
+
+def amtool() -> str:
+    """Path to amtool; fails in CI (never a silent skip there), skips locally with the fix."""
+    path = shutil.which("amtool")
+    if path is not None:
+        return path
+    if os.environ.get("CI"):
+        pytest.fail(f"amtool is not installed; CI must install it: {AMTOOL_INSTALL}")
+    pytest.skip(f"amtool is not installed (CI installs it): {AMTOOL_INSTALL}")
     raise AssertionError  # unreachable: skip raises
