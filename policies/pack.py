@@ -36,6 +36,7 @@ from pulumi_policy.proxy import UnknownValueError
 from policies.environments import config_path_for_stack, environment_of_stack
 from policies.rules import (
     aks,
+    alerting,
     conflicts,
     coverage,
     data,
@@ -454,6 +455,10 @@ SPECS: Final[tuple[Spec, ...]] = (
          "Containers running the ONNX server pass the arguments its own parser requires.",
          ("INV-COMPLETE",), "M/M/M", "components/engines/onnx_server/server.py build_parser()",
          stack_rule=existence.container_args, severity=H),
+    Spec("slm-ops-alert-routing",
+         "Every alert rule routes to a receiver (an action group or an Alertmanager route) with an https runbook.",
+         ("INV-ALERT",), "A/M/M", "Azure Monitor action groups; Alertmanager routing tree (amtool-checked at render)",
+         stack_rule=alerting.alert_routing, severity=H),
     Spec("slm-serving-memory-fit", "vLLM's --max-model-len fits the GPU after the weights (else it fails at start).",
          ("D-vllm",), "M/M/M", "DESIGN memory-fit; vLLM start-up KV-cache check (policies/rules/memory_fit.py)",
          serving.memory_fit, severity=H),

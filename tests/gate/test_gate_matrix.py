@@ -766,10 +766,32 @@ def existence_and_completeness() -> None:
     workload("bad-serving-onnx-args", container={**onnx, "args": ["--model-dir", "/models/cpu"]})
 
 
+def alert_routing_fixtures() -> None:
+    """Alerts reach someone: a managed rule group naming an action group with a receiver; one naming none."""
+    from pulumi_azure_native import alertsmanagement
+
+    group = monitor.ActionGroup("ok-alert-action-group", resource_group_name=RG, location="global", enabled=True,
+                                group_short_name="slmcrit", tags=TAGS,
+                                email_receivers=[monitor.MicrosoftCommonEmailReceiverArgs(
+                                    name="team", email_address="ml@contoso.example", use_common_alert_schema=True)])
+    rule = {"alert": "SlmModelServerDown", "expression": "sum(kube_deployment_status_replicas_available) < 1",
+            "severity": 0, "labels": {"severity": "critical"},
+            "annotations": {"runbook_url": "https://github.com/contoso/slm/blob/main/docs/runbooks/SlmModelServerDown.md"}}
+    scope = f"{SUB}/Microsoft.Monitor/accounts/matrix"
+    alertsmanagement.PrometheusRuleGroup(
+        "ok-alert-rules", resource_group_name=RG, location=LOC, tags=TAGS, scopes=[scope], interval="PT1M",
+        rules=[alertsmanagement.PrometheusRuleArgs(**rule, actions=[
+            alertsmanagement.PrometheusRuleGroupActionArgs(action_group_id=group.id)])])
+    alertsmanagement.PrometheusRuleGroup(
+        "bad-alert-unrouted", resource_group_name=RG, location=LOC, tags=TAGS, scopes=[scope], interval="PT1M",
+        rules=[alertsmanagement.PrometheusRuleArgs(**rule)])
+
+
 def matrix_program() -> None:
     vnet, subnet = reach_network()
     compliant_fixtures(vnet)
     relation_invariants(vnet, subnet)
+    alert_routing_fixtures()
     violating_foundry()
     violating_aks()
     violating_gpu_and_cost()
@@ -890,6 +912,7 @@ CASES: tuple[tuple[str, str, str], ...] = (
     ("slm-k8s-helm-chart-exists", "bad-exist-chart-version", "version: found '81.4.5' for chart 'kube-prometheus-stack', which the index of https://prometheus-community.github.io/helm-charts does not list (committed entries: 81.4.3; copied 2026-12-03); `helm install` fails with 'chart not found'. Pin a version the repository publishes and refresh with python scripts/refresh_helm_index.py."),
     ("slm-foundry-model-offered", "bad-foundry-data-zone-phi", "sku.name: found 'DataZoneStandard' for Phi-4-mini-instruct version 1, which is offered only as GlobalStandard (https://learn.microsoft.com/azure/foundry/foundry-models/concepts/models-from-partners#microsoft; https://ai.azure.com/explore/models/Phi-4-mini-instruct/version/1/registry/azureml); Azure refuses the deployment. Use GlobalStandard."),
     ("slm-serving-container-args", "bad-serving-onnx-args", "spec.template.spec.containers[0].args: the ONNX server (components/engines/onnx_server/server.py) refuses ['--model-dir', '/models/cpu']: the following arguments are required: --served-model-name; the container exits at start. Pass what build_parser() requires."),
+    ("slm-ops-alert-routing", "bad-alert-unrouted", "rules[0] ('SlmModelServerDown').actions: found none; name the action group of its severity (settings monitoring.routes) so the alert reaches a receiver."),
     ("slm-serving-shared-memory", "bad-serving-no-shm", "spec.template.spec.containers[0].volumeMounts: found no memory-backed /dev/shm; mount an emptyDir with medium 'Memory' and a sizeLimit at /dev/shm."),
     # System invariants: each names both ends of the broken relation and the fix.
     ("slm-reach-metrics-scraper", "bad-reach-managed-scrape", "network: 'bad-reach-managed-scrape' is scraped by Azure Managed Prometheus (ama-metrics) from namespace 'kube-system', but the NetworkPolicies guarding port 8080 of 'ok-reach-app' ('ok-reach-allow-monitoring', 'ok-reach-deny') admit no traffic from it, so no metrics arrive (autoscaling and SLO alerts go blind); add an ingress rule from namespaceSelector kubernetes.io/metadata.name=kube-system on port 8080."),
