@@ -438,7 +438,7 @@ class EmailReceiver(_Model):
     """Alerts by e-mail (Azure action group e-mail; Alertmanager through ``monitoring.smtp``)."""
 
     kind: Literal["email"]
-    to: tuple[EmailAddress, ...] = Field(min_length=1)
+    to: tuple[EmailAddress, ...] = Field(min_length=1, strict=False)
 
 
 class WebhookReceiver(_Model):
@@ -492,7 +492,7 @@ class MonitoringSettings(_Model):
     receivers: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")], Receiver] = Field(
         default_factory=dict)
     """Who can be told: by name, an e-mail list, a webhook or a PagerDuty-style routing key."""
-    routes: dict[AlertSeverity, tuple[str, ...]] = Field(default_factory=dict)
+    routes: dict[AlertSeverity, Annotated[tuple[str, ...], Field(strict=False)]] = Field(default_factory=dict)
     """Severity -> the receivers it notifies (Azure action groups / Alertmanager routes). Every
     severity an alert uses must list at least one (invariant ``slm-ops-alert-routing``)."""
     smtp: SmtpSettings | None = None
