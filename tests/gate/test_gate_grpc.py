@@ -9,7 +9,7 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 import pytest
-from pulumi_azure_native import cognitiveservices, monitor, network
+from pulumi_azure_native import cognitiveservices, monitor, network, privatedns
 
 from slmctl.gate import GateError, GateResult, format_result, run_gate
 from slmctl.recorder import Recording, record
@@ -42,12 +42,24 @@ def compliant_program() -> None:
             encryption=cognitiveservices.EncryptionArgs(
                 key_source="Microsoft.KeyVault", key_vault_properties=cognitiveservices.KeyVaultPropertiesArgs(
                     key_vault_uri="https://slmprodkv.vault.azure.net/", key_name="cmk"))))
-    network.PrivateEndpoint(
+    pe = network.PrivateEndpoint(
         "slmprod-ai-pe", resource_group_name="rg", location="swedencentral", tags=TAGS,
         subnet=network.SubnetArgs(id="/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/"
                                      "virtualNetworks/v/subnets/pe"),
         private_link_service_connections=[network.PrivateLinkServiceConnectionArgs(
             name="account", private_link_service_id=acct.id, group_ids=["account"])])
+    zones = ("privatelink.cognitiveservices.azure.com", "privatelink.openai.azure.com",
+             "privatelink.services.ai.azure.com")  # the account's zones (slm-reach-private-dns)
+    zone_ids = [f"/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateDnsZones/{z}" for z in zones]
+    network.PrivateDnsZoneGroup("slmprod-ai-dns", resource_group_name="rg", private_endpoint_name=pe.name,
+                                private_dns_zone_group_name="default", private_dns_zone_configs=[
+                                    {"name": z.replace(".", "-"), "private_dns_zone_id": i}
+                                    for z, i in zip(zones, zone_ids, strict=True)])
+    for zone in zones:
+        privatedns.VirtualNetworkLink(f"link-{zone.split('.')[1]}", resource_group_name="rg", private_zone_name=zone,
+                                      location="global", registration_enabled=False, tags=TAGS, virtual_network={
+                                          "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/"
+                                                "virtualNetworks/v"})
     monitor.DiagnosticSetting(
         "slmprod-ai-diag", resource_uri=acct.id, workspace_id="/subscriptions/s/resourceGroups/rg/providers/"
         "Microsoft.OperationalInsights/workspaces/w",
