@@ -71,6 +71,9 @@ class Foundation(pulumi.ComponentResource):
     """
 
     resource_group_name: pulumi.Output[str]
+    virtual_network_name: pulumi.Output[str]
+    subnets: list[pulumi.Resource]
+    """The VNet's subnets, in creation order (a later subnet must wait for them: one update at a time)."""
     aks_subnet_id: pulumi.Output[str]
     private_endpoint_subnet_id: pulumi.Output[str]
     log_analytics_workspace_id: pulumi.Output[str]
@@ -118,6 +121,8 @@ class Foundation(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[aks_subnet]),
         )
         self.aks_subnet_id = aks_subnet.id
+        self.virtual_network_name = vnet.name
+        self.subnets = [aks_subnet, pe_subnet]
         self.private_endpoint_subnet_id = pe_subnet.id
 
         workspace = operationalinsights.Workspace(

@@ -179,6 +179,9 @@ class InferenceClusterArgs(StandardInterfaces):
     the app-routing Key Vault integration when ``gateway_tls_certificate_uri`` is set)."""
     gateway_tls_certificate_uri: pulumi.Input[str] | None = None
     """Default: none. A Key Vault certificate URI the app-routing add-on syncs into the TLS Secret."""
+    deployer_egress_cidrs: Sequence[pulumi.Input[str]] = ()
+    """Default: none. CIDRs ``pulumi up`` reaches a public API server from (e.g. the in-VNet runner's NAT IP);
+    added to ``cluster.authorized_ip_ranges`` so the deployer can apply the Kubernetes resources."""
 
 
 # --------------------------------------------------------------------------- pure planning
@@ -311,8 +314,9 @@ def registry_fill(settings: EnvironmentSettings, dep: AksDeployment) -> Registry
                         container=source.container, model=source.model, revision=source.revision)
 
 
-def api_server_access(settings: EnvironmentSettings) -> containerservice.ManagedClusterAPIServerAccessProfileArgs:
-    """Private API server, or a public one restricted to the listed CIDRs; never open to all."""
+def api_server_access(settings: EnvironmentSettings, deployer_egress_cidrs: Sequence[pulumi.Input[str]] = (),
+                      ) -> containerservice.ManagedClusterAPIServerAccessProfileArgs:
+    """Private API server, or a public one restricted to the listed CIDRs (and the deployer's); never open to all."""
     cluster = settings.cluster
     if cluster.private_api_server:
         return containerservice.ManagedClusterAPIServerAccessProfileArgs(
@@ -322,7 +326,7 @@ def api_server_access(settings: EnvironmentSettings) -> containerservice.Managed
                "to the internet; list your office/CI CIDRs or set cluster.private_api_server: true")
         raise ValueError(msg)
     return containerservice.ManagedClusterAPIServerAccessProfileArgs(
-        authorized_ip_ranges=list(cluster.authorized_ip_ranges), disable_run_command=True)
+        authorized_ip_ranges=[*cluster.authorized_ip_ranges, *deployer_egress_cidrs], disable_run_command=True)
 
 
 def validate_args(args: InferenceClusterArgs, plans: Mapping[str, WorkloadPlan]) -> None:
@@ -503,7 +507,7 @@ class InferenceCluster(pulumi.ComponentResource):
             aad_profile=containerservice.ManagedClusterAADProfileArgs(
                 managed=True, enable_azure_rbac=True, tenant_id=args.tenant_id,
                 admin_group_object_ids=list(cluster_settings.admin_group_object_ids)),
-            api_server_access_profile=api_server_access(settings),
+            api_server_access_profile=api_server_access(settings, args.deployer_egress_cidrs),
             network_profile=containerservice.ContainerServiceNetworkProfileArgs(
                 network_plugin="azure", network_plugin_mode="overlay", network_dataplane="cilium",
                 network_policy="cilium", load_balancer_sku="standard", outbound_type="loadBalancer"),

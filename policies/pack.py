@@ -40,6 +40,7 @@ from policies.rules import (
     conflicts,
     coverage,
     data,
+    deployer,
     edge,
     egress,
     existence,
@@ -125,15 +126,24 @@ def _pe(target_type: str, group_id: str, segment: str) -> StackRule:
     return rule
 
 
-def _stack_budget() -> float | None:
-    """``budget_usd_per_month`` from the stack's own settings (PULUMI_CONFIG), when present."""
+def _stack_settings() -> dict[str, Any]:
+    """The stack's own ``slm-platform:settings`` object (PULUMI_CONFIG), or ``{}`` when absent or unreadable."""
     try:
         config = json.loads(os.environ.get("PULUMI_CONFIG", "{}"))
         settings = json.loads(config.get(SETTINGS_CONFIG_KEY, "null")) or {}
-        value = settings.get("budget_usd_per_month")
     except (ValueError, AttributeError):
-        return None
+        return {}
+    return settings if isinstance(settings, dict) else {}
+
+
+def _stack_budget() -> float | None:
+    """``budget_usd_per_month`` from the stack's own settings (PULUMI_CONFIG), when present."""
+    value = _stack_settings().get("budget_usd_per_month")
     return float(value) if isinstance(value, int | float) else None
+
+
+def _deployer_reach(resources: Sequence[StackResource], cfg: Mapping[str, Any]) -> list[Finding]:
+    return deployer.deployer_reach(resources, cfg, deployer.Deployer.from_settings(_stack_settings()))
 
 
 def _budget(resources: Sequence[StackResource], cfg: Mapping[str, Any]) -> list[Finding]:
@@ -269,6 +279,14 @@ SPECS: Final[tuple[Spec, ...]] = (
     Spec("slm-k8s-namespace", "Workloads run outside 'default'; namespaces enforce Pod Security.", ("K8S-11",),
          "A/M/M", "CKV_K8S_21; Pod Security Admission", workloads.namespaces,
          config=_s(baselineNamespaces={**_STR_LIST, "default": ["gpu-operator", "kube-system"]})),
+    Spec("slm-deployer-reach",
+         "The deployer reaches every data plane `pulumi up` writes: the AKS API server, the registry it pushes "
+         "to, the IoT Hub it applies deployments through.", ("SYS-REACH",), "M/M/M",
+         "issue 17 #7; AKS private clusters; ACR/IoT Hub private link; settings.deployer",
+         stack_rule=_deployer_reach, severity=H,
+         remediation="Run `pulumi up` where it can reach them: deployer.location: in-vnet-runner (the platform's "
+                     "runner in the VNet, docs/delivery.md#the-deploy-runner), or a fixed egress listed in the "
+                     "firewalls."),
     Spec("slm-k8s-network-policy-coverage",
          "Every workload is selected by a NetworkPolicy and each namespace denies ingress by default.", ("K8S-12",),
          "A/M/M", "CKV2_K8S_6; kube-score pod-networkpolicy", stack_rule=stack.network_policy_coverage,

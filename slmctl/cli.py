@@ -341,6 +341,19 @@ def diff(
     err.print(Text(f"Wrote {output}"))
 
 
+@app.command("bootstrap-targets")
+def bootstrap_targets_cmd(stack: StackArg = None, stack_file: StackFileOpt = None) -> None:
+    """Print the URNs `pulumi up --target` creates first: the in-VNet deploy runner and what it depends on."""
+    from slmctl.bootstrap import BootstrapError, bootstrap_targets
+
+    loaded = _load(stack, stack_file)
+    try:
+        urns = bootstrap_targets(_record(loaded).recording)
+    except BootstrapError as exc:
+        raise UsageError([f"{loaded.path.name}: {exc}"]) from None
+    sys.stdout.write("".join(f"{urn}\n" for urn in urns))
+
+
 @app.command()
 def schema(
     stack_file_schema: Annotated[bool, typer.Option("--stack-file", help="Schema of a whole stack file.")] = False,

@@ -33,6 +33,8 @@ from stacks.settings import (
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 STACKS_DIR: Final = REPO_ROOT / "stacks"
 REQUIRED_SECRETS: Final = ("engineApiKey", "grafanaAdminPassword")
+DEPLOY_RUNNER_SECRET: Final = "deployRunnerAppKey"  # noqa: S105 (a config key name)
+"""The GitHub App private key the in-VNet deploy runner registers with (components.deploy_runner)."""
 """Secret config keys the program reads; ``pulumi config set --secret slm-platform:<key>`` sets them."""
 GATED_MODEL_SECRET: Final = "huggingFaceToken"  # noqa: S105 (a config key name)
 """Required as well when a model in the catalogue is gated on Hugging Face (Gemma)."""
@@ -242,7 +244,8 @@ def load_stack_file(path: Path, *, stack: str | None = None) -> LoadedStack:
                 *([EDGE_REGISTRY_TOKEN_PASSWORD_KEY.partition(":")[2]] if settings.uses_azure and any(
                     f.delivery != "foundry-local" for f in settings.edge.fleets.values()) else []),
                 *(k.partition(":")[2] for k in settings.monitoring.secret_keys()
-                  if k.startswith(f"{CONFIG_NAMESPACE}:"))]
+                  if k.startswith(f"{CONFIG_NAMESPACE}:")),
+                *([DEPLOY_RUNNER_SECRET] if settings.deployer.runner is not None else [])]
     secret_names = {*REQUIRED_SECRETS, GATED_MODEL_SECRET, *required}
     plain = [key for key in raw_config if key.split(":", 1)[-1] in secret_names and key.startswith(f"{CONFIG_NAMESPACE}:")
              and not (isinstance(raw_config[key], dict) and set(raw_config[key]) == {"secure"})]

@@ -133,6 +133,9 @@ def computed_outputs(typ: str, name: str, inputs: Mapping[str, Any]) -> dict[str
         out["identity"] = {**dict(inputs.get("identity") or {}), "principalId": _det_uuid(name, "principal")}
         out["properties"] = {**dict(inputs.get("properties") or {}),
                              "endpoint": f"https://{physical}.grafana.azure.com"}
+    elif typ == "azure-native:network:PublicIPAddress":
+        digest = hashlib.sha256(physical.encode()).digest()
+        out["ipAddress"] = f"198.51.100.{digest[0] % 254 + 1}"  # TEST-NET-2: a public-looking, unroutable address
     elif typ == "azure-native:iothub:IotHubResource":
         out["properties"] = {**dict(inputs.get("properties") or {}),
                              "hostName": f"{physical}.azure-devices.net"}

@@ -24,6 +24,7 @@ from components._standard import (
     PrivateEndpointConfig,
     RoleAssignment,
 )
+from components.deploy_runner import APP_KEY_CONFIG, DeployRunner, DeployRunnerArgs
 from components.edge_device import IOT_HUB_PRIVATE_DNS_ZONE as IOT_HUB_ZONE
 from components.edge_device import (
     EdgeDevice,
@@ -133,6 +134,8 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
     foundation = Foundation("env", FoundationArgs(settings=settings, subscription_id=client.subscription_id,
                                                   private_networking=private, tags=tags))
 
+    runner = _deploy_runner(settings, foundation, tags)
+
     registry = ModelRegistry("models", ModelRegistryArgs(
         settings=settings,
         resource_group_name=foundation.resource_group_name,
@@ -178,6 +181,9 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
         model_fill_image=registry.model_fill_image,
         engine_api_key=secrets.engine_api_key,
         # Azure Managed Prometheus: KEDA queries the shared workspace with its own federated identity.
+        # The in-VNet runner applies the Kubernetes resources; a public API server must admit its NAT egress IP.
+        deployer_egress_cidrs=[runner.egress_ip.apply(lambda ip: f"{ip}/32")]
+        if runner is not None and not settings.cluster.private_api_server else list(settings.deployer.egress_cidrs),
         prometheus_server_address=foundation.prometheus_query_endpoint,
         prometheus_identity_client_id=foundation.keda_identity.client_id if foundation.keda_identity else None,
         keda_identity=_workload_identity(foundation.keda_identity, foundation)
@@ -242,6 +248,18 @@ def _deployer_grants(settings: EnvironmentSettings,
             principal_type=settings.deployer_principal_type,
             description=DEPLOYER_DESCRIPTION + "mirrors the pinned weights (slmctl models sync)")
     return grants
+
+
+def _deploy_runner(settings: EnvironmentSettings, foundation: Foundation,
+                   tags: Mapping[str, str]) -> DeployRunner | None:
+    """The in-VNet runner ``pulumi up`` runs on when ``deployer.location`` is ``in-vnet-runner``."""
+    if settings.deployer.location != "in-vnet-runner":
+        return None
+    return DeployRunner("deploy", DeployRunnerArgs(
+        settings=settings, resource_group_name=foundation.resource_group_name,
+        virtual_network_name=foundation.virtual_network_name,
+        app_key=pulumi.Config("slm-platform").require_secret(APP_KEY_CONFIG),
+        after=foundation.subnets, tags=tags))
 
 
 def _workload_identity(identity: Identity, foundation: Foundation) -> WorkloadIdentity:

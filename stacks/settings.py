@@ -358,6 +358,70 @@ class NetworkSettings(_Model):
         return self
 
 
+DeployerLocation = Literal["github-hosted", "in-vnet-runner", "workstation"]
+DEPLOY_RUNNER_SUBNET_PREFIX: Final = 27
+"""The deploy runner's subnet: a /27 (27 usable addresses after Azure's five) holds the scale set."""
+
+
+class DeployRunnerSettings(_Model):
+    """The self-hosted GitHub Actions runner the platform provisions inside its own VNet.
+
+    A VM scale set (one instance, no public IP, outbound through a NAT gateway) registers an ephemeral
+    runner with a GitHub App: the App's private key comes from the secret stack config
+    ``slm-platform:deployRunnerAppKey`` and reaches the VM only in the extension's protected settings.
+    """
+
+    github_repository: Annotated[str, Field(pattern=r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")]
+    """``owner/repo`` the runner registers with (its workflows run the deploy jobs on it)."""
+    github_app_id: int = Field(ge=1)
+    github_app_installation_id: int = Field(ge=1)
+    label: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{2,62}$")] | None = None
+    """The ``runs-on`` label the workflows use for this stack. Default: ``slm-deploy-<tier>``."""
+    subnet_cidr: str | None = None
+    """Default: the /27 right after ``network.private_endpoint_subnet_cidr``."""
+    vm_size: VmSize = "Standard_D2ds_v5"
+    admin_ssh_public_key: Annotated[str, Field(pattern=r"^ssh-(ed25519|rsa) [A-Za-z0-9+/=]{40,}( \S+)?$")]
+    """Azure requires one for a Linux VM; inbound SSH is closed anyway (no public IP, the subnet's NSG denies
+    inbound). Give the public half of a break-glass key reachable through Bastion, or one whose private half
+    nobody holds."""
+
+
+class DeployerSettings(_Model):
+    """Where ``pulumi up`` runs and as whom: decides which data planes it can reach (policy slm-deployer-reach)."""
+
+    location: DeployerLocation = "github-hosted"
+    """``github-hosted``: a GitHub-hosted runner (random public egress IPs, outside every VNet).
+    ``in-vnet-runner``: the platform's own runner (``runner``) inside the VNet, egress through its NAT IP.
+    ``workstation``: a person's machine; give its egress in ``egress_cidrs``."""
+    principal_type: Literal["ServicePrincipal", "User"] = "ServicePrincipal"
+    """Default: a service principal (the GitHub OIDC identity of the deploy workflow). Set ``User`` for a
+    person deploying with ``az login``: the deployer is granted AcrPush (ONNX image) and IoT Hub Data
+    Contributor (edge deployments)."""
+    egress_cidrs: tuple[str, ...] = ()
+    """Public IPv4 ranges the deployer's traffic leaves from when it is fixed (a workstation's office range, a
+    static-IP larger runner). Default: none (a github-hosted runner's IPs are not fixed)."""
+    runner: DeployRunnerSettings | None = None
+    """Required for ``in-vnet-runner``; the platform creates it."""
+
+    @field_validator("egress_cidrs")
+    @classmethod
+    def _egress(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _firewall_cidrs("deployer.egress_cidrs", value)
+
+    @model_validator(mode="after")
+    def _runner_matches_location(self) -> Self:
+        if self.location == "in-vnet-runner" and self.runner is None:
+            msg = ("deployer.runner: required when deployer.location is 'in-vnet-runner' (the platform creates "
+                   "that runner); set github_repository, github_app_id, github_app_installation_id and "
+                   "admin_ssh_public_key")
+            raise ValueError(msg)
+        if self.location != "in-vnet-runner" and self.runner is not None:
+            msg = (f"deployer.runner: set, but deployer.location is {self.location!r}; remove it or set "
+                   "location: in-vnet-runner")
+            raise ValueError(msg)
+        return self
+
+
 class FoundrySettings(_Model):
     """The Azure AI Foundry account."""
 
@@ -704,10 +768,8 @@ class EnvironmentSettings(_Model):
     tags: Tags
     lock: LockKind | None = None
     """Default: ``CanNotDelete`` on stateful resources in prod, none elsewhere."""
-    deployer_principal_type: Literal["ServicePrincipal", "User"] = "ServicePrincipal"
-    """Who runs ``pulumi up`` for this stack. Default: a service principal (the GitHub OIDC
-    identity of the deploy workflow). Set ``User`` for a person deploying with ``az login``: the
-    deployer is granted AcrPush (ONNX image) and IoT Hub Data Contributor (edge deployments)."""
+    deployer: DeployerSettings = Field(default_factory=DeployerSettings)
+    """Where ``pulumi up`` runs (``location``) and as whom (``principal_type``)."""
     budget_usd_per_month: float = Field(default=0, ge=0)
     """Ceiling on the estimated monthly cost; the policy gate fails a stack above it."""
     replicas: Replicas = Field(default_factory=Replicas)
@@ -734,6 +796,29 @@ class EnvironmentSettings(_Model):
     def uses_azure(self) -> bool:
         """False on ``local``: a laptop cluster and no Azure resources."""
         return self.tier != "local"
+
+    @property
+    def deployer_principal_type(self) -> Literal["ServicePrincipal", "User"]:
+        """``deployer.principal_type``: the principal type of the deployer's role assignments."""
+        return self.deployer.principal_type
+
+    @property
+    def deploy_runner_label(self) -> str | None:
+        """The ``runs-on`` label of this stack's in-VNet runner, or None without one."""
+        runner = self.deployer.runner
+        if runner is None:
+            return None
+        return runner.label or f"slm-deploy-{self.tier}"
+
+    def deploy_runner_subnet_cidr(self) -> str | None:
+        """The runner's subnet: ``deployer.runner.subnet_cidr``, else the /27 after the private-endpoint subnet."""
+        runner = self.deployer.runner
+        if runner is None:
+            return None
+        if runner.subnet_cidr is not None:
+            return runner.subnet_cidr
+        pe = ipaddress.ip_network(self.network.private_endpoint_subnet_cidr)
+        return str(ipaddress.ip_network(f"{pe.broadcast_address + 1}/{DEPLOY_RUNNER_SUBNET_PREFIX}"))
 
     @property
     def needs_hugging_face_token(self) -> bool:
@@ -795,6 +880,7 @@ class EnvironmentSettings(_Model):
         if self.tier == "prod":
             errors.extend(self._prod_errors())
         errors.extend(self._alerting_errors())
+        errors.extend(self._deployer_errors())
         if (self.uses_azure and self.aks_deployments() and not self.cluster.private_api_server
                 and not self.cluster.authorized_ip_ranges):
             errors.append("cluster.authorized_ip_ranges: empty on a public API server would open it to the "
@@ -1006,6 +1092,26 @@ class EnvironmentSettings(_Model):
         if fit is not None:
             errors.append(fit)
         return errors
+
+    def _deployer_errors(self) -> list[str]:
+        runner_cidr = self.deploy_runner_subnet_cidr()
+        if self.tier == "local" and self.deployer.location == "in-vnet-runner":
+            return ["deployer.location: 'in-vnet-runner' needs a VNet; the local tier has none (use workstation)"]
+        if runner_cidr is None:
+            return []
+        try:
+            subnet = ipaddress.ip_network(runner_cidr)
+        except ValueError:
+            return [f"deployer.runner.subnet_cidr: {runner_cidr!r} is not a CIDR; write it like 10.40.17.0/27"]
+        vnet = ipaddress.ip_network(self.network.vnet_cidr)
+        if not subnet.subnet_of(vnet):  # type: ignore[arg-type]
+            return [f"deployer.runner.subnet_cidr: {subnet} is not inside network.vnet_cidr={vnet}; set a /27 "
+                    "inside it"]
+        for name in ("aks_subnet_cidr", "private_endpoint_subnet_cidr"):
+            other = ipaddress.ip_network(getattr(self.network, name))
+            if subnet.overlaps(other):
+                return [f"deployer.runner.subnet_cidr: {subnet} overlaps network.{name}={other}; pick a free range"]
+        return []
 
     def _prod_errors(self) -> list[str]:
         errors: list[str] = []

@@ -178,3 +178,54 @@ class TestCommandLine:
         result = self.run("plan", "nope")
         assert result.returncode == 2
         assert "stack file not found" in result.stderr
+
+
+class TestDeployer:
+    def test_shipped_azure_stacks_deploy_from_their_in_vnet_runner_and_local_from_the_workstation(self) -> None:
+        for name in ("dev", "staging", "prod"):
+            settings = EnvironmentSettings.model_validate(stack_settings(name))
+            assert settings.deployer.location == "in-vnet-runner"
+            assert settings.deploy_runner_label == f"slm-deploy-{name}"
+        assert EnvironmentSettings.model_validate(stack_settings("local")).deployer.location == "workstation"
+
+    def test_the_runner_subnet_defaults_to_the_27_after_the_private_endpoint_subnet(self) -> None:
+        staging = EnvironmentSettings.model_validate(stack_settings("staging"))
+        assert staging.deploy_runner_subnet_cidr() == "10.41.17.0/27"
+        assert staging.deployer_principal_type == "ServicePrincipal"
+
+    def test_in_vnet_runner_without_runner_settings_names_what_to_set(self, tmp_path: Path, dev_settings: dict[str, Any]) -> None:
+        settings = dev_settings
+        del settings["deployer"]["runner"]
+        (problem,) = problems(tmp_path, settings)
+        assert "deployer.runner: required when deployer.location is 'in-vnet-runner'" in problem
+        assert "github_app_installation_id" in problem
+
+    def test_runner_settings_with_a_hosted_location_are_refused(self, tmp_path: Path, dev_settings: dict[str, Any]) -> None:
+        settings = dev_settings
+        settings["deployer"]["location"] = "github-hosted"
+        (problem,) = problems(tmp_path, settings)
+        assert "deployer.runner: set, but deployer.location is 'github-hosted'" in problem
+
+    @pytest.mark.parametrize(("cidr", "expected"), [
+        ("10.99.0.0/27", "is not inside network.vnet_cidr=10.40.0.0/16"),
+        ("10.40.16.0/27", "overlaps network.private_endpoint_subnet_cidr=10.40.16.0/24"),
+    ])
+    def test_runner_subnet_must_be_free_and_inside_the_vnet(self, tmp_path: Path, dev_settings: dict[str, Any], cidr: str,
+                                                      expected: str) -> None:
+        settings = dev_settings
+        settings["deployer"]["runner"]["subnet_cidr"] = cidr
+        (problem,) = problems(tmp_path, settings)
+        assert f"deployer.runner.subnet_cidr: {cidr}" in problem
+        assert expected in problem
+
+    def test_egress_cidrs_must_be_public_ranges(self, tmp_path: Path, dev_settings: dict[str, Any]) -> None:
+        settings = dev_settings
+        settings["deployer"] = {"location": "workstation", "egress_cidrs": ["10.0.0.0/8"]}
+        (problem,) = problems(tmp_path, settings)
+        assert "deployer.egress_cidrs: '10.0.0.0/8' must be a public IPv4 range" in problem
+
+    def test_local_cannot_use_an_in_vnet_runner(self) -> None:
+        settings = stack_settings("local")
+        settings["deployer"] = stack_settings("dev")["deployer"]
+        with pytest.raises(ValueError, match="the local tier has none"):
+            EnvironmentSettings.model_validate(settings)

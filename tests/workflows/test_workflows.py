@@ -68,7 +68,18 @@ def steps_of(job: dict[str, Any], uses: str) -> list[dict[str, Any]]:
 
 
 def matrix_stacks(job: dict[str, Any]) -> list[str]:
-    return list(job.get("strategy", {}).get("matrix", {}).get("stack", []))
+    matrix = job.get("strategy", {}).get("matrix", {})
+    return list(matrix.get("stack", [])) + [str(e["stack"]) for e in matrix.get("include", []) if "stack" in e]
+
+
+def runs_on(job: dict[str, Any], stack: str) -> str:
+    """The ``runs-on`` label of ``job`` for ``stack`` (matrix ``include`` values substituted)."""
+    label = str(job["runs-on"])
+    for entry in job.get("strategy", {}).get("matrix", {}).get("include", []):
+        if entry.get("stack") == stack:
+            for key, value in entry.items():
+                label = label.replace(f"${{{{ matrix.{key} }}}}", str(value))
+    return label
 
 
 def expand_stack(value: str, stack: str) -> str:
@@ -90,7 +101,7 @@ def up_jobs() -> dict[str, str]:
     found: dict[str, str] = {}
     for job_id, job in workflow("deploy.yml")["jobs"].items():
         for step, stack in pulumi_runs(job):
-            if step["with"]["command"] == "up":
+            if step["with"]["command"] == "up" and "target" not in step["with"]:
                 assert stack not in found, f"two up jobs for stack {stack}: {found[stack]}, {job_id}"
                 found[stack] = job_id
     return found
@@ -445,7 +456,9 @@ class TestDeployWorkflow:
         assert order[-1] == "prod"
         for earlier, later in itertools.pairwise(order):
             assert ids[earlier] in ancestors(jobs, ids[later]), f"{later} does not wait for {earlier}"
-            assert jobs[ids[later]]["needs"] == ids[earlier], f"{later} must need exactly {earlier}"
+            # Directly, or through its own runner bootstrap only.
+            needs = jobs[ids[later]]["needs"]
+            assert needs == ids[earlier] or jobs[needs]["needs"] == ids[earlier], f"{later}: needs {needs}"
 
     def test_the_offline_gate_runs_before_any_update(self) -> None:
         jobs = workflow("deploy.yml")["jobs"]
@@ -516,3 +529,59 @@ class TestDriftWorkflow:
     def test_drift_is_not_bound_to_an_approval_environment(self) -> None:
         (job,) = workflow("drift.yml")["jobs"].values()
         assert "environment" not in job
+
+
+class TestWorkflowsAgreeWithTheDeployerSetting:
+    """Where each stack's ``pulumi`` runs in the workflows is what its ``deployer`` setting says (and what the
+    slm-deployer-reach policy assumed when it checked that the deployer reaches every data plane)."""
+
+    @staticmethod
+    def settings(stack: str) -> Any:
+        from slmctl.loader import load_stack_file
+
+        return load_stack_file(REPO_ROOT / "stacks" / f"Pulumi.{stack}.yaml", stack=stack).settings
+
+    @staticmethod
+    def pulumi_jobs(stack: str) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
+        """(file, job id, job, step) of every pulumi step that runs against ``stack`` (bootstrap excluded)."""
+        return [(f, j, job, step) for f, j, job in all_jobs() for step, s in pulumi_runs(job)
+                if s == stack and "target" not in step["with"]]
+
+    @pytest.mark.parametrize("stack", AZURE_STACKS)
+    def test_every_pulumi_job_of_the_stack_runs_where_its_deployer_is(self, stack: str) -> None:
+        settings = self.settings(stack)
+        label = settings.deploy_runner_label
+        jobs = self.pulumi_jobs(stack)
+        assert {f for f, *_ in jobs} == {"deploy.yml", "pr.yml", "drift.yml"}
+        for file, job_id, job, _ in jobs:
+            where = runs_on(job, stack)
+            if settings.deployer.location == "in-vnet-runner":
+                assert where == label, f"{file}:{job_id} runs {stack} on {where!r}, not its runner {label!r}"
+            else:
+                assert where.startswith("ubuntu-"), f"{file}:{job_id}: {where!r} for a {settings.deployer.location}"
+
+    @pytest.mark.parametrize("stack", AZURE_STACKS)
+    def test_an_in_vnet_runner_is_bootstrapped_from_a_hosted_runner_before_the_update(self, stack: str) -> None:
+        if self.settings(stack).deployer.location != "in-vnet-runner":
+            pytest.skip(f"{stack} deploys from where it is; nothing to bootstrap")
+        jobs = workflow("deploy.yml")["jobs"]
+        boots = [(j, step) for j, job in jobs.items() for step, s in pulumi_runs(job)
+                 if s == stack and "target" in step["with"]]
+        assert len(boots) == 1, f"{stack}: expected one bootstrap (pulumi up --target) job, found {boots}"
+        boot_id, step = boots[0]
+        assert step["with"]["command"] == "up"
+        assert str(jobs[boot_id]["runs-on"]).startswith("ubuntu-"), "the runner cannot bootstrap itself"
+        assert step["with"]["target"] == "${{ steps.targets.outputs.urns }}"
+        code = "\n".join(c for _, c in scripts(jobs[boot_id]))
+        assert f"-m slmctl bootstrap-targets {stack}" in code
+        assert boot_id in ancestors(jobs, up_jobs()[stack]), f"up {stack} does not wait for {boot_id}"
+        assert jobs[boot_id]["concurrency"]["group"] == jobs[up_jobs()[stack]]["concurrency"]["group"]
+
+    def test_every_self_hosted_label_is_a_stacks_runner_and_declared_for_actionlint(self) -> None:
+        declared = set(yaml.safe_load((REPO_ROOT / ".github" / "actionlint.yaml").read_text())
+                       ["self-hosted-runner"]["labels"])
+        runners = {s: self.settings(s).deploy_runner_label for s in AZURE_STACKS}
+        used = {runs_on(job, s) for _, _, job in all_jobs() for s in AZURE_STACKS
+                if "${{" not in runs_on(job, s) and not runs_on(job, s).startswith("ubuntu-")}
+        assert used <= {label for label in runners.values() if label}, used
+        assert declared == {label for label in runners.values() if label}

@@ -1,0 +1,218 @@
+"""The deployer reaches every data plane ``pulumi up`` touches (stack invariant, policy slm-deployer-reach).
+
+ARM (the management plane) is public, so every ``azure-native`` resource can be created from anywhere. Some
+resources are written through their own data plane by the machine running ``pulumi up``:
+
+- Kubernetes objects, through the AKS API server the Kubernetes provider's kubeconfig points at;
+- container images pushed by ``docker:index/image:Image`` to a registry's login server;
+- IoT Edge deployments (a dynamic resource) through the IoT Hub's REST endpoint.
+
+(Key Vault secrets of ``azure-native:keyvault:Secret`` go through ARM, not the vault's data plane, so its
+firewall does not stand between the deployer and them.) A private API server, a registry or hub without
+public access is reachable only from inside a VNet that resolves its private endpoint; a public one behind
+authorized ranges or IP rules only from a fixed egress address it lists. A GitHub-hosted runner has neither.
+Where the deployer runs is the typed setting ``deployer`` of the stack (``stacks.settings.DeployerSettings``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from policies.rules.stack import PRIVATE_ENDPOINT, Finding, StackResource
+from policies.rules.wire import get, items, mapping
+
+CLUSTER: Final = "azure-native:containerservice:ManagedCluster"
+REGISTRY: Final = "azure-native:containerregistry:Registry"
+IOT_HUB: Final = "azure-native:iothub:IotHubResource"
+SUBNET: Final = "azure-native:network:Subnet"
+VNET: Final = "azure-native:network:VirtualNetwork"
+NAT_GATEWAY: Final = "azure-native:network:NatGateway"
+PUBLIC_IP: Final = "azure-native:network:PublicIPAddress"
+VMSS: Final = "azure-native:compute:VirtualMachineScaleSet"
+ZONE_LINK: Final = "azure-native:privatedns:VirtualNetworkLink"
+K8S_PROVIDER: Final = "pulumi:providers:kubernetes"
+DOCKER_IMAGE: Final = "docker:index/image:Image"
+DYNAMIC: Final = "pulumi-python:dynamic:Resource"
+RUNNER_ROLE: Final = ("slm.io/role", "deploy-runner")
+ZONES: Final[Mapping[str, str]] = {REGISTRY: "privatelink.azurecr.io", IOT_HUB: "privatelink.azure-devices.net"}
+GROUP_IDS: Final[Mapping[str, str]] = {REGISTRY: "registry", IOT_HUB: "iotHub"}
+FIX: Final = ("run `pulumi up` on the platform's runner inside the VNet (deployer.location: in-vnet-runner, "
+              "docs/delivery.md#the-deploy-runner)")
+
+
+@dataclass(frozen=True)
+class Deployer:
+    """Where ``pulumi up`` runs, from the stack's ``deployer`` settings."""
+
+    location: str = "github-hosted"
+    egress_cidrs: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any] | None) -> Deployer:
+        """From the raw ``slm-platform:settings`` object (``deployer`` may be absent: the schema default)."""
+        raw = mapping((settings or {}).get("deployer"))
+        return cls(location=str(raw.get("location") or "github-hosted"),
+                   egress_cidrs=tuple(str(c) for c in items(raw.get("egress_cidrs"))))
+
+
+@dataclass(frozen=True)
+class _Vantage:
+    """What the deployer can reach from: the VNets it sits in and the resources its egress IP comes from."""
+
+    vnets: frozenset[str]
+    egress_urns: frozenset[str]
+    runner: StackResource | None
+
+
+def _by_urn(resources: Sequence[StackResource]) -> dict[str, StackResource]:
+    return {r.urn: r for r in resources}
+
+
+def _deps(r: StackResource) -> set[str]:
+    return set(r.dependencies) | {u for us in r.property_dependencies.values() for u in us}
+
+
+def _vnet_of_subnet(subnet: StackResource) -> str:
+    return str(get(subnet.props, "virtualNetworkName") or "")
+
+
+def _subnets_of(r: StackResource, index: Mapping[str, StackResource]) -> list[StackResource]:
+    return [index[u] for u in sorted(_deps(r)) if u in index and index[u].type == SUBNET]
+
+
+def _vantage(resources: Sequence[StackResource], deployer: Deployer) -> _Vantage:
+    index = _by_urn(resources)
+    if deployer.location != "in-vnet-runner":
+        return _Vantage(frozenset(), frozenset(), None)
+    runners = [r for r in resources if r.type == VMSS
+               and str(mapping(get(r.props, "tags")).get(RUNNER_ROLE[0])) == RUNNER_ROLE[1]]
+    if not runners:
+        return _Vantage(frozenset(), frozenset(), None)
+    runner = runners[0]
+    subnets = _subnets_of(runner, index)
+    egress: set[str] = set()
+    for subnet in subnets:
+        for nat in (index[u] for u in _deps(subnet) if u in index and index[u].type == NAT_GATEWAY):
+            egress |= {u for u in _deps(nat) if u in index and index[u].type == PUBLIC_IP}
+    return _Vantage(frozenset(_vnet_of_subnet(s) for s in subnets), frozenset(egress), runner)
+
+
+def _covered(cidrs: Sequence[str], allowed: Sequence[str]) -> bool:
+    """Every deployer CIDR lies inside one of the allowed ranges (IP rules may be bare addresses)."""
+    nets = []
+    for a in allowed:
+        try:
+            nets.append(ipaddress.ip_network(a, strict=False))
+        except ValueError:
+            continue
+    return bool(cidrs) and all(any(ipaddress.ip_network(c, strict=False).subnet_of(n)  # type: ignore[arg-type]
+                                   for n in nets if n.version == ipaddress.ip_network(c, strict=False).version)
+                               for c in cidrs)
+
+
+def _where(deployer: Deployer, vantage: _Vantage) -> str:
+    if deployer.location == "in-vnet-runner":
+        if vantage.runner is None:
+            return "deployer.location 'in-vnet-runner', but the plan has no deploy runner (a VM scale set tagged " \
+                   "slm.io/role=deploy-runner)"
+        return f"the in-VNet runner {vantage.runner.name!r} (VNet {', '.join(sorted(vantage.vnets)) or '?'})"
+    egress = f", egress {', '.join(deployer.egress_cidrs)}" if deployer.egress_cidrs else ", no fixed egress IP"
+    return f"deployer.location {deployer.location!r}{egress}"
+
+
+def _cluster_finding(cluster: StackResource, resources: Sequence[StackResource], deployer: Deployer,
+                     vantage: _Vantage) -> str | None:
+    index = _by_urn(resources)
+    access = mapping(get(cluster.props, "apiServerAccessProfile"))
+    where = _where(deployer, vantage)
+    if access.get("enablePrivateCluster") is True:
+        vnets = {_vnet_of_subnet(s) for s in _subnets_of(cluster, index)}
+        if vantage.vnets and (not vnets or vnets & vantage.vnets):
+            return None
+        extra = "" if access.get("enablePrivateClusterPublicFQDN") else ", no public FQDN"
+        extra += ", run-command disabled" if access.get("disableRunCommand") else ""
+        return (f"apiServerAccessProfile: the API server of {cluster.name!r} is private (enablePrivateCluster{extra})"
+                f" and the deployer is {where}, outside VNet {', '.join(sorted(vnets)) or '(unknown)'}: no Kubernetes "
+                f"resource can be applied; {FIX}.")
+    ranges = [str(r) for r in items(access.get("authorizedIPRanges"))]
+    if not ranges:
+        return None
+    if _covered(deployer.egress_cidrs, ranges) or (vantage.egress_urns and vantage.egress_urns & _deps(cluster)):
+        return None
+    return (f"apiServerAccessProfile.authorizedIPRanges: {ranges} of {cluster.name!r} do not admit the deployer "
+            f"({where}): no Kubernetes resource can be applied; list the deployer's fixed egress in "
+            f"deployer.egress_cidrs and cluster.authorized_ip_ranges, or {FIX} (its NAT IP is admitted).")
+
+
+def _private_path(target: StackResource, resources: Sequence[StackResource], vnets: frozenset[str]) -> bool:
+    """A private endpoint of ``target`` (right group id) in one of ``vnets``, whose DNS zone is linked there."""
+    index = _by_urn(resources)
+    group, zone = GROUP_IDS[target.type], ZONES[target.type]
+    endpoint = any(target.urn in _deps(pe) and any(
+        group in [str(g) for g in items(mapping(c).get("groupIds"))]
+        for c in items(get(pe.props, "privateLinkServiceConnections")))
+        and any(_vnet_of_subnet(s) in vnets for s in _subnets_of(pe, index))
+        for pe in resources if pe.type == PRIVATE_ENDPOINT)
+    vnet_urns = {r.urn for r in resources if r.type == VNET and str(get(r.props, "virtualNetworkName")) in vnets}
+    linked = any(str(get(link.props, "privateZoneName")) == zone and _deps(link) & vnet_urns
+                 for link in resources if link.type == ZONE_LINK)
+    return endpoint and linked
+
+
+def _data_plane_finding(target: StackResource, what: str, resources: Sequence[StackResource],
+                        deployer: Deployer, vantage: _Vantage) -> str | None:
+    """Registry push / hub REST: public access off needs a private path; a Deny firewall needs the egress."""
+    props = target.props
+    public = get(props, "publicNetworkAccess") or get(props, "properties.publicNetworkAccess")
+    where = _where(deployer, vantage)
+    private_ok = bool(vantage.vnets) and _private_path(target, resources, vantage.vnets)
+    if public == "Disabled":
+        if private_ok:
+            return None
+        zone, group = ZONES[target.type], GROUP_IDS[target.type]
+        hint = (f"a private endpoint (group '{group}') in the runner's VNet and the {zone} zone linked to it"
+                if vantage.vnets else FIX)
+        return (f"publicNetworkAccess: Disabled on {target.name!r}, so {what} needs a private path, and the "
+                f"deployer is {where}; add {hint}.")
+    rules = mapping(get(props, "networkRuleSet"))
+    if str(rules.get("defaultAction")) != "Deny" or private_ok:
+        return None
+    allowed = [str(mapping(r).get("iPAddressOrRange") or mapping(r).get("ipAddressOrRange"))
+               for r in items(rules.get("ipRules"))]
+    if _covered(deployer.egress_cidrs, allowed) or (vantage.egress_urns and vantage.egress_urns & _deps(target)):
+        return None
+    return (f"networkRuleSet: defaultAction Deny on {target.name!r} with IP rules {allowed} that do not admit the "
+            f"deployer ({where}), so {what} is refused; add its fixed egress to the rules or {FIX}.")
+
+
+def deployer_reach(resources: Sequence[StackResource], cfg: Mapping[str, Any],
+                   deployer: Deployer | None = None) -> list[Finding]:
+    """Every data plane ``pulumi up`` writes to is reachable from where the stack says it runs."""
+    del cfg
+    deployer = deployer or Deployer()
+    if deployer.location == "workstation" and not deployer.egress_cidrs and not any(
+            r.type.startswith("azure-native:") for r in resources):
+        return []  # the local tier: a laptop cluster next to the deployer, no Azure data plane
+    vantage = _vantage(resources, deployer)
+    out: list[Finding] = []
+    touched_clusters = {u for p in resources if p.type == K8S_PROVIDER for u in _deps(p)}
+    for cluster in (r for r in resources if r.type == CLUSTER and r.urn in touched_clusters):
+        message = _cluster_finding(cluster, resources, deployer, vantage)
+        if message:
+            out.append(Finding(message, cluster))
+    pushed = {u for img in resources if img.type == DOCKER_IMAGE and not get(img.props, "skipPush") for u in _deps(img)}
+    applied = {u for d in resources if d.type == DYNAMIC and get(d.props, "hubHostName") for u in _deps(d)}
+    for target in resources:
+        if target.type == REGISTRY and target.urn in pushed:
+            message = _data_plane_finding(target, "the image push", resources, deployer, vantage)
+        elif target.type == IOT_HUB and target.urn in applied:
+            message = _data_plane_finding(target, "applying IoT Edge deployments (hub REST)", resources, deployer,
+                                          vantage)
+        else:
+            continue
+        if message:
+            out.append(Finding(message, target))
+    return out
