@@ -22,6 +22,7 @@ ROLE_DEFINITION_IDS: Final[Mapping[str, str]] = {
     "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
     "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6",
     "Key Vault Secrets Officer": "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
+    "Key Vault Certificate User": "db79e9a7-68ee-4b58-9aeb-b90e7c24fcba",
     "Cognitive Services User": "a97b65f3-24c7-4388-baec-2e87135dc908",
     "Monitoring Reader": "43d0d8ad-25c7-4714-9337-8ba259a9fe05",
     "Monitoring Data Reader": "b0d8363b-8ddd-447d-831f-62ca05bff136",

@@ -20,6 +20,7 @@ from pulumi_azure_native import containerservice, managedidentity
 from components._security import container_security, namespace_labels, pod_security
 from components._standard import (
     DiagnosticSetting,
+    RoleAssignment,
     StandardInterfaces,
     apply_diagnostic_settings,
     apply_lock,
@@ -175,10 +176,14 @@ class InferenceClusterArgs(StandardInterfaces):
     """Default: ``app-routing-system`` on Azure, ``ingress-nginx`` on ``local``: the namespace
     whose pods may reach the serving ports."""
     gateway_tls_secret_name: str = "gateway-tls"  # noqa: S105 (a Secret name)
-    """Default: ``gateway-tls``, a TLS Secret expected in each serving namespace (cert-manager, or
-    the app-routing Key Vault integration when ``gateway_tls_certificate_uri`` is set)."""
+    """Default: ``gateway-tls``, a TLS Secret you create in each serving namespace (``local``: e.g. with
+    cert-manager or ``kubectl create secret tls``). Unused with ``gateway_tls_certificate_uri``."""
     gateway_tls_certificate_uri: pulumi.Input[str] | None = None
-    """Default: none. A Key Vault certificate URI the app-routing add-on syncs into the TLS Secret."""
+    """Default: none. The unversioned Key Vault certificate URI the app-routing add-on syncs into the Secret
+    ``keyvault-<ingress name>`` it serves (the add-on's naming). Needs ``key_vault_id``: the add-on's identity
+    is granted *Key Vault Certificate User* on it before any Ingress is created."""
+    key_vault_id: pulumi.Input[str] | None = None
+    """The vault holding the gateway certificate (Azure tiers)."""
     deployer_egress_cidrs: Sequence[pulumi.Input[str]] = ()
     """Default: none. CIDRs ``pulumi up`` reaches a public API server from (e.g. the in-VNet runner's NAT IP);
     added to ``cluster.authorized_ip_ranges`` so the deployer can apply the Kubernetes resources."""
@@ -329,6 +334,11 @@ def api_server_access(settings: EnvironmentSettings, deployer_egress_cidrs: Sequ
         authorized_ip_ranges=[*cluster.authorized_ip_ranges, *deployer_egress_cidrs], disable_run_command=True)
 
 
+def gateway_controller_type(settings: EnvironmentSettings) -> str:
+    """``Internal`` (an internal load balancer, no public IP) where the tier is private, else ``External``."""
+    return "Internal" if settings.cluster.private_api_server else "External"
+
+
 def validate_args(args: InferenceClusterArgs, plans: Mapping[str, WorkloadPlan]) -> None:
     """Fail before any resource is declared, naming every missing input and the fix."""
     settings = args.settings
@@ -429,6 +439,7 @@ class InferenceCluster(pulumi.ComponentResource):
         self._args = args
         self._rollouts = rollouts(settings, plans)
         self.pools: dict[str, containerservice.AgentPool] = {}
+        self._certificate_grants: list[pulumi.Resource] = []
         if settings.uses_azure:
             self._azure(name, args)
         else:
@@ -516,8 +527,11 @@ class InferenceCluster(pulumi.ComponentResource):
             addon_profiles=addons,
             workload_auto_scaler_profile=containerservice.ManagedClusterWorkloadAutoScalerProfileArgs(
                 keda=containerservice.ManagedClusterWorkloadAutoScalerProfileKedaArgs(enabled=True)),
+            # Private tiers: the add-on's default NGINX controller gets an internal load balancer.
             ingress_profile=containerservice.ManagedClusterIngressProfileArgs(
-                web_app_routing=containerservice.ManagedClusterIngressProfileWebAppRoutingArgs(enabled=True)),
+                web_app_routing=containerservice.ManagedClusterIngressProfileWebAppRoutingArgs(
+                    enabled=True, nginx=containerservice.ManagedClusterIngressProfileNginxArgs(
+                        default_ingress_controller_type=gateway_controller_type(settings)))),
             azure_monitor_profile=containerservice.ManagedClusterAzureMonitorProfileArgs(
                 metrics=containerservice.ManagedClusterAzureMonitorProfileMetricsArgs(enabled=True))
             if settings.monitoring.mode == "azure-managed" else None,
@@ -587,6 +601,17 @@ class InferenceCluster(pulumi.ComponentResource):
         grants = apply_role_assignments(self, name, scope_id=cluster.id, subscription_id=args.subscription_id or "",
                                         assignments=args.role_assignments)
         apply_lock(self, name, scope_id=cluster.id, lock=args.lock, depends_on=list(self.pools.values()))
+        if args.gateway_tls_certificate_uri is not None and args.key_vault_id is not None:
+            # The add-on reads the gateway certificate with its own identity (what `az aks approuting update
+            # --attach-kv` grants); without it NGINX serves its fake certificate.
+            routing_identity = cluster.ingress_profile.apply(
+                lambda p: p.web_app_routing.identity.object_id if p and p.web_app_routing
+                and p.web_app_routing.identity and p.web_app_routing.identity.object_id else "")
+            self._certificate_grants = list(apply_role_assignments(
+                self, f"{name}-gateway-cert", scope_id=args.key_vault_id,
+                subscription_id=args.subscription_id or "",
+                assignments={"app-routing": RoleAssignment(role="Key Vault Certificate User",
+                                                           principal_id=routing_identity)}))
         credentials = containerservice.list_managed_cluster_user_credentials_output(
             resource_group_name=args.resource_group_name, resource_name=cluster.name, format="exec",
             opts=pulumi.InvokeOutputOptions(parent=self))
@@ -1045,8 +1070,12 @@ class InferenceCluster(pulumi.ComponentResource):
             "nginx.ingress.kubernetes.io/proxy-read-timeout": "600",
             "nginx.ingress.kubernetes.io/proxy-body-size": "4m",
         }
+        secret_name = args.gateway_tls_secret_name
         if args.gateway_tls_certificate_uri is not None:
             annotations["kubernetes.azure.com/tls-cert-keyvault-uri"] = args.gateway_tls_certificate_uri
+            secret_name = f"keyvault-{plan.name}"  # the Secret the add-on writes for Ingress <plan.name>
+            opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
+                depends_on=self._certificate_grants))
         host = settings.cluster.gateway_hostname
         backend = k8s.networking.v1.IngressBackendArgs(service=k8s.networking.v1.IngressServiceBackendArgs(
             name=plan.name, port=k8s.networking.v1.ServiceBackendPortArgs(name=plan.spec.port_name)))
@@ -1054,7 +1083,7 @@ class InferenceCluster(pulumi.ComponentResource):
             f"{prefix}-ingress", metadata=meta(plan.name, annotations=annotations),
             spec=k8s.networking.v1.IngressSpecArgs(
                 ingress_class_name=ingress_class,
-                tls=[k8s.networking.v1.IngressTLSArgs(hosts=[host], secret_name=args.gateway_tls_secret_name)],
+                tls=[k8s.networking.v1.IngressTLSArgs(hosts=[host], secret_name=secret_name)],
                 rules=[k8s.networking.v1.IngressRuleArgs(host=host, http=k8s.networking.v1.HTTPIngressRuleValueArgs(
                     paths=[k8s.networking.v1.HTTPIngressPathArgs(
                         path=gateway_path(plan.name, route), path_type="ImplementationSpecific", backend=backend)

@@ -108,6 +108,12 @@ def computed_outputs(typ: str, name: str, inputs: Mapping[str, Any]) -> dict[str
         out["identity"] = {**_identity_output(inputs.get("identity")),
                            "principalId": _det_uuid(name, "cluster-principal"), "tenantId": MOCK_TENANT_ID}
         out["fqdn"] = f"{physical}.hcp.mock.azmk8s.io"
+        profile = dict(inputs.get("ingressProfile") or {})
+        if (profile.get("webAppRouting") or {}).get("enabled"):
+            # The add-on's own identity (webapprouting-<cluster> in the node resource group), created by AKS.
+            out["ingressProfile"] = {**profile, "webAppRouting": {**profile["webAppRouting"], "identity": {
+                "objectId": _det_uuid(name, "app-routing-object"), "clientId": _det_uuid(name, "app-routing-client"),
+                "resourceId": f"{out['id']}/webapprouting"}}}
     elif typ == "azure-native:containerregistry:Registry":
         out["loginServer"] = f"{physical}.azurecr.io"
     elif typ == "azure-native:cognitiveservices:Account":

@@ -175,6 +175,10 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
         log_analytics_workspace_id=foundation.log_analytics_workspace_id,
         registry_login_server=registry.registry_login_server,
         key_vault_name=registry.key_vault_name,
+        key_vault_id=registry.key_vault_id,
+        # Unversioned, so the app-routing add-on picks up each renewal of the certificate.
+        gateway_tls_certificate_uri=pulumi.Output.concat(
+            registry.key_vault_uri, "certificates/", settings.cluster.gateway_certificate_name),
         engine_api_key_secret_name=registry.engine_api_key_secret_name,
         hugging_face_token_secret_name=registry.hugging_face_token_secret_name,
         onnx_server_image=registry.onnx_server_image,

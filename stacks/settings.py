@@ -318,6 +318,10 @@ class ClusterSettings(_Model):
     """``local`` only: the kubeconfig context to deploy to. Default: the current context."""
     gateway_hostname: str = "inference.example.internal"
     """Host name the TLS gateway serves the OpenAI routes on."""
+    gateway_certificate_name: Annotated[str, Field(pattern=r"^[0-9A-Za-z-]{1,127}$")] = "gateway-tls"
+    """Azure tiers: the Key Vault certificate (in the platform vault) the gateway serves for ``gateway_hostname``.
+    Key Vault certificates have no ARM resource, so create or import it before the first ``pulumi up``
+    (docs/components/inference-cluster.md#gateway-certificate); the app-routing add-on syncs it."""
 
     @field_validator("authorized_ip_ranges")
     @classmethod

@@ -51,9 +51,12 @@ class Deployer:
     egress_cidrs: tuple[str, ...] = ()
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any] | None) -> Deployer:
-        """From the raw ``slm-platform:settings`` object (``deployer`` may be absent: the schema default)."""
-        raw = mapping((settings or {}).get("deployer"))
+    def from_settings(cls, settings: Mapping[str, Any] | None) -> Deployer | None:
+        """From the raw ``slm-platform:settings`` object (``deployer`` may be absent: the schema default);
+        None without settings (not one of this platform's stacks: the plan decides, see ``deployer_reach``)."""
+        if not settings:
+            return None
+        raw = mapping(settings.get("deployer"))
         return cls(location=str(raw.get("location") or "github-hosted"),
                    egress_cidrs=tuple(str(c) for c in items(raw.get("egress_cidrs"))))
 
@@ -83,12 +86,16 @@ def _subnets_of(r: StackResource, index: Mapping[str, StackResource]) -> list[St
     return [index[u] for u in sorted(_deps(r)) if u in index and index[u].type == SUBNET]
 
 
+def _runners(resources: Sequence[StackResource]) -> list[StackResource]:
+    return [r for r in resources if r.type == VMSS
+            and str(mapping(get(r.props, "tags")).get(RUNNER_ROLE[0])) == RUNNER_ROLE[1]]
+
+
 def _vantage(resources: Sequence[StackResource], deployer: Deployer) -> _Vantage:
     index = _by_urn(resources)
     if deployer.location != "in-vnet-runner":
         return _Vantage(frozenset(), frozenset(), None)
-    runners = [r for r in resources if r.type == VMSS
-               and str(mapping(get(r.props, "tags")).get(RUNNER_ROLE[0])) == RUNNER_ROLE[1]]
+    runners = _runners(resources)
     if not runners:
         return _Vantage(frozenset(), frozenset(), None)
     runner = runners[0]
@@ -192,7 +199,8 @@ def deployer_reach(resources: Sequence[StackResource], cfg: Mapping[str, Any],
                    deployer: Deployer | None = None) -> list[Finding]:
     """Every data plane ``pulumi up`` writes to is reachable from where the stack says it runs."""
     del cfg
-    deployer = deployer or Deployer()
+    if deployer is None:  # no stack settings: a tagged runner in the plan means `pulumi up` runs on it
+        deployer = Deployer("in-vnet-runner") if _runners(resources) else Deployer()
     if deployer.location == "workstation" and not deployer.egress_cidrs and not any(
             r.type.startswith("azure-native:") for r in resources):
         return []  # the local tier: a laptop cluster next to the deployer, no Azure data plane

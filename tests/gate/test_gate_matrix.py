@@ -19,11 +19,13 @@ import json
 from typing import Any
 
 import pulumi
+import pulumi_docker as docker
 import pulumi_kubernetes as k8s
 import pytest
 from pulumi_azure_native import (
     authorization,
     cognitiveservices,
+    compute,
     containerregistry,
     containerservice,
     dashboard,
@@ -362,6 +364,7 @@ def compliant_fixtures(vnet: pulumi.Resource) -> None:
     ok_aks = cluster("ok-aks")
     diagnostics("ok-aks-diag", ok_aks)
     system_invariants(ok_aks)
+    deployer_reach(ok_aks)
     gpu_pool("ok-gpu-pool")
     private_endpoint("ok-acr-pe", registry("ok-acr"), "registry", vnet)
     ok_kv = vault("ok-kv")
@@ -406,6 +409,23 @@ def system_invariants(ok_aks: containerservice.ManagedCluster) -> None:
     for model in ("a", "b"):
         vllm(f"sched-model-{model}", pod={"nodeSelector": {"kubernetes.azure.com/agentpool": "badschedfull"}},
              strategy=ONE_AT_A_TIME, opts=on_aks)
+
+
+def deployer_reach(ok_aks: containerservice.ManagedCluster) -> None:
+    """The in-VNet deploy runner (tagged as components.deploy_runner tags it) reaches the private ok-aks from
+    inside the VNet; it cannot push to a registry whose only way in is a private endpoint it has no zone for."""
+    runner_subnet = network.Subnet("ok-deploy-runner-snet", subnet_name="deploy-runner", resource_group_name=RG,
+                                   virtual_network_name="vnet", address_prefix="10.0.17.0/27")
+    compute.VirtualMachineScaleSet(
+        "ok-deploy-runner", vm_scale_set_name="vmss-runner", resource_group_name=RG, location=LOC,
+        tags={**TAGS, "slm.io/role": "deploy-runner"}, sku={"name": "Standard_D2ds_v5", "capacity": 1},
+        virtual_machine_profile={"network_profile": {"network_interface_configurations": [{
+            "name": "nic", "primary": True, "ip_configurations": [{"name": "ip", "subnet": {"id": runner_subnet.id}}],
+        }]}}, opts=pulumi.ResourceOptions(depends_on=[runner_subnet, ok_aks]))
+    acr = registry("bad-deployer-acr")
+    docker.Image("deployer-push", image_name=pulumi.Output.concat(acr.login_server, "/onnx-server:1"),
+                 build=docker.DockerBuildArgs(context="components/engines/onnx_server"), build_on_preview=False,
+                 registry=docker.RegistryArgs(server=acr.login_server), opts=pulumi.ResourceOptions(depends_on=[acr]))
 
 
 def violating_foundry() -> None:
@@ -913,6 +933,7 @@ CASES: tuple[tuple[str, str, str], ...] = (
     ("slm-foundry-model-offered", "bad-foundry-data-zone-phi", "sku.name: found 'DataZoneStandard' for Phi-4-mini-instruct version 1, which is offered only as GlobalStandard (https://learn.microsoft.com/azure/foundry/foundry-models/concepts/models-from-partners#microsoft; https://ai.azure.com/explore/models/Phi-4-mini-instruct/version/1/registry/azureml); Azure refuses the deployment. Use GlobalStandard."),
     ("slm-serving-container-args", "bad-serving-onnx-args", "spec.template.spec.containers[0].args: the ONNX server (components/engines/onnx_server/server.py) refuses ['--model-dir', '/models/cpu']: the following arguments are required: --served-model-name; the container exits at start. Pass what build_parser() requires."),
     ("slm-ops-alert-routing", "bad-alert-unrouted", "rules[0] ('SlmModelServerDown').actions: found none; name the action group of its severity (settings monitoring.routes) so the alert reaches a receiver."),
+    ("slm-deployer-reach", "bad-deployer-acr", "publicNetworkAccess: Disabled on 'bad-deployer-acr', so the image push needs a private path, and the deployer is the in-VNet runner 'ok-deploy-runner' (VNet vnet); add a private endpoint (group 'registry') in the runner's VNet and the privatelink.azurecr.io zone linked to it."),
     ("slm-serving-shared-memory", "bad-serving-no-shm", "spec.template.spec.containers[0].volumeMounts: found no memory-backed /dev/shm; mount an emptyDir with medium 'Memory' and a sizeLimit at /dev/shm."),
     # System invariants: each names both ends of the broken relation and the fix.
     ("slm-reach-metrics-scraper", "bad-reach-managed-scrape", "network: 'bad-reach-managed-scrape' is scraped by Azure Managed Prometheus (ama-metrics) from namespace 'kube-system', but the NetworkPolicies guarding port 8080 of 'ok-reach-app' ('ok-reach-allow-monitoring', 'ok-reach-deny') admit no traffic from it, so no metrics arrive (autoscaling and SLO alerts go blind); add an ingress rule from namespaceSelector kubernetes.io/metadata.name=kube-system on port 8080."),

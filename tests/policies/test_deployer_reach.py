@@ -171,3 +171,11 @@ class TestShippedStacks:
     @pytest.mark.parametrize("stack", ["dev", "staging"])
     def test_from_its_in_vnet_runner_it_can(self, stack: str) -> None:
         assert deployer_reach(shipped(stack), {}, IN_VNET) == []
+
+
+def test_without_stack_settings_a_tagged_runner_in_the_plan_is_where_pulumi_runs() -> None:
+    assert Deployer.from_settings({}) is None
+    assert Deployer.from_settings({"tier": "dev"}) == Deployer()  # settings without deployer: the default
+    assert deployer_reach([*network(), *cluster(PRIVATE)], {}, None) == []
+    plan = [r for r in network() if r.type != VMSS]
+    assert len(deployer_reach([*plan, *cluster(PRIVATE)], {}, None)) == 1
