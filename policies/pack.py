@@ -279,7 +279,7 @@ SPECS: Final[tuple[Spec, ...]] = (
     Spec("slm-k8s-namespace", "Workloads run outside 'default'; namespaces enforce Pod Security.", ("K8S-11",),
          "A/M/M", "CKV_K8S_21; Pod Security Admission", workloads.namespaces,
          config=_s(baselineNamespaces={**_STR_LIST, "default": ["gpu-operator", "kube-system"]})),
-    Spec("slm-deployer-reach",
+    Spec("slm-reach-deployer",
          "The deployer reaches every data plane `pulumi up` writes: the AKS API server, the registry it pushes "
          "to, the IoT Hub it applies deployments through.", ("SYS-REACH",), "M/M/M",
          "issue 17 #7; AKS private clusters; ACR/IoT Hub private link; settings.deployer",

@@ -391,7 +391,7 @@ class DeployRunnerSettings(_Model):
 
 
 class DeployerSettings(_Model):
-    """Where ``pulumi up`` runs and as whom: decides which data planes it can reach (policy slm-deployer-reach)."""
+    """Where ``pulumi up`` runs and as whom: decides which data planes it can reach (policy slm-reach-deployer)."""
 
     location: DeployerLocation = "github-hosted"
     """``github-hosted``: a GitHub-hosted runner (random public egress IPs, outside every VNet).

@@ -70,6 +70,10 @@ KNOWN_TYPES: Final[dict[str, str]] = {
     "azure-native:monitor:DataCollectionRuleAssociation": "links a DCR to the cluster",
     "azure-native:network:VirtualNetwork": "address space only; exposure is judged on subnets, NSGs and endpoints",
     "azure-native:privatedns:PrivateZone": "private DNS zone (no public records)",
+    "azure-native:network:NatGateway": "outbound-only SNAT for a subnet (no inbound path); slm-reach-deployer reads "
+                                      "it as the deploy runner's egress",
+    "azure-native:network:PublicIPAddress": "an address; what it exposes is judged where it is attached (NSGs, "
+                                           "load balancers); the deploy runner's sits only on its NAT gateway",
     "azure-native:containerregistry:Token": "a repository-scoped pull token; its reach is its ScopeMap's actions",
     "docker:index/image:Image": "a build; the image reference it produces is judged where a pod uses it",
     "pulumi-python:dynamic:Resource": "the program's own dynamic providers (reviewed in components/)",

@@ -1,4 +1,4 @@
-"""The deployer reaches every data plane ``pulumi up`` touches (stack invariant, policy slm-deployer-reach).
+"""The deployer reaches every data plane ``pulumi up`` touches (stack invariant, policy slm-reach-deployer).
 
 ARM (the management plane) is public, so every ``azure-native`` resource can be created from anywhere. Some
 resources are written through their own data plane by the machine running ``pulumi up``:

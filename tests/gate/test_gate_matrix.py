@@ -412,10 +412,10 @@ def system_invariants(ok_aks: containerservice.ManagedCluster) -> None:
 
 
 def deployer_reach(ok_aks: containerservice.ManagedCluster) -> None:
-    """The in-VNet deploy runner (tagged as components.deploy_runner tags it) reaches the private ok-aks from
-    inside the VNet; it cannot push to a registry whose only way in is a private endpoint it has no zone for."""
+    """The in-VNet deploy runner (tagged as components.deploy_runner tags it) reaches the private clusters from
+    inside their VNet ('reach', ok-reach-vnet's); it cannot push to a registry whose only way in is a private endpoint it has no zone for."""
     runner_subnet = network.Subnet("ok-deploy-runner-snet", subnet_name="deploy-runner", resource_group_name=RG,
-                                   virtual_network_name="vnet", address_prefix="10.0.17.0/27")
+                                   virtual_network_name="reach", address_prefix="10.50.17.0/27")
     compute.VirtualMachineScaleSet(
         "ok-deploy-runner", vm_scale_set_name="vmss-runner", resource_group_name=RG, location=LOC,
         tags={**TAGS, "slm.io/role": "deploy-runner"}, sku={"name": "Standard_D2ds_v5", "capacity": 1},
@@ -933,7 +933,7 @@ CASES: tuple[tuple[str, str, str], ...] = (
     ("slm-foundry-model-offered", "bad-foundry-data-zone-phi", "sku.name: found 'DataZoneStandard' for Phi-4-mini-instruct version 1, which is offered only as GlobalStandard (https://learn.microsoft.com/azure/foundry/foundry-models/concepts/models-from-partners#microsoft; https://ai.azure.com/explore/models/Phi-4-mini-instruct/version/1/registry/azureml); Azure refuses the deployment. Use GlobalStandard."),
     ("slm-serving-container-args", "bad-serving-onnx-args", "spec.template.spec.containers[0].args: the ONNX server (components/engines/onnx_server/server.py) refuses ['--model-dir', '/models/cpu']: the following arguments are required: --served-model-name; the container exits at start. Pass what build_parser() requires."),
     ("slm-ops-alert-routing", "bad-alert-unrouted", "rules[0] ('SlmModelServerDown').actions: found none; name the action group of its severity (settings monitoring.routes) so the alert reaches a receiver."),
-    ("slm-deployer-reach", "bad-deployer-acr", "publicNetworkAccess: Disabled on 'bad-deployer-acr', so the image push needs a private path, and the deployer is the in-VNet runner 'ok-deploy-runner' (VNet vnet); add a private endpoint (group 'registry') in the runner's VNet and the privatelink.azurecr.io zone linked to it."),
+    ("slm-reach-deployer", "bad-deployer-acr", "publicNetworkAccess: Disabled on 'bad-deployer-acr', so the image push needs a private path, and the deployer is the in-VNet runner 'ok-deploy-runner' (VNet reach); add a private endpoint (group 'registry') in the runner's VNet and the privatelink.azurecr.io zone linked to it."),
     ("slm-serving-shared-memory", "bad-serving-no-shm", "spec.template.spec.containers[0].volumeMounts: found no memory-backed /dev/shm; mount an emptyDir with medium 'Memory' and a sizeLimit at /dev/shm."),
     # System invariants: each names both ends of the broken relation and the fix.
     ("slm-reach-metrics-scraper", "bad-reach-managed-scrape", "network: 'bad-reach-managed-scrape' is scraped by Azure Managed Prometheus (ama-metrics) from namespace 'kube-system', but the NetworkPolicies guarding port 8080 of 'ok-reach-app' ('ok-reach-allow-monitoring', 'ok-reach-deny') admit no traffic from it, so no metrics arrive (autoscaling and SLO alerts go blind); add an ingress rule from namespaceSelector kubernetes.io/metadata.name=kube-system on port 8080."),
@@ -970,6 +970,7 @@ ALSO_FIRES: dict[str, set[str]] = {
     "bad-ops-grafana-lb": {"slm-k8s-service-exposure"},
     "bad-edge-unpinned": {"slm-k8s-image-digest"},
     "bad-edge-host-network": {"slm-k8s-pss-baseline", "slm-edge-artifact-pinned"},
+    "bad-deployer-acr": {"slm-identity-deployer-grants"},  # the push has no AcrPush grant either (same relation)
 }
 """Per bad resource: other policies expected to fire on it besides its own (and the stack noise below)."""
 STACK_NOISE = {"slm-ops-diagnostic-settings", "slm-foundry-private-endpoint", "slm-keyvault-private-endpoint",

@@ -1,4 +1,4 @@
-"""slm-deployer-reach: the deployer reaches every data plane `pulumi up` writes (violating fragment + compliant twin)."""
+"""slm-reach-deployer: the deployer reaches every data plane `pulumi up` writes (violating fragment + compliant twin)."""
 
 from __future__ import annotations
 
@@ -168,7 +168,7 @@ class TestShippedStacks:
         findings = deployer_reach(shipped(stack), {}, HOSTED)
         assert sorted(f.resource.name for f in findings if f.resource) == sorted(unreachable)
 
-    @pytest.mark.parametrize("stack", ["dev", "staging"])
+    @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
     def test_from_its_in_vnet_runner_it_can(self, stack: str) -> None:
         assert deployer_reach(shipped(stack), {}, IN_VNET) == []
 

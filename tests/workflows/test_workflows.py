@@ -533,7 +533,7 @@ class TestDriftWorkflow:
 
 class TestWorkflowsAgreeWithTheDeployerSetting:
     """Where each stack's ``pulumi`` runs in the workflows is what its ``deployer`` setting says (and what the
-    slm-deployer-reach policy assumed when it checked that the deployer reaches every data plane)."""
+    slm-reach-deployer policy assumed when it checked that the deployer reaches every data plane)."""
 
     @staticmethod
     def settings(stack: str) -> Any:
