@@ -401,7 +401,7 @@ class DeployerSettings(_Model):
     """Default: a service principal (the GitHub OIDC identity of the deploy workflow). Set ``User`` for a
     person deploying with ``az login``: the deployer is granted AcrPush (ONNX image) and IoT Hub Data
     Contributor (edge deployments)."""
-    egress_cidrs: tuple[str, ...] = ()
+    egress_cidrs: tuple[str, ...] = Field(default=(), strict=False)
     """Public IPv4 ranges the deployer's traffic leaves from when it is fixed (a workstation's office range, a
     static-IP larger runner). Default: none (a github-hosted runner's IPs are not fixed)."""
     runner: DeployRunnerSettings | None = None

@@ -901,7 +901,7 @@ CASES: tuple[tuple[str, str, str], ...] = (
     ("slm-cost-foundry-deployment-sku", "bad-cost-foundry-capacity", "sku.capacity: found 5000; at most 1000 here (raise maxCapacity in the policy config after a cost review)."),
     ("slm-cost-required-tags", "bad-cost-untagged", "tags: found no environment, owner, costCenter, workload; pass the stack's tags (settings.tags) to this resource."),
     # The total depends on every pool's list price (catalog.VM_SKUS); the owner and its line do not.
-    ("slm-cost-monthly-budget", "bad-cost-h100-pool", "estimated monthly cost: found $99,770 (worst case, every pool at maxCount) against a budget of $40,000: bad-cost-h100-pool (Standard_NC40ads_H100_v5 x 8) $40,763; ..."),
+    ("slm-cost-monthly-budget", "bad-cost-h100-pool", "estimated monthly cost: found $99,852 (worst case, every pool at maxCount) against a budget of $40,000: bad-cost-h100-pool (Standard_NC40ads_H100_v5 x 8) $40,763; ..."),
     ("slm-ops-diagnostic-settings", "bad-aks-entra", "diagnosticSettings: found none for 'bad-aks-entra'; add a DiagnosticSetting with resourceUri set to its id and a workspaceId."),
     ("slm-ops-container-insights", "bad-ops-no-metrics", "azureMonitorProfile.metrics.enabled: found unset and no omsagent add-on; enable managed Prometheus (or Container Insights)."),
     ("slm-ops-container-insights", "bad-ops-short-retention", "retentionInDays: found 30; keep at least 365 days here."),

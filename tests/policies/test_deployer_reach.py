@@ -160,11 +160,12 @@ def shipped(stack: str) -> list[StackResource]:
 
 class TestShippedStacks:
     @pytest.mark.parametrize(("stack", "unreachable"), [
-        ("dev", ["serving-aks"]), ("staging", ["serving-aks"]), ("prod", ["serving-aks", "models-acr", "edge-hub"])])
+        ("dev", ["serving-aks"]), ("staging", ["serving-aks", "models-acr"]),
+        ("prod", ["serving-aks", "models-acr", "edge-hub"])])
     def test_from_a_hosted_runner_the_stack_cannot_be_applied(self, stack: str, unreachable: list[str]) -> None:
         # What the workflows did before the in-VNet runner: every up job on ubuntu-24.04. dev's API server admits
-        # only the office range; staging/prod's is private; prod also pushes the ONNX image to a private
-        # registry and applies IoT Edge deployments through a private hub.
+        # only the office range; staging/prod's is private; both push images (registry fill, ONNX server) to a
+        # private registry, and prod applies IoT Edge deployments through a private hub.
         findings = deployer_reach(shipped(stack), {}, HOSTED)
         assert sorted(f.resource.name for f in findings if f.resource) == sorted(unreachable)
 
