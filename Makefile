@@ -47,10 +47,11 @@ unit: $(VENV)/.dev tools
 
 test: lint typecheck unit  ## Every check: lint, types, tests (incl. promtool, actionlint, Checkov, kubernetes-validate)
 
-bench: $(VENV)/.dev  ## Plan, fleet and ONNX server benchmarks (print figures; never assert time)
+bench: $(VENV)/.dev  ## Plan, fleet, ONNX server and model-sync benchmarks (print figures; never assert time)
 	$(PY) -m benchmarks.plan_bench
 	$(PY) -m benchmarks.fleet_bench
 	$(PY) -m benchmarks.onnx_server_bench
+	$(PY) -m benchmarks.sync_bench
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

@@ -128,6 +128,50 @@ def _service(account_url: str) -> Any:
     return BlobServiceClient(account_url, credential=DefaultAzureCredential())
 
 
+WEIGHTS_PREFIX = "models-weights"
+"""Logical-name prefix of the weights storage and everything ModelRegistry hangs on it (containers, blob
+service, private endpoint, diagnostics, grants including the deployer's, lock)."""
+
+
+def registry_targets(registrations: list[Any]) -> list[str]:
+    """URNs a targeted ``pulumi up`` needs so the weights storage exists before the serving workloads.
+
+    The weights storage's resources, plus everything they depend on, are parented by or are provided
+    by, transitively (a targeted update refuses a target whose dependencies do not exist yet).
+    """
+    by_urn = {r.urn: r for r in registrations}
+    wanted = [r.urn for r in registrations if r.name.startswith(WEIGHTS_PREFIX) and r.custom]
+    seen: set[str] = set()
+    while wanted:
+        urn = wanted.pop()
+        if urn in seen or urn not in by_urn:
+            continue
+        seen.add(urn)
+        reg = by_urn[urn]
+        provider_urn = reg.provider.rsplit("::", 1)[0] if reg.provider else ""  # a reference is "<urn>::<id>"
+        wanted += [*reg.dependencies, *(d for ds in reg.property_dependencies.values() for d in ds),
+                   *([reg.parent] if reg.parent else []), *([provider_urn] if provider_urn else [])]
+    return [r.urn for r in registrations if r.urn in seen]
+
+
+@app.command()
+def targets(
+    stack: Annotated[str | None, typer.Argument(help="Stack name: dev, staging or prod.")] = None,
+    stack_file: Annotated[Path | None, typer.Option("--stack-file", help="Any stack file instead of a name.")] = None,
+) -> None:
+    """Print, one per line, the URNs of `pulumi up --target` that create the registry's weights storage first."""
+    loaded = _load(stack, stack_file)
+    _selected(loaded, [])
+    if not loaded.settings.weights_from_registry:
+        # An empty target list would make `pulumi up --target` update everything: refuse instead.
+        raise _fail(2, [f"registry.weights_source: {loaded.path.name} serves weights from Hugging Face, so no "
+                        "registry step comes before the workloads; run a plain `pulumi up`"])
+    from slmctl.plan import make_plan
+
+    for urn in registry_targets(make_plan(loaded).recording.registrations):
+        out.print(urn, soft_wrap=True, highlight=False, markup=False)
+
+
 @app.command()
 def sync(
     stack: Annotated[str | None, typer.Argument(help="Stack name: dev, staging or prod.")] = None,

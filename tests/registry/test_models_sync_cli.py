@@ -108,3 +108,15 @@ def test_the_local_tier_has_no_registry(azurite: Azurite, hub: FakeHub, tmp_path
     result = run_sync(azurite, hub, tmp_path, "local")
     assert result.returncode == 2
     assert "no ModelRegistry" in result.stderr
+
+
+def test_targets_create_the_weights_storage_and_its_dependencies_but_no_workload() -> None:
+    result = subprocess.run([sys.executable, "-m", "slmctl", "models", "targets", "prod"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    urns = result.stdout.split()
+    kinds = {urn.rsplit("::", 2)[-2].rsplit("$", 1)[-1] for urn in urns}
+    assert {"azure-native:storage:StorageAccount", "azure-native:storage:BlobContainer",
+            "azure-native:resources:ResourceGroup", "azure-native:network:PrivateEndpoint"} <= kinds
+    assert any(urn.endswith("::models-weights-ra-deployer-weights") for urn in urns)
+    assert not [k for k in kinds if k.startswith("kubernetes:") or k.endswith("ManagedCluster")]

@@ -493,9 +493,23 @@ class TestDeployWorkflow:
     def test_up_refreshes_and_targets_its_own_stack(self) -> None:
         jobs = workflow("deploy.yml")["jobs"]
         for stack, job_id in up_jobs().items():
-            (step,) = steps_of(jobs[job_id], PULUMI)
+            *_, step = steps_of(jobs[job_id], PULUMI)  # the full update is the job's last pulumi step
             assert step["with"]["stack-name"] == stack
             assert step["with"]["refresh"] is True
+            assert "target" not in step["with"]
+
+    def test_private_tiers_mirror_the_weights_between_the_registry_and_the_workloads(self) -> None:
+        jobs = workflow("deploy.yml")["jobs"]
+        for stack in ("staging", "prod"):
+            steps = jobs[up_jobs()[stack]]["steps"]
+            pulumi = [i for i, s in enumerate(steps) if str(s.get("uses", "")).startswith(PULUMI)]
+            (sync,) = [i for i, s in enumerate(steps) if "slmctl models sync" in str(s.get("run", ""))]
+            (listing,) = [i for i, s in enumerate(steps) if "slmctl models targets" in str(s.get("run", ""))]
+            registry, full = pulumi
+            assert listing < registry < sync < full, stack
+            assert steps[registry]["with"]["target"] == "${{ steps.registry.outputs.urns }}"
+            assert steps[listing]["id"] == "registry"
+            assert steps[sync]["env"]["STACK"] == stack
 
 
 class TestDriftWorkflow:
@@ -566,7 +580,9 @@ class TestWorkflowsAgreeWithTheDeployerSetting:
             pytest.skip(f"{stack} deploys from where it is; nothing to bootstrap")
         jobs = workflow("deploy.yml")["jobs"]
         boots = [(j, step) for j, job in jobs.items() for step, s in pulumi_runs(job)
-                 if s == stack and "target" in step["with"]]
+                 if s == stack and "target" in step["with"]
+                 # the registry's weights storage is also a targeted up, inside the update job (models sync)
+                 and step["with"]["target"] != "${{ steps.registry.outputs.urns }}"]
         assert len(boots) == 1, f"{stack}: expected one bootstrap (pulumi up --target) job, found {boots}"
         boot_id, step = boots[0]
         assert step["with"]["command"] == "up"
