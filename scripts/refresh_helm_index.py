@@ -80,12 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="verify only; do not write")
     options = parser.parse_args(argv)
     document, missing = refreshed()
-    for _line in missing:
-        pass
+    for line in missing:
+        sys.stderr.write(line + "\n")
     if missing:
         return 1
     if not options.check:
         OUT.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        sys.stdout.write(f"wrote {OUT.relative_to(REPO_ROOT)}\n")
     return 0
 
 

@@ -132,3 +132,34 @@ class TestContainerArgs:
         onnx = [r for r in resources if r.name.endswith("phi4-onnx-deploy")]
         assert onnx, "the builder settings serve phi4-onnx on AKS"
         assert existence.container_args(resources, {}) == []
+
+
+def _refresh_script() -> Any:
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("slm_refresh_helm_index", existence.REPO_ROOT / "scripts" /
+                                                  "refresh_helm_index.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_refresh_script_keeps_the_pinned_entries_and_refuses_a_missing_pin(monkeypatch: pytest.MonkeyPatch) -> None:
+    script = _refresh_script()
+    committed = json.loads(existence.HELM_INDEX.read_text(encoding="utf-8"))["repositories"]
+
+    def index_with_every_pin(repo: str) -> dict[str, Any]:  # what each live index.yaml holds, offline
+        charts = committed[repo]["charts"]
+        return {"entries": {c: [{**e, "created": "x", "urls": ["u"]} for e in v] + [
+            {"version": "0.0.1", "appVersion": "0", "digest": "0" * 64}] for c, v in charts.items()}}
+
+    monkeypatch.setattr(script, "fetch_index", index_with_every_pin)
+    document, missing = script.refreshed()
+    assert missing == []
+    assert {r: e["charts"] for r, e in document["repositories"].items()} == \
+        {r: e["charts"] for r, e in committed.items()}
+    monkeypatch.setattr(script, "fetch_index", lambda repo: {"entries": {}})
+    _, missing = script.refreshed()
+    assert "kube-prometheus-stack 81.4.3 is not in https://prometheus-community.github.io/helm-charts/index.yaml" \
+        in missing
