@@ -55,7 +55,7 @@ from policies.rules import (
 )
 from policies.rules import cost as cost_rules
 from policies.rules.stack import Finding, StackResource
-from policies.rules.wire import UNKNOWN_SENTINELS, KnownDict, Unknown, tracking_reads
+from policies.rules.wire import UNKNOWN_SENTINELS, WORKLOAD_TYPES, KnownDict, Unknown, tracking_reads
 
 PACK_NAME: Final = "slm-platform"
 POLICY_DIR: Final = Path(__file__).resolve().parent
@@ -748,6 +748,9 @@ def run_stack_rule(spec: Spec, resources: Sequence[StackResource], cfg: Mapping[
     rule = spec.stack_rule
     assert rule is not None  # noqa: S101 (only called for stack specs)
     known = [replace(r, type=normalize_type(r.type), props=known_props(r.props, r.name)) for r in resources]
+    # Pod specs embedded in other kinds (Argo Rollout, KServe, List items) take part as the workloads they are.
+    known += [replace(r, type=view.type, props=view.props) for r in known
+              for view in coverage.views(r.type, r.props)[1:] if view.type in WORKLOAD_TYPES]
     with tracking_reads() as reads:
         try:
             findings = list(rule(known, cfg))

@@ -116,3 +116,16 @@ def test_provider_rendered_components_are_flagged_offline(result: GateResult, re
 def test_known_kinds_are_not_reported_as_unknown(result: GateResult) -> None:
     unknown = {v.resource for v in result.violations if v.policy == "slm-pack-known-types"}
     assert unknown == {"classic-storage", "widget-with-pod"}
+
+
+def _uncovered_rollout() -> None:
+    k8s.apiextensions.CustomResource(
+        "rollout-uncovered", api_version="argoproj.io/v1alpha1", kind="Rollout",
+        metadata={"name": "r", "namespace": "uncovered"}, spec={"template": _template()})
+
+
+def test_stack_policies_see_embedded_workloads_too() -> None:
+    """A Rollout's pods need a NetworkPolicy like a Deployment's (stack rules get the same views)."""
+    result = run_gate(record(_uncovered_rollout, stack="prod"))
+    assert [v.resource for v in result.mandatory if v.policy == "slm-k8s-network-policy-coverage" and v.resource] \
+        == ["rollout-uncovered"]
