@@ -14,8 +14,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pulumi_policy import PolicyPack
 
+from policies import conversion
 from policies.pack import PACK_NAME, build_policies, environment_for_stack, initial_config
 
+conversion.install()  # each resource's properties converted once per request, not once per policy
 STACK = os.environ.get("PULUMI_STACK")
 PolicyPack(
     name=PACK_NAME,

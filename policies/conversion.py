@@ -1,0 +1,82 @@
+"""Convert a request's properties once per request, not once per policy (pulumi_policy does the latter).
+
+``pulumi_policy``'s analyzer runs ``deserialize_properties(json_format.MessageToDict(props))`` inside its
+loop over policies: for the ~80 resource policies of this pack that is 80 identical conversions of every
+resource (and of its provider), 55 % of the pack's CPU, and for ``AnalyzeStack`` every resource again
+for each stack policy. ``install`` makes both calls return the first result for the same message within
+one ``Analyze`` / ``AnalyzeStack`` call (a per-thread memo that ends with the call). The results are the
+same objects the SDK would have built; policies only read them (through its unknown-checking proxy and
+``policies.pack.known_props``, which copies), so every finding is unchanged: the gate matrix tests prove it.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pulumi_policy.policy as sdk
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+_scope = threading.local()
+_deserialize_properties: Callable[..., dict[str, Any]] = getattr(sdk, "deserialize_properties")  # noqa: B009
+
+
+def _memo() -> dict[Any, tuple[object, Any]] | None:
+    return getattr(_scope, "memo", None)
+
+
+def _remembered(key: Any, source: object, compute: Callable[[], Any]) -> Any:
+    memo = _memo()
+    if memo is None:
+        return compute()
+    hit = memo.get(key)
+    if hit is None or hit[0] is not source:  # the source is held, so its id cannot be reused meanwhile
+        hit = (source, compute())
+        memo[key] = hit
+    return hit[1]
+
+
+class _JsonFormatOncePerRequest:
+    """Stands in for the ``json_format`` module inside ``pulumi_policy.policy`` only."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(json_format, name)
+
+    @staticmethod
+    def MessageToDict(message: Message, *args: Any, **kwargs: Any) -> dict[str, Any]:  # noqa: N802 (protobuf's name)
+        """``json_format.MessageToDict``, remembered per message during one analyzer call."""
+        if args or kwargs:
+            return json_format.MessageToDict(message, *args, **kwargs)
+        return _remembered(("dict", id(message)), message, lambda: json_format.MessageToDict(message))
+
+
+def _deserialize_once(props: dict[str, Any], proxy_secrets: bool = False) -> dict[str, Any]:
+    return _remembered(("deserialized", id(props), proxy_secrets), props,
+                       lambda: _deserialize_properties(props, proxy_secrets))
+
+
+def _per_request(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(self: Any, request: Any, context: Any) -> Any:
+        _scope.memo = {}
+        try:
+            return method(self, request, context)
+        finally:
+            _scope.memo = None
+
+    return call
+
+
+def install() -> None:
+    """Make the SDK's analyzer convert each message once per ``Analyze`` / ``AnalyzeStack`` call (idempotent)."""
+    servicer: Any = sdk._PolicyAnalyzerServicer
+    if getattr(servicer, "_slm_converts_once", False):
+        return
+    setattr(sdk, "json_format", _JsonFormatOncePerRequest())  # noqa: B010 (replaces a module attribute)
+    setattr(sdk, "deserialize_properties", _deserialize_once)  # noqa: B010
+    servicer.Analyze = _per_request(servicer.Analyze)
+    servicer.AnalyzeStack = _per_request(servicer.AnalyzeStack)
+    servicer._slm_converts_once = True

@@ -1,0 +1,87 @@
+"""The pack converts a resource's properties once per Analyze call, not once per policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi_policy.policy as sdk
+import pytest
+from google.protobuf import json_format
+from pulumi.runtime.proto import analyzer_pb2
+from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
+
+from policies import conversion
+
+POLICIES = 5
+
+
+def _servicer(seen: list[Any]) -> Any:
+    def validate(args: Any, report: Any) -> None:
+        seen.append(dict(args.props))
+        if args.props.get("publicNetworkAccess") == "Enabled":
+            report("public")
+
+    def validate_stack(args: Any, report: Any) -> None:
+        seen.append([dict(r.props) for r in args.resources])
+
+    policies: list[Any] = [ResourceValidationPolicy(f"p{i}", "d", validate, EnforcementLevel.MANDATORY)
+                           for i in range(POLICIES)]
+    policies += [StackValidationPolicy(f"s{i}", "d", validate_stack, EnforcementLevel.MANDATORY) for i in range(2)]
+    return sdk._PolicyAnalyzerServicer(
+        "pack", "0.0.1", policies, EnforcementLevel.ADVISORY, None, None, None, None, None, None, None)
+
+
+def _request() -> analyzer_pb2.AnalyzeRequest:
+    req = analyzer_pb2.AnalyzeRequest(type="azure-native:storage:StorageAccount", urn="urn:x", name="x")
+    req.properties.update({"publicNetworkAccess": "Enabled", "tags": {"a": "b"}})
+    req.provider.CopyFrom(analyzer_pb2.AnalyzerProviderResource(type="pulumi:providers:azure-native", urn="urn:p",
+                                                                name="p"))
+    req.provider.properties.update({"location": "swedencentral"})
+    return req
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls = [0]
+    original = json_format.MessageToDict
+
+    def counted(message: Any, *args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return original(message, *args, **kwargs)
+
+    monkeypatch.setattr(json_format, "MessageToDict", counted)
+    return calls
+
+
+def test_each_message_is_converted_once_per_call_with_the_same_findings(monkeypatch: pytest.MonkeyPatch) -> None:
+    conversion.install()
+    calls = _counting(monkeypatch)
+    seen: list[Any] = []
+    response = _servicer(seen).Analyze(_request(), None)
+    assert calls[0] == 2  # the resource's properties and its provider's, once each (was 2 per policy)
+    assert [d.policyName for d in response.diagnostics] == [f"p{i}" for i in range(POLICIES)]
+    assert seen == [{"publicNetworkAccess": "Enabled", "tags": {"a": "b"}}] * POLICIES
+
+
+def test_stack_resources_are_converted_once_per_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    conversion.install()
+    calls = _counting(monkeypatch)
+    req = analyzer_pb2.AnalyzeStackRequest()
+    for i in range(3):
+        res = req.resources.add(type="t", urn=f"urn:{i}", name=f"r{i}")
+        res.properties.update({"i": i})
+    seen: list[Any] = []
+    _servicer(seen).AnalyzeStack(req, None)
+    assert calls[0] == 3  # once per resource, not once per resource per stack policy
+    assert seen == [[{"i": 0.0}, {"i": 1.0}, {"i": 2.0}]] * 2
+
+
+def test_nothing_is_remembered_between_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    conversion.install()
+    servicer = _servicer([])
+    servicer.Analyze(_request(), None)
+    calls = _counting(monkeypatch)
+    changed = _request()
+    changed.properties.update({"publicNetworkAccess": "Disabled"})
+    response = servicer.Analyze(changed, None)
+    assert calls[0] == 2
+    assert not response.diagnostics
