@@ -64,6 +64,14 @@ GPU_OPERATOR_REPO: Final = "https://helm.ngc.nvidia.com/nvidia"
 DEVICE_PLUGIN_CHART_VERSION: Final = "0.17.1"
 """NVIDIA k8s-device-plugin chart (seen pinned in public Terraform; verify with ``helm search repo``)."""
 DEVICE_PLUGIN_REPO: Final = "https://nvidia.github.io/k8s-device-plugin"
+KEDA_REPO: Final = "https://kedacore.github.io/charts"
+KEDA_CHART_VERSION: Final = "2.20.2"
+"""KEDA chart (kedacore/charts) the ``local`` tier installs: the ScaledObject CRD and operator. AKS
+uses its managed KEDA add-on instead."""
+INGRESS_NGINX_REPO: Final = "https://kubernetes.github.io/ingress-nginx"
+INGRESS_NGINX_CHART_VERSION: Final = "4.13.3"
+"""ingress-nginx chart (controller 1.13.x) the ``local`` tier installs for the ``nginx`` gateway
+class. AKS uses the app-routing add-on instead."""
 ONNX_IMAGE_FROM_REGISTRY: Final = "registry-built/onnx-server"
 """Placeholder handed to the pure ONNX adapter when the image is a ``pulumi.Output`` (ModelRegistry
 builds it); the component substitutes the Output when it declares the container."""
@@ -459,6 +467,10 @@ class InferenceCluster(pulumi.ComponentResource):
                 # nvidia.com/gpu to the scheduler; without it no GPU pod is ever scheduled.
                 self._device_plugin(name, k8s_opts)
         workloads: dict[str, ServingWorkload] = {}
+        if not settings.uses_azure:
+            # ScaledObjects need KEDA's CRDs and the Ingresses the nginx class: there first.
+            k8s_opts = pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(
+                depends_on=self._local_addons(name, k8s_opts)))
         for dep_name, plan in plans.items():
             workloads[dep_name] = self._workload(name, plan, k8s_opts)
         self.workloads = workloads
@@ -689,6 +701,34 @@ class InferenceCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(
                 depends_on=[ns, *self.pools.values()])),
         )
+
+    def _local_addons(self, name: str, k8s_opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
+        """``local``: KEDA and ingress-nginx, installed (pinned Helm releases) or read to prove they exist."""
+        if self._args.settings.cluster.local_addons == "check":
+            return [
+                k8s.apiextensions.v1.CustomResourceDefinition.get(f"{name}-keda-crd", "scaledobjects.keda.sh",
+                                                                  opts=k8s_opts),
+                k8s.networking.v1.IngressClass.get(f"{name}-nginx-class", "nginx", opts=k8s_opts),
+            ]
+        keda = k8s.helm.v3.Release(
+            f"{name}-keda", name="keda", chart="keda", version=KEDA_CHART_VERSION,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=KEDA_REPO),
+            namespace="keda", create_namespace=True, atomic=True, opts=k8s_opts)
+        nginx = k8s.helm.v3.Release(
+            f"{name}-ingress-nginx", name="ingress-nginx", chart="ingress-nginx",
+            version=INGRESS_NGINX_CHART_VERSION,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=INGRESS_NGINX_REPO),
+            # The gateway namespace the serving NetworkPolicies admit (kubernetes.io/metadata.name).
+            namespace="ingress-nginx", create_namespace=True, atomic=True,
+            values={"controller": {
+                # Reached with `kubectl port-forward` (docs/getting-started.md): nothing is opened on
+                # the laptop's network, and it works the same on kind, k3d and minikube.
+                "service": {"type": "ClusterIP"},
+                "ingressClassResource": {"name": "nginx", "default": False},
+                "allowSnippetAnnotations": False,
+            }},
+            opts=k8s_opts)
+        return [keda, nginx]
 
     def _device_plugin(self, name: str, k8s_opts: pulumi.ResourceOptions) -> None:
         k8s.helm.v3.Release(

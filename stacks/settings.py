@@ -316,6 +316,11 @@ class ClusterSettings(_Model):
     node_os_upgrade_channel: Literal["NodeImage", "SecurityPatch"] = "NodeImage"
     kube_context: str | None = None
     """``local`` only: the kubeconfig context to deploy to. Default: the current context."""
+    local_addons: Literal["install", "check"] = "install"
+    """``local`` only. ``install`` (default): Helm-install KEDA (the ScaledObjects' CRDs and
+    operator) and ingress-nginx (the gateway's ``nginx`` class) into the laptop cluster, pinned.
+    ``check``: they are already there; ``pulumi up`` reads the ``scaledobjects.keda.sh`` CRD and the
+    ``nginx`` IngressClass and fails naming the one that is missing."""
     gateway_hostname: str = "inference.example.internal"
     """Host name the TLS gateway serves the OpenAI routes on."""
     gateway_certificate_name: Annotated[str, Field(pattern=r"^[0-9A-Za-z-]{1,127}$")] = "gateway-tls"
