@@ -35,8 +35,6 @@ PINS: Final[tuple[tuple[str, str, str], ...]] = (
     (hv.DCGM_EXPORTER_REPO, hv.DCGM_EXPORTER_CHART, hv.DCGM_EXPORTER_VERSION),
     (ic.DEVICE_PLUGIN_REPO, "nvidia-device-plugin", ic.DEVICE_PLUGIN_CHART_VERSION),
     (ic.GPU_OPERATOR_REPO, "gpu-operator", ic.GPU_OPERATOR_CHART_VERSION),
-    (ic.KEDA_REPO, "keda", ic.KEDA_CHART_VERSION),
-    (ic.INGRESS_NGINX_REPO, "ingress-nginx", ic.INGRESS_NGINX_CHART_VERSION),
 )
 """(repository, chart, version) for every Helm release the components declare."""
 
