@@ -17,6 +17,7 @@ from typing import Final, Literal
 
 import pulumi
 import pulumi_docker as docker
+import pulumi_random as random
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.settings import get_monitor
 from pulumi_azure_native import cognitiveservices, containerregistry, keyvault, storage
@@ -155,14 +156,30 @@ class PhysicalNames:
     foundry_project: str
 
 
-def physical_names(settings: EnvironmentSettings) -> PhysicalNames:
-    """Derive every physical name from ``settings.name_prefix``; raise when one breaks Azure's rules."""
+NAME_SUFFIX_LENGTH: Final = 5
+"""dev only: random characters (a-z, 0-9) appended to the names a deleted resource keeps blocking."""
+
+
+def recreatable(settings: EnvironmentSettings) -> bool:
+    """dev is disposable: re-creatable right after ``pulumi destroy`` (random name suffix, no purge protection).
+
+    A soft-deleted Key Vault keeps its name for its retention days (and cannot be purged with purge
+    protection on); a deleted Foundry account keeps its subdomain for 48 hours. Staging and prod keep
+    stable names and purge protection.
+    """
+    return settings.tier == "dev"
+
+
+def physical_names(settings: EnvironmentSettings, suffix: str = "") -> PhysicalNames:
+    """Derive every physical name from ``settings.name_prefix`` (and the dev ``suffix``); raise when one
+    breaks Azure's rules."""
     prefix = settings.name_prefix
+    extra = (suffix,) if suffix else ()
     return PhysicalNames(
         registry=azure_name("container_registry", prefix, "acr"),
         storage_account=azure_name("storage_account", prefix, "weights"),
-        key_vault=azure_name("key_vault", prefix, "kv", separator="-"),
-        foundry_account=azure_name("cognitive_services", prefix, "foundry", separator="-"),
+        key_vault=azure_name("key_vault", prefix, "kv", *extra, separator="-"),
+        foundry_account=azure_name("cognitive_services", prefix, "foundry", *extra, separator="-"),
         foundry_project=azure_name("cognitive_services", prefix, "models", separator="-"),
     )
 
@@ -266,7 +283,7 @@ def validation_errors(settings: EnvironmentSettings, *, private: bool,
         errors.append(f"tier: {settings.tier!r} has no Azure resources; ModelRegistry needs dev, "
                       "staging or prod")
     try:
-        physical_names(settings)
+        physical_names(settings, "0" * NAME_SUFFIX_LENGTH if recreatable(settings) else "")
     except ValueError as err:
         errors.append(f"name_prefix: {err}")
     foundry = settings.foundry_deployments()
@@ -387,6 +404,15 @@ class ModelRegistry(pulumi.ComponentResource):
         self._args = args
         self._private = private
         self._names = physical_names(settings)
+        self._vault_name: pulumi.Input[str] = self._names.key_vault
+        self._foundry_name: pulumi.Input[str] = self._names.foundry_account
+        if recreatable(settings):
+            # A new suffix after every destroy (the RandomString goes with the stack), the same one in
+            # every update in between (it lives in the state).
+            suffix = random.RandomString(f"{name}-name-suffix", length=NAME_SUFFIX_LENGTH, upper=False,
+                                         special=False, opts=pulumi.ResourceOptions(parent=self))
+            self._vault_name = suffix.result.apply(lambda s: physical_names(settings, s).key_vault)
+            self._foundry_name = suffix.result.apply(lambda s: physical_names(settings, s).foundry_account)
         self._tags = {**settings.azure_tags(), **args.tags}
         self._stateful_lock = effective_lock(settings, args.lock)
         self._stateful_protect = self._stateful_lock is not None
@@ -600,7 +626,7 @@ class ModelRegistry(pulumi.ComponentResource):
         args, settings, name = self._args, self._args.settings, self._prefix
         self.key_vault = keyvault.Vault(
             f"{name}-kv",
-            vault_name=self._names.key_vault,
+            vault_name=self._vault_name,
             resource_group_name=args.resource_group_name,
             location=args.location,
             properties=keyvault.VaultPropertiesArgs(
@@ -609,7 +635,8 @@ class ModelRegistry(pulumi.ComponentResource):
                 enable_rbac_authorization=True,
                 enable_soft_delete=True,
                 soft_delete_retention_in_days=soft_delete_retention_days(settings),
-                enable_purge_protection=True,
+                # Irreversible once on; dev leaves it unset (off) so a destroyed vault can be purged.
+                enable_purge_protection=None if recreatable(settings) else True,
                 enabled_for_deployment=False,
                 enabled_for_disk_encryption=False,
                 enabled_for_template_deployment=False,
@@ -671,14 +698,14 @@ class ModelRegistry(pulumi.ComponentResource):
         public = settings.foundry.public_network_access_enabled
         account = cognitiveservices.Account(
             f"{name}-foundry",
-            account_name=self._names.foundry_account,
+            account_name=self._foundry_name,
             resource_group_name=args.resource_group_name,
             location=args.location,
             kind="AIServices",
             sku=cognitiveservices.SkuArgs(name="S0"),
             identity=cognitiveservices.IdentityArgs(type=cognitiveservices.ResourceIdentityType.SYSTEM_ASSIGNED),
             properties=cognitiveservices.AccountPropertiesArgs(
-                custom_sub_domain_name=self._names.foundry_account,
+                custom_sub_domain_name=self._foundry_name,
                 allow_project_management=True,
                 disable_local_auth=True,
                 public_network_access="Enabled" if public else "Disabled",

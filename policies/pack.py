@@ -386,37 +386,37 @@ SPECS: Final[tuple[Spec, ...]] = (
          config=_s(requirePrivate={"type": "boolean", "default": False})),
     # ---- H. System invariants: relations between resources (issue 17)
     Spec("slm-reach-metrics-scraper", "The monitoring mode's scraper is admitted by every NetworkPolicy guarding a "
-         "port it scrapes.", ("SYS-REACH",), "M/M/M", "Kubernetes NetworkPolicy semantics; Azure Managed Prometheus "
+         "port it scrapes.", ("INV-REACH",), "M/M/M", "Kubernetes NetworkPolicy semantics; Azure Managed Prometheus "
          "runs ama-metrics in kube-system", stack_rule=reachability.metrics_scraper, severity=H),
     Spec("slm-reach-firewalled-data", "Pods and nodes reach the vaults, storage and registries they use through "
-         "their firewalls or private endpoints.", ("SYS-REACH",), "M/M/M",
+         "their firewalls or private endpoints.", ("INV-REACH",), "M/M/M",
          "Key Vault / Storage network security; AKS egress", stack_rule=reachability.firewalled_data, severity=H),
     Spec("slm-reach-private-dns", "Private resources have a private endpoint and a DNS zone linked to their "
-         "clients' VNet.", ("SYS-REACH",), "M/M/M", "Azure Private Endpoint DNS configuration",
+         "clients' VNet.", ("INV-REACH",), "M/M/M", "Azure Private Endpoint DNS configuration",
          stack_rule=reachability.private_dns, severity=H),
     Spec("slm-identity-create-time-grants", "Grants AKS checks at creation (BYO kubelet identity, subnet) exist and "
-         "are ordered before the cluster.", ("SYS-IDENTITY",), "M/M/M",
+         "are ordered before the cluster.", ("INV-IDENTITY",), "M/M/M",
          "AKS bring-your-own identity and subnet prerequisites", stack_rule=identity.create_time_grants, severity=H),
     Spec("slm-identity-kubelet-acr-pull", "Each cluster's kubelet identity may pull from the registries its pods "
-         "use.", ("SYS-IDENTITY",), "M/M/M", "AKS ACR integration (AcrPull for the kubelet identity)",
+         "use.", ("INV-IDENTITY",), "M/M/M", "AKS ACR integration (AcrPull for the kubelet identity)",
          stack_rule=identity.kubelet_acr_pull, severity=H),
     Spec("slm-identity-secrets-reader", "The identity each SecretProviderClass uses may read its Key Vault's "
-         "secrets.", ("SYS-IDENTITY",), "M/M/M", "Key Vault CSI provider with workload identity",
+         "secrets.", ("INV-IDENTITY",), "M/M/M", "Key Vault CSI provider with workload identity",
          stack_rule=identity.secrets_reader, severity=H),
     Spec("slm-identity-keda-metrics-reader", "KEDA queries Azure Monitor workspaces with a federated identity "
-         "holding Monitoring Data Reader.", ("SYS-IDENTITY",), "M/M/M", "KEDA azure-workload pod identity; Azure "
+         "holding Monitoring Data Reader.", ("INV-IDENTITY",), "M/M/M", "KEDA azure-workload pod identity; Azure "
          "Monitor managed Prometheus query", stack_rule=identity.keda_metrics_reader, severity=H),
     Spec("slm-identity-deployer-grants", "The identity running pulumi up may write every data plane it writes, "
-         "granted before it writes.", ("SYS-IDENTITY",), "M/M/M",
+         "granted before it writes.", ("INV-IDENTITY",), "M/M/M",
          "AKS Azure RBAC (local accounts off); IoT Hub Entra auth; ACR push", stack_rule=identity.deployer_grants,
          severity=H),
-    Spec("slm-identity-grafana-users", "Somebody holds Grafana Admin on each Managed Grafana.", ("SYS-IDENTITY",),
+    Spec("slm-identity-grafana-users", "Somebody holds Grafana Admin on each Managed Grafana.", ("INV-IDENTITY",),
          "M/M/M", "Azure Managed Grafana roles", stack_rule=identity.grafana_users),
     Spec("slm-conflict-diagnostic-sinks", "No two diagnostic settings send one category of a resource to the same "
-         "destination.", ("SYS-CONFLICT",), "M/M/M", "Azure Monitor diagnostic settings (one sink per category)",
+         "destination.", ("INV-CONFLICT",), "M/M/M", "Azure Monitor diagnostic settings (one sink per category)",
          stack_rule=conflicts.diagnostic_sinks, severity=H),
     Spec("slm-conflict-unique-names", "Resource names are unique in their scope (globally for DNS names).",
-         ("SYS-CONFLICT",), "M/M/M", "Azure naming rules; Kubernetes object identity",
+         ("INV-CONFLICT",), "M/M/M", "Azure naming rules; Kubernetes object identity",
          stack_rule=conflicts.unique_names, severity=H),
     # ---- Serving lints (seed defects, SLM_FACTS.md)
     Spec("slm-serving-tool-call-parser", "vLLM auto tool choice has a known tool-call parser.", ("D1",), "M/M/M",

@@ -147,6 +147,8 @@ def computed_outputs(typ: str, name: str, inputs: Mapping[str, Any]) -> dict[str
     elif typ == "azure-native:iothub:IotHubResource":
         out["properties"] = {**dict(inputs.get("properties") or {}),
                              "hostName": f"{physical}.azure-devices.net"}
+    elif typ == "random:index/randomString:RandomString":
+        out["result"] = random_string(name, inputs)
     elif typ.startswith("docker:") and "Image" in typ:
         image_name = str(inputs.get("imageName") or inputs.get("tags") or physical)
         digest = hashlib.sha256(image_name.encode()).hexdigest()
@@ -180,6 +182,22 @@ def aks_exec_kubeconfig(cluster: str) -> str:
         "      installHint: |2\n\n        kubelogin is not installed which is required to connect to AAD enabled cluster.\n"
         "      provideClusterInfo: false\n"
     )
+
+
+RANDOM_CHARSETS: Final = (("lower", "abcdefghijklmnopqrstuvwxyz"), ("upper", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+                          ("numeric", "0123456789"), ("special", "!@#$%&*()-_=+[]{}<>:?"))
+"""The random provider's character sets (each on unless its input is false); ``overrideSpecial`` replaces the last."""
+
+
+def random_string(name: str, inputs: Mapping[str, Any]) -> str:
+    """What ``random.RandomString`` yields: ``length`` characters of the enabled sets, here derived from the
+    logical name (stable from plan to plan, as the provider's value is stable in the state)."""
+    sets = [str(inputs.get("overrideSpecial") or chars) if key == "special" else chars
+            for key, chars in RANDOM_CHARSETS if inputs.get(key) is not False]
+    alphabet = "".join(sets)
+    length = int(inputs.get("length") or 0)
+    digest = hashlib.sha256(f"random/{name}".encode()).digest() * (length // 32 + 1)
+    return "".join(alphabet[b % len(alphabet)] for b in digest[:length])
 
 
 class PlatformMocks(pulumi.runtime.Mocks):

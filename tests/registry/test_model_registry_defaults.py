@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import itertools
 import json
+import re
 
 import pytest
 
@@ -114,7 +115,9 @@ class TestKeyVaultDefaults:
         props = harness.default(tier).one("keyvault:Vault").inputs["properties"]
         assert props["enableRbacAuthorization"] is True
         assert "accessPolicies" not in props
-        assert props["enablePurgeProtection"] is True
+        # dev is disposable: no purge protection (dev's policy level for it is advisory), so a destroyed
+        # vault can be purged; staging and prod keep it.
+        assert props.get("enablePurgeProtection") is (None if tier == "dev" else True)
         assert props["enableSoftDelete"] is True
         assert props["softDeleteRetentionInDays"] == retention
         assert props["networkAcls"]["defaultAction"] == "Deny"
@@ -181,7 +184,8 @@ class TestFoundryDefaults:
         assert account["kind"] == "AIServices"
         assert account["sku"] == {"name": "S0"}
         assert account["identity"] == {"type": "SystemAssigned"}
-        assert props["customSubDomainName"] == f"slm{tier[:4]}-foundry"
+        assert props["customSubDomainName"] == account["accountName"]  # dev adds its suffix (TestDevIsRecreatable)
+        assert props["customSubDomainName"].startswith(f"slm{tier[:4]}-foundry")
         assert props["allowProjectManagement"] is True
         assert props["disableLocalAuth"] is True
         assert props["publicNetworkAccess"] == "Disabled"
@@ -252,9 +256,37 @@ class TestFoundryDefaults:
         assert built.outputs["foundry_endpoint"] is None
 
     def test_endpoint_output_is_the_accounts_endpoint(self, harness) -> None:
-        outputs = harness.default("dev").outputs
-        assert outputs["foundry_endpoint"] == "https://slmdev-foundry.cognitiveservices.azure.com/"
-        assert outputs["foundry_account_name"] == "slmdev-foundry"
+        outputs = harness.default("staging").outputs
+        assert outputs["foundry_endpoint"] == "https://slmstag-foundry.cognitiveservices.azure.com/"
+        assert outputs["foundry_account_name"] == "slmstag-foundry"
+
+
+class TestDevIsRecreatable:
+    """After ``pulumi destroy`` a soft-deleted vault keeps its name for the retention days and a deleted
+    Foundry account its subdomain for 48 hours; dev gets a per-stack random suffix on both (a new one
+    after each destroy, as random.RandomString is re-created), staging and prod keep stable names."""
+
+    def test_dev_vault_and_foundry_names_carry_the_stacks_random_suffix(self, harness) -> None:
+        built = harness.default("dev")
+        (suffix,) = built.of_type("random:index/randomString:RandomString")
+        assert (suffix.inputs["length"], suffix.inputs["special"], suffix.inputs["upper"]) == (5, False, False)
+        vault = built.one("keyvault:Vault").inputs["vaultName"]
+        account = built.one("cognitiveservices:Account").inputs
+        assert re.fullmatch(r"slmdev-kv-[a-z0-9]{5}", vault), vault
+        assert re.fullmatch(r"slmdev-foundry-[a-z0-9]{5}", account["accountName"]), account["accountName"]
+        assert account["properties"]["customSubDomainName"] == account["accountName"]
+        assert vault.rsplit("-", 1)[1] == account["accountName"].rsplit("-", 1)[1]
+        assert built.outputs["foundry_endpoint"] == f"https://{account['accountName']}.cognitiveservices.azure.com/"
+
+    def test_the_suffix_is_the_same_in_every_plan_of_the_stack(self, harness) -> None:
+        first = harness.build(harness.settings("dev")).one("keyvault:Vault").inputs["vaultName"]
+        assert harness.build(harness.settings("dev")).one("keyvault:Vault").inputs["vaultName"] == first
+
+    @pytest.mark.parametrize("tier", ["staging", "prod"])
+    def test_staging_and_prod_names_are_stable(self, harness, tier) -> None:
+        built = harness.default(tier)
+        assert built.of_type("random:index/randomString:RandomString") == []
+        assert built.one("keyvault:Vault").inputs["vaultName"] == f"slm{tier[:4]}-kv"
 
 
 class TestAccess:
