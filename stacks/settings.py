@@ -259,6 +259,10 @@ class FoundryDeployment(_Model):
     rai_policy: str = "Microsoft.DefaultV2"
 
 
+DEPLOYMENT_ARTIFACT: Final[Mapping[str, str]] = {
+    "vllm": "safetensors", "ollama": "gguf", "onnx-genai": "onnx", "foundry": "foundry"}
+"""Deployment ``target`` -> the ``ModelArtifacts`` field it serves from (one entry per target)."""
+
 Deployment = Annotated[
     VllmDeployment | OllamaDeployment | OnnxGenAIDeployment | FoundryDeployment,
     Field(discriminator="target"),
@@ -943,9 +947,10 @@ class EnvironmentSettings(_Model):
                     f"use one of: {', '.join(sorted(self.models))}"]
         model = self.models[dep.model]
         errors: list[str] = []
-        artifact_for = {"vllm": "safetensors", "ollama": "gguf", "onnx-genai": "onnx",
-                        "foundry": "foundry"}
-        artifact = artifact_for[dep.target]
+        artifact = DEPLOYMENT_ARTIFACT.get(dep.target)
+        if artifact is None:  # a target added without its artifact kind (docs/adding-an-engine.md)
+            return [f"{path}.target: {dep.target!r} has no artifact kind in stacks/settings.py "
+                    "DEPLOYMENT_ARTIFACT; add it there (docs/adding-an-engine.md)"]
         if getattr(model.artifacts, artifact) is None:
             errors.append(f"{path}.target: {dep.target!r} needs models.{dep.model}.artifacts."
                           f"{artifact}, which is not set; add it or choose a target the model has "
