@@ -1,76 +1,124 @@
-"""Plan benchmark: wall time, peak memory and resource count per shipped stack, against the SDK floor.
+"""Plan and gate against a fair floor, whole process, per shipped stack.
 
-The floor is the same number of trivial resources registered under the same mock monitor, so the
-ratio isolates what our program adds (components, settings, Outputs) over Pulumi's own cost.
-Target: ratio <= 1.5. It also times the policy gate on each recording (the pack started as a
-subprocess and driven over the analyzer protocol, as ``slmctl gate`` does; target for prod: < 3 s).
-This script prints; it never asserts time.
+Run: ``PYTHONPATH=. .venv/bin/python benchmarks/plan_bench.py [REPEATS]``. For each stack it first
+dumps the plan's exact tree (``--dump``, in a child process), then runs, interleaved, REPEATS rounds of
+four whole processes: ``slmctl plan <stack> --no-gate --quiet``, ``slmctl gate <stack> --quiet``, the
+fair floor (``fair_floor.py``: the same tree, same mocks, nothing else) and the floor that also imports
+the provider SDK modules the plan loaded. It prints medians of wall and CPU seconds (user + system of
+the process and its children: the gate's pack included) and the peak RSS, the ratios, and the fitted
+growth (least squares, seconds per resource across the stacks). Absolute times on a shared machine are
+noisy; the ratios, measured in one interleaved run, are the claim. It prints; it never asserts time.
 """
 
 from __future__ import annotations
 
-import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
-import tracemalloc
 from pathlib import Path
+from typing import Any
 
-import pulumi
-from pulumi_azure_native import resources
-
-from slmctl.gate import run_gate
-from slmctl.loader import load_stack_file
-from slmctl.plan import make_plan
-from slmctl.recorder import record
-
+ROOT = Path(__file__).resolve().parent.parent
 STACKS = ("local", "dev", "staging", "prod")
-REPEATS = 3
+PROVIDER_PREFIXES = ("pulumi_azure_native", "pulumi_kubernetes", "pulumi_docker", "pulumi_random", "pulumi_tls")
+REDUCED = ("generated stacks (1-120 vLLM deployments, 1-300 edge fleets) are not in this script yet; "
+           "fleet_bench.py covers fleet growth in-process")
 
 
-def measure(fn):  # type: ignore[no-untyped-def]
-    """Best wall time of REPEATS runs, and peak traced memory of one."""
-    best = float("inf")
-    result = None
-    for _ in range(REPEATS):
-        gc.collect()
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    gc.collect()
-    tracemalloc.start()
-    fn()
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return best, peak, result
+def dump(stack: str, out: Path) -> None:
+    """Write the tree of ``stack``'s plan (with the alias specs the SDK sent) and the provider modules loaded."""
+    from slmctl import recorder
+    from slmctl.loader import load_stack_file
+    from slmctl.plan import make_plan
+
+    aliases: dict[str, list[tuple[str, str]]] = {}
+    original = recorder.RecordingMonitor.RegisterResource
+
+    def capture(self: Any, request: Any) -> Any:
+        response = original(self, request)
+        aliases[response.urn] = [(a.spec.name, a.spec.type) for a in request.aliases if a.HasField("spec")]
+        return response
+
+    recorder.RecordingMonitor.RegisterResource = capture  # type: ignore[method-assign]
+    plan = make_plan(load_stack_file(ROOT / "stacks" / f"Pulumi.{stack}.yaml"))
+    stack_urns = {r.urn for r in plan.recording.registrations if r.type == "pulumi:pulumi:Stack"}
+    tree = {"stack": stack,
+            "modules": sorted(m for m in sys.modules if m.startswith(PROVIDER_PREFIXES)),
+            "resources": [{"urn": r.urn, "type": r.type, "name": r.name, "custom": r.custom,
+                           "parent": None if r.parent in stack_urns or not r.parent or "pulumi:pulumi:Stack" in r.parent
+                           else r.parent, "inputs": r.inputs, "protect": r.protect, "aliases": aliases.get(r.urn, [])}
+                          for r in plan.recording.registrations if not r.read]}
+    out.write_text(json.dumps(tree), encoding="utf-8")
 
 
-def floor(count: int):  # type: ignore[no-untyped-def]
-    class Box(pulumi.ComponentResource):
-        def __init__(self, name: str) -> None:
-            super().__init__("slm:bench:Box", name, None, None)
-            for i in range(count - 1):
-                resources.ResourceGroup(f"rg{i}", location="swedencentral", tags={"i": str(i)},
-                                        opts=pulumi.ResourceOptions(parent=self))
-            self.register_outputs({})
+def run(argv: list[str]) -> tuple[float, float, float]:
+    """Wall s, CPU s (process + children) and peak RSS MiB of one whole process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 1):
+        msg = f"{' '.join(argv)} exited {proc.returncode}"
+        raise SystemExit(msg)
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
-    return lambda: record(lambda: Box("box"))
+
+def _fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    slope, intercept = statistics.linear_regression(xs, ys)
+    return slope, intercept
 
 
 def main() -> None:
-    """Print one row per stack."""
-    root = Path(__file__).resolve().parent.parent
-    print(f"{'stack':8} {'resources':>9} {'plan s':>8} {'peak MiB':>9} {'floor s':>8} {'ratio':>6} {'gate s':>7}")
-    make_plan(load_stack_file(root / "stacks" / "Pulumi.dev.yaml"))  # warm imports once
-    for name in STACKS:
-        loaded = load_stack_file(root / "stacks" / f"Pulumi.{name}.yaml")
-        seconds, peak, plan = measure(lambda loaded=loaded: make_plan(loaded))
-        count = len(plan.recording.registrations)
-        floor_s, _, _ = measure(floor(count))
-        start = time.perf_counter()
-        run_gate(plan.recording, environment=loaded.settings.tier, stack_file=loaded.path)
-        gate_s = time.perf_counter() - start
-        print(f"{name:8} {count:9d} {seconds:8.3f} {peak / 2**20:9.1f} {floor_s:8.3f} {seconds / floor_s:6.2f}"
-              f" {gate_s:7.2f}")
+    """Print the markdown table the README quotes."""
+    repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    py = sys.executable
+    print(f"load average at start: {os.getloadavg()[0]:.2f} (1 min); {repeats} interleaved rounds; medians")
+    print(f"reduced: {REDUCED}")
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for stack in STACKS:
+            tree = Path(tmp) / f"{stack}.json"
+            subprocess.run([py, __file__, "--dump", stack, str(tree)], cwd=ROOT, check=True,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+            count = len(json.loads(tree.read_text(encoding="utf-8"))["resources"])
+            commands = {
+                "plan": [py, "-m", "slmctl", "plan", stack, "--no-gate", "--quiet", "--out", f"{tmp}/{stack}"],
+                "gate": [py, "-m", "slmctl", "gate", stack, "--quiet", "--format", "json",
+                         "--output", f"{tmp}/{stack}-gate.json"],
+                "floor": [py, str(ROOT / "benchmarks" / "fair_floor.py"), str(tree)],
+                "floor+imports": [py, str(ROOT / "benchmarks" / "fair_floor.py"), str(tree), "--imports"],
+            }
+            samples: dict[str, list[tuple[float, float, float]]] = {k: [] for k in commands}
+            for _ in range(repeats):
+                for key, argv in commands.items():
+                    samples[key].append(run(argv))
+            med = {k: tuple(statistics.median(s[i] for s in v) for i in range(3)) for k, v in samples.items()}
+            rows.append({"stack": stack, "resources": count, **med})
+    print()
+    print("| stack | resources | plan wall / CPU s | gate wall / CPU s | floor wall / CPU s | floor+imports wall / CPU s "
+          "| plan / floor (CPU) | plan / floor+imports (CPU) | gate − plan (CPU s) | peak MiB plan / gate / floor |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        p, g, f, fi = r["plan"], r["gate"], r["floor"], r["floor+imports"]
+        print(f"| {r['stack']} | {r['resources']} | {p[0]:.2f} / {p[1]:.2f} | {g[0]:.2f} / {g[1]:.2f} "
+              f"| {f[0]:.2f} / {f[1]:.2f} | {fi[0]:.2f} / {fi[1]:.2f} | {p[1] / f[1]:.2f} | {p[1] / fi[1]:.2f} "
+              f"| {g[1] - p[1]:.2f} | {p[2]:.0f} / {g[2]:.0f} / {f[2]:.0f} |")
+    xs = [float(r["resources"]) for r in rows]
+    print()
+    for key in ("plan", "gate", "floor", "floor+imports"):
+        slope, intercept = _fit(xs, [r[key][1] for r in rows])
+        print(f"fitted CPU growth, {key}: {intercept:.2f} s + {slope * 1000:.2f} ms per resource")
+    print(f"load average at end: {os.getloadavg()[0]:.2f} (1 min)")
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 4 and sys.argv[1] == "--dump":
+        dump(sys.argv[2], Path(sys.argv[3]))
+    else:
+        main()
