@@ -44,7 +44,10 @@ def dump(stack: str, out: Path) -> None:
         return response
 
     recorder.RecordingMonitor.RegisterResource = capture  # type: ignore[method-assign]
-    plan = make_plan(load_stack_file(ROOT / "stacks" / f"Pulumi.{stack}.yaml"))
+    try:
+        plan = make_plan(load_stack_file(ROOT / "stacks" / f"Pulumi.{stack}.yaml"))
+    finally:
+        recorder.RecordingMonitor.RegisterResource = original  # type: ignore[method-assign]
     stack_urns = {r.urn for r in plan.recording.registrations if r.type == "pulumi:pulumi:Stack"}
     tree = {"stack": stack,
             "modules": sorted(m for m in sys.modules if m.startswith(PROVIDER_PREFIXES)),

@@ -259,14 +259,19 @@ class TestGateText:
 def test_repeated_recordings_leave_no_event_loop_to_die_noisily() -> None:
     """`make bench` records the same stacks many times with gc.collect() between: no "Exception ignored"."""
     script = (
-        "import gc\n"
-        "from benchmarks.plan_bench import floor\n"
+        "import gc, json, pathlib, tempfile\n"
+        "from benchmarks.fair_floor import replay\n"
+        "from benchmarks.plan_bench import dump\n"
         "from slmctl.loader import load_stack_file\n"
         "from slmctl.plan import make_plan\n"
-        "loaded = load_stack_file(__import__('pathlib').Path('stacks/Pulumi.local.yaml'))\n"
+        "from slmctl.recorder import record\n"
+        "loaded = load_stack_file(pathlib.Path('stacks/Pulumi.local.yaml'))\n"
+        "tree_file = pathlib.Path(tempfile.mkdtemp()) / 'local.json'\n"
+        "dump('local', tree_file)\n"
+        "tree = json.loads(tree_file.read_text())\n"
         "for _ in range(3):\n"
         "    make_plan(loaded)\n"
-        "    floor(18)()\n"
+        "    record(lambda: replay(tree), stack='local')\n"
         "    gc.collect()\n"
     )
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True,
