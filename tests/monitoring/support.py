@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from inference.builders import GGUF_SHA256
 
 from stacks.settings import EnvironmentSettings
 
@@ -25,7 +26,7 @@ _MODEL: dict[str, Any] = {
     "artifacts": {
         "safetensors": {"repo": "microsoft/Phi-4-mini-instruct",
                         "revision": "cfbefacb99257ffa30c83adab238a50856ac3083"},
-        "gguf": {"ollama_tag": "phi4-mini:3.8b-q4_K_M"},
+        "gguf": {"ollama_tag": "phi4-mini:3.8b-q4_K_M", "sha256": GGUF_SHA256},
         "onnx": {"repo": "microsoft/Phi-4-mini-instruct-onnx",
                  "revision": "1" * 40, "cpu_variant": "cpu_and_mobile/cpu-int4-rtn-block-32-acc-level-4"},
         "foundry": {"format": "Microsoft", "name": "Phi-4-mini-instruct", "version": "1"},
