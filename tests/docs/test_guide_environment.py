@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from guide_support import DOCS, assert_plan_and_gate_pass, repo_copy
+from guide_support import DOCS, assert_plan_and_gate_pass, repo_copy, yaml_snippets
 
 pytestmark = pytest.mark.slow
 
@@ -29,21 +29,29 @@ def _add_to_flow_list(text: str, line_start: str, before: str, new: str) -> str:
 
     out, n = pattern.subn(add, text)
     if not n:  # a matrix `include:` list, one entry per stack with its deploy runner label
-        entry = re.compile(rf"^(?P<i>\s*)- stack: {before}\n(?P<j>\s*)runner: slm-deploy-{before}\n", re.M)
-        out, n = entry.subn(lambda m: f"{m['i']}- stack: {new}\n{m['j']}runner: slm-deploy-{new}\n{m[0]}", text)
-    assert n, f"no {line_start} list to add {new} to"
+        return _add_include_entry(text, before, new)
     return out
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the guide does not yet cover the deployer runner that issue 17 added after it was written: a bootstrap job, "
-    "the runner label in .github/actionlint.yaml and the stack's deployer setting; fails until the guide does"))
+def _add_include_entry(text: str, before: str, new: str) -> str:
+    """A matrix ``include:`` list, one entry per stack with its deploy runner label: add ``new`` before ``before``."""
+    entry = re.compile(rf"^(?P<i>\s*)- stack: {before}\n(?P<j>\s*)runner: slm-deploy-{before}\n", re.M)
+    out, n = entry.subn(lambda m: f"{m['i']}- stack: {new}\n{m['j']}runner: slm-deploy-{new}\n{m[0]}", text)
+    assert n, f"no include entry for {before} to add {new} before"
+    return out
+
+
 def test_adding_an_environment_as_written(tmp_path: Path) -> None:
     copy = repo_copy(tmp_path)
     guide = (DOCS / "adding-an-environment.md").read_text()
     # 1. the stack file: a copy of staging with its own name_prefix and tags
     assert "Copy the nearest one (`staging`" in guide
     text = (copy / "stacks" / "Pulumi.staging.yaml").read_text().replace("name_prefix: slmstg", "name_prefix: slmqa")
+    # ... whose in-VNet runner gets its own label (the guide's only YAML snippet)
+    [runner_snippet] = yaml_snippets("adding-an-environment.md")
+    label = runner_snippet["runner"]["label"]
+    assert "\n      runner:\n" in text
+    text = text.replace("\n      runner:\n", f"\n      runner:\n        label: {label}\n", 1)
     (copy / "stacks" / "Pulumi.qa.yaml").write_text(text)
     # 2. its policy levels, and its environment
     shutil.copy(copy / "policies" / "config" / "staging.json", copy / "policies" / "config" / "qa.json")
@@ -53,10 +61,14 @@ def test_adding_an_environment_as_written(tmp_path: Path) -> None:
     # 3. the workflows
     workflows = copy / ".github" / "workflows"
     pr = (workflows / "pr.yml").read_text()
-    pr = _add_to_flow_list(pr, "stack:", "prod", "qa")
+    pr = _add_to_flow_list(pr, "stack:", "prod", "qa")  # the gate matrix
+    pr = _add_include_entry(pr, "prod", "qa")  # the preview matrix: qa lives in Azure
     (workflows / "pr.yml").write_text(pr)
     drift = _add_to_flow_list((workflows / "drift.yml").read_text(), "stack:", "prod", "qa")
     (workflows / "drift.yml").write_text(drift)
+    assert "`.github/actionlint.yaml`: add `slm-deploy-qa`" in guide
+    lint = copy / ".github" / "actionlint.yaml"
+    lint.write_text(lint.read_text().replace("    - slm-deploy-prod\n", "    - slm-deploy-prod\n    - slm-deploy-qa\n", 1))
     deploy = (workflows / "deploy.yml").read_text()
     # staging's jobs (its runner bootstrap, if any, and its up) copied for qa, chained between staging and prod
     first = "  bootstrap-staging:\n" if "  bootstrap-staging:\n" in deploy else "  up-staging:\n"
