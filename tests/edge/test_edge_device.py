@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,22 +20,6 @@ from tests.edge.fleets import OLLAMA_IMAGE, SHA, make_settings
 KUBECONFIG = "apiVersion: v1\nkind: Config\nusers: [{name: edge, user: {token: kube-secret-token}}]\n"
 DYNAMIC = "pulumi-python:dynamic:Resource"
 ENGINE_KEY = "edge-engine-key-value"
-
-
-@pytest.fixture(autouse=True)
-def iothub_host_name(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Stand-in hostName for the azure-native 3.x token (the shared mocks still key it on the v2 one)."""
-    original = recorder.computed_outputs
-
-    def outputs(typ: str, name: str, inputs: Any) -> dict[str, Any]:
-        out = original(typ, name, inputs)
-        if typ == "azure-native:iothub:IotHubResource":
-            out["properties"] = {**dict(inputs.get("properties") or {}),
-                                 "hostName": f"{out['name']}.azure-devices.net"}
-        return out
-
-    monkeypatch.setattr(recorder, "computed_outputs", outputs)
-    return
 
 
 def _args(s: EnvironmentSettings, fleet_name: str, **over: Any) -> EdgeDeviceArgs:

@@ -18,7 +18,7 @@ import json
 import re
 import sys
 import types
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,21 +120,6 @@ def fill_argv(command: Sequence[str], args: Sequence[str]) -> tuple[str, list[st
 
 
 # --------------------------------------------------------------------------- recordings
-
-
-@pytest.fixture(autouse=True)
-def iothub_host_name(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    original = recorder.computed_outputs
-
-    def outputs(typ: str, name: str, inputs: Any) -> dict[str, Any]:
-        out = original(typ, name, inputs)
-        if typ == "azure-native:iothub:IotHubResource":
-            out["properties"] = {**dict(inputs.get("properties") or {}),
-                                 "hostName": f"{out['name']}.azure-devices.net"}
-        return out
-
-    monkeypatch.setattr(recorder, "computed_outputs", outputs)
-    return
 
 
 def plan_fleet(s: EnvironmentSettings, name: str) -> Recording:
