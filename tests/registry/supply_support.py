@@ -48,8 +48,28 @@ def git_blob_id(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
+class LoopbackServer:
+    """A threaded HTTP server on 127.0.0.1 and a free port, stopped when its ``with`` block ends."""
+
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def endpoint(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.shutdown()
+        self._server.server_close()
+
+
 @dataclass
-class FakeHub:
+class FakeHub(LoopbackServer):
     """A one-repo Hub. ``lfs`` names the files stored as LFS (sha256 recorded), the rest are git blobs."""
 
     repo: str
@@ -58,12 +78,6 @@ class FakeHub:
     lfs: frozenset[str] = frozenset()
     tampered: dict[str, bytes] = field(default_factory=dict[str, bytes])
     downloads: list[str] = field(default_factory=list[str])
-    _server: ThreadingHTTPServer | None = None
-
-    @property
-    def endpoint(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def tree(self) -> list[dict[str, Any]]:
         entries: list[dict[str, Any]] = []
@@ -135,14 +149,8 @@ class FakeHub:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._serve(Handler)
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.shutdown()
-        self._server.server_close()
 
 
 # --------------------------------------------------------------------------- Entra-shaped tokens
@@ -311,18 +319,12 @@ def iter_blob_names(container: Any, prefix: str) -> Iterator[str]:
 
 
 @dataclass
-class FakeOllama:
+class FakeOllama(LoopbackServer):
     """An Ollama registry with one tag: ``/v2/<ns>/<name>/manifests/<tag>`` and ``/blobs/sha256:<hex>``."""
 
     tag: str
     blobs: dict[str, bytes]
     """mediaType -> content (config, model, template...)."""
-    _server: ThreadingHTTPServer | None = None
-
-    @property
-    def endpoint(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     @staticmethod
     def digest(data: bytes) -> str:
@@ -359,11 +361,5 @@ class FakeOllama:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._serve(Handler)
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.shutdown()
-        self._server.server_close()
