@@ -35,6 +35,8 @@ PINS: Final[tuple[tuple[str, str, str], ...]] = (
     (hv.DCGM_EXPORTER_REPO, hv.DCGM_EXPORTER_CHART, hv.DCGM_EXPORTER_VERSION),
     (ic.DEVICE_PLUGIN_REPO, "nvidia-device-plugin", ic.DEVICE_PLUGIN_CHART_VERSION),
     (ic.GPU_OPERATOR_REPO, "gpu-operator", ic.GPU_OPERATOR_CHART_VERSION),
+    (ic.KEDA_REPO, "keda", ic.KEDA_CHART_VERSION),
+    (ic.INGRESS_NGINX_REPO, "ingress-nginx", ic.INGRESS_NGINX_CHART_VERSION),
 )
 """(repository, chart, version) for every Helm release the components declare."""
 
@@ -49,9 +51,10 @@ def fetch_index(repo: str) -> dict[str, Any]:
         return yaml.safe_load(response.read()) or {}
 
 
-def entries(index: dict[str, Any], chart: str, version: str) -> list[dict[str, str]]:
+def entries(index: dict[str, Any], chart: str, version: str) -> list[dict[str, str | None]]:
     """The pinned entry of ``chart`` (empty when the index does not list that version)."""
-    return [{"version": str(e["version"]), "appVersion": str(e.get("appVersion", "")), "digest": str(e["digest"])}
+    return [{"version": str(e["version"]), "appVersion": str(e.get("appVersion", "")),
+             "digest": None if e.get("digest") is None else str(e["digest"])}
             for e in index.get("entries", {}).get(chart, []) if str(e.get("version")) == version]
 
 

@@ -17,6 +17,10 @@ from components.inference_cluster import (
     DEVICE_PLUGIN_REPO,
     GPU_OPERATOR_CHART_VERSION,
     GPU_OPERATOR_REPO,
+    INGRESS_NGINX_CHART_VERSION,
+    INGRESS_NGINX_REPO,
+    KEDA_CHART_VERSION,
+    KEDA_REPO,
 )
 from components.monitoring import helm_values as hv
 from policies.rules import existence
@@ -61,7 +65,9 @@ class TestHelmChartVersions:
         (hv.KUBE_PROMETHEUS_STACK_REPO, hv.KUBE_PROMETHEUS_STACK_CHART, hv.KUBE_PROMETHEUS_STACK_VERSION),
         (hv.DCGM_EXPORTER_REPO, hv.DCGM_EXPORTER_CHART, hv.DCGM_EXPORTER_VERSION),
         (DEVICE_PLUGIN_REPO, "nvidia-device-plugin", DEVICE_PLUGIN_CHART_VERSION),
-        (GPU_OPERATOR_REPO, "gpu-operator", GPU_OPERATOR_CHART_VERSION)])
+        (GPU_OPERATOR_REPO, "gpu-operator", GPU_OPERATOR_CHART_VERSION),
+        (KEDA_REPO, "keda", KEDA_CHART_VERSION),
+        (INGRESS_NGINX_REPO, "ingress-nginx", INGRESS_NGINX_CHART_VERSION)])
     def test_every_chart_the_code_pins_is_in_the_committed_index(self, repo: str, chart: str, version: str) -> None:
         assert existence.helm_chart_versions([release(version, chart=chart, repo=repo)], {}) == []
 
@@ -72,6 +78,9 @@ class TestHelmChartVersions:
             assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", entry["copied_on"]), repo
             for chart, versions in entry["charts"].items():
                 for v in versions:
+                    if v["digest"] is None:  # copied from the chart's release commit, not its index: says so
+                        assert "no digest is recorded" in entry["copied_from"], (chart, v)
+                        continue
                     assert re.fullmatch(r"[0-9a-f]{64}", v["digest"]), (chart, v)
                     assert v["appVersion"], (chart, v)
 
@@ -163,3 +172,18 @@ def test_the_refresh_script_keeps_the_pinned_entries_and_refuses_a_missing_pin(m
     _, missing = script.refreshed()
     assert "kube-prometheus-stack 81.4.3 is not in https://prometheus-community.github.io/helm-charts/index.yaml" \
         in missing
+
+
+def test_the_local_stacks_charts_are_in_the_committed_index() -> None:
+    """KEDA and ingress-nginx (installed by ``local``) are checked against real index entries, not advisory."""
+    from slmctl.loader import load_stack_file
+    from slmctl.plan import make_plan
+
+    rec = make_plan(load_stack_file(existence.REPO_ROOT / "stacks" / "Pulumi.local.yaml")).recording
+    resources = [StackResource(r.type, r.name, r.urn, r.inputs) for r in rec.registrations]
+    charts = {str(r.props["chart"]) for r in resources if r.type == RELEASE}
+    assert {"keda", "ingress-nginx"} <= charts
+    assert existence.helm_chart_versions(resources, {}) == []
+    index = existence.helm_index()
+    (nginx,) = index["https://kubernetes.github.io/ingress-nginx"]["charts"]["ingress-nginx"]
+    assert nginx["appVersion"] == "1.13.3"  # chart 4.13.3 ships controller v1.13.3
