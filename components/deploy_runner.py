@@ -26,8 +26,6 @@ from typing import Final
 import pulumi
 from pulumi_azure_native import compute, network
 
-from stacks.settings import DeployRunnerSettings, EnvironmentSettings
-
 RUNNER_VERSION: Final = "2.328.0"
 RUNNER_SHA256: Final = "01066fad3a2893e63e6ca880ae3a1fad5bf9329d60e77ee15f2b97c148c3cd4e"
 """sha256 of ``actions-runner-linux-x64-2.328.0.tar.gz`` as GitHub's "New self-hosted runner" page prints it.
@@ -41,13 +39,26 @@ ROLE_VALUE: Final = "deploy-runner"
 LABEL_TAG: Final = "slm.io/runner-label"
 
 
-def bootstrap_script(runner: DeployRunnerSettings, *, label: str, app_key: str) -> str:
+@dataclass(frozen=True, kw_only=True)
+class GitHubRunnerRegistration:
+    """Where the runner registers: one repository, through one GitHub App installation."""
+
+    repository: str
+    """``owner/repo`` whose workflows run jobs on the runner."""
+    app_id: int
+    installation_id: int
+    """The App's installation on ``repository``: its tokens mint the runner registration tokens."""
+    label: str
+    """The ``runs-on`` label the runner registers with (and the workflows select it by)."""
+
+
+def bootstrap_script(registration: GitHubRunnerRegistration, *, app_key: str) -> str:
     """The root script the CustomScript extension runs once: install, then register ephemeral runners forever."""
     env = {
-        "SLM_REPO": runner.github_repository,
-        "SLM_APP_ID": str(runner.github_app_id),
-        "SLM_INSTALLATION_ID": str(runner.github_app_installation_id),
-        "SLM_LABEL": label,
+        "SLM_REPO": registration.repository,
+        "SLM_APP_ID": str(registration.app_id),
+        "SLM_INSTALLATION_ID": str(registration.installation_id),
+        "SLM_LABEL": registration.label,
     }
     env_file = "".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items())
     return f"""#!/usr/bin/env bash
@@ -123,13 +134,22 @@ systemctl enable --now slm-runner.service
 class DeployRunnerArgs:
     """Inputs of ``DeployRunner``."""
 
-    settings: EnvironmentSettings
+    name_prefix: str
+    """Physical names are ``<kind>-<prefix>-deploy-runner``; the VMs' host names start ``<prefix>run``."""
+    location: str
     resource_group_name: pulumi.Input[str]
     virtual_network_name: pulumi.Input[str]
+    subnet_cidr: str
+    """Subnet ``deploy-runner`` is created in ``virtual_network_name`` with this range (a /27 is plenty)."""
+    registration: GitHubRunnerRegistration
     app_key: pulumi.Input[str]
     """Secret: the GitHub App's private key (PEM)."""
+    admin_ssh_public_key: str
+    """Azure requires one for a Linux VM; nothing can reach port 22 (no public IP, inbound denied)."""
+    vm_size: str = "Standard_D2ds_v5"
+    """Default: 2 vCPU, 8 GiB, local temp disk: enough for ``pulumi up`` and an image build."""
     after: Sequence[pulumi.Resource] = ()
-    """The VNet's other subnets: ARM updates one subnet of a VNet at a time."""
+    """Default: none. The VNet's other subnets: ARM updates one subnet of a VNet at a time."""
     tags: Mapping[str, str] = field(default_factory=dict[str, str])
 
 
@@ -143,19 +163,14 @@ class DeployRunner(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DeployRunnerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("slm:platform:DeployRunner", name, None, opts)
-        s = args.settings
-        runner = s.deployer.runner
-        label, cidr = s.deploy_runner_label, s.deploy_runner_subnet_cidr()
-        if runner is None or label is None or cidr is None:
-            msg = "DeployRunner: settings.deployer.runner is not set (deployer.location must be 'in-vnet-runner')"
-            raise ValueError(msg)
+        label = args.registration.label
         self.label = label
         child = pulumi.ResourceOptions(parent=self)
         tags = {**dict(args.tags), ROLE_TAG: ROLE_VALUE, LABEL_TAG: label}
-        prefix = s.name_prefix
+        prefix = args.name_prefix
         nsg = network.NetworkSecurityGroup(
             f"{name}-nsg", network_security_group_name=f"nsg-{prefix}-deploy-runner",
-            resource_group_name=args.resource_group_name, location=s.location, tags=tags,
+            resource_group_name=args.resource_group_name, location=args.location, tags=tags,
             security_rules=[network.SecurityRuleArgs(
                 name="deny-all-inbound", priority=4000, direction="Inbound", access="Deny", protocol="*",
                 source_address_prefix="*", source_port_range="*", destination_address_prefix="*",
@@ -163,28 +178,36 @@ class DeployRunner(pulumi.ComponentResource):
             opts=child)
         pip = network.PublicIPAddress(
             f"{name}-egress-ip", public_ip_address_name=f"pip-{prefix}-deploy-runner",
-            resource_group_name=args.resource_group_name, location=s.location,
+            resource_group_name=args.resource_group_name, location=args.location,
             sku=network.PublicIPAddressSkuArgs(name="Standard", tier="Regional"),
             public_ip_allocation_method="Static", public_ip_address_version="IPv4", tags=tags, opts=child)
         nat = network.NatGateway(
             f"{name}-nat", nat_gateway_name=f"ng-{prefix}-deploy-runner",
-            resource_group_name=args.resource_group_name, location=s.location,
+            resource_group_name=args.resource_group_name, location=args.location,
             sku=network.NatGatewaySkuArgs(name="Standard"), idle_timeout_in_minutes=10,
             public_ip_addresses=[network.SubResourceArgs(id=pip.id)], tags=tags, opts=child)
         subnet = network.Subnet(
             f"{name}-snet", subnet_name="deploy-runner", resource_group_name=args.resource_group_name,
-            virtual_network_name=args.virtual_network_name, address_prefix=cidr,
+            virtual_network_name=args.virtual_network_name, address_prefix=args.subnet_cidr,
             network_security_group=network.NetworkSecurityGroupArgs(id=nsg.id),
             nat_gateway=network.SubResourceArgs(id=nat.id), default_outbound_access=False,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)))
         self.subnet_id = subnet.id
         self.egress_ip = pip.ip_address.apply(lambda ip: ip or "")
+        self._scale_set(name, args, subnet.id, tags)
+        self.register_outputs({"egress_ip": self.egress_ip, "subnet_id": self.subnet_id})
+
+    def _scale_set(self, name: str, args: DeployRunnerArgs, subnet_id: pulumi.Output[str],
+                   tags: Mapping[str, str]) -> None:
+        """The one-instance Ubuntu scale set whose CustomScript extension installs and registers the runner."""
+        prefix = args.name_prefix
+        child = pulumi.ResourceOptions(parent=self)
         script = pulumi.Output.secret(args.app_key).apply(
-            lambda key: base64.b64encode(bootstrap_script(runner, label=label, app_key=key).encode()).decode())
+            lambda key: base64.b64encode(bootstrap_script(args.registration, app_key=key).encode()).decode())
         compute.VirtualMachineScaleSet(
             f"{name}-vmss", vm_scale_set_name=f"vmss-{prefix}-deploy-runner",
-            resource_group_name=args.resource_group_name, location=s.location,
-            sku=compute.SkuArgs(name=runner.vm_size, tier="Standard", capacity=1),
+            resource_group_name=args.resource_group_name, location=args.location,
+            sku=compute.SkuArgs(name=args.vm_size, tier="Standard", capacity=1),
             orchestration_mode="Uniform", overprovision=False,
             upgrade_policy=compute.UpgradePolicyArgs(mode=compute.UpgradeMode.MANUAL),
             virtual_machine_profile=compute.VirtualMachineScaleSetVMProfileArgs(
@@ -194,7 +217,7 @@ class DeployRunner(pulumi.ComponentResource):
                         disable_password_authentication=True,
                         ssh=compute.SshConfigurationArgs(public_keys=[compute.SshPublicKeyArgs(
                             path=f"/home/{ADMIN_USER}/.ssh/authorized_keys",
-                            key_data=runner.admin_ssh_public_key)]))),
+                            key_data=args.admin_ssh_public_key)]))),
                 storage_profile=compute.VirtualMachineScaleSetStorageProfileArgs(
                     image_reference=compute.ImageReferenceArgs(
                         publisher="Canonical", offer="ubuntu-24_04-lts", sku="server", version="latest"),
@@ -207,7 +230,7 @@ class DeployRunner(pulumi.ComponentResource):
                         name="nic", primary=True, ip_configurations=[
                             compute.VirtualMachineScaleSetIPConfigurationArgs(
                                 name="ipconfig", primary=True,
-                                subnet=compute.ApiEntityReferenceArgs(id=subnet.id))])]),
+                                subnet=compute.ApiEntityReferenceArgs(id=subnet_id))])]),
                 security_profile=compute.SecurityProfileArgs(
                     encryption_at_host=True, security_type="TrustedLaunch",
                     uefi_settings=compute.UefiSettingsArgs(secure_boot_enabled=True, v_tpm_enabled=True)),
@@ -219,7 +242,6 @@ class DeployRunner(pulumi.ComponentResource):
             ),
             tags=tags,
             opts=child)
-        self.register_outputs({"egress_ip": self.egress_ip, "subnet_id": self.subnet_id})
 
 
-__all__: Sequence[str] = ("DeployRunner", "DeployRunnerArgs", "bootstrap_script")
+__all__: Sequence[str] = ("DeployRunner", "DeployRunnerArgs", "GitHubRunnerRegistration", "bootstrap_script")

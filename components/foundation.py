@@ -7,7 +7,7 @@ components receive their ids.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -15,7 +15,6 @@ import pulumi
 from pulumi_azure_native import managedidentity, monitor, network, operationalinsights, privatedns, resources
 
 from components._standard import RoleAssignment, apply_role_assignments
-from stacks.settings import EnvironmentSettings
 
 PRIVATE_DNS_ZONES: Final = (
     "privatelink.services.ai.azure.com",
@@ -37,12 +36,29 @@ SERVICE_ENDPOINTS: Final = ("Microsoft.KeyVault", "Microsoft.Storage")
 
 @dataclass(frozen=True, kw_only=True)
 class FoundationArgs:
-    """Inputs of ``Foundation``."""
+    """Inputs of ``Foundation``: names, address ranges and which optional shared parts to create."""
 
-    settings: EnvironmentSettings
+    name_prefix: str
+    """Physical names are ``rg-<prefix>-<location>``, ``vnet-<prefix>``, ``log-<prefix>``, ``id-<prefix>-…``."""
+    location: str
     subscription_id: pulumi.Input[str]
-    private_networking: bool
-    """Create private DNS zones linked to the VNet (staging/prod), so private endpoints resolve."""
+    vnet_cidr: str
+    aks_subnet_cidr: str
+    """Subnet ``aks``: the cluster's nodes (pods use the overlay, not this range)."""
+    private_endpoint_subnet_cidr: str
+    """Subnet ``private-endpoints``."""
+    workload_identity_names: Sequence[str] = ()
+    """Default: none. One user-assigned identity ``id-<prefix>-<name>`` each (a serving deployment's workload
+    identity), in ``workload_identities[<name>]``."""
+    private_networking: bool = True
+    """Default: private DNS zones linked to the VNet, one per entry of ``PRIVATE_DNS_ZONES``, so private
+    endpoints resolve. ``False``: no zones; the ``aks`` subnet gets the ``SERVICE_ENDPOINTS`` instead, so
+    pods reach firewalled vaults and storage through virtual-network rules."""
+    log_retention_days: int = 30
+    """Default: the Log Analytics workspace keeps 30 days."""
+    azure_monitor_workspace_enabled: bool = False
+    """Default: no Azure Monitor workspace. ``True`` (Azure Managed Prometheus): also the workspace and a
+    ``keda`` identity with Monitoring Data Reader on it."""
     tags: Mapping[str, str] = field(default_factory=dict[str, str])
 
 
@@ -60,14 +76,13 @@ class Foundation(pulumi.ComponentResource):
     """Resource group, VNet and subnets, Log Analytics, private DNS zones, managed identities.
 
     Creates: one ResourceGroup; one VirtualNetwork with subnets ``aks`` and ``private-endpoints``;
-    one Log Analytics workspace (retention from ``settings.monitoring.retention_days``); when
-    ``private_networking``, one PrivateZone + VirtualNetworkLink per entry of ``PRIVATE_DNS_ZONES``;
-    user-assigned identities ``aks-control-plane``, ``aks-kubelet`` and ``wi-<deployment>`` for
-    each AKS deployment (its workload identity), with the two grants AKS needs for a bring-your-own
-    kubelet identity and subnet (Managed Identity Operator, Network Contributor). With Azure Managed
-    Prometheus (``monitoring.mode: azure-managed``) also the Azure Monitor workspace and a ``keda``
-    identity that may read it: the cluster's KEDA triggers query it before the MonitoringStack,
-    which forwards metrics into it, exists.
+    one Log Analytics workspace (``log_retention_days``); when ``private_networking``, one
+    PrivateZone + VirtualNetworkLink per entry of ``PRIVATE_DNS_ZONES``; user-assigned identities
+    ``aks-control-plane``, ``aks-kubelet`` and ``wi-<name>`` per ``workload_identity_names``, with
+    the two grants AKS needs for a bring-your-own kubelet identity and subnet (Managed Identity
+    Operator, Network Contributor). With ``azure_monitor_workspace_enabled`` (Azure Managed
+    Prometheus) also the Azure Monitor workspace and a ``keda`` identity that may read it: the
+    cluster's KEDA triggers query it before the MonitoringStack, which forwards metrics into it, exists.
     """
 
     resource_group_name: pulumi.Output[str]
@@ -91,31 +106,47 @@ class Foundation(pulumi.ComponentResource):
     def __init__(self, name: str, args: FoundationArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("slm:platform:Foundation", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        s = args.settings
-        prefix = s.name_prefix
-        tags = dict(args.tags)
-
-        rg = resources.ResourceGroup(f"{name}-rg", resource_group_name=f"rg-{prefix}-{s.location}",
-                                     location=s.location, tags=tags, opts=child)
+        rg = resources.ResourceGroup(f"{name}-rg", resource_group_name=f"rg-{args.name_prefix}-{args.location}",
+                                     location=args.location, tags=dict(args.tags), opts=child)
         self.resource_group_name = rg.name
+        vnet = self._network(name, args)
+        workspace = operationalinsights.Workspace(
+            f"{name}-log", workspace_name=f"log-{args.name_prefix}", resource_group_name=rg.name,
+            location=args.location, sku=operationalinsights.WorkspaceSkuArgs(name="PerGB2018"),
+            retention_in_days=args.log_retention_days, tags=dict(args.tags), opts=child,
+        )
+        self.log_analytics_workspace_id = workspace.id
+        self.private_dns_zone_ids = self._dns_zones(name, args, vnet) if args.private_networking else {}
+        self._identities(name, args)
+        self.azure_monitor_workspace_id = self.prometheus_query_endpoint = None
+        self.keda_identity = None
+        if args.azure_monitor_workspace_enabled:
+            self._monitor_workspace(name, args)
+        self.register_outputs({
+            "resource_group_name": self.resource_group_name,
+            "log_analytics_workspace_id": self.log_analytics_workspace_id,
+        })
+
+    def _network(self, name: str, args: FoundationArgs) -> network.VirtualNetwork:
+        """The VNet and its two subnets (``aks``, ``private-endpoints``), in that order."""
         vnet = network.VirtualNetwork(
-            f"{name}-vnet", virtual_network_name=f"vnet-{prefix}", resource_group_name=rg.name,
-            location=s.location,
-            address_space=network.AddressSpaceArgs(address_prefixes=[s.network.vnet_cidr]),
-            tags=tags, opts=pulumi.ResourceOptions(parent=self, ignore_changes=["subnets"]),
+            f"{name}-vnet", virtual_network_name=f"vnet-{args.name_prefix}",
+            resource_group_name=self.resource_group_name, location=args.location,
+            address_space=network.AddressSpaceArgs(address_prefixes=[args.vnet_cidr]),
+            tags=dict(args.tags), opts=pulumi.ResourceOptions(parent=self, ignore_changes=["subnets"]),
         )
         aks_subnet = network.Subnet(
-            f"{name}-snet-aks", subnet_name="aks", resource_group_name=rg.name,
-            virtual_network_name=vnet.name, address_prefix=s.network.aks_subnet_cidr,
+            f"{name}-snet-aks", subnet_name="aks", resource_group_name=self.resource_group_name,
+            virtual_network_name=vnet.name, address_prefix=args.aks_subnet_cidr,
             # Without private endpoints (dev) pods reach the vault and the weights storage through their
             # firewalls' virtual-network rules for this subnet, which need these service endpoints.
             service_endpoints=None if args.private_networking else [
                 network.ServiceEndpointPropertiesFormatArgs(service=svc) for svc in SERVICE_ENDPOINTS],
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
         pe_subnet = network.Subnet(
-            f"{name}-snet-pe", subnet_name="private-endpoints", resource_group_name=rg.name,
-            virtual_network_name=vnet.name, address_prefix=s.network.private_endpoint_subnet_cidr,
+            f"{name}-snet-pe", subnet_name="private-endpoints", resource_group_name=self.resource_group_name,
+            virtual_network_name=vnet.name, address_prefix=args.private_endpoint_subnet_cidr,
             private_endpoint_network_policies="Disabled",
             # Subnets of one VNet are updated one at a time by ARM; serialize to avoid AnotherOperationInProgress.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[aks_subnet]),
@@ -124,67 +155,63 @@ class Foundation(pulumi.ComponentResource):
         self.virtual_network_name = vnet.name
         self.subnets = [aks_subnet, pe_subnet]
         self.private_endpoint_subnet_id = pe_subnet.id
+        return vnet
 
-        workspace = operationalinsights.Workspace(
-            f"{name}-log", workspace_name=f"log-{prefix}", resource_group_name=rg.name,
-            location=s.location, sku=operationalinsights.WorkspaceSkuArgs(name="PerGB2018"),
-            retention_in_days=s.monitoring.retention_days, tags=tags, opts=child,
-        )
-        self.log_analytics_workspace_id = workspace.id
+    def _dns_zones(self, name: str, args: FoundationArgs, vnet: network.VirtualNetwork) -> dict[str, pulumi.Output[str]]:
+        """One private zone per ``PRIVATE_DNS_ZONES`` entry, linked to the VNet (no auto-registration)."""
+        child = pulumi.ResourceOptions(parent=self)
+        ids: dict[str, pulumi.Output[str]] = {}
+        for zone in PRIVATE_DNS_ZONES:
+            key = zone.removeprefix("privatelink.").split(".")[0]
+            pz = privatedns.PrivateZone(f"{name}-dns-{key}", private_zone_name=zone,
+                                        resource_group_name=self.resource_group_name, location="global",
+                                        tags=dict(args.tags), opts=child)
+            privatedns.VirtualNetworkLink(
+                f"{name}-dns-{key}-link", private_zone_name=pz.name, resource_group_name=self.resource_group_name,
+                virtual_network_link_name=f"link-{args.name_prefix}", location="global",
+                virtual_network=privatedns.SubResourceArgs(id=vnet.id), registration_enabled=False,
+                tags=dict(args.tags), opts=child,
+            )
+            ids[zone] = pz.id
+        return ids
 
-        self.private_dns_zone_ids = {}
-        if args.private_networking:
-            for zone in PRIVATE_DNS_ZONES:
-                key = zone.removeprefix("privatelink.").split(".")[0]
-                pz = privatedns.PrivateZone(f"{name}-dns-{key}", private_zone_name=zone,
-                                         resource_group_name=rg.name, location="global", tags=tags,
-                                         opts=child)
-                privatedns.VirtualNetworkLink(
-                    f"{name}-dns-{key}-link", private_zone_name=pz.name, resource_group_name=rg.name,
-                    virtual_network_link_name=f"link-{prefix}", location="global",
-                    virtual_network=privatedns.SubResourceArgs(id=vnet.id), registration_enabled=False,
-                    tags=tags, opts=child,
-                )
-                self.private_dns_zone_ids[zone] = pz.id
+    def _identity(self, name: str, args: FoundationArgs, key: str, physical: str) -> Identity:
+        uai = managedidentity.UserAssignedIdentity(
+            f"{name}-id-{key}", resource_name_=physical, resource_group_name=self.resource_group_name,
+            location=args.location, tags=dict(args.tags), opts=pulumi.ResourceOptions(parent=self))
+        return Identity(name=uai.name, resource_id=uai.id, client_id=uai.client_id, principal_id=uai.principal_id)
 
-        def identity(key: str, physical: str) -> Identity:
-            uai = managedidentity.UserAssignedIdentity(
-                f"{name}-id-{key}", resource_name_=physical, resource_group_name=rg.name,
-                location=s.location, tags=tags, opts=child)
-            return Identity(name=uai.name, resource_id=uai.id, client_id=uai.client_id,
-                            principal_id=uai.principal_id)
-
-        self.control_plane_identity = identity("aks-control-plane", f"id-{prefix}-aks")
-        self.kubelet_identity = identity("aks-kubelet", f"id-{prefix}-kubelet")
+    def _identities(self, name: str, args: FoundationArgs) -> None:
+        """The AKS control-plane, kubelet and workload identities, and the two grants AKS checks at creation."""
+        prefix = args.name_prefix
+        self.control_plane_identity = self._identity(name, args, "aks-control-plane", f"id-{prefix}-aks")
+        self.kubelet_identity = self._identity(name, args, "aks-kubelet", f"id-{prefix}-kubelet")
         self.workload_identities = {
-            dep: identity(f"wi-{dep}", f"id-{prefix}-{dep}") for dep in sorted(s.aks_deployments())
+            dep: self._identity(name, args, f"wi-{dep}", f"id-{prefix}-{dep}")
+            for dep in sorted(args.workload_identity_names)
         }
+        control_plane = self.control_plane_identity.principal_id
         self.aks_prerequisites = [*apply_role_assignments(
             self, f"{name}-id-aks-kubelet", scope_id=self.kubelet_identity.resource_id,
             subscription_id=args.subscription_id,
             assignments={"control-plane": RoleAssignment(role="Managed Identity Operator",
-                                                         principal_id=self.control_plane_identity.principal_id)}),
+                                                         principal_id=control_plane)}),
             *apply_role_assignments(
-                self, f"{name}-snet-aks", scope_id=aks_subnet.id, subscription_id=args.subscription_id,
+                self, f"{name}-snet-aks", scope_id=self.aks_subnet_id, subscription_id=args.subscription_id,
                 assignments={"control-plane": RoleAssignment(role="Network Contributor",
-                                                             principal_id=self.control_plane_identity.principal_id)})]
+                                                             principal_id=control_plane)})]
 
-        self.azure_monitor_workspace_id = self.prometheus_query_endpoint = None
-        self.keda_identity = None
-        if s.monitoring.mode == "azure-managed":
-            amw = monitor.AzureMonitorWorkspace(
-                f"{name}-amw", azure_monitor_workspace_name=f"amw-{prefix}", resource_group_name=rg.name,
-                location=s.location, tags=tags, opts=child)
-            self.azure_monitor_workspace_id = amw.id
-            self.prometheus_query_endpoint = amw.metrics.apply(
-                lambda m: m.prometheus_query_endpoint if m is not None and m.prometheus_query_endpoint else "")
-            self.keda_identity = identity("keda", f"id-{prefix}-keda")
-            apply_role_assignments(
-                self, f"{name}-amw", scope_id=amw.id, subscription_id=args.subscription_id,
-                assignments={"keda-reader": RoleAssignment(role="Monitoring Data Reader",
-                                                           principal_id=self.keda_identity.principal_id)})
-
-        self.register_outputs({
-            "resource_group_name": self.resource_group_name,
-            "log_analytics_workspace_id": self.log_analytics_workspace_id,
-        })
+    def _monitor_workspace(self, name: str, args: FoundationArgs) -> None:
+        """Azure Managed Prometheus: the Azure Monitor workspace and the ``keda`` identity that reads it."""
+        amw = monitor.AzureMonitorWorkspace(
+            f"{name}-amw", azure_monitor_workspace_name=f"amw-{args.name_prefix}",
+            resource_group_name=self.resource_group_name, location=args.location, tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self))
+        self.azure_monitor_workspace_id = amw.id
+        self.prometheus_query_endpoint = amw.metrics.apply(
+            lambda m: m.prometheus_query_endpoint if m is not None and m.prometheus_query_endpoint else "")
+        self.keda_identity = self._identity(name, args, "keda", f"id-{args.name_prefix}-keda")
+        apply_role_assignments(
+            self, f"{name}-amw", scope_id=amw.id, subscription_id=args.subscription_id,
+            assignments={"keda-reader": RoleAssignment(role="Monitoring Data Reader",
+                                                       principal_id=self.keda_identity.principal_id)})

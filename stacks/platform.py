@@ -24,7 +24,7 @@ from components._standard import (
     PrivateEndpointConfig,
     RoleAssignment,
 )
-from components.deploy_runner import APP_KEY_CONFIG, DeployRunner, DeployRunnerArgs
+from components.deploy_runner import APP_KEY_CONFIG, DeployRunner, DeployRunnerArgs, GitHubRunnerRegistration
 from components.edge_device import IOT_HUB_PRIVATE_DNS_ZONE as IOT_HUB_ZONE
 from components.edge_device import (
     EdgeDevice,
@@ -131,8 +131,7 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
     client = authorization.get_client_config_output()
     lock = Lock(kind=settings.lock) if settings.lock else None
     private = settings.tier in {"staging", "prod"}
-    foundation = Foundation("env", FoundationArgs(settings=settings, subscription_id=client.subscription_id,
-                                                  private_networking=private, tags=tags))
+    foundation = Foundation("env", _foundation_args(settings, client.subscription_id, private=private, tags=tags))
 
     runner = _deploy_runner(settings, foundation, tags)
 
@@ -254,15 +253,34 @@ def _deployer_grants(settings: EnvironmentSettings,
     return grants
 
 
+def _foundation_args(settings: EnvironmentSettings, subscription_id: pulumi.Input[str], *, private: bool,
+                     tags: Mapping[str, str]) -> FoundationArgs:
+    """Private DNS zones from staging up; an Azure Monitor workspace for Azure Managed Prometheus."""
+    net = settings.network
+    return FoundationArgs(
+        name_prefix=settings.name_prefix, location=settings.location, subscription_id=subscription_id,
+        vnet_cidr=net.vnet_cidr, aks_subnet_cidr=net.aks_subnet_cidr,
+        private_endpoint_subnet_cidr=net.private_endpoint_subnet_cidr,
+        workload_identity_names=sorted(settings.aks_deployments()), private_networking=private,
+        log_retention_days=settings.monitoring.retention_days,
+        azure_monitor_workspace_enabled=settings.monitoring.mode == "azure-managed", tags=tags)
+
+
 def _deploy_runner(settings: EnvironmentSettings, foundation: Foundation,
                    tags: Mapping[str, str]) -> DeployRunner | None:
     """The in-VNet runner ``pulumi up`` runs on when ``deployer.location`` is ``in-vnet-runner``."""
-    if settings.deployer.location != "in-vnet-runner":
-        return None
+    runner, label, cidr = settings.deployer.runner, settings.deploy_runner_label, settings.deploy_runner_subnet_cidr()
+    if settings.deployer.location != "in-vnet-runner" or runner is None or label is None or cidr is None:
+        return None  # the settings validation requires deployer.runner with in-vnet-runner
     return DeployRunner("deploy", DeployRunnerArgs(
-        settings=settings, resource_group_name=foundation.resource_group_name,
-        virtual_network_name=foundation.virtual_network_name,
+        name_prefix=settings.name_prefix, location=settings.location,
+        resource_group_name=foundation.resource_group_name,
+        virtual_network_name=foundation.virtual_network_name, subnet_cidr=cidr,
+        registration=GitHubRunnerRegistration(
+            repository=runner.github_repository, app_id=runner.github_app_id,
+            installation_id=runner.github_app_installation_id, label=label),
         app_key=pulumi.Config("slm-platform").require_secret(APP_KEY_CONFIG),
+        admin_ssh_public_key=runner.admin_ssh_public_key, vm_size=runner.vm_size,
         after=foundation.subnets, tags=tags))
 
 

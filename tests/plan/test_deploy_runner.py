@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from components.deploy_runner import RUNNER_SHA256, RUNNER_VERSION, bootstrap_script
+from components.deploy_runner import RUNNER_SHA256, RUNNER_VERSION, GitHubRunnerRegistration, bootstrap_script
 from slmctl.bootstrap import BootstrapError, bootstrap_targets
 from slmctl.loader import load_stack_file
 from slmctl.plan import record_stack
@@ -73,7 +73,10 @@ class TestBootstrapScript:
     def script(self) -> str:
         runner = EnvironmentSettings.model_validate(stack_settings("staging")).deployer.runner
         assert runner is not None
-        return bootstrap_script(runner, label="slm-deploy-staging", app_key=KEY)
+        registration = GitHubRunnerRegistration(
+            repository=runner.github_repository, app_id=runner.github_app_id,
+            installation_id=runner.github_app_installation_id, label="slm-deploy-staging")
+        return bootstrap_script(registration, app_key=KEY)
 
     def test_it_is_valid_bash(self) -> None:
         result = subprocess.run(["bash", "-n"], input=self.script(), text=True, capture_output=True, check=False)
