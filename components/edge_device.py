@@ -34,6 +34,7 @@ from components._standard import (
     apply_private_endpoint,
     apply_role_assignments,
 )
+from components.domain import EDGE_DELIVERY_OS, DeviceClass, Fleet, ModelSpec
 from components.edge import engines as edge_engines
 from components.edge import iot_manifest
 from components.edge.engines import EDGE_PULL_TOKEN_NAME
@@ -41,7 +42,6 @@ from components.edge.foundry import bootstrap_script, script_name
 from components.edge.iot_configuration import IotEdgeConfiguration
 from components.edge.kube import fleet_objects
 from components.engines.ollama import DEFAULT_IMAGE as OLLAMA_DEFAULT_IMAGE
-from stacks.settings import EDGE_DELIVERY_OS, DeviceClass, Fleet, ModelSpec
 
 LLAMACPP_DEFAULT_IMAGE: Final = "ghcr.io/ggml-org/llama.cpp:server"
 """Dev default (tag only, the CPU server build that exposes ``--metrics``); prod passes a digest."""

@@ -26,6 +26,9 @@ from components._standard import (
     apply_lock,
     apply_role_assignments,
 )
+from components.domain import AksDeployment, NodePool
+from components.domain.catalogue import VM_SKUS, VmSku
+from components.domain.fit import shape_annotations
 from components.engines import container_for
 from components.engines import vllm as vllm_engine
 from components.engines.scaling import ScalePlan, scale_plan
@@ -41,11 +44,9 @@ from components.kubeconfig import non_interactive
 from components.model_registry import physical_names
 from components.monitoring.helm_values import GPU_NODE_AGENT_TOLERATIONS
 from components.registry.catalogue import source_for, storage_account_url
-from policies.rules.catalog import VM_SKUS, VmSku
 from policies.rules.egress import ENTRA_ID_LOGIN_CIDRS
-from policies.rules.memory_fit import shape_annotations
 from policies.rules.plan_graph import DEFAULT_MAX_PODS, node_allocatable
-from stacks.settings import AksDeployment, EnvironmentSettings, NodePool
+from stacks.settings import EnvironmentSettings
 
 GPU_TAINT: Final = "sku=gpu:NoSchedule"
 SYSTEM_TAINT: Final = "CriticalAddonsOnly=true:NoSchedule"

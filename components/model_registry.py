@@ -35,7 +35,8 @@ from components._standard import (
     apply_role_assignments,
 )
 from components.acr_auth import ACR_TOKEN_USERNAME, acr_refresh_token
-from stacks.settings import EnvironmentSettings, OnnxGenAIDeployment
+from components.domain import OnnxGenAIDeployment
+from stacks.settings import EnvironmentSettings
 
 TYPE_TOKEN: Final = "slm:registry:ModelRegistry"  # noqa: S105 (a Pulumi type token)
 

@@ -20,15 +20,11 @@ from typing import Any, Final
 import yaml
 from pydantic import ValidationError
 
+from components.domain import CONFIG_NAMESPACE
 from policies.environments import tier_problem
 from slmctl.errors import UsageError
 from slmctl.messages import display, validation_problems
-from stacks.settings import (
-    CONFIG_NAMESPACE,
-    EDGE_REGISTRY_TOKEN_PASSWORD_KEY,
-    SETTINGS_KEY,
-    EnvironmentSettings,
-)
+from stacks.settings import EDGE_REGISTRY_TOKEN_PASSWORD_KEY, SETTINGS_KEY, EnvironmentSettings
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 STACKS_DIR: Final = REPO_ROOT / "stacks"

@@ -14,293 +14,51 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Final, Literal, Self
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    WithJsonSchema,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, field_validator, model_validator
 
-from policies.rules.catalog import FAMILY_SERVING, VALID_TOOL_CALL_PARSERS, VM_SKUS, ModelFamily
+from components.domain import (
+    CONFIG_NAMESPACE,
+    EDGE_DELIVERY_OS,
+    EDGE_ENGINE_ARTIFACT,
+    IOT_TAG_KEY_PATTERN,
+    MIN_CONTEXT_TOKENS,
+    NODE_ALLOCATABLE_FRACTION,
+    VM_SKUS,
+    AksDeployment,
+    Deployment,
+    DeploymentName,
+    DeviceClass,
+    Fleet,
+    FoundryDeployment,
+    ModelId,
+    ModelSpec,
+    NodePool,
+    OllamaDeployment,
+    PoolName,
+    Receiver,
+    Replicas,
+    SecretConfigKey,
+    SystemPool,
+    VllmDeployment,
+    VmSize,
+    secret_config_key,
+    vllm_max_model_len,
+)
+from components.domain import FrozenModel as _Model
+from components.domain.alerting import AlertSeverity, EmailAddress, EmailReceiver, WebhookReceiver
+from components.domain.deployments import DEPLOYMENT_ARTIFACT
+from components.domain.fit import BYTES_PER_PARAMETER, CPU_RUNTIME_OVERHEAD_GIB, estimate
 from policies.rules.cidr import admits_internet, describe
-from policies.rules.memory_fit import (
-    BYTES_PER_PARAMETER,
-    CPU_RUNTIME_OVERHEAD_GIB,
-    ModelShape,
-    estimate,
-)
 
-CONFIG_NAMESPACE: Final = "slm-platform"
 SETTINGS_KEY: Final = f"{CONFIG_NAMESPACE}:settings"
 EDGE_REGISTRY_TOKEN_PASSWORD_KEY: Final = f"{CONFIG_NAMESPACE}:edgeRegistryTokenPassword"
 """Secret config: the password of the ACR token edge devices pull with (``EdgePullToken``)."""
 
 Tier = Literal["local", "dev", "staging", "prod"]
-ModelId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")]
-DeploymentName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")]
-PoolName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{0,11}$")]
-"""AKS Linux node pool names: lowercase alphanumerics, at most 12 characters."""
-GitRevision = Annotated[str, Field(pattern=r"^[0-9a-f]{40}$")]
-Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Uuid = Annotated[
     str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 ]
-
-
-def _known_vm_size(value: str) -> str:
-    if value not in VM_SKUS:
-        msg = (f"{value!r} is not a VM size this framework knows (prices, GPU memory); use one of: "
-               f"{', '.join(VM_SKUS)}; or add it to policies/rules/catalog.py")
-        raise ValueError(msg)
-    return value
-
-
-VmSize = Annotated[str, AfterValidator(_known_vm_size), WithJsonSchema({"type": "string", "enum": list(VM_SKUS)})]
-"""An Azure VM size from ``policies.rules.catalog.VM_SKUS`` (the table is the allow-list)."""
-FoundrySku = Literal[
-    "GlobalStandard", "DataZoneStandard", "Standard",
-    "GlobalProvisionedManaged", "DataZoneProvisionedManaged", "ProvisionedManaged",
-]
 LockKind = Literal["CanNotDelete", "ReadOnly"]
-
-DEFAULT_CONTEXT_TOKENS: Final = 16384
-MIN_CONTEXT_TOKENS: Final = 512
-"""The smallest context any deployment may be given (``max_model_len_tokens``, ``context_tokens``)."""
-MAX_NUM_SEQS_CAP: Final = 64
-NODE_ALLOCATABLE_FRACTION: Final = 0.8
-"""Share of a node's memory a pod can be given after kubelet/system reservations (AKS reserves more)."""
-
-
-class _Model(BaseModel):
-    # strict: a number is only a number (``max_count: "1"`` is refused, as the JSON Schema refuses it).
-    # YAML lists become tuples and ISO strings dates (the engine's JSON config), so tuple and date
-    # fields say ``Field(strict=False)``.
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True)
-
-
-# --------------------------------------------------------------------------- models
-
-
-class SafetensorsArtifact(_Model):
-    """A Hugging Face checkpoint that vLLM serves (BF16 or pre-quantized)."""
-
-    repo: Annotated[str, Field(pattern=r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")]
-    revision: GitRevision
-    """The commit of the repo, never a branch: weights must not change under a running stack."""
-    quantization: Literal["bf16", "fp8", "awq-int4", "gptq-int4"] = "bf16"
-    """Default: bf16. A quantized checkpoint is detected by vLLM from its config (seed defect D2:
-    never pass ``--quantization awq`` for a BF16 repo)."""
-
-
-class OnnxArtifact(_Model):
-    """ONNX Runtime GenAI weights (e.g. ``microsoft/Phi-4-mini-instruct-onnx``)."""
-
-    repo: Annotated[str, Field(pattern=r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")]
-    revision: GitRevision
-    cpu_variant: str | None = None
-    """Sub-folder with the CPU build, e.g. ``cpu_and_mobile/cpu-int4-rtn-block-32-acc-level-4``."""
-    cuda_variant: str | None = None
-    """Sub-folder with the CUDA build, e.g. ``gpu/gpu-int4-rtn-block-32``."""
-    quantization: Literal["int4", "fp16"] = "int4"
-
-
-class GgufArtifact(_Model):
-    """A GGUF quantization as Ollama (or llama.cpp) serves it."""
-
-    ollama_tag: Annotated[str, Field(pattern=r"^[a-z0-9][\w.-]*(/[\w.-]+)?:[\w.-]+$")]
-    """The Ollama library tag, e.g. ``phi4-mini:3.8b-q4_K_M``."""
-    sha256: Sha256 | None = None
-    """Digest of the model blob (``ollama show --modelfile`` FROM line), so devices and pods can
-    verify what they pulled. Default: none; prod requires it (policy slm-edge-artifact-pinned)."""
-    quantization: Literal["q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_0"] = "q4_k_m"
-
-
-class FoundryModel(_Model):
-    """A model from the Azure AI Foundry catalogue."""
-
-    format: str = "Microsoft"
-    name: str
-    version: str
-
-
-class ModelArtifacts(_Model):
-    """Where each engine gets this model; an engine with no artifact cannot serve it."""
-
-    safetensors: SafetensorsArtifact | None = None
-    onnx: OnnxArtifact | None = None
-    gguf: GgufArtifact | None = None
-    foundry: FoundryModel | None = None
-
-
-class ModelSpec(_Model):
-    """One model: the spine every target (Foundry, AKS, edge) is derived from."""
-
-    family: ModelFamily
-    parameters_billion: float = Field(gt=0, le=200)
-    layers: int = Field(ge=1)
-    kv_heads: int = Field(ge=1)
-    head_dim: int = Field(ge=1)
-    max_context_tokens: int = Field(ge=512)
-    artifacts: ModelArtifacts
-    tool_call_parser: str | None = None
-    """Default: the family's parser (Phi-4-mini ``phi4_mini_json``, Qwen3 ``hermes``, Gemma 3
-    ``pythonic``)."""
-    chat_template: str | None = None
-    """Default: the family's tool chat template, when it needs one."""
-    trust_remote_code: bool = False
-    """Default: off. Runs the repo's Python in the server; allow it per model, knowingly (D13)."""
-    gated: bool = False
-    """Default: not gated. A gated Hugging Face repo (Gemma) needs a token: it comes from the Pulumi
-    secret ``slm-platform:huggingFaceToken`` through Key Vault, never from an env literal (D10)."""
-
-    @field_validator("tool_call_parser")
-    @classmethod
-    def _known_parser(cls, value: str | None) -> str | None:
-        if value is not None and value not in VALID_TOOL_CALL_PARSERS:
-            msg = f"unknown vLLM tool-call parser {value!r}; use one of: {', '.join(sorted(VALID_TOOL_CALL_PARSERS))}"
-            raise ValueError(msg)
-        return value
-
-    @property
-    def resolved_tool_call_parser(self) -> str:
-        """The parser vLLM is started with."""
-        return self.tool_call_parser or FAMILY_SERVING[self.family].tool_call_parser
-
-    @property
-    def resolved_chat_template(self) -> str | None:
-        """The chat template vLLM is started with, if any."""
-        return self.chat_template or FAMILY_SERVING[self.family].chat_template
-
-    def shape(self, quantization: str) -> ModelShape:
-        """The memory-relevant numbers of this model at one quantization."""
-        return ModelShape(parameters_billion=self.parameters_billion, layers=self.layers,
-                          kv_heads=self.kv_heads, head_dim=self.head_dim, quantization=quantization)
-
-
-# --------------------------------------------------------------------------- serving
-
-
-class Replicas(_Model):
-    """Autoscaling bounds (KEDA) for one workload."""
-
-    min: int = Field(default=1, ge=0)
-    max: int = Field(default=2, ge=1)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.min > self.max:
-            msg = f"min={self.min} is greater than max={self.max}; raise max or lower min"
-            raise ValueError(msg)
-        return self
-
-
-class Slo(_Model):
-    """Per-model service-level objectives; the alert rules are generated from these."""
-
-    ttft_p95_seconds: float = Field(default=2.0, gt=0)
-    itl_p95_seconds: float = Field(default=0.15, gt=0)
-    queue_backlog_requests: int = Field(default=8, ge=1)
-    """Also the KEDA target: one more replica per this many waiting requests."""
-    abort_ratio: float = Field(default=0.05, gt=0, lt=1)
-
-
-class _AksServing(_Model):
-    model: ModelId
-    pool: PoolName | None = None
-    """The node pool it runs on. Required on AKS tiers; ignored on ``local``."""
-    replicas: Replicas | None = None
-    """Default: the tier's replica bounds (dev 0-1, staging 1-2, prod 2-4)."""
-    slo: Slo = Field(default_factory=Slo)
-    image: str | None = None
-    """Default: the engine's pinned public image. Prod requires ``@sha256:`` digests."""
-
-
-class VllmDeployment(_AksServing):
-    """vLLM's OpenAI-compatible server on a GPU pool."""
-
-    target: Literal["vllm"]
-    max_model_len_tokens: int | None = Field(default=None, ge=512)
-    """Default: min(model context, 16384), always bounded (vLLM checks it fits the KV cache)."""
-    max_num_seqs: int | None = Field(default=None, ge=1)
-    """Default: what fits the GPU at ``max_model_len_tokens``, capped at 64."""
-    max_num_batched_tokens: int = Field(default=8192, ge=512)
-    gpu_memory_utilization: float = Field(default=0.9, gt=0.1, le=0.95)
-    tool_calling_enabled: bool = True
-    """Default: on, with the family's parser and template (D1)."""
-
-
-class OllamaDeployment(_AksServing):
-    """Ollama serving a GGUF quantization (CPU or GPU)."""
-
-    target: Literal["ollama"]
-    context_tokens: int = Field(default=8192, ge=512)
-    num_parallel: int = Field(default=2, ge=1, le=32)
-    models_volume_gib: int = Field(default=20, ge=5)
-
-
-class OnnxGenAIDeployment(_AksServing):
-    """ONNX Runtime GenAI behind this repo's small OpenAI-compatible server."""
-
-    target: Literal["onnx-genai"]
-    context_tokens: int = Field(default=4096, ge=512)
-
-
-class FoundryDeployment(_Model):
-    """A managed deployment in Azure AI Foundry."""
-
-    target: Literal["foundry"]
-    model: ModelId
-    sku: FoundrySku = "GlobalStandard"
-    capacity: int = Field(default=1, ge=1, le=1000)
-    """Thousands of tokens per minute (Standard SKUs) or PTUs (provisioned SKUs)."""
-    rai_policy: str = "Microsoft.DefaultV2"
-
-
-DEPLOYMENT_ARTIFACT: Final[Mapping[str, str]] = {
-    "vllm": "safetensors", "ollama": "gguf", "onnx-genai": "onnx", "foundry": "foundry"}
-"""Deployment ``target`` -> the ``ModelArtifacts`` field it serves from (one entry per target)."""
-
-Deployment = Annotated[
-    VllmDeployment | OllamaDeployment | OnnxGenAIDeployment | FoundryDeployment,
-    Field(discriminator="target"),
-]
-AksDeployment = VllmDeployment | OllamaDeployment | OnnxGenAIDeployment
-
-# --------------------------------------------------------------------------- infrastructure
-
-
-class NodePool(_Model):
-    """An AKS user pool (GPU or CPU, decided by ``vm_size``)."""
-
-    vm_size: VmSize
-    min_count: int = Field(default=0, ge=0)
-    max_count: int = Field(default=1, ge=1, le=100)
-    spot: bool = False
-    """Default: regular capacity. Spot pools are evicted (Delete) when Azure needs the capacity."""
-    zones: tuple[Literal["1", "2", "3"], ...] = Field(default=(), strict=False)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.min_count > self.max_count:
-            msg = f"min_count={self.min_count} is greater than max_count={self.max_count}"
-            raise ValueError(msg)
-        return self
-
-    @property
-    def is_gpu(self) -> bool:
-        """Whether this pool has GPUs."""
-        return VM_SKUS[self.vm_size].is_gpu
-
-
-class SystemPool(_Model):
-    """The inline system pool (tainted ``CriticalAddonsOnly``)."""
-
-    vm_size: VmSize = "Standard_D4ds_v5"
-    count: int = Field(default=2, ge=1, le=10)
-    zones: tuple[Literal["1", "2", "3"], ...] = Field(default=(), strict=False)
 
 
 class ClusterSettings(_Model):
@@ -500,42 +258,6 @@ def _firewall_cidrs(path: str, value: tuple[str, ...]) -> tuple[str, ...]:
     return value
 
 
-AlertSeverity = Literal["critical", "warning", "info"]
-SecretConfigKey = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*(:[A-Za-z][A-Za-z0-9_.-]*)?$")]
-"""A stack-config key set with ``pulumi config set --secret``; bare keys are in ``slm-platform:``."""
-EmailAddress = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-
-
-def secret_config_key(key: str) -> str:
-    """``namespace:key`` (bare keys live in the project's namespace)."""
-    return key if ":" in key else f"{CONFIG_NAMESPACE}:{key}"
-
-
-class EmailReceiver(_Model):
-    """Alerts by e-mail (Azure action group e-mail; Alertmanager through ``monitoring.smtp``)."""
-
-    kind: Literal["email"]
-    to: tuple[EmailAddress, ...] = Field(min_length=1, strict=False)
-
-
-class WebhookReceiver(_Model):
-    """Alerts POSTed to a URL (a Teams workflow, a chat or ticketing hook). The URL carries a token, so
-    it is a secret config value, never in the settings."""
-
-    kind: Literal["webhook"]
-    url_secret: SecretConfigKey
-    """The secret config key holding the URL (``pulumi config set --secret <key> https://...``)."""
-
-
-class PagerDutyReceiver(_Model):
-    """Alerts to a PagerDuty-style Events API v2 service, by its integration (routing) key."""
-
-    kind: Literal["pagerduty"]
-    routing_key_secret: SecretConfigKey
-    """The secret config key holding the routing key."""
-
-
-Receiver = Annotated[EmailReceiver | WebhookReceiver | PagerDutyReceiver, Field(discriminator="kind")]
 
 
 class SmtpSettings(_Model):
@@ -582,123 +304,6 @@ class MonitoringSettings(_Model):
         if self.smtp is not None and self.smtp.password_secret is not None:
             keys.append(self.smtp.password_secret)
         return sorted({secret_config_key(k) for k in keys})
-
-
-class DeviceClass(_Model):
-    """The envelope of one kind of edge device."""
-
-    architecture: Literal["amd64", "arm64"]
-    os: Literal["linux", "windows", "macos"] = "linux"
-    memory_gib: float = Field(gt=0, le=1024)
-    cpus: int = Field(default=4, ge=1)
-    accelerator: Literal["none", "nvidia-jetson", "intel-npu", "apple-silicon"] = "none"
-    system_reserved_gib: float | None = Field(default=None, ge=0)
-    """Memory the OS, container runtime and agents keep. Default: 1 GiB on linux, 4 GiB on
-    windows and macos (a desktop session)."""
-
-    @property
-    def model_memory_gib(self) -> float:
-        """What one model server may use: (memory - system reserve) x ``EDGE_MEMORY_HEADROOM``."""
-        reserved = (self.system_reserved_gib if self.system_reserved_gib is not None
-                    else EDGE_SYSTEM_RESERVED_GIB[self.os])
-        return round(max(self.memory_gib - reserved, 0.0) * EDGE_MEMORY_HEADROOM, 2)
-
-
-EDGE_SYSTEM_RESERVED_GIB: Final[Mapping[str, float]] = {"linux": 1.0, "windows": 4.0, "macos": 4.0}
-EDGE_MEMORY_HEADROOM: Final = 0.9
-"""Share of the non-reserved device memory a model server is given (page cache, spikes)."""
-EDGE_DELIVERY_OS: Final[Mapping[str, tuple[str, ...]]] = {
-    "kubernetes": ("linux", "windows"),  # windows: AKS Edge Essentials runs Linux nodes in a VM
-    "iot-edge": ("linux", "windows"),  # windows: IoT Edge for Linux on Windows (EFLOW)
-    "foundry-local": ("windows", "macos"),  # a desktop runtime, never a container (D8)
-}
-EDGE_ENGINE_ARTIFACT: Final[Mapping[str, str]] = {"ollama": "gguf", "llamacpp": "gguf", "onnx-genai": "onnx"}
-IOT_TAG_KEY_PATTERN: Final = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
-
-
-class Fleet(_Model):
-    """A set of devices of one class serving one model."""
-
-    device_class: str
-    model: ModelId
-    delivery: Literal["kubernetes", "iot-edge", "foundry-local"]
-    engine: Literal["ollama", "onnx-genai", "llamacpp"] | None = None
-    """Required for ``kubernetes`` and ``iot-edge``; ``foundry-local`` has no container."""
-    context_tokens: int = Field(default=4096, ge=512)
-    devices: tuple[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")], ...] = Field(default=(), strict=False)
-    device_selector: dict[str, str] = Field(default_factory=dict)
-    """IoT Edge target condition over device twin tags, e.g. ``{site: plant-3}``."""
-    image: str | None = None
-    """Default: the engine image built into the registry (pinned by its digest)."""
-    priority: int = Field(default=10, ge=0, le=2_147_483_647)
-    """IoT Edge only: the layered deployment's priority (the higher wins a module both set).
-    Default: 10."""
-    kubeconfig_config_key: str | None = None
-    """Kubernetes only: the secret stack-config key holding the cluster's kubeconfig.
-    Default: ``slm-platform:edgeKubeconfig-<fleet>``."""
-    artifact_sha256: Sha256 | None = None
-    """Default: the GGUF artifact's sha256 (ollama, llamacpp); prod requires one for GGUF fleets (an
-    Ollama tag can be re-pushed). onnx-genai fleets are pinned by the artifact's git revision; set
-    this to also record the sha256 of the variant's file manifest."""
-    foundry_model: Annotated[str, Field(pattern=r"^[A-Za-z0-9][\w.-]*(:\d+)?$")] | None = None
-    """foundry-local only: the Foundry Local alias or model id. Default: the catalogue model id as
-    an alias (the CLI picks the variant for the device's hardware). Prod requires a versioned
-    model id, e.g. ``Phi-4-mini-instruct-generic-cpu:1``."""
-
-    def kubeconfig_key(self, fleet_name: str) -> str:
-        """The config key ``pulumi.Config().require_secret`` reads the kubeconfig from."""
-        return self.kubeconfig_config_key or f"{CONFIG_NAMESPACE}:edgeKubeconfig-{fleet_name}"
-
-    def quantization(self, model: ModelSpec) -> str:
-        """The weight format the devices load: the GGUF quantization, the ONNX one, or int4."""
-        if self.engine in ("ollama", "llamacpp") and model.artifacts.gguf is not None:
-            return model.artifacts.gguf.quantization
-        if self.engine == "onnx-genai" and model.artifacts.onnx is not None:
-            return model.artifacts.onnx.quantization
-        return "int4"  # Foundry Local's edge variants (and the memory-fit assumption without artifacts)
-
-    def artifact_pin(self, model_id: str, model: ModelSpec) -> tuple[str, str | None]:
-        """(immutable version, sha256) of what the devices load; sha256 is None when not pinned."""
-        gguf, onnx = model.artifacts.gguf, model.artifacts.onnx
-        if self.engine in ("ollama", "llamacpp") and gguf is not None:
-            return gguf.ollama_tag, self.artifact_sha256 or gguf.sha256
-        if self.engine == "onnx-genai" and onnx is not None:
-            variant = onnx.cpu_variant or onnx.cuda_variant or ""
-            return f"{onnx.repo}@{onnx.revision}/{variant}".rstrip("/"), self.artifact_sha256
-        return self.foundry_model or model_id, self.artifact_sha256
-
-    def fit_error(self, path: str, model: ModelSpec, device_class_name: str,
-                  device_classes: Mapping[str, DeviceClass]) -> str | None:
-        """Why the model cannot run on the class (with a quantization, context or class that fits)."""
-        device = device_classes[device_class_name]
-        quant, ctx, memory = self.quantization(model), self.context_tokens, device.model_memory_gib
-
-        def fits(q: str, mem: float, tokens: int = ctx) -> bool:
-            return estimate(model.shape(q), memory_gib=mem, context_tokens=tokens, utilization=1.0,
-                            overhead_gib=CPU_RUNTIME_OVERHEAD_GIB).fits
-
-        fit = estimate(model.shape(quant), memory_gib=memory, context_tokens=ctx, utilization=1.0,
-                       overhead_gib=CPU_RUNTIME_OVERHEAD_GIB)
-        if fit.fits:
-            return None
-        family = ("q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_0") if self.engine in ("ollama", "llamacpp") else ()
-        quants = [q for q in family if q != quant and fits(q, memory)]
-        classes = sorted(n for n, c in device_classes.items() if n != device_class_name
-                         and c.os == device.os and fits(quant, c.model_memory_gib))
-        hints = []
-        if quants:
-            hints.append(f"a smaller quantization: {quants[0]} (a models.{self.model}.artifacts.gguf "
-                         "tag of that quantization)")
-        if fit.max_context_tokens_one_sequence >= 512:
-            hints.append(f"context_tokens <= {fit.max_context_tokens_one_sequence}")
-        if classes:
-            hints.append(f"a device class that fits: {', '.join(classes)}")
-        hint = "; use " + ", or ".join(hints) if hints else "; no listed quantization or device class fits"
-        return (f"{path}: {self.model} ({quant}) needs {fit.weights_gib} GiB of weights + "
-                f"{fit.kv_per_sequence_gib} GiB KV cache at {ctx} tokens + {CPU_RUNTIME_OVERHEAD_GIB} GiB "
-                f"runtime, more than the {memory} GiB device class {device_class_name!r} gives a model "
-                f"({device.memory_gib:g} GiB less the system reserve, {EDGE_MEMORY_HEADROOM:.0%} headroom)"
-                f"{hint}")
 
 
 class EdgeSettings(_Model):
@@ -949,8 +554,8 @@ class EnvironmentSettings(_Model):
         errors: list[str] = []
         artifact = DEPLOYMENT_ARTIFACT.get(dep.target)
         if artifact is None:  # a target added without its artifact kind (docs/adding-an-engine.md)
-            return [f"{path}.target: {dep.target!r} has no artifact kind in stacks/settings.py "
-                    "DEPLOYMENT_ARTIFACT; add it there (docs/adding-an-engine.md)"]
+            return [f"{path}.target: {dep.target!r} has no artifact kind in components/domain/"
+                    "deployments.py DEPLOYMENT_ARTIFACT; add it there (docs/adding-an-engine.md)"]
         if getattr(model.artifacts, artifact) is None:
             errors.append(f"{path}.target: {dep.target!r} needs models.{dep.model}.artifacts."
                           f"{artifact}, which is not set; add it or choose a target the model has "
@@ -1139,19 +744,3 @@ class EnvironmentSettings(_Model):
                 errors.append(f"deployments.{name}.image: {dep.image!r} is not pinned by digest; "
                               "prod images must be 'repo:tag@sha256:<digest>'")
         return errors
-
-
-def vllm_max_model_len(dep: VllmDeployment, model: ModelSpec) -> int:
-    """The bounded ``--max-model-len`` a vLLM deployment is started with."""
-    return dep.max_model_len_tokens or min(model.max_context_tokens, DEFAULT_CONTEXT_TOKENS)
-
-
-def vllm_max_num_seqs(dep: VllmDeployment, model: ModelSpec, gpu_memory_gib: float) -> int:
-    """``--max-num-seqs``: the explicit value, else what the memory-fit estimate allows (cap 64)."""
-    if dep.max_num_seqs is not None:
-        return dep.max_num_seqs
-    assert model.artifacts.safetensors is not None  # noqa: S101 (settings validated it)
-    fit = estimate(model.shape(model.artifacts.safetensors.quantization), memory_gib=gpu_memory_gib,
-                   context_tokens=vllm_max_model_len(dep, model),
-                   utilization=dep.gpu_memory_utilization)
-    return max(1, min(MAX_NUM_SEQS_CAP, fit.max_sequences))

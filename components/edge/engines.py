@@ -19,6 +19,8 @@ import math
 import shlex
 from typing import Final
 
+from components.domain import DeviceClass, Fleet, ModelSpec
+from components.domain.fit import CPU_RUNTIME_OVERHEAD_GIB, estimate
 from components.engines.spec import (
     ClaimVolume,
     ContainerSpec,
@@ -30,8 +32,6 @@ from components.engines.spec import (
     gib_to_mib,
     image_is_digest_pinned,
 )
-from policies.rules.memory_fit import CPU_RUNTIME_OVERHEAD_GIB, estimate
-from stacks.settings import DeviceClass, Fleet, ModelSpec
 
 OLLAMA_PORT: Final = 11434
 LLAMACPP_PORT: Final = 8080

@@ -19,11 +19,12 @@ import json
 from pathlib import Path
 from typing import Any, Final
 
+from components.domain import Fleet
 from components.edge import engines as edge_engines
 from components.edge import iot_manifest
 from components.edge.foundry import bootstrap_script, script_name
 from components.model_registry import ONNX_SERVER_REPOSITORY
-from stacks.settings import EnvironmentSettings, Fleet
+from stacks.settings import EnvironmentSettings
 
 SCHEMA_PATH: Final = Path(__file__).parent / "schema" / "iotedge-deployment.schema.json"
 ENGINE_REPOSITORIES: Final = {"ollama": "ollama/ollama", "llamacpp": "ggml-org/llama.cpp",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from components.domain import AksDeployment, ModelSpec, OllamaDeployment, OnnxGenAIDeployment, VllmDeployment
+from components.domain.catalogue import VmSku
 from components.engines.ollama import ollama_container
 from components.engines.onnx_genai import onnx_genai_container
 from components.engines.spec import ContainerSpec, RegistryFill
 from components.engines.vllm import vllm_container
-from policies.rules.catalog import VmSku
-from stacks.settings import AksDeployment, ModelSpec, OllamaDeployment, OnnxGenAIDeployment, VllmDeployment
 
 __all__ = ["ContainerSpec", "container_for"]
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import shlex
 from typing import Final
 
+from components.domain import ModelSpec, OllamaDeployment
+from components.domain.catalogue import VmSku
 from components.engines.spec import (
     AZURE_FILES_PREMIUM_MIN_GIB,
     CONTAINER_TMP,
@@ -29,8 +31,6 @@ from components.engines.spec import (
     ScratchVolume,
     gib_to_mib,
 )
-from policies.rules.catalog import VmSku
-from stacks.settings import ModelSpec, OllamaDeployment
 
 DEFAULT_IMAGE: Final = "ollama/ollama:0.12.6"
 PORT: Final = 11434

@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from typing import Final
 
+from components.domain import ModelSpec, OnnxGenAIDeployment
+from components.domain.catalogue import VmSku
 from components.engines.spec import (
     AZURE_FILES_PREMIUM_MIN_GIB,
     CONTAINER_TMP,
@@ -28,8 +30,6 @@ from components.engines.spec import (
     SecretEnv,
     gib_to_mib,
 )
-from policies.rules.catalog import VmSku
-from stacks.settings import ModelSpec, OnnxGenAIDeployment
 
 PORT: Final = 8000
 MODELS_PATH: Final = "/models"

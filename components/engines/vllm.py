@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 from typing import Final
 
+from components.domain import ModelSpec, VllmDeployment, vllm_max_model_len, vllm_max_num_seqs
+from components.domain.catalogue import FAMILY_SERVING, VmSku
 from components.engines.spec import (
     AZURE_FILES_PREMIUM_MIN_GIB,
     CONTAINER_TMP,
@@ -35,8 +37,6 @@ from components.engines.spec import (
     SecretEnv,
     gib_to_mib,
 )
-from policies.rules.catalog import FAMILY_SERVING, VmSku
-from stacks.settings import ModelSpec, VllmDeployment, vllm_max_model_len, vllm_max_num_seqs
 
 DEFAULT_IMAGE: Final = "vllm/vllm-openai:v0.11.0"
 """Dev default: tag only."""

@@ -18,14 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from stacks.settings import (
-    EmailReceiver,
-    MonitoringSettings,
-    PagerDutyReceiver,
-    Receiver,
-    WebhookReceiver,
-    secret_config_key,
-)
+from components.domain import EmailReceiver, PagerDutyReceiver, Receiver, WebhookReceiver, secret_config_key
+from stacks.settings import MonitoringSettings
 
 SILENT_RECEIVER: Final = "silent"
 """Receives the chart's always-firing ``Watchdog`` heartbeat (it exists to prove the pipeline)."""

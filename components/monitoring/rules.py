@@ -23,9 +23,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from components.domain import AksDeployment, VllmDeployment
+from components.domain.catalogue import SPOT_PRICE_FACTOR, VM_SKUS
 from components.monitoring.metrics import ENGINE_METRICS, EngineMetrics
-from policies.rules.catalog import SPOT_PRICE_FACTOR, VM_SKUS
-from stacks.settings import AksDeployment, EnvironmentSettings, VllmDeployment
+from stacks.settings import EnvironmentSettings
 
 Severity = Literal["critical", "warning", "info"]
 RuleKind = Literal[

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from stacks.settings import DeviceClass, EnvironmentSettings
+from components.domain import DeviceClass
+from stacks.settings import EnvironmentSettings
 from tests.edge.fleets import OLLAMA_IMAGE, make_settings, settings_dict
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from components.domain import ModelSpec, OllamaDeployment, OnnxGenAIDeployment, VllmDeployment
 from components.engines import container_for
 from components.engines.ollama import VALID_SERVER_ENV, ollama_container, pull_script
 from components.engines.onnx_genai import onnx_genai_container
 from components.engines.spec import NON_ROOT_UID, image_is_digest_pinned
 from components.engines.vllm import DEFAULT_IMAGE, PINNED_IMAGE, vllm_args, vllm_container
 from policies.rules.catalog import VM_SKUS
-from stacks.settings import ModelSpec, OllamaDeployment, OnnxGenAIDeployment, VllmDeployment
 from tests.engines.onnx_server_modules import load
 from tests.inference.builders import MODELS, REVISION
 

@@ -10,6 +10,7 @@ import typing
 
 import pytest
 
+from components import domain
 from components.engines import spec
 from components.monitoring import metrics
 from stacks import settings
@@ -27,20 +28,20 @@ def _target(model: type) -> str:
     return str(literal)
 
 
-DEPLOYMENTS = _members(settings.Deployment)
-AKS = [m for m in DEPLOYMENTS if issubclass(m, settings._AksServing)]
+DEPLOYMENTS = _members(domain.Deployment)
+AKS = [m for m in DEPLOYMENTS if issubclass(m, domain.AksServing)]
 
 
 @pytest.mark.parametrize("model", DEPLOYMENTS, ids=_target)
 def test_each_target_names_the_artifact_it_serves(model: type) -> None:
-    artifact = settings.DEPLOYMENT_ARTIFACT.get(_target(model))
-    assert artifact in settings.ModelArtifacts.model_fields, "add it to stacks/settings.py DEPLOYMENT_ARTIFACT"
+    artifact = domain.DEPLOYMENT_ARTIFACT.get(_target(model))
+    assert artifact in domain.ModelArtifacts.model_fields, "add it to components/domain/deployments.py DEPLOYMENT_ARTIFACT"
 
 
 @pytest.mark.parametrize("model", AKS, ids=_target)
 def test_each_cluster_engine_is_registered_everywhere(model: type) -> None:
     target = _target(model)
-    assert model in _members(settings.AksDeployment), "add it to stacks/settings.py AksDeployment"
+    assert model in _members(domain.AksDeployment), "add it to components/domain/deployments.py AksDeployment"
     assert target in typing.get_args(spec.Engine), "add it to components/engines/spec.py Engine"
     assert target in typing.get_args(metrics.Engine), "add it to components/monitoring/metrics.py Engine"
     assert target in metrics.ENGINE_METRICS, "add it to components/monitoring/metrics.py ENGINE_METRICS"
@@ -51,5 +52,5 @@ def test_a_target_without_an_artifact_kind_is_one_clear_line(monkeypatch: pytest
     from stack_support import stack_settings
 
     monkeypatch.setattr(settings, "DEPLOYMENT_ARTIFACT", {"foundry": "foundry"})
-    with pytest.raises(ValueError, match=r"'vllm' has no artifact kind in stacks/settings.py DEPLOYMENT_ARTIFACT"):
+    with pytest.raises(ValueError, match=r"'vllm' has no artifact kind in components/domain/deployments.py DEPLOYMENT_ARTIFACT"):
         settings.EnvironmentSettings.model_validate(stack_settings("dev"))

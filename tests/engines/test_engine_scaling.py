@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from components.domain import ModelSpec, OllamaDeployment, OnnxGenAIDeployment, VllmDeployment
 from components.engines.ollama import ollama_container
 from components.engines.onnx_genai import onnx_genai_container
 from components.engines.scaling import scale_plan
 from components.engines.vllm import vllm_container
 from policies.rules.catalog import VM_SKUS
-from stacks.settings import ModelSpec, OllamaDeployment, OnnxGenAIDeployment, VllmDeployment
 from tests.inference.builders import MODELS
 
 PHI = ModelSpec.model_validate(MODELS["phi-4-mini"])

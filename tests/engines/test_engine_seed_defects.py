@@ -9,6 +9,13 @@ from typing import Any
 
 import pytest
 
+from components.domain import (
+    FoundryDeployment,
+    ModelSpec,
+    OllamaDeployment,
+    OnnxGenAIDeployment,
+    VllmDeployment,
+)
 from components.engines import container_for
 from components.engines.ollama import VALID_SERVER_ENV, ollama_container
 from components.engines.onnx_genai import onnx_genai_container
@@ -16,13 +23,6 @@ from components.engines.scaling import scale_plan
 from components.engines.spec import ContainerSpec
 from components.engines.vllm import vllm_args, vllm_container
 from policies.rules.catalog import FAMILY_SERVING, VM_SKUS
-from stacks.settings import (
-    FoundryDeployment,
-    ModelSpec,
-    OllamaDeployment,
-    OnnxGenAIDeployment,
-    VllmDeployment,
-)
 from tests.engines.onnx_server_modules import load
 from tests.engines.tiny_onnx_model import CHAIN, build_model
 from tests.inference.builders import MODELS, REVISION

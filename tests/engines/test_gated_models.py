@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from stack_support import stack_settings
 
+from components.domain import VllmDeployment
 from components.engines.vllm import HF_TOKEN_SECRET_KEY, vllm_container
 from policies.rules.catalog import VM_SKUS
-from stacks.settings import EnvironmentSettings, VllmDeployment
+from stacks.settings import EnvironmentSettings
 
 
 def _container(model_id: str):  # type: ignore[no-untyped-def]

@@ -8,9 +8,9 @@ import pulumi
 import pytest
 
 from components._standard import RoleAssignment
+from components.domain import FoundryDeployment, FoundryModel, ModelArtifacts
 from components.model_registry import ModelRegistry
 from slmctl.recorder import record
-from stacks.settings import FoundryDeployment, FoundryModel, ModelArtifacts
 
 
 def without_foundry_artifact(settings):

@@ -1,0 +1,42 @@
+"""The domain layer sits below components and stacks: importing it loads no Pulumi, no stack code, no component.
+
+A team that uses ``components.domain`` types in its own program (or the policy pack's facts through it) must not
+pull in our stack-file shape or a Pulumi runtime; a stray import would make every component depend on
+``stacks/`` again (issue 16).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _modules_loaded_by(statement: str) -> list[str]:
+    code = f"import json, sys\n{statement}\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def test_importing_the_domain_loads_no_pulumi_stack_or_component() -> None:
+    loaded = _modules_loaded_by("import components.domain")
+    forbidden = [m for m in loaded if m == "pulumi" or m.startswith(("pulumi.", "pulumi_", "stacks", "slmctl"))
+                 or (m.startswith("components.") and not m.startswith("components.domain"))]
+    assert forbidden == [], f"components.domain must stay below components and stacks; it loaded {forbidden}"
+
+
+def test_no_component_imports_a_domain_type_from_stacks() -> None:
+    """Components take domain types from ``components.domain``; only ``EnvironmentSettings`` (being narrowed
+    away, issue 16) may still come from ``stacks.settings``."""
+    import ast
+
+    offenders: list[str] = []
+    for path in sorted((ROOT / "components").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("stacks"):
+                offenders += [f"{path.relative_to(ROOT)}: {a.name}" for a in node.names
+                              if a.name not in {"EnvironmentSettings", "DeployRunnerSettings", "MonitoringSettings"}]
+    assert offenders == [], f"import these from components.domain: {offenders}"
