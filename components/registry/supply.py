@@ -464,72 +464,168 @@ class FillReport:
     reused: list[str] = field(default_factory=list[str])
     removed: list[str] = field(default_factory=list[str])
     verified_bytes: int = 0
+    offline: bool = False
+    """The registry was unreachable and the files were re-verified against the stored manifest."""
 
 
-def _download_verified(store: BlobStore, name: str, entry: FileEntry, target: Path) -> None:
-    """Stream a blob into ``target`` via a partial file, hashing as it writes; refuse a mismatch."""
+class ArtifactReader(Protocol):
+    """Where a fill reads one model revision from: blob storage (AKS) or an OCI registry (edge)."""
+
+    def read_manifest_bytes(self, model: str, revision: str) -> bytes | None:
+        """The project manifest's bytes, or None when the registry has no such revision."""
+        ...
+
+    def chunks(self, model: str, revision: str, entry: FileEntry) -> Iterable[bytes]:
+        """The content of one file; raises ``IntegrityError`` when the registry lacks it."""
+        ...
+
+    def where(self, model: str, revision: str, path: str) -> str:
+        """A file's place in the registry, for messages."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class BlobArtifacts:
+    """``ArtifactReader`` over the weights storage container of a model family."""
+
+    store: BlobStore
+
+    def where(self, model: str, revision: str, path: str) -> str:
+        """``<model>/<revision>/<path>``."""
+        return artifact_prefix(model, revision) + path
+
+    def read_manifest_bytes(self, model: str, revision: str) -> bytes | None:
+        """The ``slm-manifest.json`` blob, or None."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return bytes(self.store.get_blob_client(artifact_prefix(model, revision) + MANIFEST_NAME)
+                         .download_blob().readall())
+        except ResourceNotFoundError:
+            return None
+
+    def chunks(self, model: str, revision: str, entry: FileEntry) -> Iterator[bytes]:
+        """The blob's content, in chunks."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        name = self.where(model, revision, entry.path)
+        try:
+            yield from self.store.get_blob_client(name).download_blob(max_concurrency=4).chunks()
+        except ResourceNotFoundError:
+            msg = f"{name} is in the manifest but not in the registry"
+            raise IntegrityError(msg) from None
+
+
+def download_verified(reader: ArtifactReader, model: str, revision: str, entry: FileEntry, target: Path) -> None:
+    """Stream one file into ``target`` via a partial file, hashing as it writes; refuse a mismatch."""
     partial = target.with_name(target.name + PARTIAL_SUFFIX)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         with partial.open("wb") as sink:
-            sha, size = sha256_stream(store.get_blob_client(name).download_blob(max_concurrency=4).chunks(), sink)
+            sha, size = sha256_stream(reader.chunks(model, revision, entry), sink)
         if size != entry.size or sha != entry.sha256:
-            msg = (f"{name}: registry blob has sha256 {sha} ({size} bytes), the manifest records "
-                   f"{entry.sha256} ({entry.size} bytes); refusing to start. Re-run `slmctl models sync` "
-                   "and find out who changed the blob (storage logs: StorageWrite)")
+            msg = (f"{reader.where(model, revision, entry.path)}: the registry's copy has sha256 {sha} ({size} "
+                   f"bytes), the manifest records {entry.sha256} ({entry.size} bytes); refusing to start. Re-run "
+                   "`slmctl models sync` and find out who changed it (storage logs: StorageWrite; registry: "
+                   "the repository's audit log)")
             raise IntegrityError(msg)
         partial.replace(target)
     finally:
         partial.unlink(missing_ok=True)
 
 
+STATE_DIR: Final = ".slm"
+"""Inside a filled volume (edge only): the verified manifest and the ``verified`` marker."""
+VERIFIED_MARKER: Final = "verified"
+
+
+def _check_manifest(data: bytes, model: str, revision: str, manifest_sha256: str | None, where: str) -> Manifest:
+    if manifest_sha256 is not None and hashlib.sha256(data).hexdigest() != manifest_sha256:
+        msg = (f"{where}: the manifest's sha256 is {hashlib.sha256(data).hexdigest()}, the stack pins "
+               f"{manifest_sha256}; refusing it (someone rewrote the manifest, or the pin is stale: run "
+               "`slmctl models sync` and pin what it prints)")
+        raise IntegrityError(msg)
+    manifest = Manifest.from_json(data)
+    if manifest.revision != revision or manifest.model != model:
+        msg = f"manifest is for {manifest.model}@{manifest.revision}, not {model}@{revision}; refusing it"
+        raise IntegrityError(msg)
+    return manifest
+
+
 def fill(store: BlobStore, *, model: str, revision: str, dest: Path,
          include: Sequence[str] | None = None, progress: Progress | None = None) -> FillReport:
+    """``fill_from`` the weights storage container ``store``."""
+    return fill_from(BlobArtifacts(store=store), model=model, revision=revision, dest=dest, include=include,
+                     progress=progress)
+
+
+def fill_from(reader: ArtifactReader, *, model: str, revision: str, dest: Path,
+              include: Sequence[str] | None = None, progress: Progress | None = None,
+              manifest_sha256: str | None = None, offline_ok: bool = False,
+              unreachable: tuple[type[BaseException], ...] = (OSError,)) -> FillReport:
     """Make ``dest`` hold exactly the manifest's files (those matching ``include``; default all), verified.
 
     A file already in ``dest`` is re-hashed and kept only when it matches; anything else in ``dest``
     (a stale or injected file) is removed. Raises ``IntegrityError`` on any mismatch.
-    """
-    from azure.core.exceptions import ResourceNotFoundError
 
+    ``manifest_sha256``: the manifest itself must have this digest (pinned in the stack), checked
+    before any file. ``offline_ok`` (edge devices, which must restart without a network): the verified
+    manifest is kept in ``dest/.slm/``; when the registry is unreachable (``unreachable`` errors), the
+    files already in ``dest`` are re-verified against it instead, and anything missing or changed still
+    fails. A ``dest/.slm/verified`` marker (``<model>@<revision>``) is written only after success.
+    """
     notify = progress or (lambda _event, _n: None)
-    manifest = read_manifest(store, model, revision)
-    if manifest is None:
-        msg = (f"{artifact_prefix(model, revision)}{MANIFEST_NAME} is not in the registry; run "
-               "`slmctl models sync <stack>` before deploying the serving workloads")
+    state = dest / STATE_DIR
+    marker = state / VERIFIED_MARKER
+    marker.unlink(missing_ok=True)
+    stored = state / MANIFEST_NAME
+    report = FillReport()
+    where = reader.where(model, revision, MANIFEST_NAME)
+    try:
+        data = reader.read_manifest_bytes(model, revision)
+    except unreachable:
+        if not (offline_ok and stored.is_file()):
+            raise
+        data, report.offline = stored.read_bytes(), True
+    if data is None:
+        msg = (f"{where} is not in the registry; run `slmctl models sync <stack>` before deploying the "
+               "serving workloads")
         raise SupplyError(msg)
-    if manifest.revision != revision or manifest.model != model:
-        msg = (f"manifest is for {manifest.model}@{manifest.revision}, not {model}@{revision}; refusing it")
-        raise IntegrityError(msg)
+    manifest = _check_manifest(data, model, revision, manifest_sha256, where)
     wanted = [f for f in manifest.files if include is None or matches(f.path, include)]
     if not wanted:
         msg = f"{model}@{revision}: the manifest lists no file matching {', '.join(include or ['*'])}"
         raise SupplyError(msg)
     dest.mkdir(parents=True, exist_ok=True)
-    report = FillReport()
     root = dest.resolve()
     for entry in wanted:
         target = (root / entry.path).resolve()
-        if not target.is_relative_to(root):
+        if not target.is_relative_to(root) or (offline_ok and target.is_relative_to(root / STATE_DIR)):
             msg = f"manifest path {entry.path!r} leaves {dest}; refusing it"
             raise IntegrityError(msg)
         if target.is_file() and target.stat().st_size == entry.size and sha256_file(target) == entry.sha256:
             report.reused.append(entry.path)
             notify("skipped", entry.size)
+        elif report.offline:
+            msg = (f"{where}: the registry is unreachable and {entry.path} is missing or differs from the stored "
+                   "manifest; refusing to start (restore the network path to the registry)")
+            raise IntegrityError(msg)
         else:
-            try:
-                _download_verified(store, artifact_prefix(model, revision) + entry.path, entry, target)
-            except ResourceNotFoundError:
-                msg = f"{artifact_prefix(model, revision)}{entry.path} is in the manifest but not in the registry"
-                raise IntegrityError(msg) from None
+            download_verified(reader, model, revision, entry, target)
             report.downloaded.append(entry.path)
             notify("copied", entry.size)
         report.verified_bytes += entry.size
     keep = {(root / e.path).resolve() for e in wanted}
     for path in sorted(root.rglob("*"), reverse=True):
+        if offline_ok and path.resolve().is_relative_to(root / STATE_DIR):
+            continue
         if path.is_file() and path.resolve() not in keep:
             path.unlink()
             report.removed.append(str(path.relative_to(root)))
         elif path.is_dir() and not any(path.iterdir()):
             path.rmdir()
+    if offline_ok:
+        state.mkdir(exist_ok=True)
+        stored.write_bytes(data)
+        marker.write_text(f"{model}@{revision}\n")
     return report
