@@ -279,8 +279,9 @@ def render(stack: StackArg = None, stack_file: StackFileOpt = None, out_dir: Out
 
     written += render_kubernetes(result.recording, base / "k8s")
     from components.monitoring.render import render_monitoring
+    from stacks.monitoring import monitoring_args
 
-    written += render_monitoring(loaded.settings, base / "monitoring")
+    written += render_monitoring(monitoring_args(loaded.settings), base / "monitoring")
     if loaded.settings.edge.fleets:
         from components.edge.render import render_edge
 

@@ -43,9 +43,10 @@ from components.inference_cluster import (
 )
 from components.model_registry import KNOWN_ZONES as REGISTRY_ZONES
 from components.model_registry import ModelRegistry, ModelRegistryArgs, needs_model_fill, needs_onnx_server
-from components.monitoring_stack import MonitoringStack, MonitoringStackArgs
+from components.monitoring_stack import MonitoringStack
 from components.registry.catalogue import artifact_sources
 from policies.rules.catalog import monthly_usd
+from stacks.monitoring import azure_target, monitoring_args
 from stacks.settings import EDGE_REGISTRY_TOKEN_PASSWORD_KEY, EnvironmentSettings
 
 
@@ -200,21 +201,24 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
             description=DEPLOYER_DESCRIPTION + "applies the Kubernetes objects")},
     ))
 
-    monitoring = MonitoringStack("observability", MonitoringStackArgs(
-        settings=settings,
-        resource_group_name=foundation.resource_group_name,
-        location=settings.location,
-        subscription_id=client.subscription_id,
-        log_analytics_workspace_id=foundation.log_analytics_workspace_id,
-        cluster_id=cluster.cluster_id,
-        cluster_name=cluster.cluster_name,
+    assert cluster.cluster_id is not None  # noqa: S101 (an AKS cluster always has an id)
+    monitoring = MonitoringStack("observability", monitoring_args(
+        settings,
+        azure=azure_target(
+            settings,
+            resource_group_name=foundation.resource_group_name,
+            subscription_id=client.subscription_id,
+            cluster_id=cluster.cluster_id,
+            cluster_name=cluster.cluster_name,
+            log_analytics_workspace_id=foundation.log_analytics_workspace_id,
+            azure_monitor_workspace_id=foundation.azure_monitor_workspace_id,
+            private_endpoint_subnet_id=foundation.private_endpoint_subnet_id if private else None,
+            private_dns_zone_ids=foundation.private_dns_zone_ids,
+        ),
         kube_provider=cluster.kube_provider,
         workloads=cluster.workloads,
         grafana_admin_password=secrets.grafana_admin_password,
-        alert_secrets=secrets.alert_secrets or {},
-        azure_monitor_workspace_id=foundation.azure_monitor_workspace_id,
-        private_endpoint_subnet_id=foundation.private_endpoint_subnet_id if private else None,
-        private_dns_zone_ids=foundation.private_dns_zone_ids,
+        alert_secrets=secrets.alert_secrets,
         tags=tags,
     ))
 
@@ -298,12 +302,9 @@ def _build_local(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dic
         key_vault_name=None, engine_api_key_secret_name=None, onnx_server_image=None,
         engine_api_key=secrets.engine_api_key, hugging_face_token=secrets.hugging_face_token,
     ))
-    monitoring = MonitoringStack("observability", MonitoringStackArgs(
-        settings=settings, resource_group_name=None, location=settings.location, subscription_id=None,
-        log_analytics_workspace_id=None, cluster_id=None, cluster_name=None,
-        kube_provider=cluster.kube_provider, workloads=cluster.workloads,
-        grafana_admin_password=secrets.grafana_admin_password,
-        alert_secrets=secrets.alert_secrets or {},
+    monitoring = MonitoringStack("observability", monitoring_args(
+        settings, kube_provider=cluster.kube_provider, workloads=cluster.workloads,
+        grafana_admin_password=secrets.grafana_admin_password, alert_secrets=secrets.alert_secrets,
     ))
     return {
         "serving_endpoints": _endpoints(settings, cluster),

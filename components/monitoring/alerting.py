@@ -1,4 +1,4 @@
-"""Where alerts go: the settings' typed receivers and severity routes, rendered two ways (pure).
+"""Where alerts go: the typed receivers and severity routes, rendered two ways (pure).
 
 * ``alertmanager_config`` — the in-cluster Alertmanager's ``alertmanager.yaml`` (one receiver per
   severity holding every configured e-mail / webhook / PagerDuty target; the chart's ``Watchdog``
@@ -8,8 +8,8 @@
 * ``action_group_plan`` — the Azure Monitor action groups of the managed path (one per routed
   severity); each Prometheus alert rule names the group of its severity.
 
-Secret values arrive as a mapping ``namespace:key -> value`` so the same function renders real
-values (inside a secret ``Output``) and placeholders (in files).
+Secret values arrive as a mapping ``key -> value`` (the keys ``AlertReceiver.secret`` names) so the
+same function renders real values (inside a secret ``Output``) and placeholders (in files).
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from components.domain import EmailReceiver, PagerDutyReceiver, Receiver, WebhookReceiver, secret_config_key
-from stacks.settings import MonitoringSettings
+from components.monitoring.spec import AlertReceiver, AlertRouting, MonitoringMode, ReceiverKind
 
 SILENT_RECEIVER: Final = "silent"
 """Receives the chart's always-firing ``Watchdog`` heartbeat (it exists to prove the pipeline)."""
@@ -38,31 +37,31 @@ def severity_receiver(severity: str) -> str:
     return f"sev-{severity}"
 
 
-def placeholders(monitoring: MonitoringSettings) -> dict[str, str]:
+def placeholders(monitoring: AlertRouting) -> dict[str, str]:
     """A stand-in for every secret the receivers read (what rendered files carry): an https URL
     under ``.invalid`` naming the key, valid wherever Alertmanager expects a URL or a string."""
     return {key: f"https://secret.invalid/{key.replace(':', '/')}" for key in monitoring.secret_keys()}
 
 
-def _secret(secrets: Mapping[str, str], key: str) -> str:
-    full = secret_config_key(key)
-    if full not in secrets:
-        msg = f"secret config {full} is not set; set it with: pulumi config set --secret {full} <value>"
+def _secret(secrets: Mapping[str, str], key: str | None) -> str:
+    if key is None or key not in secrets:
+        msg = f"alert secret {key} is not set; pass it in alert_secrets (pulumi config set --secret {key} <value>)"
         raise ValueError(msg)
-    return secrets[full]
+    return secrets[key]
 
 
-def _alertmanager_targets(receiver: Receiver, secrets: Mapping[str, str]) -> dict[str, list[dict[str, Any]]]:
-    if isinstance(receiver, EmailReceiver):
+def _alertmanager_targets(receiver: AlertReceiver, secrets: Mapping[str, str]) -> dict[str, list[dict[str, Any]]]:
+    if receiver.kind == ReceiverKind.EMAIL:
         return {"email_configs": [{"to": ", ".join(receiver.to), "send_resolved": True}]}
-    if isinstance(receiver, WebhookReceiver):
-        return {"webhook_configs": [{"url": _secret(secrets, receiver.url_secret), "send_resolved": True}]}
-    return {"pagerduty_configs": [{"routing_key": _secret(secrets, receiver.routing_key_secret),
+    if receiver.kind == ReceiverKind.WEBHOOK:
+        return {"webhook_configs": [{"url": _secret(secrets, receiver.secret), "send_resolved": True}]}
+    return {"pagerduty_configs": [{"routing_key": _secret(secrets, receiver.secret),
                                    "send_resolved": True}]}
 
 
-def alertmanager_config(monitoring: MonitoringSettings, secrets: Mapping[str, str]) -> dict[str, Any]:
-    """The native Alertmanager configuration of the settings' receivers and severity routes."""
+def alertmanager_config(monitoring: AlertRouting, secrets: Mapping[str, str], *,
+                        mode: MonitoringMode) -> dict[str, Any]:
+    """The native Alertmanager configuration of the receivers and severity routes."""
     receivers: list[dict[str, Any]] = [{"name": SILENT_RECEIVER}]
     routes: list[dict[str, Any]] = [{"receiver": SILENT_RECEIVER, "matchers": ['alertname="Watchdog"']}]
     for severity, names in sorted(monitoring.routes.items()):
@@ -80,7 +79,7 @@ def alertmanager_config(monitoring: MonitoringSettings, secrets: Mapping[str, st
         "receivers": receivers,
     }
     smtp = monitoring.smtp
-    if smtp is None and monitoring.mode == "azure-managed":
+    if smtp is None and mode == MonitoringMode.AZURE_MANAGED:
         # The managed path's action groups send the e-mail; this file then models their routing
         # (what amtool checks), so the relay it names is a stand-in under .invalid.
         config["global"] = {"smtp_smarthost": MANAGED_SMTP_STAND_IN, "smtp_from": "azure-monitor@action-group.invalid"}
@@ -95,9 +94,9 @@ def alertmanager_config(monitoring: MonitoringSettings, secrets: Mapping[str, st
     return config
 
 
-def route_summary(monitoring: MonitoringSettings) -> dict[str, list[str]]:
+def route_summary(monitoring: AlertRouting) -> dict[str, list[str]]:
     """``{severity: [receiver kinds]}``: what is routed where, without a secret (an annotation)."""
-    return {sev: sorted(monitoring.receivers[n].kind for n in names if n in monitoring.receivers)
+    return {sev: sorted(monitoring.receivers[n].kind.value for n in names if n in monitoring.receivers)
             for sev, names in sorted(monitoring.routes.items())}
 
 
@@ -112,7 +111,7 @@ class ActionGroupPlan:
     """(receiver name, secret config key, URI template with ``{key}``)."""
 
 
-def action_group_plan(monitoring: MonitoringSettings) -> list[ActionGroupPlan]:
+def action_group_plan(monitoring: AlertRouting) -> list[ActionGroupPlan]:
     """One action group per routed severity (PagerDuty through its Azure Monitor webhook)."""
     plans: list[ActionGroupPlan] = []
     for severity, names in sorted(monitoring.routes.items()):
@@ -120,11 +119,11 @@ def action_group_plan(monitoring: MonitoringSettings) -> list[ActionGroupPlan]:
         webhooks: list[tuple[str, str, str]] = []
         for name in names:
             receiver = monitoring.receivers[name]
-            if isinstance(receiver, EmailReceiver):
+            if receiver.kind == ReceiverKind.EMAIL:
                 emails.extend((f"{name}-{i}", to) for i, to in enumerate(receiver.to))
-            elif isinstance(receiver, WebhookReceiver):
-                webhooks.append((name, secret_config_key(receiver.url_secret), "{key}"))
-            elif isinstance(receiver, PagerDutyReceiver):
-                webhooks.append((name, secret_config_key(receiver.routing_key_secret), PAGERDUTY_AZURE_WEBHOOK))
+            elif receiver.kind == ReceiverKind.WEBHOOK and receiver.secret is not None:
+                webhooks.append((name, receiver.secret, "{key}"))
+            elif receiver.kind == ReceiverKind.PAGERDUTY and receiver.secret is not None:
+                webhooks.append((name, receiver.secret, PAGERDUTY_AZURE_WEBHOOK))
         plans.append(ActionGroupPlan(severity=severity, emails=tuple(emails), webhooks=tuple(webhooks)))
     return plans

@@ -1,6 +1,7 @@
 """Write the stack's monitoring artefacts to disk so independent tools can check them.
 
-``render_monitoring(settings, out_dir)`` writes, under ``out_dir`` (``build/<stack>/monitoring``):
+``render_monitoring(args, out_dir)`` writes (from the same ``MonitoringStackArgs`` the component
+deploys), under ``out_dir`` (``build/<stack>/monitoring``):
 
 * ``rules/<group>.yaml`` — Prometheus rule files (``promtool check rules``);
 * ``tests/<group>.test.yaml`` — promtool unit tests (``promtool test rules``);
@@ -21,8 +22,8 @@ import yaml
 from components.monitoring.alerting import alertmanager_config, placeholders
 from components.monitoring.dashboards import build_dashboards
 from components.monitoring.promtool import rule_test_file
-from components.monitoring.rules import build_rule_groups, has_gpu, to_rule_file
-from stacks.settings import EnvironmentSettings
+from components.monitoring.rules import build_rule_groups, to_rule_file
+from components.monitoring_stack import MonitoringStackArgs
 
 
 def _plain(value: Any) -> Any:
@@ -41,26 +42,27 @@ def dump_yaml(data: Any) -> str:
     return yaml.safe_dump(_plain(data), sort_keys=False, width=120, allow_unicode=True)
 
 
-def render_monitoring(settings: EnvironmentSettings, out_dir: Path) -> list[Path]:
-    """Write rule files, promtool tests and dashboards for ``settings``; return the paths written."""
+def render_monitoring(args: MonitoringStackArgs, out_dir: Path) -> list[Path]:
+    """Write rule files, promtool tests and dashboards for ``args``; return the paths written."""
     written: list[Path] = []
     rules_dir, tests_dir, dash_dir = out_dir / "rules", out_dir / "tests", out_dir / "dashboards"
     for directory in (rules_dir, tests_dir, dash_dir):
         directory.mkdir(parents=True, exist_ok=True)
-    for group in build_rule_groups(settings):
+    for group in build_rule_groups(args.models, gpu_telemetry=args.gpu_telemetry,
+                                   runbook_base_url=args.runbook_base_url):
         rule_path = rules_dir / f"{group.name}.yaml"
         rule_path.write_text(dump_yaml(to_rule_file([group])), encoding="utf-8")
         test_path = tests_dir / f"{group.name}.test.yaml"
         test_path.write_text(dump_yaml(rule_test_file(group, f"../rules/{rule_path.name}")),
                              encoding="utf-8")
         written += [rule_path, test_path]
-    for uid, board in build_dashboards(gpu=has_gpu(settings)).items():
+    for uid, board in build_dashboards(gpu=args.gpu_telemetry).items():
         path = dash_dir / f"{uid}.json"
         path.write_text(json.dumps(board, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         written.append(path)
-    if settings.monitoring.routes:
+    if args.alerting.routes:
         path = out_dir / "alertmanager.yaml"
-        path.write_text(dump_yaml(alertmanager_config(settings.monitoring, placeholders(settings.monitoring))),
+        path.write_text(dump_yaml(alertmanager_config(args.alerting, placeholders(args.alerting), mode=args.mode)),
                         encoding="utf-8")
         written.append(path)
     return written

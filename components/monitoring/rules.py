@@ -1,4 +1,4 @@
-"""Alert and recording rules for model serving, generated from the environment settings.
+"""Alert and recording rules for model serving, generated from the models a stack serves.
 
 One typed model (``RuleGroup`` / ``Rule``) is rendered three ways, so the in-cluster Prometheus, the
 Azure Managed Prometheus rule groups and the promtool proof all evaluate the *same* expressions:
@@ -12,7 +12,7 @@ workloads pass as ``--served-model-name``): TTFT p95, inter-token latency p95, q
 ratio (0/0-safe), metrics absent while replicas are desired, KV-cache saturation and preemptions
 (vLLM only), replicas down and crash-looping (every engine — the only signals Ollama allows, D4);
 recording rules for generated tokens/s and cost per million tokens. GPU health rules when the
-stack has GPU pools or vLLM deployments.
+stack runs GPUs (``gpu_telemetry``).
 """
 
 from __future__ import annotations
@@ -23,10 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from components.domain import AksDeployment, VllmDeployment
-from components.domain.catalogue import SPOT_PRICE_FACTOR, VM_SKUS
 from components.monitoring.metrics import ENGINE_METRICS, EngineMetrics
-from stacks.settings import EnvironmentSettings
+from components.monitoring.spec import MonitoredModel
 
 Severity = Literal["critical", "warning", "info"]
 RuleKind = Literal[
@@ -144,26 +142,10 @@ def fmt_number(value: float) -> str:
     return repr(float(value))
 
 
-def runbook_url(settings: EnvironmentSettings, alert: str) -> str:
-    """Where the runbook for ``alert`` lives (repo-relative unless a base URL is configured)."""
-    base = (settings.monitoring.runbook_base_url or DEFAULT_RUNBOOK_BASE).rstrip("/")
+def runbook_url(runbook_base_url: str | None, alert: str) -> str:
+    """Where the runbook for ``alert`` lives (repo-relative unless a base URL is given)."""
+    base = (runbook_base_url or DEFAULT_RUNBOOK_BASE).rstrip("/")
     return f"{base}/{alert}.md"
-
-
-def has_gpu(settings: EnvironmentSettings) -> bool:
-    """Whether the stack runs GPUs: a GPU pool, or a vLLM deployment (vLLM is CUDA-only)."""
-    return any(pool.is_gpu for pool in settings.cluster.pools.values()) or any(
-        isinstance(dep, VllmDeployment) for dep in settings.aks_deployments().values()
-    )
-
-
-def node_usd_per_hour(settings: EnvironmentSettings, dep: AksDeployment) -> float | None:
-    """List price of one node of the deployment's pool (Spot discounted), or None without a pool."""
-    if dep.pool is None or dep.pool not in settings.cluster.pools:
-        return None
-    pool = settings.cluster.pools[dep.pool]
-    price = VM_SKUS[pool.vm_size].usd_per_hour
-    return round(price * SPOT_PRICE_FACTOR, 4) if pool.spot else price
 
 
 def pod_regex(deployment: str) -> str:
@@ -174,7 +156,7 @@ def pod_regex(deployment: str) -> str:
 # --------------------------------------------------------------------------- builders
 
 
-def _alert(settings: EnvironmentSettings, *, alert: str, kind: RuleKind, source: Source, expr: str,
+def _alert(runbook_base_url: str | None, *, alert: str, kind: RuleKind, source: Source, expr: str,
            for_: str | None, severity: Severity, description: str, deployment: str | None = None,
            threshold: float | None = None, extra_labels: Mapping[str, str] | None = None) -> Rule:
     labels = {"severity": severity, **(extra_labels or {})}
@@ -186,14 +168,15 @@ def _alert(settings: EnvironmentSettings, *, alert: str, kind: RuleKind, source:
         annotations={
             "summary": ALERT_SUMMARIES[alert],
             "description": description,
-            "runbook_url": runbook_url(settings, alert),
+            "runbook_url": runbook_url(runbook_base_url, alert),
         },
     )
 
 
-def serving_rules(settings: EnvironmentSettings, name: str, dep: AksDeployment) -> tuple[Rule, ...]:
+def serving_rules(name: str, dep: MonitoredModel, *, runbook_base_url: str | None = None) -> tuple[Rule, ...]:
     """Recording and alerting rules for one serving deployment, per its engine and SLO."""
-    engine: Any = dep.target
+    base = runbook_base_url
+    engine: Any = dep.engine
     m: EngineMetrics = ENGINE_METRICS[engine]
     sel = f'model_name="{name}"'
     slo = dep.slo
@@ -202,7 +185,7 @@ def serving_rules(settings: EnvironmentSettings, name: str, dep: AksDeployment) 
         tokens_rate = f"sum by (model_name) (rate({m.generation_tokens}{{{sel}}}[{RATE_WINDOW}]))"
         rules.append(Rule(record=TOKENS_PER_SECOND_RECORD, kind="tokens-rate", source=engine,
                           expr=tokens_rate, deployment=name, labels={"serving_engine": engine}))
-        price = node_usd_per_hour(settings, dep)
+        price = dep.node_usd_per_hour
         if price is not None and m.running is not None:
             # PromQL has no price table: the node's list price is written in as a constant. One node
             # per replica is assumed (an upper bound when CPU replicas share a node); idle models
@@ -222,7 +205,7 @@ def serving_rules(settings: EnvironmentSettings, name: str, dep: AksDeployment) 
         if hist is None:
             continue
         rules.append(_alert(
-            settings, alert=alert, kind=kind, source=engine, deployment=name, threshold=limit,
+            base, alert=alert, kind=kind, source=engine, deployment=name, threshold=limit,
             for_="10m", severity="warning",
             expr=(f"histogram_quantile(0.95, sum by (le, model_name) "
                   f"(rate({hist}_bucket{{{sel}}}[{RATE_WINDOW}]))) > {fmt_number(limit)}"),
@@ -231,7 +214,7 @@ def serving_rules(settings: EnvironmentSettings, name: str, dep: AksDeployment) 
         ))
     if m.waiting is not None:
         rules.append(_alert(
-            settings, alert="SlmQueueBacklog", kind="queue", source=engine, deployment=name,
+            base, alert="SlmQueueBacklog", kind="queue", source=engine, deployment=name,
             threshold=slo.queue_backlog_requests, for_="5m", severity="warning",
             expr=f"max by (model_name) ({m.waiting}{{{sel}}}) > {slo.queue_backlog_requests}",
             description=(f"More than {slo.queue_backlog_requests} requests have been waiting on "
@@ -239,7 +222,7 @@ def serving_rules(settings: EnvironmentSettings, name: str, dep: AksDeployment) 
         ))
     if m.kv_cache_usage is not None:
         rules.append(_alert(
-            settings, alert="SlmKvCacheSaturated", kind="kv", source=engine, deployment=name,
+            base, alert="SlmKvCacheSaturated", kind="kv", source=engine, deployment=name,
             threshold=KV_CACHE_SATURATION_RATIO, for_="10m", severity="warning",
             expr=(f"max by (model_name) ({m.kv_cache_usage}{{{sel}}}) "
                   f"> {fmt_number(KV_CACHE_SATURATION_RATIO)}"),
@@ -248,7 +231,7 @@ def serving_rules(settings: EnvironmentSettings, name: str, dep: AksDeployment) 
         ))
     if m.preemptions is not None:
         rules.append(_alert(
-            settings, alert="SlmPreemptions", kind="preemption", source=engine, deployment=name,
+            base, alert="SlmPreemptions", kind="preemption", source=engine, deployment=name,
             threshold=0, for_="15m", severity="warning",
             expr=f"sum by (model_name) (rate({m.preemptions}{{{sel}}}[{RATE_WINDOW}])) > 0",
             description=("{{ $labels.model_name }} has been preempting sequences for 15 minutes "
@@ -257,7 +240,7 @@ def serving_rules(settings: EnvironmentSettings, name: str, dep: AksDeployment) 
     if m.finished_requests is not None:
         finished = m.finished_requests
         rules.append(_alert(
-            settings, alert="SlmAbortRatioHigh", kind="abort", source=engine, deployment=name,
+            base, alert="SlmAbortRatioHigh", kind="abort", source=engine, deployment=name,
             threshold=slo.abort_ratio, for_="10m", severity="warning",
             # 0/0-safe: with no traffic the denominator is clamped, so the ratio is 0, not NaN.
             expr=(f'sum by (model_name) (rate({finished}{{{sel},finished_reason="abort"}}'
@@ -268,7 +251,7 @@ def serving_rules(settings: EnvironmentSettings, name: str, dep: AksDeployment) 
         ))
     if m.running is not None:
         rules.append(_alert(
-            settings, alert="SlmModelServerAbsent", kind="absent", source=engine, deployment=name,
+            base, alert="SlmModelServerAbsent", kind="absent", source=engine, deployment=name,
             for_="5m", severity="critical",
             # absent() alone would fire whenever KEDA scales the model to zero.
             expr=(f"absent({m.running}{{{sel}}}) and on() "
@@ -277,7 +260,7 @@ def serving_rules(settings: EnvironmentSettings, name: str, dep: AksDeployment) 
                          "are desired: the server is down or no longer scraped."),
         ))
     rules.append(_alert(
-        settings, alert="SlmModelServerDown", kind="down", source="kube-state-metrics",
+        base, alert="SlmModelServerDown", kind="down", source="kube-state-metrics",
         deployment=name, for_="15m", severity="critical",
         expr=(f'max by (namespace, deployment) (kube_deployment_spec_replicas{{deployment="{name}"}}) > 0 '
               f"and on (namespace, deployment) max by (namespace, deployment) "
@@ -286,7 +269,7 @@ def serving_rules(settings: EnvironmentSettings, name: str, dep: AksDeployment) 
                      "replica for 15 minutes."),
     ))
     rules.append(_alert(
-        settings, alert="SlmModelServerRestarting", kind="restarts", source="kube-state-metrics",
+        base, alert="SlmModelServerRestarting", kind="restarts", source="kube-state-metrics",
         deployment=name, threshold=RESTARTS_IN_15M, for_=None, severity="warning",
         expr=(f"sum by (namespace, pod) (increase(kube_pod_container_status_restarts_total"
               f'{{pod=~"{pod_regex(name)}"}}[15m])) > {RESTARTS_IN_15M}'),
@@ -314,32 +297,33 @@ def _xid_in(codes: Sequence[int]) -> str:
     return " or ".join(f"DCGM_FI_DEV_XID_ERRORS == {c}" for c in codes)
 
 
-def gpu_rules(settings: EnvironmentSettings) -> tuple[Rule, ...]:
+def gpu_rules(runbook_base_url: str | None = None) -> tuple[Rule, ...]:
     """DCGM exporter health rules (XID, temperature, row remap, framebuffer)."""
+    base = runbook_base_url
     by = "max by (Hostname, gpu)"
     where = "GPU {{ $labels.gpu }} on {{ $labels.Hostname }}"
     changed = f"changes(DCGM_FI_DEV_XID_ERRORS[{XID_WINDOW}]) > 0"
     fatal = ", ".join(str(c) for c in FATAL_XIDS)
     return (
-        _alert(settings, alert="SlmGpuXidError", kind="gpu-xid", source="dcgm", threshold=FATAL_XIDS[0],
+        _alert(base, alert="SlmGpuXidError", kind="gpu-xid", source="dcgm", threshold=FATAL_XIDS[0],
                for_=None, severity="critical", expr=f"{by} (({_xid_in(FATAL_XIDS)}) and {changed})",
                description=(f"{where} reported a new fatal XID ({fatal}: reset the GPU or drain the node); "
                             "the alert value is the XID code.")),
-        _alert(settings, alert="SlmGpuXidWarning", kind="gpu-xid-other", source="dcgm",
+        _alert(base, alert="SlmGpuXidWarning", kind="gpu-xid-other", source="dcgm",
                threshold=APPLICATION_XIDS[0], for_=None, severity="warning",
                expr=f"{by} ((DCGM_FI_DEV_XID_ERRORS > 0 unless ({_xid_in(FATAL_XIDS)})) and {changed})",
                description=(f"{where} reported a new XID outside the fatal list (application XIDs "
                             f"{', '.join(str(c) for c in APPLICATION_XIDS)}: restart the workload); the "
                             "alert value is the XID code.")),
-        _alert(settings, alert="SlmGpuTemperatureHigh", kind="gpu-temp", source="dcgm",
+        _alert(base, alert="SlmGpuTemperatureHigh", kind="gpu-temp", source="dcgm",
                threshold=GPU_TEMPERATURE_CELSIUS, for_="10m", severity="warning",
                expr=f"{by} (DCGM_FI_DEV_GPU_TEMP) > {GPU_TEMPERATURE_CELSIUS}",
                description=f"{where} has been above {GPU_TEMPERATURE_CELSIUS} °C for 10 minutes."),
-        _alert(settings, alert="SlmGpuRowRemapFailure", kind="gpu-row-remap", source="dcgm",
+        _alert(base, alert="SlmGpuRowRemapFailure", kind="gpu-row-remap", source="dcgm",
                threshold=0, for_=None, severity="critical",
                expr=f"{by} (DCGM_FI_DEV_ROW_REMAP_FAILURE) > 0",
                description=f"{where} failed to remap a memory row: drain the node and replace it."),
-        _alert(settings, alert="SlmGpuFramebufferFull", kind="gpu-fb", source="dcgm",
+        _alert(base, alert="SlmGpuFramebufferFull", kind="gpu-fb", source="dcgm",
                threshold=GPU_FRAMEBUFFER_RATIO, for_="15m", severity="warning",
                expr=(f"{by} (DCGM_FI_DEV_FB_USED / clamp_min(DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE, 1))"
                      f" > {fmt_number(GPU_FRAMEBUFFER_RATIO)}"),
@@ -348,14 +332,16 @@ def gpu_rules(settings: EnvironmentSettings) -> tuple[Rule, ...]:
     )
 
 
-def build_rule_groups(settings: EnvironmentSettings) -> tuple[RuleGroup, ...]:
-    """Every rule group of the stack, in a stable order (one group per deployment, then GPU)."""
+def build_rule_groups(models: Mapping[str, MonitoredModel], *, gpu_telemetry: bool,
+                      runbook_base_url: str | None = None) -> tuple[RuleGroup, ...]:
+    """Every rule group of the stack, in a stable order (one group per model, then GPU)."""
     groups = [
-        RuleGroup(name=f"slm-serving-{name}", rules=serving_rules(settings, name, dep))
-        for name, dep in sorted(settings.aks_deployments().items())
+        RuleGroup(name=f"slm-serving-{name}",
+                  rules=serving_rules(name, dep, runbook_base_url=runbook_base_url))
+        for name, dep in sorted(models.items())
     ]
-    if has_gpu(settings):
-        groups.append(RuleGroup(name="slm-gpu", rules=gpu_rules(settings)))
+    if gpu_telemetry:
+        groups.append(RuleGroup(name="slm-gpu", rules=gpu_rules(runbook_base_url)))
     return tuple(groups)
 
 

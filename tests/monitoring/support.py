@@ -13,6 +13,9 @@ import pytest
 import yaml
 from inference.builders import GGUF_SHA256
 
+from components.monitoring.render import render_monitoring
+from components.monitoring.rules import RuleGroup, build_rule_groups
+from stacks.monitoring import monitoring_args
 from stacks.settings import EnvironmentSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -111,6 +114,17 @@ def workloads_for(settings: EnvironmentSettings) -> dict[str, FakeWorkload]:
             gpu=dep.target == "vllm",
         )
     return out
+
+
+def rule_groups_for(settings: EnvironmentSettings) -> tuple[RuleGroup, ...]:
+    """The rule groups MonitoringStack deploys for ``settings`` (through the stack's mapping)."""
+    args = monitoring_args(settings)
+    return build_rule_groups(args.models, gpu_telemetry=args.gpu_telemetry, runbook_base_url=args.runbook_base_url)
+
+
+def render_settings(settings: EnvironmentSettings, out_dir: Path) -> list[Path]:
+    """``slmctl render``'s monitoring files for ``settings``."""
+    return render_monitoring(monitoring_args(settings), out_dir)
 
 
 def promtool() -> str:

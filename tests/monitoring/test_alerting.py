@@ -12,13 +12,18 @@ import yaml
 from stack_support import REPO_ROOT
 
 from components.monitoring import alerting
-from components.monitoring.render import render_monitoring
-from components.monitoring.rules import build_rule_groups
 from slmctl.loader import load_stack_file
 from slmctl.plan import make_plan
 from slmctl.recorder import redact, secret_paths
 from stacks.settings import EnvironmentSettings
-from tests.monitoring.support import STACK_NAMES, amtool, settings_dict, stack_settings
+from tests.monitoring.support import (
+    STACK_NAMES,
+    amtool,
+    render_settings,
+    rule_groups_for,
+    settings_dict,
+    stack_settings,
+)
 
 RECEIVERS = {
     "oncall": {"kind": "pagerduty", "routing_key_secret": "alertPagerDutyRoutingKey"},
@@ -41,13 +46,13 @@ def _routes_test(config: Path, *labels: str) -> list[str]:
 @pytest.mark.parametrize("stack", STACK_NAMES)
 def test_every_alert_of_a_shipped_stack_routes_to_a_receiver(stack: str, tmp_path: Path) -> None:
     settings = stack_settings(stack)
-    render_monitoring(settings, tmp_path)
+    render_settings(settings, tmp_path)
     config = tmp_path / "alertmanager.yaml"
     checked = subprocess.run([amtool(), "check-config", str(config)], capture_output=True, text=True, check=False)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     doc = yaml.safe_load(config.read_text())
     targets = {r["name"]: sum(len(v) for k, v in r.items() if k.endswith("_configs")) for r in doc["receivers"]}
-    for group in build_rule_groups(settings):
+    for group in rule_groups_for(settings):
         for rule in group.rules:
             if rule.alert:
                 labels = [f"alertname={rule.alert}", *(f"{k}={v}" for k, v in rule.labels.items())]
@@ -59,7 +64,7 @@ def test_every_alert_of_a_shipped_stack_routes_to_a_receiver(stack: str, tmp_pat
 def test_severity_routing_and_the_watchdog(tmp_path: Path) -> None:
     settings = _settings(receivers=RECEIVERS, routes={"critical": ["oncall", "team-mail"], "warning": ["team-chat"]},
                          mode="azure-managed")
-    render_monitoring(settings, tmp_path)
+    render_settings(settings, tmp_path)
     config = tmp_path / "alertmanager.yaml"
     assert _routes_test(config, "severity=critical", "alertname=SlmModelServerDown") == ["sev-critical"]
     assert _routes_test(config, "severity=warning") == ["sev-warning"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -10,11 +11,13 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from components._standard import ROLE_DEFINITION_IDS, Lock, RoleAssignment
-from components.monitoring.rules import AZURE_SEVERITY, build_rule_groups, iso8601
+from components.monitoring.rules import AZURE_SEVERITY, iso8601
+from components.monitoring.spec import AlertReceiver, AlertRouting, ReceiverKind
 from components.monitoring_stack import MonitoringStack, MonitoringStackArgs
 from slmctl.recorder import SECRET_SIG, Recording, Registration, record
+from stacks.monitoring import azure_target, monitoring_args
 from stacks.settings import EnvironmentSettings
-from tests.monitoring.support import FakeWorkload, make_settings, workloads_for
+from tests.monitoring.support import FakeWorkload, make_settings, rule_groups_for, workloads_for
 
 PASSWORD = "correct-horse-battery-staple"  # a stand-in test secret
 TYPE = "slm:monitoring:MonitoringStack"
@@ -24,25 +27,28 @@ def _with_mode(settings: EnvironmentSettings, mode: str) -> EnvironmentSettings:
     return settings.model_copy(update={"monitoring": settings.monitoring.model_copy(update={"mode": mode})})
 
 
-def _args(settings: EnvironmentSettings, **overrides: Any) -> dict[str, Any]:
-    args: dict[str, Any] = {
-        "settings": settings, "location": "swedencentral", "resource_group_name": "slmdev-rg",
-        "subscription_id": "00000000-0000-0000-0000-000000000000",
-        "log_analytics_workspace_id": "/subscriptions/0/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/law",
-        "cluster_id": "/subscriptions/0/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks",
-        "cluster_name": "slmdev-aks", "workloads": workloads_for(settings),
-    }
-    args.update(overrides)
-    return args
+AZURE_IDS: dict[str, Any] = {
+    "resource_group_name": "slmdev-rg", "subscription_id": "00000000-0000-0000-0000-000000000000",
+    "log_analytics_workspace_id": "/subscriptions/0/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/law",
+    "cluster_id": "/subscriptions/0/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks",
+    "cluster_name": "slmdev-aks", "azure_monitor_workspace_id": None, "private_endpoint_subnet_id": None,
+    "private_dns_zone_ids": {},
+}
+
+
+def _args(settings: EnvironmentSettings, *, workloads: Any = None, **overrides: Any) -> MonitoringStackArgs:
+    """The args ``stacks/platform.py`` would pass for ``settings`` (Azure ids above), then ``overrides``."""
+    azure = azure_target(settings, **AZURE_IDS) if settings.uses_azure else None
+    args = monitoring_args(settings, azure=azure,
+                           workloads=workloads_for(settings) if workloads is None else workloads)
+    return dataclasses.replace(args, **overrides)
 
 
 def _record(settings: EnvironmentSettings, **overrides: Any) -> Recording:
     def program() -> None:
-        provider = k8s.Provider("k8s")
-        kwargs = _args(settings, **overrides)
-        kwargs.setdefault("kube_provider", provider)
-        kwargs.setdefault("grafana_admin_password", pulumi.Output.secret(PASSWORD))
-        stack = MonitoringStack("observability", MonitoringStackArgs(**kwargs))
+        overrides.setdefault("kube_provider", k8s.Provider("k8s"))
+        overrides.setdefault("grafana_admin_password", pulumi.Output.secret(PASSWORD))
+        stack = MonitoringStack("observability", _args(settings, **overrides))
         pulumi.export("grafana_endpoint", stack.grafana_endpoint)
         pulumi.export("azure_monitor_workspace_id", stack.azure_monitor_workspace_id)
         pulumi.export("prometheus_rule_names", stack.prometheus_rule_names)
@@ -150,7 +156,7 @@ class TestInClusterDefaults:
         assert {"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"} in release["values"]["tolerations"]
 
     def test_prometheus_rules_are_the_generated_groups(self, in_cluster: Recording) -> None:
-        groups = build_rule_groups(make_settings())
+        groups = rule_groups_for(make_settings())
         rules = {r.inputs["metadata"]["name"]: r.inputs["spec"]
                  for r in in_cluster.by_type("kubernetes:monitoring.coreos.com/v1:PrometheusRule")}
         assert set(rules) == {g.name for g in groups}
@@ -193,8 +199,7 @@ class TestInClusterVariants:
     def test_local_tier_creates_nothing_in_azure(self) -> None:
         settings = make_settings(tier="local", cluster={},
                                  deployments={"phi": {"target": "vllm", "model": "phi-4-mini"}})
-        rec = _record(settings, resource_group_name=None, subscription_id=None, log_analytics_workspace_id=None,
-                      cluster_id=None, cluster_name=None)
+        rec = _record(settings)
         assert not [r for r in rec.registrations if r.type.startswith("azure-native:")]
         values = _release_values(rec, "observability-kps")
         assert "storageSpec" not in values["prometheus"]["prometheusSpec"]
@@ -206,7 +211,7 @@ class TestManaged:
         assert not managed_prod.by_type("kubernetes:monitoring.coreos.com/v1:PrometheusRule")
 
     def test_rule_groups_match_the_in_cluster_rules_one_to_one(self, managed_prod: Recording) -> None:
-        groups = {f"slmdev-{g.name}": g for g in build_rule_groups(_prod_settings())}
+        groups = {f"slmdev-{g.name}": g for g in rule_groups_for(_prod_settings())}
         azure = {r.inputs["ruleGroupName"]: r.inputs
                  for r in managed_prod.by_type("azure-native:alertsmanagement:PrometheusRuleGroup")}
         assert set(azure) == set(groups)
@@ -277,9 +282,8 @@ class TestManaged:
 
 class TestErrors:
     def _args(self, settings: EnvironmentSettings, **overrides: Any) -> MonitoringStackArgs:
-        kwargs = _args(settings, kube_provider=None, grafana_admin_password="x")
-        kwargs.update(overrides)
-        return MonitoringStackArgs(**kwargs)
+        overrides.setdefault("grafana_admin_password", "x")
+        return _args(settings, **overrides)
 
     def test_ollama_must_not_be_scraped(self) -> None:
         settings = make_settings()
@@ -295,44 +299,42 @@ class TestErrors:
         with pytest.raises(ValueError, match="--served-model-name phi-vllm"):
             MonitoringStack("m", self._args(settings, workloads=workloads))
 
-    def test_in_cluster_needs_a_kube_provider(self) -> None:
-        with pytest.raises(ValueError, match="kube_provider: required in in-cluster mode"):
-            MonitoringStack("m", self._args(make_settings(), workloads={}))
-
     def test_in_cluster_grafana_needs_a_password(self) -> None:
         with pytest.raises(ValueError, match="grafana_admin_password: required"):
             MonitoringStack("m", self._args(make_settings(), workloads={}, grafana_admin_password=None))
 
-    def test_managed_mode_needs_the_azure_ids(self) -> None:
-        settings = make_settings(tier="staging")
-        with pytest.raises(ValueError, match="subscription_id: required in azure-managed mode"):
-            MonitoringStack("m", self._args(settings, workloads={}, subscription_id=None))
+    def test_managed_mode_needs_the_azure_side(self) -> None:
+        with pytest.raises(ValueError, match="azure: required in azure-managed mode"):
+            MonitoringStack("m", self._args(make_settings(tier="staging"), workloads={}, azure=None))
 
-    def test_unknown_workload_names_the_deployments(self) -> None:
+    def test_unknown_workload_names_the_models(self) -> None:
         settings = make_settings()
-        with pytest.raises(ValueError, match=r"workloads\.ghost: not an AKS deployment"):
+        with pytest.raises(ValueError, match=r"workloads\.ghost: not a model of models; use one of: phi-ollama"):
             MonitoringStack("m", self._args(settings, workloads={"ghost": FakeWorkload(deployment="ghost", engine="vllm")}))
 
-    def test_azure_tiers_need_the_workspace(self) -> None:
-        with pytest.raises(ValueError, match="log_analytics_workspace_id: required on Azure tiers"):
-            MonitoringStack("m", self._args(make_settings(), workloads={}, log_analytics_workspace_id=None))
+    def test_unknown_engine_is_named(self) -> None:
+        args = self._args(make_settings(), workloads={})
+        models = {**args.models, "tgi": dataclasses.replace(args.models["phi-vllm"], engine="tgi")}
+        with pytest.raises(ValueError, match=r"models\.tgi\.engine: 'tgi' is not one of vllm, onnx-genai, ollama"):
+            MonitoringStack("m", dataclasses.replace(args, models=models))
 
-    def test_azure_tiers_need_the_resource_group_even_in_cluster(self) -> None:
-        with pytest.raises(ValueError, match="resource_group_name: required on Azure tiers"):
-            MonitoringStack("m", self._args(make_settings(), workloads={}, resource_group_name=None))
+    def test_routes_name_known_receivers_and_their_secrets_are_passed(self) -> None:
+        routing = AlertRouting(receivers={"chat": AlertReceiver(kind=ReceiverKind.WEBHOOK, secret="ns:hook")},
+                               routes={"critical": ("chat", "pager")})
+        with pytest.raises(ValueError, match=r"(?s)alerting\.routes\.critical: receiver 'pager' is not in "
+                                             r"alerting\.receivers.*alert_secrets: the receivers read ns:hook"):
+            MonitoringStack("m", self._args(make_settings(), workloads={}, alerting=routing))
 
     def test_errors_are_raised_before_anything_is_registered(self) -> None:
         def program() -> None:
-            with pytest.raises(ValueError, match="kube_provider"):
-                MonitoringStack("m", self._args(make_settings(), workloads={}))
+            with pytest.raises(ValueError, match="azure: required"):
+                MonitoringStack("m", self._args(make_settings(tier="staging"), workloads={}, azure=None))
         assert record(program).registrations == []
 
 
-def test_inference_cluster_workloads_satisfy_the_protocol() -> None:
-    import dataclasses
-
+def test_inference_cluster_workloads_carry_what_monitoring_reads() -> None:
     from components.inference_cluster import ServingWorkload
-    from components.monitoring_stack import ServingWorkloadLike
+    from components.monitoring.spec import MonitoredWorkload
 
-    wanted = {n for n in dir(ServingWorkloadLike) if not n.startswith("_")}
+    wanted = {f.name for f in dataclasses.fields(MonitoredWorkload)}
     assert wanted <= {f.name for f in dataclasses.fields(ServingWorkload)}

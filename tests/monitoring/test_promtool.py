@@ -9,10 +9,17 @@ import pytest
 import yaml
 
 from components.monitoring.promtool import covered_alerts, render_annotation
-from components.monitoring.render import render_monitoring
-from components.monitoring.rules import ALERT_SUMMARIES, build_rule_groups
+from components.monitoring.rules import ALERT_SUMMARIES
 from stacks.settings import EnvironmentSettings
-from tests.monitoring.support import STACK_NAMES, cpu_only_settings, make_settings, promtool, stack_settings
+from tests.monitoring.support import (
+    STACK_NAMES,
+    cpu_only_settings,
+    make_settings,
+    promtool,
+    render_settings,
+    rule_groups_for,
+    stack_settings,
+)
 
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -20,7 +27,7 @@ def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def _check_and_test(settings: EnvironmentSettings, out: Path) -> None:
-    render_monitoring(settings, out)
+    render_settings(settings, out)
     rule_files = sorted(str(p.relative_to(out)) for p in (out / "rules").glob("*.yaml"))
     test_files = sorted(str(p.relative_to(out)) for p in (out / "tests").glob("*.test.yaml"))
     assert rule_files, "no rule files rendered"
@@ -54,7 +61,7 @@ def test_shipped_stack_rules_pass_promtool(stack: str, tmp_path: Path) -> None:
 
 
 def test_every_alert_has_a_firing_and_a_silent_case() -> None:
-    coverage = covered_alerts(build_rule_groups(make_settings()))
+    coverage = covered_alerts(rule_groups_for(make_settings()))
     assert set(coverage) == set(ALERT_SUMMARIES)
     for alert, outcomes in coverage.items():
         assert outcomes == {"fires", "silent"}, alert
@@ -66,7 +73,7 @@ def test_every_alert_has_a_firing_and_a_silent_case() -> None:
     ("> 12", "> 11"),                        # backlog threshold off by one: the boundary case fails
 ])
 def test_generated_tests_catch_a_rule_that_drifts(pattern: str, replacement: str, tmp_path: Path) -> None:
-    render_monitoring(make_settings(), tmp_path)
+    render_settings(make_settings(), tmp_path)
     rule_file = tmp_path / "rules" / "slm-serving-phi-vllm.yaml"
     text = rule_file.read_text()
     assert pattern in text
@@ -77,7 +84,7 @@ def test_generated_tests_catch_a_rule_that_drifts(pattern: str, replacement: str
 
 
 def test_gpu_rule_drift_is_caught(tmp_path: Path) -> None:
-    render_monitoring(make_settings(), tmp_path)
+    render_settings(make_settings(), tmp_path)
     rule_file = tmp_path / "rules" / "slm-gpu.yaml"
     rule_file.write_text(rule_file.read_text().replace("(DCGM_FI_DEV_GPU_TEMP) > 85", "(DCGM_FI_DEV_GPU_TEMP) > 84"))
     tested = _run("test", "rules", "tests/slm-gpu.test.yaml", cwd=tmp_path)
@@ -85,7 +92,7 @@ def test_gpu_rule_drift_is_caught(tmp_path: Path) -> None:
 
 
 def test_test_files_reference_their_rule_file(tmp_path: Path) -> None:
-    render_monitoring(make_settings(), tmp_path)
+    render_settings(make_settings(), tmp_path)
     for test_file in (tmp_path / "tests").glob("*.test.yaml"):
         doc = yaml.safe_load(test_file.read_text())
         (rule_file,) = doc["rule_files"]
@@ -101,7 +108,7 @@ def test_annotation_rendering_rejects_constructs_it_cannot_expand() -> None:
 
 def test_xid_alerts_fire_once_per_new_code_and_resolve(tmp_path: Path) -> None:
     """The generated XID cases: fires after each new fatal code, resolved while the gauge keeps it."""
-    render_monitoring(make_settings(), tmp_path)
+    render_settings(make_settings(), tmp_path)
     doc = yaml.safe_load((tmp_path / "tests" / "slm-gpu.test.yaml").read_text())
     (case,) = [t for t in doc["tests"] if t["name"].startswith("SlmGpuXidError") and "then" in t["name"]]
     timeline = [(c["eval_time"], bool(c["exp_alerts"])) for c in case["alert_rule_test"]]
@@ -115,7 +122,7 @@ def test_xid_alerts_fire_once_per_new_code_and_resolve(tmp_path: Path) -> None:
     "max by (Hostname, gpu) (changes(DCGM_FI_DEV_XID_ERRORS[5m]) > 0)",  # changes, but no fatal split
 ])
 def test_xid_cases_reject_the_gauge_read_as_a_flag(old_expr: str, tmp_path: Path) -> None:
-    render_monitoring(make_settings(), tmp_path)
+    render_settings(make_settings(), tmp_path)
     rule_file = tmp_path / "rules" / "slm-gpu.yaml"
     doc = yaml.safe_load(rule_file.read_text())
     for rule in doc["groups"][0]["rules"]:

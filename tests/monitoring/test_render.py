@@ -7,12 +7,12 @@ from pathlib import Path
 
 import yaml
 
-from components.monitoring.render import dump_yaml, render_monitoring
-from tests.monitoring.support import cpu_only_settings, make_settings
+from components.monitoring.render import dump_yaml
+from tests.monitoring.support import cpu_only_settings, make_settings, render_settings
 
 
 def test_writes_one_rule_and_test_file_per_group_and_the_dashboards(tmp_path: Path) -> None:
-    written = render_monitoring(make_settings(), tmp_path)
+    written = render_settings(make_settings(), tmp_path)
     rel = sorted(str(p.relative_to(tmp_path)) for p in written)
     assert rel == sorted([
         "rules/slm-serving-phi-ollama.yaml", "tests/slm-serving-phi-ollama.test.yaml",
@@ -26,7 +26,7 @@ def test_writes_one_rule_and_test_file_per_group_and_the_dashboards(tmp_path: Pa
 
 
 def test_cpu_only_stack_renders_no_gpu_artefacts(tmp_path: Path) -> None:
-    names = {p.name for p in render_monitoring(cpu_only_settings(), tmp_path)}
+    names = {p.name for p in render_settings(cpu_only_settings(), tmp_path)}
     assert "slm-gpu.yaml" not in names
     assert "slm-gpu.json" not in names
 
@@ -37,6 +37,6 @@ def test_integral_floats_are_written_as_ints(tmp_path: Path) -> None:
 
 
 def test_rendering_is_deterministic(tmp_path: Path) -> None:
-    first = {p.name: p.read_text() for p in render_monitoring(make_settings(), tmp_path / "a")}
-    second = {p.name: p.read_text() for p in render_monitoring(make_settings(), tmp_path / "b")}
+    first = {p.name: p.read_text() for p in render_settings(make_settings(), tmp_path / "a")}
+    second = {p.name: p.read_text() for p in render_settings(make_settings(), tmp_path / "b")}
     assert first == second

@@ -10,24 +10,23 @@ from components.monitoring.rules import (
     AZURE_SEVERITY,
     RECORDED_SERIES,
     Rule,
-    build_rule_groups,
     iso8601,
     to_azure_rule_group,
     to_prometheus_rule_spec,
     to_rule_file,
 )
 from policies.rules.catalog import SPOT_PRICE_FACTOR, VM_SKUS
-from tests.monitoring.support import REPO_ROOT, cpu_only_settings, make_settings
+from tests.monitoring.support import REPO_ROOT, cpu_only_settings, make_settings, rule_groups_for
 
 
 def _group(name: str) -> dict[str, Rule]:
-    groups = {g.name: g for g in build_rule_groups(make_settings())}
+    groups = {g.name: g for g in rule_groups_for(make_settings())}
     return {r.name: r for r in groups[name].rules}
 
 
 class TestGeneration:
     def test_one_group_per_aks_deployment_plus_gpu_and_none_for_foundry(self) -> None:
-        names = [g.name for g in build_rule_groups(make_settings())]
+        names = [g.name for g in rule_groups_for(make_settings())]
         assert names == ["slm-serving-phi-ollama", "slm-serving-phi-onnx", "slm-serving-phi-vllm", "slm-gpu"]
 
     def test_vllm_thresholds_come_from_the_deployment_slo(self) -> None:
@@ -67,11 +66,11 @@ class TestGeneration:
     def test_local_tier_has_no_cost_rule(self) -> None:
         settings = make_settings(tier="local", deployments={"phi": {"target": "vllm", "model": "phi-4-mini"}},
                                  cluster={})
-        records = {r.record for g in build_rule_groups(settings) for r in g.rules if r.record}
+        records = {r.record for g in rule_groups_for(settings) for r in g.rules if r.record}
         assert records == {"model_name:generation_tokens_per_second:rate5m"}
 
     def test_gpu_rules_only_with_gpus(self) -> None:
-        assert "slm-gpu" not in [g.name for g in build_rule_groups(cpu_only_settings())]
+        assert "slm-gpu" not in [g.name for g in rule_groups_for(cpu_only_settings())]
         gpu = _group("slm-gpu")
         assert set(gpu) == {"SlmGpuXidError", "SlmGpuXidWarning", "SlmGpuTemperatureHigh", "SlmGpuRowRemapFailure",
                             "SlmGpuFramebufferFull"}
@@ -79,7 +78,7 @@ class TestGeneration:
         assert gpu["SlmGpuTemperatureHigh"].expr.endswith("> 85")
 
     def test_every_alert_has_summary_description_severity_and_a_runbook_file(self) -> None:
-        for group in build_rule_groups(make_settings()):
+        for group in rule_groups_for(make_settings()):
             for rule in group.rules:
                 if rule.alert is None:
                     continue
@@ -94,14 +93,14 @@ class TestGeneration:
 
     def test_runbook_base_url_is_configurable(self) -> None:
         settings = make_settings(monitoring={"runbook_base_url": "https://github.com/contoso/slm/blob/main/docs/runbooks/"})
-        rule = next(r for g in build_rule_groups(settings) for r in g.rules if r.alert)
+        rule = next(r for g in rule_groups_for(settings) for r in g.rules if r.alert)
         assert rule.annotations["runbook_url"].startswith("https://github.com/contoso/slm/blob/main/docs/runbooks/Slm")
 
 
 class TestMetricNames:
     def test_every_rule_reads_only_known_metrics_of_its_source(self) -> None:
         for settings in (make_settings(), cpu_only_settings()):
-            for group in build_rule_groups(settings):
+            for group in rule_groups_for(settings):
                 for rule in group.rules:
                     used = metric_names_in(rule.expr)
                     assert used, rule.expr
@@ -118,7 +117,7 @@ class TestMetricNames:
 
 class TestRenderings:
     def test_rule_file_and_prometheus_rule_spec_hold_the_same_rules(self) -> None:
-        for group in build_rule_groups(make_settings()):
+        for group in rule_groups_for(make_settings()):
             spec = to_prometheus_rule_spec(group)
             assert spec == to_rule_file([group])
             (rendered,) = spec["groups"]
@@ -126,7 +125,7 @@ class TestRenderings:
             assert [r.get("alert") or r.get("record") for r in rendered["rules"]] == [r.name for r in group.rules]
 
     def test_azure_rule_groups_match_the_prometheus_rules_one_to_one(self) -> None:
-        for group in build_rule_groups(make_settings()):
+        for group in rule_groups_for(make_settings()):
             azure = to_azure_rule_group(group, name_prefix="slmdev")
             assert azure.rule_group_name == f"slmdev-{group.name}"
             assert azure.interval == "PT1M"
