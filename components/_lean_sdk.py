@@ -1,0 +1,109 @@
+"""Load only the azure-native modules a program touches, not a whole service package.
+
+``pulumi_azure_native`` makes each service (``network``, ``compute``, ...) a lazy module, but the
+first attribute read runs the service's ``__init__``, which star-imports every one of its resource
+and function modules: ``network.PrivateEndpoint`` loads 290 modules to reach one class. Importing
+the submodule directly does not help: each resource module does ``from . import outputs``, which
+touches the package and runs the same ``__init__``.
+
+``install()`` turns each service module that has not loaded yet into a :class:`ServicePackage`: a
+module with the same spec, ``__path__`` and identity whose missing attributes are looked up in the
+one submodule that defines them (``PrivateEndpoint`` in ``private_endpoint.py``, ``SubnetArgs`` in
+``_inputs.py``, ``get_foo_output`` in ``get_foo.py``), checked against that module's ``__all__``.
+A name it cannot place runs the real ``__init__``, so every name the package exports still
+resolves, to the same object (``tests/plan/test_lean_imports.py``). ``components/__init__.py``
+calls it, so ``__main__.py`` under ``pulumi up`` and the offline plan load the same classes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.machinery
+import importlib.util
+import re
+import sys
+import types
+from pathlib import Path
+from typing import Any, Final, cast
+
+PROVIDER: Final = "pulumi_azure_native"
+_CAMEL_BOUNDARY: Final = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_SHARED: Final = ("_inputs", "_enums", "outputs")
+
+
+def module_stem(name: str) -> str:
+    """The generated module a class or function lives in: ``PublicIPAddress`` -> ``public_ip_address``."""
+    return _CAMEL_BOUNDARY.sub("_", name).lower()
+
+
+class ServicePackage(types.ModuleType):
+    """A service package whose ``__init__`` has not run; attributes load from their own submodule."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        value = self._place(name)  # two threads placing one name get the same object: no lock needed
+        setattr(self, name, value)
+        return value
+
+    def _place(self, name: str) -> Any:
+        where = Path(next(iter(self.__path__)))
+        stems = [name] if (where / name).is_dir() or (where / f"{name}.py").is_file() else []
+        if not stems:
+            stem = module_stem(name)
+            owner = name.removesuffix("Args").removesuffix("_output")  # FooArgs, get_foo_output live with Foo
+            stems = [stem, *([module_stem(owner)] if owner != name else []), *_SHARED]
+        for stem in stems:
+            if not ((where / f"{stem}.py").is_file() or (where / stem / "__init__.py").is_file()):
+                continue
+            module = importlib.import_module(f"{self.__name__}.{stem}")
+            if stem == name:
+                return module
+            if name in getattr(module, "__all__", ()):
+                return getattr(module, name)
+        return self._load_everything(name)
+
+    def _load_everything(self, name: str) -> Any:
+        """The real ``__init__``, for a name no single submodule explains."""
+        module = cast("types.ModuleType", self)
+        module.__class__ = types.ModuleType  # plain module again: its own attributes from here on
+        spec = module.__spec__
+        if spec is None or spec.loader is None:  # module_from_spec always sets both
+            raise AttributeError(name)
+        spec.loader.exec_module(module)
+        return getattr(module, name)
+
+
+def _lean(module: types.ModuleType) -> None:
+    """Make a not-yet-loaded lazy service module a :class:`ServicePackage` (same object)."""
+    if type(module).__name__ == "_LazyModule" and module.__spec__ is not None:
+        module.__class__ = ServicePackage
+
+
+def install() -> None:
+    """Make every azure-native service package lean, whether or not the provider is imported yet.
+
+    Before the provider is imported, each service's module is created here (same spec, not executed)
+    so the provider's own ``lazy_import`` finds and keeps it; no azure-native code runs until a
+    program reads a service's attribute.
+    """
+    top = sys.modules.get(PROVIDER)
+    if top is not None:
+        for attr, value in list(vars(top).items()):
+            if isinstance(value, types.ModuleType) and value.__name__ == f"{PROVIDER}.{attr}":
+                _lean(value)
+        return
+    spec = importlib.util.find_spec(PROVIDER)
+    if spec is None or not spec.submodule_search_locations:
+        return
+    for location in spec.submodule_search_locations:
+        for init in sorted(Path(location).glob("*/__init__.py")):
+            fullname = f"{PROVIDER}.{init.parent.name}"
+            if fullname in sys.modules:
+                continue
+            sub = importlib.machinery.PathFinder.find_spec(fullname, [location])
+            if sub is None:
+                continue
+            module = importlib.util.module_from_spec(sub)
+            module.__class__ = ServicePackage
+            sys.modules[fullname] = module

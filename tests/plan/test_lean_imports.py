@@ -1,0 +1,80 @@
+"""azure-native service packages load only the modules a program reads, and resolve to the same objects.
+
+Each check runs in a fresh interpreter: which modules a process has loaded is process state, and the test
+process (xdist workers included) may have loaded whole service packages already.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+from stack_support import REPO_ROOT, STACK_NAMES
+
+
+def _python(code: str) -> str:
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_a_service_attribute_loads_its_own_module_and_the_full_package_agrees() -> None:
+    out = json.loads(_python("""
+        import json, sys
+        import components  # installs the lean service packages
+        from pulumi_azure_native import authorization, network
+
+        def loaded(service):
+            return sum(1 for m in sys.modules if m.startswith(f"pulumi_azure_native.{service}."))
+
+        picked = {"PrivateEndpoint": network.PrivateEndpoint, "SubnetArgs": network.SubnetArgs,
+                  "PrivateEndpointArgs": network.PrivateEndpointArgs,
+                  "IPAllocationMethod": network.IPAllocationMethod,
+                  "get_client_config_output": authorization.get_client_config_output}
+        lean = loaded("network")
+        try:
+            network.NoSuchThing  # a name no module explains: the real __init__ runs, then AttributeError
+        except AttributeError:
+            pass
+        full = loaded("network")
+        same = {name: getattr(network if name != "get_client_config_output" else authorization, name) is obj
+                for name, obj in picked.items()}
+        print(json.dumps({"lean": lean, "full": full, "same": same}))
+    """))
+    assert out["lean"] <= 10, out  # the whole package is ~290 modules
+    assert out["full"] > 250, out  # the fallback really ran the package's __init__
+    assert all(out["same"].values()), out  # the classes a plan used are the ones the full package exports
+
+
+def test_every_shipped_stack_plans_byte_identical_with_whole_service_packages() -> None:
+    script = """
+        import json, sys
+        full = sys.argv[1] == "full"
+        if full:  # load every azure-native service the stacks use the way the provider does: whole
+            import importlib
+            for service in json.loads(sys.argv[2]):
+                getattr(importlib.import_module(f"pulumi_azure_native.{service}"), "_utilities")
+        from slmctl.loader import load_stack_file
+        from slmctl.plan import make_plan
+        plans = {s: make_plan(load_stack_file(__import__("pathlib").Path(f"stacks/Pulumi.{s}.yaml"))).to_json()
+                 for s in json.loads(sys.argv[3])}
+        services = sorted({m.split(".")[1] for m in sys.modules
+                           if m.startswith("pulumi_azure_native.") and m.count(".") >= 2})
+        modules = sum(1 for m in sys.modules if m.startswith("pulumi_azure_native."))
+        print(json.dumps({"plans": plans, "services": services, "modules": modules}))
+    """
+    stacks = json.dumps(STACK_NAMES)
+
+    def run(mode: str, services: list[str]) -> dict[str, object]:
+        result = subprocess.run([sys.executable, "-c", textwrap.dedent(script), mode, json.dumps(services), stacks],
+                                cwd=REPO_ROOT, capture_output=True, text=True, timeout=900, check=False)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    lean = run("lean", [])
+    whole = run("full", list(lean["services"]))  # type: ignore[arg-type]
+    assert int(whole["modules"]) > 3 * int(lean["modules"]), (lean["modules"], whole["modules"])  # type: ignore[arg-type]
+    assert lean["plans"] == whole["plans"]
