@@ -19,6 +19,7 @@ from policies.pack import (
     CATALOGUE_IDS,
     CONFIG_DIR,
     ENVIRONMENTS,
+    LEVEL_DEVIATIONS,
     NOT_EXPRESSIBLE,
     SEED_DEFECTS,
     SPECS,
@@ -86,6 +87,11 @@ def compliance_markdown() -> str:
     lines += ["", f"{implemented} of {len(CATALOGUE_IDS)} catalogue checks have a policy.", "",
               "### Parts not expressible on preview inputs", ""]
     lines += [f"- **{k}**: {v}" for k, v in NOT_EXPRESSIBLE.items()]
+    lines += ["", "### Levels that deviate from the catalogue", "",
+              "| Policy | Catalogue (dev/staging/prod) | Pack (dev/staging/prod) | Why |", "|---|---|---|---|"]
+    levels = {s.name: s.levels for s in SPECS}
+    lines += [f"| `{name}` | {_cell(catalogue)} | {levels[name]} | {_cell(reason)} |"
+              for name, (catalogue, reason) in LEVEL_DEVIATIONS.items()]
     lines += ["", "## Seed defects (SLM_FACTS.md)", "", "| Defect | Lint |", "|---|---|"]
     for did, impl in SEED_DEFECTS.items():
         text = ", ".join(f"`{n}`" for n in impl) if isinstance(impl, tuple) else f"not expressible: {impl}"

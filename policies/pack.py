@@ -150,6 +150,10 @@ def _budget(resources: Sequence[StackResource], cfg: Mapping[str, Any]) -> list[
     return stack.monthly_budget(resources, cfg, _stack_budget())
 
 
+def _budget_headroom(resources: Sequence[StackResource], cfg: Mapping[str, Any]) -> list[Finding]:
+    return stack.budget_headroom(resources, cfg, _stack_budget())
+
+
 SPECS: Final[tuple[Spec, ...]] = (
     # ---- A. Azure AI Foundry
     Spec("slm-foundry-account-kind", "Foundry accounts are kind AIServices with a custom subdomain.",
@@ -326,13 +330,15 @@ SPECS: Final[tuple[Spec, ...]] = (
          ("GPU-01",), "M/M/M", "cost guardrail", aks.gpu_vm_sizes,
          config=_s(allowedGpuVmSizes=_STR_LIST, allowedGpuInstanceProfiles={**_STR_LIST, "default": []},
                    gpuOperator={"type": "boolean", "default": False})),
-    Spec("slm-gpu-pool-autoscaling", "GPU node pools autoscale within the environment's node cap.", ("GPU-02",),
-         "M/M/A", "PSRule Azure.AKS.AutoScaling; cost", aks.gpu_pool_autoscaling,
-         config=_s(maxGpuNodes={"type": "integer", "minimum": 0, "default": 4},
-                   requireScaleToZero={"type": "boolean", "default": False})),
+    Spec("slm-gpu-pool-autoscaling", "GPU node pools autoscale, and scale to zero where the environment requires it.",
+         ("GPU-02",), "M/M/A", "PSRule Azure.AKS.AutoScaling; cost", aks.gpu_pool_autoscaling,
+         config=_s(requireScaleToZero={"type": "boolean", "default": False})),
+    Spec("slm-gpu-pool-node-cap", "No GPU node pool or GPU scale set can grow past the environment's node cap.",
+         ("GPU-02",), "M/M/M", "PSRule Azure.AKS.AutoScaling; cost (issue 12.10)", aks.gpu_node_cap,
+         config=_s(maxGpuNodes={"type": "integer", "minimum": 0, "default": 4}), severity=H),
     Spec("slm-gpu-pool-priority", "GPU node pools use Spot outside production and Regular capacity in production.",
-         ("GPU-02",), "A/A/A", "cost", aks.gpu_pool_priority,
-         config=_s(priority={"type": "string", "enum": ["Spot", "Regular", "any"], "default": "any"}), severity=L),
+         ("GPU-02",), "A/M/M", "cost; availability (Azure evicts Spot nodes at any time)", aks.gpu_pool_priority,
+         config=_s(priority={"type": "string", "enum": ["Spot", "Regular", "any"], "default": "any"})),
     Spec("slm-gpu-pool-isolation", "GPU node pools are tainted, labelled User pools; System pools have no GPU.",
          ("GPU-03",), "M/M/M", "CKV_AZURE_232; AKS GPU-pool guidance", aks.gpu_pool_isolation,
          config=_s(gpuTaint={"type": "string", "default": aks.DEFAULT_GPU_TAINT},
@@ -355,9 +361,14 @@ SPECS: Final[tuple[Spec, ...]] = (
     Spec("slm-cost-required-tags", "Taggable Azure resources carry environment, owner, costCenter and workload tags.",
          ("GPU-07",), "A/M/M", "Azure Policy 'Require a tag on resources'", cost_rules.required_tags,
          config=_s(requiredTags={**_STR_LIST, "default": list(cost_rules.REQUIRED_TAGS)}), severity=L),
-    Spec("slm-cost-monthly-budget", "The worst-case monthly cost estimate stays within the environment's budget.",
-         ("GPU-07",), "A/A/A", "clstokes/pulumi-policy-aws-cost pattern", stack_rule=_budget,
-         config=_s(monthlyBudgetUsd={"type": "number", "minimum": 0})),
+    Spec("slm-cost-monthly-budget", "The monthly cost upper bound stays within the environment's budget, and "
+         "every compute resource is priced.", ("GPU-07",), "A/M/M",
+         "clstokes/pulumi-policy-aws-cost pattern; Azure retail prices (policies/rules/catalog.py)", stack_rule=_budget,
+         config=_s(monthlyBudgetUsd={"type": "number", "minimum": 0}), severity=H),
+    Spec("slm-cost-budget-headroom", "Warns when the monthly cost upper bound reaches a share of the budget.",
+         ("GPU-07",), "A/A/A", "clstokes/pulumi-policy-aws-cost pattern", stack_rule=_budget_headroom,
+         config=_s(monthlyBudgetUsd={"type": "number", "minimum": 0},
+                   warnAtPercent={"type": "number", "minimum": 1, "maximum": 100, "default": 80}), severity=L),
     # ---- F. Monitoring and operations
     Spec("slm-ops-diagnostic-settings", "Clusters, Foundry accounts and vaults send audit logs to a workspace.",
          ("OPS-01",), "A/M/M", "PSRule Azure.AKS.AuditLogs; MCSB LT-3", stack_rule=stack.diagnostic_settings),
@@ -520,38 +531,58 @@ CATALOGUE_IDS: Final = tuple(
 )
 """The 60 ids of docs POLICY_CATALOGUE.md."""
 
+MONTHLY_BUDGET_USD: Final[dict[str, int]] = {"local": 0, "dev": 1500, "staging": 6000, "prod": 40000}
+"""The environment's monthly budget in USD (both budget policies; a stack's budget_usd_per_month may only lower it)."""
+
+LEVEL_DEVIATIONS: Final[dict[str, tuple[str, str]]] = {
+    "slm-gpu-pool-node-cap": (
+        "M/M/A (GPU-02)",
+        "the cap is mandatory in prod too: the catalogue's prod A for GPU-02 covers the dev-only minCount and Spot "
+        "sub-rules, not the cap, and with it 100 A100 nodes (about $268k a month) passed prod with an advisory "
+        "(issue 12.10). The rest of GPU-02 keeps M/M/A in slm-gpu-pool-autoscaling."),
+    "slm-gpu-pool-priority": (
+        "M/M/A, Spot rule A in dev (GPU-02)",
+        "'prod serving pools Regular' is GPU-02's own rule, and a rule at A in the one tier it applies to can never "
+        "fail: Spot or Low-priority GPU capacity, which Azure evicts at any time, passed prod. Mandatory in staging "
+        "(the catalogue's M; staging sets no priority) and prod; the dev Spot rule stays advisory."),
+    "slm-cost-monthly-budget": (
+        "A/A/A (GPU-07 budget)",
+        "a cost gate that cannot fail is not a gate; the estimate is an upper bound from max counts (every pool and "
+        "scale set at its maximum, PTUs at capacity, all month), and it fails only above the budget. Unpriced "
+        "compute is a finding of this policy. Advisory in dev; slm-cost-budget-headroom warns from 80% everywhere."),
+}
+"""Policies whose levels deviate from docs POLICY_CATALOGUE.md: the catalogue's levels and the reason."""
+
 _T4 = ["Standard_NC4as_T4_v3", "Standard_NC8as_T4_v3", "Standard_NC16as_T4_v3"]
 ENV_PROPERTIES: Final[dict[str, dict[str, dict[str, Any]]]] = {
     "local": {
-        "slm-cost-monthly-budget": {"monthlyBudgetUsd": 0},
         "slm-k8s-replicas-spread": {"minReplicas": 1},
         "slm-gpu-autoscaler-bounds": {"minReplicas": 0, "maxGpuReplicas": 1},
     },
     "dev": {
         "slm-gpu-vm-sizes": {"allowedGpuVmSizes": [*_T4, "Standard_NV36ads_A10_v5"]},
-        "slm-gpu-pool-autoscaling": {"maxGpuNodes": 2, "requireScaleToZero": True},
+        "slm-gpu-pool-autoscaling": {"requireScaleToZero": True},
+        "slm-gpu-pool-node-cap": {"maxGpuNodes": 2},
         "slm-gpu-pool-priority": {"priority": "Spot"},
         "slm-gpu-autoscaler-bounds": {"minReplicas": 0, "maxGpuReplicas": 2},
         "slm-k8s-replicas-spread": {"minReplicas": 1},
         "slm-cost-foundry-deployment-sku": {"maxCapacity": 50},
-        "slm-cost-monthly-budget": {"monthlyBudgetUsd": 1500},
         "slm-ops-container-insights": {"minRetentionDays": 30},
     },
     "staging": {
         "slm-gpu-vm-sizes": {"allowedGpuVmSizes": [*_T4, "Standard_NV36ads_A10_v5", "Standard_NC24ads_A100_v4"]},
-        "slm-gpu-pool-autoscaling": {"maxGpuNodes": 4},
+        "slm-gpu-pool-node-cap": {"maxGpuNodes": 4},
         "slm-gpu-autoscaler-bounds": {"minReplicas": 1, "maxGpuReplicas": 4},
         "slm-k8s-replicas-spread": {"minReplicas": 1},
         "slm-keyvault-recovery": {"minSoftDeleteRetentionDays": 30},
         "slm-foundry-approved-models": {"forbidAutoUpgrade": True},
         "slm-cost-foundry-deployment-sku": {"maxCapacity": 200},
-        "slm-cost-monthly-budget": {"monthlyBudgetUsd": 6000},
         "slm-ops-container-insights": {"minRetentionDays": 90},
     },
     "prod": {
         "slm-gpu-vm-sizes": {"allowedGpuVmSizes": ["Standard_NV36ads_A10_v5", "Standard_NC24ads_A100_v4",
                                                    "Standard_NC48ads_A100_v4", "Standard_NC40ads_H100_v5"]},
-        "slm-gpu-pool-autoscaling": {"maxGpuNodes": 8},
+        "slm-gpu-pool-node-cap": {"maxGpuNodes": 8},
         "slm-gpu-pool-priority": {"priority": "Regular"},
         "slm-gpu-autoscaler-bounds": {"minReplicas": 2, "maxGpuReplicas": 8},
         "slm-k8s-replicas-spread": {"minReplicas": 2},
@@ -563,7 +594,6 @@ ENV_PROPERTIES: Final[dict[str, dict[str, dict[str, Any]]]] = {
             "allowedDeploymentTypes": ["GlobalStandard", "DataZoneStandard", "Standard", "GlobalProvisionedManaged",
                                        "DataZoneProvisionedManaged", "ProvisionedManaged"],
             "maxCapacity": 1000},
-        "slm-cost-monthly-budget": {"monthlyBudgetUsd": 40000},
         "slm-ops-container-insights": {"minRetentionDays": 365},
         "slm-ops-private-dashboards": {"requirePrivateGrafana": True, "forbidApiKeys": True},
         "slm-edge-iot-hub": {"requirePrivate": True},
@@ -578,6 +608,9 @@ MONITORING_NAMESPACE_EXEMPTION: Final = {"exempt": [{
 }]}
 for _env in ("local", "dev", "staging", "prod"):
     ENV_PROPERTIES[_env]["slm-k8s-namespace"] = MONITORING_NAMESPACE_EXEMPTION
+    # One budget per environment, read by both budget policies (a config can only raise it with a deviation).
+    ENV_PROPERTIES[_env]["slm-cost-monthly-budget"] = {"monthlyBudgetUsd": MONTHLY_BUDGET_USD[_env]}
+    ENV_PROPERTIES[_env]["slm-cost-budget-headroom"] = {"monthlyBudgetUsd": MONTHLY_BUDGET_USD[_env]}
 
 
 def environment_config(env: str) -> dict[str, Any]:

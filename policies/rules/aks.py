@@ -10,6 +10,7 @@ from typing import Any, Final
 
 from policies.rules.catalog import VM_SKUS
 from policies.rules.cidr import admits_internet, describe
+from policies.rules.cost import VMSS, is_spot, node_count
 from policies.rules.wire import Props, get, items, mapping, number, show, truthy
 
 CLUSTER: Final = "azure-native:containerservice:ManagedCluster"
@@ -233,40 +234,63 @@ def gpu_vm_sizes(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
 
 
 def gpu_pool_autoscaling(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
-    """GPU-02: GPU pools autoscale within ``maxGpuNodes``; scale to zero where ``requireScaleToZero``."""
+    """GPU-02: GPU pools autoscale; scale to zero where ``requireScaleToZero`` (dev). The cap is ``gpu_node_cap``."""
     out = []
-    max_nodes = number(cfg.get("maxGpuNodes", 4)) or 0
     for p, pool in pools(type_, props):
         if not is_gpu_size(pool.get("vmSize")):
             continue
         if pool.get("enableAutoScaling") is not True:
             out.append(f"{p}enableAutoScaling: found {show(pool.get('enableAutoScaling'))}; GPU pools must "
                        "autoscale (set minCount/maxCount).")
-        count = number(pool.get("maxCount")) or number(pool.get("count")) or 0
-        if count > max_nodes:
-            out.append(f"{p}maxCount: found {show(count)}; at most {show(max_nodes)} GPU nodes per pool here.")
         if cfg.get("requireScaleToZero", False) and (number(pool.get("minCount")) or 0) != 0:
             out.append(f"{p}minCount: found {show(pool.get('minCount'))}; use 0 so idle GPU nodes are released.")
     return out
 
 
-def gpu_pool_priority(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
-    """GPU-02: Spot (evict Delete, price cap) where ``priority`` is Spot; Regular where it is Regular."""
-    want = str(cfg.get("priority", "any"))
+def gpu_node_groups(type_: str, props: Props) -> list[tuple[str, int, str, Any]]:
+    """Every group of GPU VMs: (path of its node count, most nodes, path of its priority, priority).
+
+    AKS pools (an AgentPool or a cluster's inline profiles) count ``maxCount`` when they autoscale, else
+    ``count``; a VM scale set of a GPU size counts ``sku.capacity`` (a GPU pool in all but name).
+    """
+    if type_ == VMSS:
+        if not is_gpu_size(get(props, "sku.name")):
+            return []
+        return [("sku.capacity", int(number(get(props, "sku.capacity")) or 1), "virtualMachineProfile.priority",
+                 get(props, "virtualMachineProfile.priority"))]
     out = []
     for p, pool in pools(type_, props):
-        if not is_gpu_size(pool.get("vmSize")) or want == "any":
+        if is_gpu_size(pool.get("vmSize")):
+            autoscaled = pool.get("enableAutoScaling") is True and pool.get("maxCount") is not None
+            out.append((f"{p}{'maxCount' if autoscaled else 'count'}", node_count(pool), f"{p}scaleSetPriority",
+                        pool.get("scaleSetPriority")))
+    return out
+
+
+def gpu_node_cap(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """GPU-02: no group of GPU VMs may grow past ``maxGpuNodes`` (the cap, mandatory in every tier)."""
+    cap = number(cfg.get("maxGpuNodes", 4)) or 0
+    return [f"{path}: found {nodes}; at most {show(cap)} GPU nodes per pool here (raise maxGpuNodes in the policy "
+            "config after a cost review)." for path, nodes, _, _ in gpu_node_groups(type_, props) if nodes > cap]
+
+
+def gpu_pool_priority(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """GPU-02: Spot (evict Delete, price cap) where ``priority`` is Spot; Regular where it is Regular (prod)."""
+    want = str(cfg.get("priority", "any"))
+    out = []
+    if want == "Regular":  # serving capacity that Azure can evict: AKS pools and GPU scale sets alike
+        return [f"{path}: found {show(prio)}; serving pools here use Regular capacity."
+                for _, _, path, prio in gpu_node_groups(type_, props) if is_spot(prio)]
+    for p, pool in pools(type_, props):
+        if not is_gpu_size(pool.get("vmSize")) or want != "Spot":
             continue
         prio = pool.get("scaleSetPriority") or "Regular"
-        if want == "Spot":
-            if prio != "Spot":
-                out.append(f"{p}scaleSetPriority: found {show(prio)}; use 'Spot' for non-production GPU pools.")
-            elif pool.get("scaleSetEvictionPolicy") != "Delete" or pool.get("spotMaxPrice") is None:
-                out.append(f"{p}scaleSetEvictionPolicy: found {show(pool.get('scaleSetEvictionPolicy'))} with "
-                           f"spotMaxPrice {show(pool.get('spotMaxPrice'))}; use 'Delete' and set spotMaxPrice "
-                           "(-1 caps at the on-demand price).")
-        elif want == "Regular" and prio == "Spot":
-            out.append(f"{p}scaleSetPriority: found 'Spot'; serving pools here use Regular capacity.")
+        if prio != "Spot":
+            out.append(f"{p}scaleSetPriority: found {show(prio)}; use 'Spot' for non-production GPU pools.")
+        elif pool.get("scaleSetEvictionPolicy") != "Delete" or pool.get("spotMaxPrice") is None:
+            out.append(f"{p}scaleSetEvictionPolicy: found {show(pool.get('scaleSetEvictionPolicy'))} with "
+                       f"spotMaxPrice {show(pool.get('spotMaxPrice'))}; use 'Delete' and set spotMaxPrice "
+                       "(-1 caps at the on-demand price).")
     return out
 
 

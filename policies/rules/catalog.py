@@ -110,8 +110,30 @@ def monthly_usd(vm_size: str, nodes: int, *, spot: bool = False) -> float:
 # Appended by the policy pack (issue 7): the remaining inputs of the budget estimate.
 AKS_TIER_USD_PER_HOUR: Final[dict[str, float]] = {"Free": 0.0, "Standard": 0.10, "Premium": 0.60}
 """AKS control-plane price per cluster-hour (Standard = uptime SLA; Premium adds LTS)."""
-PTU_USD_PER_HOUR: Final = 1.0
-"""Planning assumption for one provisioned throughput unit (Global Provisioned list price); not a quote."""
+
+# Issue 12.10: every other compute type the pack allows is priced, from the same public list prices.
+COMPUTE_PRICES_CAPTURED: Final = (
+    "2026-12 from the Azure retail price list (azure.microsoft.com/pricing/details/container-instances and "
+    "/cognitive-services/openai-service, the meters prices.azure.com/api/retail/prices returns for "
+    "serviceName 'Container Instances' and 'Foundry Models' provisioned throughput), eastus, pay-as-you-go, USD; "
+    "transcribed by hand, not fetched by any test or tool. ACI's GPU meters (K80/P100/V100) are being retired by "
+    "Azure: their figures are the last published per-GPU-hour rates, equal to the single-GPU NC sizes (NC6, "
+    "NC6s_v2, NC6s_v3) to within a cent."
+)
+ACI_USD_PER_VCPU_HOUR: Final = 0.0405
+"""Azure Container Instances, Linux, Standard SKU: one vCPU for an hour (billed per second on the group's requests)."""
+ACI_USD_PER_GB_HOUR: Final = 0.00445
+"""Azure Container Instances, Linux, Standard SKU: one GB of memory for an hour."""
+ACI_GPU_USD_PER_HOUR: Final[dict[str, float]] = {"K80": 0.90, "P100": 2.07, "V100": 3.06}
+"""Azure Container Instances GPU, per GPU-hour, by the ``gpu.sku`` values the ContainerGroup API accepts."""
+PTU_USD_PER_HOUR: Final[dict[str, float]] = {
+    "GlobalProvisionedManaged": 1.00, "DataZoneProvisionedManaged": 1.10, "ProvisionedManaged": 2.00}
+"""Foundry provisioned throughput, hourly (no reservation), per PTU and deployment type (ProvisionedManaged is
+Regional). Reservations bill less; the estimate is the no-commitment upper bound."""
+TOKEN_PRICED_SKUS: Final = frozenset({"Standard", "GlobalStandard", "DataZoneStandard", "GlobalBatch",
+                                      "DataZoneBatch"})
+"""Foundry deployment types billed per token only: no fixed monthly cost (the estimate counts them as $0 and says
+so; their spend is bounded by the rate limit ``sku.capacity`` and watched by the usage alerts, not this gate)."""
 
 # Appended for issue 17 (policy slm-foundry-model-offered): the Foundry offers the stacks rely on.
 FOUNDRY_OFFERS_CAPTURED: Final = (

@@ -284,19 +284,41 @@ def autoscaler_bounds(resources: Sequence[StackResource], cfg: Mapping[str, Any]
     return out
 
 
+def _budget_of(cfg: Mapping[str, Any], stack_budget: float | None) -> float | None:
+    """The smaller of the policy's ``monthlyBudgetUsd`` and the stack's own ``budget_usd_per_month``."""
+    budgets = [b for b in (number(cfg.get("monthlyBudgetUsd")), stack_budget) if b is not None]
+    return min(budgets) if budgets else None
+
+
+def _owner(resources: Sequence[StackResource], lines: Sequence[cost.CostLine]) -> StackResource | None:
+    biggest = max(lines, key=lambda line: line.usd, default=None)
+    return next((r for r in resources if biggest and r.name == biggest.resource.split("/")[0]), None)
+
+
 def monthly_budget(resources: Sequence[StackResource], cfg: Mapping[str, Any],
                    stack_budget: float | None = None) -> list[Finding]:
-    """GPU-07: the worst-case monthly estimate stays within the budget (the smaller of config and stack)."""
-    budgets = [b for b in (number(cfg.get("monthlyBudgetUsd")), stack_budget) if b is not None]
-    if not budgets:
+    """GPU-07: the monthly upper bound stays within the budget (the smaller of config and stack), and every
+    compute resource is priced: one "cannot price" finding per resource the price table does not cover."""
+    lines = cost.estimate([(r.type, r.name, r.props) for r in resources])
+    by_name = {r.name: r for r in resources}
+    out = [Finding(cost.unpriced_message(line), by_name.get(line.resource.split("/")[0]))
+           for line in lines if line.unpriced is not None]
+    budget = _budget_of(cfg, stack_budget)
+    message = cost.budget_violation(lines, budget) if budget is not None else None
+    if message is not None:
+        out.insert(0, Finding(message, _owner(resources, lines)))
+    return out
+
+
+def budget_headroom(resources: Sequence[StackResource], cfg: Mapping[str, Any],
+                    stack_budget: float | None = None) -> list[Finding]:
+    """GPU-07 (advisory): the estimate has reached ``warnAtPercent`` % of the budget."""
+    budget = _budget_of(cfg, stack_budget)
+    if budget is None:
         return []
     lines = cost.estimate([(r.type, r.name, r.props) for r in resources])
-    message = cost.budget_violation(lines, min(budgets))
-    if message is None:
-        return []
-    biggest = max(lines, key=lambda line: line.usd)
-    owner = next((r for r in resources if r.name == biggest.resource.split("/")[0]), None)
-    return [Finding(message, owner)]
+    message = cost.budget_warning(lines, budget, number(cfg.get("warnAtPercent")) or 80.0)
+    return [Finding(message, _owner(resources, lines))] if message is not None else []
 
 
 def gpu_pools_of(resources: Sequence[StackResource]) -> list[StackResource]:

@@ -71,11 +71,12 @@ def test_a_regex_exemption_is_refused_in_prod(tmp_path: Path, blob: Recording, p
 def test_an_exact_exemption_passes_and_every_deviation_is_printed(tmp_path: Path, blob: Recording) -> None:
     change = {"slm-storage-no-public-blob": {"enforcementLevel": "mandatory", "exempt": [
         {"pattern": "st", "reason": "public sample bucket, ticket SEC-7"}]},
-              "slm-gpu-pool-autoscaling": {"enforcementLevel": "mandatory", "maxGpuNodes": 100}}
+              "slm-gpu-pool-autoscaling": "mandatory",
+              "slm-gpu-pool-node-cap": {"enforcementLevel": "mandatory", "maxGpuNodes": 100}}
     result = run_gate(blob, environment="prod", config_path=_write(tmp_path, "prod", change))
     assert not [v for v in result.violations if v.policy == "slm-storage-no-public-blob"]
     assert [e.resource for e in result.exemptions] == ["st"]
-    assert 'slm-gpu-pool-autoscaling.maxGpuNodes: 100 (generated: 8)' in result.deviations
+    assert 'slm-gpu-pool-node-cap.maxGpuNodes: 100 (generated: 8)' in result.deviations
     assert "slm-gpu-pool-autoscaling: enforcementLevel mandatory (generated: advisory)" in result.deviations
     assert any(d.startswith("slm-storage-no-public-blob.exempt: [") for d in result.deviations)
     text = format_result(result, "text")

@@ -26,6 +26,7 @@ from pulumi_azure_native import (
     authorization,
     cognitiveservices,
     compute,
+    containerinstance,
     containerregistry,
     containerservice,
     dashboard,
@@ -481,12 +482,20 @@ def violating_aks() -> None:
 
 def violating_gpu_and_cost() -> None:
     gpu_pool("bad-gpu-t4-in-prod", vm_size="Standard_NC4as_T4_v3")
-    gpu_pool("bad-gpu-fixed-size", enable_auto_scaling=False, min_count=None, max_count=None, count=12)
+    gpu_pool("bad-gpu-fixed-size", enable_auto_scaling=False, min_count=None, max_count=None, count=4)
+    gpu_pool("bad-gpu-node-cap", vm_size="Standard_NV36ads_A10_v5", max_count=9)
     gpu_pool("bad-gpu-spot", scale_set_priority="Spot", scale_set_eviction_policy="Delete", spot_max_price=-1)
     gpu_pool("bad-gpu-untainted", node_taints=None)
     gpu_pool("bad-cost-h100-pool", vm_size="Standard_NC40ads_H100_v5", max_count=8)
     network.NetworkSecurityGroup("bad-cost-untagged", network_security_group_name="untagged",
                                  resource_group_name=RG, location=LOC)
+    aci = {"os_type": "Linux", "ip_address": {"type": "Private", "ports": [{"port": 8000}]}, "containers": [{
+        "name": "vllm", "image": VLLM_IMAGE, "resources": {"requests": {
+            "cpu": 4, "memory_in_gb": 16, "gpu": {"count": 1, "sku": "V100"}}}}]}
+    containerinstance.ContainerGroup("ok-cost-aci-gpu", container_group_name="aci-gpu", resource_group_name=RG,
+                                     location=LOC, tags=TAGS, **aci)  # priced: $2,404 of the estimate
+    containerinstance.ContainerGroup("bad-cost-unpriced", container_group_name="aci-windows", resource_group_name=RG,
+                                     location=LOC, tags=TAGS, **{**aci, "os_type": "Windows"})
 
 
 def violating_data() -> None:
@@ -893,6 +902,7 @@ CASES: tuple[tuple[str, str, str], ...] = (
     ("slm-k8s-helm-release-opaque", "bad-k8s-helm-grafana", "chart: found Helm Release of 'grafana'; its rendered objects are not checked by this pack. Review the chart values, or exempt it with a written reason."),
     ("slm-gpu-vm-sizes", "bad-gpu-t4-in-prod", "vmSize: found 'Standard_NC4as_T4_v3'; GPU pools here may use Standard_NV36ads_A10_v5, Standard_NC24ads_A100_v4, Standard_NC48ads_A100_v4, Standard_NC40ads_H100_v5."),
     ("slm-gpu-pool-autoscaling", "bad-gpu-fixed-size", "enableAutoScaling: found false; GPU pools must autoscale (set minCount/maxCount)."),
+    ("slm-gpu-pool-node-cap", "bad-gpu-node-cap", "maxCount: found 9; at most 8 GPU nodes per pool here (raise maxGpuNodes in the policy config after a cost review)."),
     ("slm-gpu-pool-priority", "bad-gpu-spot", "scaleSetPriority: found 'Spot'; serving pools here use Regular capacity."),
     ("slm-gpu-pool-isolation", "bad-gpu-untainted", "nodeTaints: found unset; GPU pools must carry 'sku=gpu:NoSchedule' so only GPU workloads (which tolerate it) land there."),
     ("slm-gpu-workload-scheduling", "bad-gpu-two-gpus", "spec.template.spec.containers[0].resources.limits['nvidia.com/gpu']: found 2; use 1..1 whole GPUs."),
@@ -901,7 +911,9 @@ CASES: tuple[tuple[str, str, str], ...] = (
     ("slm-cost-foundry-deployment-sku", "bad-cost-foundry-capacity", "sku.capacity: found 5000; at most 1000 here (raise maxCapacity in the policy config after a cost review)."),
     ("slm-cost-required-tags", "bad-cost-untagged", "tags: found no environment, owner, costCenter, workload; pass the stack's tags (settings.tags) to this resource."),
     # The total depends on every pool's list price (catalog.VM_SKUS); the owner and its line do not.
-    ("slm-cost-monthly-budget", "bad-cost-h100-pool", "estimated monthly cost: found $99,852 (worst case, every pool at maxCount) against a budget of $40,000: bad-cost-h100-pool (Standard_NC40ads_H100_v5 x 8) $40,763; ..."),
+    ("slm-cost-monthly-budget", "bad-cost-h100-pool", "estimated monthly cost: found $101,830 (upper bound: every pool and scale set at its maximum count, provisioned throughput at its PTUs) against a budget of $40,000: bad-cost-h100-pool (Standard_NC40ads_H100_v5 x 8) $40,763; ..."),
+    ("slm-cost-monthly-budget", "bad-cost-unpriced", "cost: cannot price bad-cost-unpriced (ACI 4 vCPU, 16 GB, 1 V100 GPU): osType 'Windows' / sku 'Standard' (only Linux Standard groups are priced), so the monthly budget cannot be checked for it. Use a priced size or type, or add its list price to policies/rules/catalog.py with its source and date."),
+    ("slm-cost-budget-headroom", "bad-cost-h100-pool", "estimated monthly cost: found $101,830, 255% of the budget of $40,000 (this warning starts at 80%; ..."),
     ("slm-ops-diagnostic-settings", "bad-aks-entra", "diagnosticSettings: found none for 'bad-aks-entra'; add a DiagnosticSetting with resourceUri set to its id and a workspaceId."),
     ("slm-ops-container-insights", "bad-ops-no-metrics", "azureMonitorProfile.metrics.enabled: found unset and no omsagent add-on; enable managed Prometheus (or Container Insights)."),
     ("slm-ops-container-insights", "bad-ops-short-retention", "retentionInDays: found 30; keep at least 365 days here."),

@@ -16,7 +16,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 STACK_FILES = sorted((REPO_ROOT / "stacks").glob("Pulumi.*.yaml"))
 INSECURE = Path(__file__).parent / "insecure"
 EXPECTED = {
-    "over-budget-gpu.yaml": {"slm-cost-monthly-budget", "slm-gpu-vm-sizes", "slm-gpu-pool-autoscaling"},
+    "over-budget-gpu.yaml": {"slm-cost-monthly-budget", "slm-cost-budget-headroom", "slm-gpu-vm-sizes",
+                             "slm-gpu-pool-node-cap"},
     "latest-image-dev.yaml": {"slm-k8s-image-provenance", "slm-k8s-image-digest"},
 }
 

@@ -114,7 +114,7 @@ def test_initial_config_follows_the_stack_name() -> None:
     prod = initial_config("prod")
     assert prod is not None
     assert prod["slm-storage-no-public-blob"] == EnforcementLevel.MANDATORY
-    assert prod["slm-gpu-pool-autoscaling"]["maxGpuNodes"] == 8
+    assert prod["slm-gpu-pool-node-cap"]["maxGpuNodes"] == 8
     assert initial_config(None) is None
 
 
@@ -124,3 +124,16 @@ def test_exemptions_need_a_written_reason_and_match_the_whole_name() -> None:
     assert exemption_for(cfg, "dcgm-exporter") == ("dcgm-.*", "device plugin needs hostPath /var/lib/kubelet")
     assert exemption_for(cfg, "my-dcgm-exporter") is None
     assert exemption_for(cfg, "tmp-1") is None
+
+
+def test_every_level_deviation_names_a_policy_and_its_levels_differ() -> None:
+    """Issue 12.10: the catalogue deviations the compliance doc lists are real policies whose levels differ."""
+    from policies.pack import LEVEL_DEVIATIONS
+
+    levels = {s.name: s.levels for s in SPECS}
+    for name, (catalogue, reason) in LEVEL_DEVIATIONS.items():
+        assert name in levels
+        assert not catalogue.startswith(levels[name]), (name, catalogue)
+        assert len(reason) > 40
+    assert levels["slm-gpu-pool-node-cap"] == "M/M/M"
+    assert levels["slm-cost-monthly-budget"] == levels["slm-gpu-pool-priority"] == "A/M/M"

@@ -161,7 +161,7 @@ class TestAks:
     def test_gpu_pool_compliant_in_dev(self) -> None:
         cfg = {"allowedGpuVmSizes": ["Standard_NC4as_T4_v3"], "maxGpuNodes": 2, "requireScaleToZero": True,
                "priority": "Spot"}
-        rules = [aks.gpu_vm_sizes, aks.gpu_pool_autoscaling, aks.gpu_pool_priority, aks.gpu_pool_isolation,
+        rules = [aks.gpu_vm_sizes, aks.gpu_pool_autoscaling, aks.gpu_node_cap, aks.gpu_pool_priority, aks.gpu_pool_isolation,
                  aks.node_public_ip, aks.encryption_at_host]
         assert [m for r in rules for m in r(aks.AGENT_POOL, GPU_POOL, cfg)] == []
 
@@ -174,8 +174,20 @@ class TestAks:
         pool = with_(with_(GPU_POOL, "vmSize", "Standard_NC40ads_H100_v5"), "maxCount", 6.0)
         assert aks.gpu_vm_sizes(aks.AGENT_POOL, pool, {"allowedGpuVmSizes": ["Standard_NC4as_T4_v3"]}) == [
             "vmSize: found 'Standard_NC40ads_H100_v5'; GPU pools here may use Standard_NC4as_T4_v3."]
-        assert aks.gpu_pool_autoscaling(aks.AGENT_POOL, pool, {"maxGpuNodes": 2}) == [
-            "maxCount: found 6; at most 2 GPU nodes per pool here."]
+        assert aks.gpu_node_cap(aks.AGENT_POOL, pool, {"maxGpuNodes": 2}) == [
+            "maxCount: found 6; at most 2 GPU nodes per pool here (raise maxGpuNodes in the policy config after a "
+            "cost review)."]
+        assert aks.gpu_pool_autoscaling(aks.AGENT_POOL, pool, {"maxGpuNodes": 2}) == [], "the cap is its own policy"
+        fixed = with_(with_(with_(GPU_POOL, "enableAutoScaling", False), "count", 12.0), "maxCount", 2.0)
+        assert aks.gpu_node_cap(aks.AGENT_POOL, fixed, {"maxGpuNodes": 8}) == [
+            "count: found 12; at most 8 GPU nodes per pool here (raise maxGpuNodes in the policy config after a "
+            "cost review)."], "without autoscaling the pool runs count nodes, whatever maxCount says"
+        vmss = {"sku": {"name": "Standard_NC24ads_A100_v4", "capacity": 100.0}}
+        assert aks.gpu_node_cap("azure-native:compute:VirtualMachineScaleSet", vmss, {"maxGpuNodes": 8}) == [
+            "sku.capacity: found 100; at most 8 GPU nodes per pool here (raise maxGpuNodes in the policy config "
+            "after a cost review)."]
+        cpu_vmss = {"sku": {"name": "Standard_D2ds_v5", "capacity": 100.0}}
+        assert aks.gpu_node_cap("azure-native:compute:VirtualMachineScaleSet", cpu_vmss, {"maxGpuNodes": 8}) == []
 
     def test_gpu_on_system_pool(self) -> None:
         cluster = with_(CLUSTER, "agentPoolProfiles.0.vmSize", "Standard_NC4as_T4_v3")
@@ -499,9 +511,10 @@ class TestStackRules:
                                            "maxCount": 4.0})
         findings = stack.monthly_budget([pool], {"monthlyBudgetUsd": 1500})
         assert [f.message for f in findings] == [
-            "estimated monthly cost: found $10,725 (worst case, every pool at maxCount) against a budget of $1,500: "
-            "gpu (Standard_NC24ads_A100_v4 x 4) $10,725. Lower maxCount, use Spot or smaller GPU sizes, or raise "
-            "budget_usd_per_month after a cost review. Spot is priced at 30% of list."]
+            "estimated monthly cost: found $10,725 (upper bound: every pool and scale set at its maximum count, "
+            "provisioned throughput at its PTUs) against a budget of $1,500: gpu (Standard_NC24ads_A100_v4 x 4) "
+            "$10,725. Lower maxCount or PTUs, use Spot or smaller GPU sizes, or raise budget_usd_per_month after a "
+            "cost review. Spot is priced at 30% of list."]
         assert findings[0].resource is pool
         assert stack.monthly_budget([pool], {"monthlyBudgetUsd": 20000}) == []
         assert len(stack.monthly_budget([pool], {"monthlyBudgetUsd": 20000}, stack_budget=1000)) == 1
@@ -564,3 +577,59 @@ def test_a_vm_scale_set_is_priced_like_a_pool() -> None:
     spot = cost.estimate([("azure-native:compute:VirtualMachineScaleSet", "farm", {
         **vmss, "virtualMachineProfile": {"priority": "Spot"}})])[0]
     assert spot.usd < line.usd
+
+
+def test_every_compute_type_is_priced_or_reported() -> None:
+    """Issue 12.10: ACI, provisioned throughput and VMs are priced; token-priced Foundry is $0 and says so;
+    compute the table cannot price is a line marked unpriced (a "cannot price" finding), never a silent $0."""
+    from policies.rules import cost
+
+    aci = {"osType": "Linux", "containers": [
+        {"name": "a", "resources": {"requests": {"cpu": 2.0, "memoryInGB": 8.0, "gpu": {"count": 1.0, "sku": "K80"}}}},
+        {"name": "b", "resources": {"requests": {"cpu": 1.0, "memoryInGB": 2.0}}}]}
+    (line,) = cost.estimate([(cost.CONTAINER_GROUP, "aci", aci)])
+    assert line.usd == round((3 * 0.0405 + 10 * 0.00445 + 0.90) * 730, 2)
+    assert line.unpriced is None
+    assert line.what == "ACI 3 vCPU, 10 GB, 1 K80 GPU"
+    spot = cost.estimate([(cost.CONTAINER_GROUP, "aci", {**aci, "priority": "Spot"})])[0]
+    assert spot.usd == round(line.usd * 0.3, 2)
+    windows = cost.estimate([(cost.CONTAINER_GROUP, "aci", {**aci, "osType": "Windows"})])[0]
+    assert windows.usd == 0
+    assert "osType 'Windows'" in str(windows.unpriced)
+    no_requests = cost.estimate([(cost.CONTAINER_GROUP, "aci", {"containers": [{"name": "a", "resources": {}}]})])[0]
+    assert no_requests.unpriced == "containers[0].resources.requests has no cpu and memoryInGB"
+
+    def foundry(sku: str, capacity: float) -> cost.CostLine:
+        return cost.estimate([(cost.FOUNDRY_DEPLOYMENT, "d", {"sku": {"name": sku, "capacity": capacity}})])[0]
+
+    assert foundry("GlobalProvisionedManaged", 100).usd == 73_000
+    assert foundry("DataZoneProvisionedManaged", 100).usd == 80_300
+    assert foundry("ProvisionedManaged", 100).usd == 146_000
+    standard = foundry("GlobalStandard", 500)
+    assert (standard.usd, standard.unpriced) == (0, None)
+    assert standard.what == "GlobalStandard x 500 (token-priced: $0 fixed, billed per token)"
+    assert foundry("PremiumFuture", 1).unpriced is not None
+
+    vm = cost.estimate([(cost.VM, "vm", {"hardwareProfile": {"vmSize": "Standard_NC24ads_A100_v4"}})])[0]
+    assert vm.usd == round(3.673 * 730, 2)
+    (app,) = cost.estimate([("azure-native:app:ContainerApp", "app", {})])
+    assert app.unpriced is not None
+    (tier,) = list(cost.estimate([(cost.CLUSTER, "aks", {"sku": {"tier": "Enterprise"}})]))
+    assert tier.unpriced == "sku.tier 'Enterprise' has no price in catalog.AKS_TIER_USD_PER_HOUR"
+    assert cost.estimate([("azure-native:storage:StorageAccount", "st", {})]) == []
+
+
+def test_the_budget_reports_what_it_cannot_price_and_warns_from_80_percent() -> None:
+    pool = res(aks.AGENT_POOL, "gpu", {"vmSize": "Standard_NC24ads_A100_v4", "enableAutoScaling": True,
+                                       "maxCount": 4.0})  # $10,725.16
+    odd = res("azure-native:compute:VirtualMachineScaleSet", "odd", {"sku": {"name": "Standard_X1", "capacity": 1.0}})
+    findings = stack.monthly_budget([pool, odd], {"monthlyBudgetUsd": 20000})
+    assert [(f.resource.name if f.resource else None, f.message.split(":")[0:2]) for f in findings] == [
+        ("odd", ["cost", " cannot price odd (Standard_X1 x 1)"])]
+    assert stack.budget_headroom([pool], {"monthlyBudgetUsd": 13_500}) == []  # 79%
+    (warning,) = stack.budget_headroom([pool], {"monthlyBudgetUsd": 13_400})  # 80%
+    assert warning.resource is pool
+    assert warning.message.startswith("estimated monthly cost: found $10,725, 80% of the budget of $13,400")
+    assert len(stack.budget_headroom([pool], {"monthlyBudgetUsd": 5_000})) == 1, "over the budget it still warns"
+    assert stack.budget_headroom([pool], {"monthlyBudgetUsd": 20_000, "warnAtPercent": 50}) != []
+    assert stack.budget_headroom([pool], {}) == []
