@@ -7,6 +7,10 @@ for each stack policy. ``install`` makes both calls return the first result for 
 one ``Analyze`` / ``AnalyzeStack`` call (a per-thread memo that ends with the call). The results are the
 same objects the SDK would have built; policies only read them (through its unknown-checking proxy and
 ``policies.pack.known_props``, which copies), so every finding is unchanged: the gate matrix tests prove it.
+
+The SDK also wraps the converted properties in a fresh unknown-checking proxy for every policy; that
+proxy is only read (``known_props`` copies it before any rule runs), so it is built once per message too. ``per_request`` lets the
+pack remember its own per-resource work (``known_props``, the coverage views) for the same call.
 """
 
 from __future__ import annotations
@@ -22,13 +26,19 @@ from google.protobuf.message import Message
 
 _scope = threading.local()
 _deserialize_properties: Callable[..., dict[str, Any]] = getattr(sdk, "deserialize_properties")  # noqa: B009
+_unknown_checking_proxy: Callable[[dict[str, Any]], Any] = getattr(sdk, "unknown_checking_proxy")  # noqa: B009
 
 
 def _memo() -> dict[Any, tuple[object, Any]] | None:
     return getattr(_scope, "memo", None)
 
 
-def _remembered(key: Any, source: object, compute: Callable[[], Any]) -> Any:
+def per_request(key: Any, source: object, compute: Callable[[], Any]) -> Any:
+    """``compute()``, remembered for ``(key, source)`` until the current Analyze / AnalyzeStack call ends.
+
+    ``key`` must contain ``id(source)``; ``source`` is held by the memo, so that id is not reused during
+    the call. Outside a call (tests, tools importing the pack) nothing is remembered.
+    """
     memo = _memo()
     if memo is None:
         return compute()
@@ -50,12 +60,16 @@ class _JsonFormatOncePerRequest:
         """``json_format.MessageToDict``, remembered per message during one analyzer call."""
         if args or kwargs:
             return json_format.MessageToDict(message, *args, **kwargs)
-        return _remembered(("dict", id(message)), message, lambda: json_format.MessageToDict(message))
+        return per_request(("dict", id(message)), message, lambda: json_format.MessageToDict(message))
 
 
 def _deserialize_once(props: dict[str, Any], proxy_secrets: bool = False) -> dict[str, Any]:
-    return _remembered(("deserialized", id(props), proxy_secrets), props,
+    return per_request(("deserialized", id(props), proxy_secrets), props,
                        lambda: _deserialize_properties(props, proxy_secrets))
+
+
+def _proxy_once(props: dict[str, Any]) -> Any:
+    return per_request(("proxy", id(props)), props, lambda: _unknown_checking_proxy(props))
 
 
 def _per_request(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -77,6 +91,7 @@ def install() -> None:
         return
     setattr(sdk, "json_format", _JsonFormatOncePerRequest())  # noqa: B010 (replaces a module attribute)
     setattr(sdk, "deserialize_properties", _deserialize_once)  # noqa: B010
+    setattr(sdk, "unknown_checking_proxy", _proxy_once)  # noqa: B010
     servicer.Analyze = _per_request(servicer.Analyze)
     servicer.AnalyzeStack = _per_request(servicer.AnalyzeStack)
     servicer._slm_converts_once = True

@@ -12,6 +12,7 @@ not-applicable with ``exempt <name> (pattern '<p>'): <reason>``, which the gate 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -33,6 +34,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
+from policies import conversion
 from policies.environments import config_path_for_stack, environment_of_stack
 from policies.rules import (
     aks,
@@ -731,13 +733,33 @@ def known_props(value: Any, path: str = "") -> Any:
 def stack_registries() -> list[str]:
     """The stack's own ACR login server, ``<name_prefix>acr.azurecr.io`` (components/model_registry.py), from the
     stack config the engine passes (``PULUMI_CONFIG``); empty when the stack declares no settings."""
+    return list(_registries_of(os.environ.get("PULUMI_CONFIG", "{}")))
+
+
+@functools.lru_cache(maxsize=8)
+def _registries_of(pulumi_config: str) -> tuple[str, ...]:
+    """``stack_registries`` for one ``PULUMI_CONFIG`` text: parsed once, not once per policy per resource."""
     try:
-        config = json.loads(os.environ.get("PULUMI_CONFIG", "{}"))
+        config = json.loads(pulumi_config)
         settings = json.loads(config.get(SETTINGS_CONFIG_KEY, "null")) or {}
         prefix = settings.get("name_prefix")
     except (ValueError, AttributeError):
-        return []
-    return [f"{prefix}acr.azurecr.io".lower()] if isinstance(prefix, str) and re.fullmatch(r"[a-z0-9]+", prefix) else []
+        return ()
+    return (f"{prefix}acr.azurecr.io".lower(),) if isinstance(prefix, str) and re.fullmatch(r"[a-z0-9]+", prefix) else ()
+
+
+def _known_once(props: Any, path: str = "") -> Any:
+    """``known_props(props, path)``, computed once per Analyze / AnalyzeStack call for the same properties.
+
+    Every policy of a call gets the same properties (``policies.conversion``); rules only read what
+    ``known_props`` returns (they build findings, never edit inputs), so one copy serves them all.
+    """
+    return conversion.per_request(("known", id(props), path), props, lambda: known_props(props, path))
+
+
+def _views_once(type_: str, known: Any) -> list[coverage.View]:
+    """``coverage.views(type_, known)``, once per call for the same converted properties."""
+    return conversion.per_request(("views", id(known), type_), known, lambda: coverage.views(type_, known))
 
 
 def run_resource_rule(spec: Spec, type_: str, props: Any, cfg: Mapping[str, Any]) -> list[str]:
@@ -745,14 +767,14 @@ def run_resource_rule(spec: Spec, type_: str, props: Any, cfg: Mapping[str, Any]
     rule = spec.rule
     assert rule is not None  # noqa: S101 (only called for resource specs)
     cfg = {**cfg, "stackRegistries": stack_registries()}
-    known = known_props(props)
+    known = _known_once(props)
     messages: list[str] = []
     with tracking_reads() as reads:
         try:
             if spec.raw_type:
                 messages = list(rule(type_, known, cfg))
             else:  # the resource, each item of a List, the kind of a Patch, every embedded pod spec
-                for view in coverage.views(normalize_type(type_), known):
+                for view in _views_once(normalize_type(type_), known):
                     messages += [view.rewrite(m) for m in rule(view.type, view.props, cfg)]
         except Exception as exc:  # one bad input must not hide every other finding (issue 12.11)
             messages.append(rule_failure(exc))
@@ -780,10 +802,10 @@ def run_stack_rule(spec: Spec, resources: Sequence[StackResource], cfg: Mapping[
     """``spec``'s stack findings, plus one for a raise and one per unknown value read (fail closed)."""
     rule = spec.stack_rule
     assert rule is not None  # noqa: S101 (only called for stack specs)
-    known = [replace(r, type=normalize_type(r.type), props=known_props(r.props, r.name)) for r in resources]
+    known = [replace(r, type=normalize_type(r.type), props=_known_once(r.props, r.name)) for r in resources]
     # Pod specs embedded in other kinds (Argo Rollout, KServe, List items) take part as the workloads they are.
     known += [replace(r, type=view.type, props=view.props) for r in known
-              for view in coverage.views(r.type, r.props)[1:] if view.type in WORKLOAD_TYPES]
+              for view in _views_once(r.type, r.props)[1:] if view.type in WORKLOAD_TYPES]
     with tracking_reads() as reads:
         try:
             findings = list(rule(known, cfg))

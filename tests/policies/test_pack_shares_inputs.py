@@ -1,0 +1,90 @@
+"""The pack converts each resource once per Analyze call and hands every policy the same copy.
+
+That is only safe while no rule edits its input: the second test runs the whole pack over real plans
+and proves every shared copy is unchanged after all policies read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks.pack_profile import InProcessGate, prepare
+from policies import pack
+from policies.rules.wire import Unknown
+from slmctl.loader import load_stack_file
+from slmctl.plan import make_plan
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module", params=["prod", "local"])
+def prepared(request: pytest.FixtureRequest) -> Iterator[InProcessGate]:
+    path = ROOT / "stacks" / f"Pulumi.{request.param}.yaml"
+    with pytest.MonkeyPatch.context() as mp:
+        for key in ("PULUMI_PROJECT", "PULUMI_STACK", "PULUMI_DRY_RUN", "PULUMI_CONFIG"):
+            mp.delenv(key, raising=False)  # prepare() sets them as the gate sets the pack's; undone after
+        yield prepare(make_plan(load_stack_file(path)).recording, path)
+
+
+def _plain(value: Any) -> Any:
+    """A comparable snapshot: unknowns by path (comparing an ``Unknown`` is always False)."""
+    if isinstance(value, Unknown):
+        return ("unknown", value.path)
+    if isinstance(value, dict):
+        return {k: _plain(dict.__getitem__(value, k)) for k in value}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def test_each_resource_is_converted_once_per_call_not_once_per_policy(
+        prepared: InProcessGate, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    original = pack.known_props
+
+    def counted(value: Any, path: str = "") -> Any:
+        if not path:
+            calls.append(path)
+        return original(value, path)
+
+    monkeypatch.setattr(pack, "known_props", counted)
+    resource_policies = sum(1 for s in pack.SPECS if s.rule is not None)
+    assert resource_policies > 50
+    for request in prepared.requests[:10]:
+        calls.clear()
+        prepared.servicer.Analyze(request, None)
+        assert len(calls) == 1, request.urn  # one copy for every resource policy (was one per policy)
+
+
+def test_no_rule_edits_the_properties_every_policy_shares(
+        prepared: InProcessGate, monkeypatch: pytest.MonkeyPatch) -> None:
+    shared: dict[int, tuple[Any, Any]] = {}
+    known_once, views_once = pack._known_once, pack._views_once  # pyright: ignore[reportPrivateUsage]
+
+    def remember(value: Any) -> None:
+        if id(value) not in shared:  # snapshot when first handed out, before any rule has read it
+            shared[id(value)] = (value, _plain(value))
+
+    def spy_known(props: Any, path: str = "") -> Any:
+        out = known_once(props, path)
+        remember(out)
+        return out
+
+    def spy_views(type_: str, known: Any) -> Any:
+        out = views_once(type_, known)
+        for view in out:
+            remember(view.props)
+        return out
+
+    monkeypatch.setattr(pack, "_known_once", spy_known)
+    monkeypatch.setattr(pack, "_views_once", spy_views)
+    findings = sum(len(prepared.servicer.Analyze(r, None).diagnostics) for r in prepared.requests)
+    findings += len(prepared.servicer.AnalyzeStack(prepared.stack_request, None).diagnostics)
+    assert len(shared) > len(prepared.requests)  # every resource, plus the stack copies and views
+    assert findings > 0
+    edited = [id_ for id_, (value, before) in shared.items() if _plain(value) != before]
+    assert not edited
