@@ -324,7 +324,7 @@ def registry_fill(settings: EnvironmentSettings, dep: AksDeployment) -> Registry
     source = source_for(settings, dep.model, kinds[dep.target])  # type: ignore[arg-type]
     if source is None:
         return None  # settings validation already reported the missing artifact
-    return RegistryFill(account_url=storage_account_url(physical_names(settings).storage_account),
+    return RegistryFill(account_url=storage_account_url(physical_names(settings.name_prefix).storage_account),
                         container=source.container, model=source.model, revision=source.revision)
 
 

@@ -25,7 +25,6 @@ from pulumi_azure_native import cognitiveservices, containerregistry, keyvault, 
 from components._naming import azure_name
 from components._standard import (
     DiagnosticSetting,
-    Lock,
     PrivateEndpointConfig,
     RoleAssignment,
     StandardInterfaces,
@@ -35,8 +34,6 @@ from components._standard import (
     apply_role_assignments,
 )
 from components.acr_auth import ACR_TOKEN_USERNAME, acr_refresh_token
-from components.domain import OnnxGenAIDeployment
-from stacks.settings import EnvironmentSettings
 
 TYPE_TOKEN: Final = "slm:registry:ModelRegistry"  # noqa: S105 (a Pulumi type token)
 
@@ -82,20 +79,37 @@ Target = Literal["registry", "storage", "key_vault", "foundry"]
 
 
 @dataclass(frozen=True, kw_only=True)
+class FoundryModelDeployment:
+    """One model deployment on the Foundry account: a catalogue model, pinned, and its capacity."""
+
+    model_format: str
+    """The catalogue's publisher format, e.g. ``Microsoft`` or ``OpenAI``."""
+    model_name: str
+    """e.g. ``Phi-4-mini-instruct``."""
+    model_version: str
+    sku_name: str = "GlobalStandard"
+    """Default: ``GlobalStandard`` (pay per token, processed in any Azure geography)."""
+    capacity: int = 1
+    """Default: 1 unit (1,000 tokens per minute on the Standard SKUs)."""
+    rai_policy_name: str = "Microsoft.DefaultV2"
+    """Default: Microsoft's default content filter."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class ModelRegistryArgs(StandardInterfaces):
     """Inputs of ``ModelRegistry``.
 
-    The standard interfaces behave as follows here. ``tags`` are added to
-    ``settings.azure_tags()`` on every taggable child. ``lock`` defaults to ``CanNotDelete`` in
-    prod (or ``settings.lock``) and covers the registry, the weights storage and the Key Vault,
-    which are then also ``protect``-ed. Each ``role_assignments`` entry is scoped to the resource
-    its role is about (AcrPull/AcrPush: registry; Storage Blob ...: storage; Key Vault ...: vault;
-    Cognitive Services ...: Foundry account). ``diagnostic_settings`` are added, on every primary
-    resource, to the workspace settings this component always creates.
+    The standard interfaces behave as follows here. ``tags`` go on every taggable child. ``lock``
+    (default none) covers the registry, the weights storage and the Key Vault, which are then also
+    ``protect``-ed. Each ``role_assignments`` entry is scoped to the resource its role is about
+    (AcrPull/AcrPush: registry; Storage Blob ...: storage; Key Vault ...: vault; Cognitive Services
+    ...: Foundry account). ``diagnostic_settings`` are added, on every primary resource, to the
+    workspace settings this component always creates.
     """
 
-    settings: EnvironmentSettings
-    """The validated environment: tier, name prefix, models, deployments, foundry/registry settings."""
+    name_prefix: str
+    """Physical names: ``<prefix>acr``, ``<prefix>weights``, ``<prefix>-kv``, ``<prefix>-foundry``,
+    ``<prefix>-models``; an invalid one is an error, never truncated."""
     resource_group_name: pulumi.Input[str]
     location: str
     subscription_id: pulumi.Input[str]
@@ -111,13 +125,55 @@ class ModelRegistryArgs(StandardInterfaces):
     hugging_face_token: pulumi.Input[str] | None = None
     """Default: none. Required when a catalogue model is gated on Hugging Face (Gemma): stored as
     Key Vault secret ``hugging-face-token`` for the serving pods (never an env literal, D10)."""
+    recreatable: bool = False
+    """Default: stable names, and purge protection on the vault (irreversible). ``True`` (a disposable
+    environment): a random suffix on the vault and Foundry account names, which a deleted resource keeps
+    blocking, and no purge protection, so the environment can be re-created right after a destroy."""
+    registry_sku: str = "Premium"
+    """Default: ``Premium``, the only SKU with a firewall, private endpoints and retention of untagged
+    manifests. ``Basic``/``Standard`` get none of those (and cannot take a private endpoint)."""
+    untagged_manifest_retention_days: int = 30
+    """Default: untagged manifests are deleted after 30 days (Premium only)."""
+    allowed_ip_ranges: Sequence[str] = ()
+    """Default: none. Public IPv4 ranges admitted through the default-Deny firewalls of the registry
+    (Premium), the weights storage and the vault, when there are no private endpoints."""
+    zone_redundant_storage: bool = False
+    """Default: the weights storage is locally redundant (``Standard_LRS``). ``True``: ``Standard_ZRS``."""
+    blob_delete_retention_days: int = 7
+    """Default: deleted blobs and containers stay recoverable for 7 days."""
+    vault_soft_delete_retention_days: int = 7
+    """Default: a deleted vault stays recoverable for 7 days (Azure's minimum)."""
+    secrets_expire_at_unix_time: int | None = None
+    """Default: the Key Vault secrets never expire. Given: every secret's ``exp`` (seconds since 1970 UTC)."""
+    model_families: Sequence[str] = ()
+    """Default: no weight containers. One private blob container per family (``phi4-mini``, ``qwen3``)."""
+    foundry_deployments: Mapping[str, FoundryModelDeployment] = field(
+        default_factory=dict[str, FoundryModelDeployment])
+    """Default: no Foundry account. Given: an ``AIServices`` account, a project, and one deployment per entry,
+    keyed by deployment name, created one after another in name order."""
+    foundry_public_network_access_enabled: bool = False
+    """Default: the Foundry account has no public access (reach it through its private endpoint)."""
+    foundry_allowed_ip_ranges: Sequence[str] = ()
+    """Default: none. With public access on, the only ranges the account's firewall admits."""
+    foundry_application_principal_ids: Mapping[str, pulumi.Input[str]] = field(
+        default_factory=dict[str, pulumi.Input[str]])
+    """Default: none. Each principal (keyed by a stable name) gets Cognitive Services User on the account."""
+    auto_upgrade_model_versions: bool = True
+    """Default: a Foundry deployment moves to the model's new default version when its version expires
+    (``OnceCurrentVersionExpired``). ``False``: ``NoAutoUpgrade``, the version stays pinned."""
+    onnx_server_image_enabled: bool = False
+    """Default: no image. ``True``: builds and pushes the ONNX Runtime GenAI server image
+    (``onnx_server_image``) for the workloads and edge fleets that run the ``onnx-genai`` engine."""
+    model_fill_image_enabled: bool = False
+    """Default: no image. ``True``: builds and pushes the registry fill step (``model_fill_image``) that
+    serving pods run to load their weights from the weights storage."""
     private_endpoint_subnet_id: pulumi.Input[str] | None = None
     """Default: no private endpoints. The registry (Premium), storage and vault keep public network
-    access on behind a default-Deny firewall (``settings.registry.allowed_ip_ranges`` + trusted
-    Azure services). Given: each gets a private endpoint here and public network access Disabled."""
+    access on behind a default-Deny firewall (``allowed_ip_ranges`` + trusted Azure services). Given:
+    each gets a private endpoint here and public network access Disabled."""
     private_dns_zone_ids: Mapping[str, pulumi.Input[str]] = field(default_factory=dict[str, pulumi.Input[str]])
-    """Private DNS zone ids keyed by zone name (``privatelink.azurecr.io``, ...). Default: none; the
-    private endpoints get no DNS zone group and DNS is the caller's (e.g. a DeployIfNotExists policy)."""
+    """Default: none; the private endpoints get no DNS zone group and DNS is the caller's (e.g. a
+    DeployIfNotExists policy). Private DNS zone ids keyed by zone name (``privatelink.azurecr.io``, ...)."""
     allowed_subnet_ids: Sequence[pulumi.Input[str]] = ()
     """Default: none. Subnets admitted through the firewalls of the weights storage and the Key Vault
     (virtual-network rules): the AKS subnet when there are no private endpoints (dev), so the CSI driver
@@ -126,7 +182,7 @@ class ModelRegistryArgs(StandardInterfaces):
     kubelet_principal_id: pulumi.Input[str] | None = None
     """Default: nobody pulls. Given: the AKS kubelet identity gets AcrPull on the registry."""
     workload_principal_ids: Mapping[str, pulumi.Input[str]] = field(default_factory=dict[str, pulumi.Input[str]])
-    """Serving workload identities by deployment name. Default: none. Each gets Storage Blob Data
+    """Default: none. Serving workload identities by deployment name. Each gets Storage Blob Data
     Reader on the weights storage and Key Vault Secrets User on the vault. Their federated
     credentials belong to ``InferenceCluster`` (it owns the OIDC issuer and service accounts)."""
     foundry_allowed_fqdns: Sequence[str] = ()
@@ -158,23 +214,12 @@ class PhysicalNames:
 
 
 NAME_SUFFIX_LENGTH: Final = 5
-"""dev only: random characters (a-z, 0-9) appended to the names a deleted resource keeps blocking."""
+"""``recreatable`` only: random characters (a-z, 0-9) appended to the names a deleted resource keeps blocking."""
 
 
-def recreatable(settings: EnvironmentSettings) -> bool:
-    """dev is disposable: re-creatable right after ``pulumi destroy`` (random name suffix, no purge protection).
-
-    A soft-deleted Key Vault keeps its name for its retention days (and cannot be purged with purge
-    protection on); a deleted Foundry account keeps its subdomain for 48 hours. Staging and prod keep
-    stable names and purge protection.
-    """
-    return settings.tier == "dev"
-
-
-def physical_names(settings: EnvironmentSettings, suffix: str = "") -> PhysicalNames:
-    """Derive every physical name from ``settings.name_prefix`` (and the dev ``suffix``); raise when one
+def physical_names(prefix: str, suffix: str = "") -> PhysicalNames:
+    """Derive every physical name from the name prefix (and the ``recreatable`` suffix); raise when one
     breaks Azure's rules."""
-    prefix = settings.name_prefix
     extra = (suffix,) if suffix else ()
     return PhysicalNames(
         registry=azure_name("container_registry", prefix, "acr"),
@@ -185,69 +230,17 @@ def physical_names(settings: EnvironmentSettings, suffix: str = "") -> PhysicalN
     )
 
 
-def is_prod(settings: EnvironmentSettings) -> bool:
-    """Whether the prod-only defaults apply (longer retention, no auto-upgrade, locks)."""
-    return settings.tier == "prod"
+def secret_expiry(rotated_on: datetime.date | None) -> int | None:
+    """Unix time of the secrets' ``exp``: one year after the day they were rotated, at 00:00 UTC.
 
-
-def effective_lock(settings: EnvironmentSettings, lock: Lock | None) -> Lock | None:
-    """The caller's lock, else ``settings.lock``, else ``CanNotDelete`` in prod, else none."""
-    if lock is not None:
-        return lock
-    if settings.lock is not None:
-        return Lock(kind=settings.lock)
-    return Lock() if is_prod(settings) else None
-
-
-def version_upgrade_option(settings: EnvironmentSettings) -> str:
-    """Prod pins model versions (``NoAutoUpgrade``); elsewhere they move when the version expires."""
-    return "NoAutoUpgrade" if is_prod(settings) else "OnceCurrentVersionExpired"
-
-
-SOFT_DELETE_RETENTION_DAYS: Final[Mapping[str, int]] = {"prod": 90, "staging": 30}
-"""Key Vault soft-delete retention by tier: the minimums of policy ``slm-keyvault-recovery``
-(``policies/config/<tier>.json``); 7 days (Azure's minimum) on dev."""
-
-
-def soft_delete_retention_days(settings: EnvironmentSettings) -> int:
-    """Key Vault soft-delete retention: 90 days in prod (the maximum), 30 in staging, 7 elsewhere."""
-    return SOFT_DELETE_RETENTION_DAYS.get(settings.tier, 7)
-
-
-def blob_delete_retention_days(settings: EnvironmentSettings) -> int:
-    """Days deleted blobs and containers stay recoverable: 30 in prod, 7 elsewhere."""
-    return 30 if is_prod(settings) else 7
-
-
-def secret_expiry(settings: EnvironmentSettings) -> int | None:
-    """Unix time of the secrets' ``exp``: one year after ``registry.secrets_rotated_on``, at 00:00 UTC.
-
-    Derived from settings, never from the clock, so two plans of the same commit are identical.
+    Derived from that date, never from the clock, so two plans of the same commit are identical.
     """
-    rotated_on = settings.registry.secrets_rotated_on
     if rotated_on is None:
         return None
     expires = datetime.datetime.combine(
         rotated_on + datetime.timedelta(days=SECRET_LIFETIME_DAYS), datetime.time(), tzinfo=datetime.UTC
     )
     return int(expires.timestamp())
-
-
-def needs_onnx_server(settings: EnvironmentSettings) -> bool:
-    """Whether any AKS deployment or edge fleet runs the ONNX Runtime GenAI server image."""
-    on_aks = any(isinstance(d, OnnxGenAIDeployment) for d in settings.aks_deployments().values())
-    at_edge = any(f.engine == "onnx-genai" and f.image is None for f in settings.edge.fleets.values())
-    return on_aks or at_edge
-
-
-def needs_model_fill(settings: EnvironmentSettings) -> bool:
-    """Whether any AKS workload fills its model volume from the registry (the fill image is built)."""
-    return settings.weights_from_registry and bool(settings.aks_deployments())
-
-
-def model_families(settings: EnvironmentSettings) -> list[str]:
-    """The model families in the catalogue, sorted: one private blob container each."""
-    return sorted({m.family for m in settings.models.values()})
 
 
 def storage_ip_rules(cidrs: Sequence[str]) -> list[str]:
@@ -275,56 +268,32 @@ def role_target(role: str) -> Target:
     raise ValueError(msg)
 
 
-def validation_errors(settings: EnvironmentSettings, *, private: bool,
-                      dns_zone_names: Sequence[str] = (),
-                      role_assignments: Mapping[str, RoleAssignment] | None = None) -> list[str]:
+def validation_errors(args: ModelRegistryArgs) -> list[str]:
     """Every reason the component cannot be built as asked, each naming the field, value and fix."""
     errors: list[str] = []
-    if not settings.uses_azure:
-        errors.append(f"tier: {settings.tier!r} has no Azure resources; ModelRegistry needs dev, "
-                      "staging or prod")
     try:
-        physical_names(settings, "0" * NAME_SUFFIX_LENGTH if recreatable(settings) else "")
+        physical_names(args.name_prefix, "0" * NAME_SUFFIX_LENGTH if args.recreatable else "")
     except ValueError as err:
         errors.append(f"name_prefix: {err}")
-    foundry = settings.foundry_deployments()
-    for key, dep in foundry.items():
-        path = f"deployments.{key}"
-        model = settings.models.get(dep.model)
-        if model is None or model.artifacts.foundry is None:
-            errors.append(f"{path}.model: {dep.model!r} has no Foundry artifact "
-                          f"(models.{dep.model}.artifacts.foundry); add format/name/version from the "
-                          "Foundry catalogue, or serve it on AKS instead")
-        if dep.sku.endswith("ProvisionedManaged") and not is_prod(settings):
-            errors.append(f"{path}.sku: {dep.sku!r} is reserved capacity billed around the clock and "
-                          f"is reserved for prod; use GlobalStandard or DataZoneStandard on {settings.tier}")
-    sku = settings.registry.sku
-    if private and sku != "Premium":
-        errors.append(f"registry.sku: {sku!r} cannot have a private endpoint (Premium only); use "
+    sku = args.registry_sku
+    if sku not in {"Basic", "Standard", "Premium"}:
+        errors.append(f"registry_sku: {sku!r} is not an ACR SKU; use Basic, Standard or Premium")
+    elif args.private_endpoint_subnet_id is not None and sku != "Premium":
+        errors.append(f"registry_sku: {sku!r} cannot have a private endpoint (Premium only); use "
                       "Premium, or pass no private_endpoint_subnet_id")
-    if is_prod(settings) and sku != "Premium":
-        errors.append(f"registry.sku: {sku!r} has no firewall or private endpoints; prod requires "
-                      "Premium")
-    if is_prod(settings) and settings.registry.secrets_rotated_on is None:
-        errors.append("registry.secrets_rotated_on: required in prod, where Key Vault secrets must "
-                      "expire; set it to the day the engine API key and Grafana password were last "
-                      "rotated (e.g. 2026-01-15)")
-    if is_prod(settings) and settings.foundry.public_network_access_enabled:
-        errors.append("foundry.public_network_access_enabled: true is not allowed in prod; the "
-                      "account is reached through its private endpoint")
-    unknown_zones = sorted(set(dns_zone_names) - KNOWN_ZONES)
+    unknown_zones = sorted(set(args.private_dns_zone_ids) - KNOWN_ZONES)
     if unknown_zones:
         errors.append(f"private_dns_zone_ids: unknown zone(s) {unknown_zones}; use: "
                       f"{', '.join(sorted(KNOWN_ZONES))}")
-    for key, ra in sorted((role_assignments or {}).items()):
+    for key, ra in sorted(args.role_assignments.items()):
         try:
             target = role_target(ra.role)
         except ValueError as err:
             errors.append(f"role_assignments.{key}: {err}")
             continue
-        if target == "foundry" and not foundry:
+        if target == "foundry" and not args.foundry_deployments:
             errors.append(f"role_assignments.{key}: role {ra.role!r} targets the Foundry account, "
-                          "which exists only when settings have Foundry deployments")
+                          "which exists only with foundry_deployments")
     return errors
 
 
@@ -342,10 +311,10 @@ class ModelRegistry(pulumi.ComponentResource):
     secrets, diagnostic settings to the workspace for each, and the role assignments: AcrPull for the
     kubelet, Storage Blob Data Reader and Key Vault Secrets User per workload identity.
 
-    With Foundry deployments in the settings: an ``AIServices`` account (custom subdomain, local auth
+    With ``foundry_deployments``: an ``AIServices`` account (custom subdomain, local auth
     off, managed identity, default-Deny network ACLs, restricted outbound), a Foundry project, and one
     model deployment per Foundry target, created one after another; Cognitive Services User for each
-    ``settings.foundry.application_principal_ids``.
+    ``foundry_application_principal_ids``.
 
     With a private-endpoint subnet: a private endpoint (and DNS zone group) per resource and public
     network access Disabled. With an ``onnx-genai`` engine anywhere: the ONNX server image, built and
@@ -392,10 +361,8 @@ class ModelRegistry(pulumi.ComponentResource):
     workload loads its weights from the registry."""
 
     def __init__(self, name: str, args: ModelRegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        settings = args.settings
         private = args.private_endpoint_subnet_id is not None
-        errors = validation_errors(settings, private=private, dns_zone_names=list(args.private_dns_zone_ids),
-                                   role_assignments=args.role_assignments)
+        errors = validation_errors(args)
         if errors:
             msg = "ModelRegistry " + repr(name) + ":\n" + "\n".join(f"- {e}" for e in errors)
             raise ValueError(msg)
@@ -404,28 +371,28 @@ class ModelRegistry(pulumi.ComponentResource):
         self._prefix = name
         self._args = args
         self._private = private
-        self._names = physical_names(settings)
+        self._names = physical_names(args.name_prefix)
         self._vault_name: pulumi.Input[str] = self._names.key_vault
         self._foundry_name: pulumi.Input[str] = self._names.foundry_account
-        if recreatable(settings):
+        if args.recreatable:
             # A new suffix after every destroy (the RandomString goes with the stack), the same one in
             # every update in between (it lives in the state).
             suffix = random.RandomString(f"{name}-name-suffix", length=NAME_SUFFIX_LENGTH, upper=False,
                                          special=False, opts=pulumi.ResourceOptions(parent=self))
-            self._vault_name = suffix.result.apply(lambda s: physical_names(settings, s).key_vault)
-            self._foundry_name = suffix.result.apply(lambda s: physical_names(settings, s).foundry_account)
-        self._tags = {**settings.azure_tags(), **args.tags}
-        self._stateful_lock = effective_lock(settings, args.lock)
+            self._vault_name = suffix.result.apply(lambda s: physical_names(args.name_prefix, s).key_vault)
+            self._foundry_name = suffix.result.apply(lambda s: physical_names(args.name_prefix, s).foundry_account)
+        self._tags = dict(args.tags)
+        self._stateful_lock = args.lock
         self._stateful_protect = self._stateful_lock is not None
-        self._foundry = settings.foundry_deployments()
+        self._foundry = dict(sorted(args.foundry_deployments.items()))
         caller = {t: {k: ra for k, ra in args.role_assignments.items() if role_target(ra.role) == t}
                   for t in ("registry", "storage", "key_vault", "foundry")}
 
-        if self._foundry and not private and not settings.foundry.public_network_access_enabled:
+        if self._foundry and not private and not args.foundry_public_network_access_enabled:
             pulumi.log.warn(
                 "ModelRegistry: the Foundry account has public network access disabled and no private "
                 "endpoint, so no client can reach its models; pass private_endpoint_subnet_id, or set "
-                "foundry.public_network_access_enabled with allowed_ip_ranges (dev)", resource=self)
+                "foundry_public_network_access_enabled with foundry_allowed_ip_ranges", resource=self)
 
         self.engine_api_key_secret_name = ENGINE_API_KEY_SECRET_NAME
         self.hugging_face_token_secret_name = (
@@ -438,10 +405,10 @@ class ModelRegistry(pulumi.ComponentResource):
         self._foundry_account(caller["foundry"])
         self.onnx_server_image = self._built_image(
             "onnx-server", ONNX_SERVER_REPOSITORY, args.onnx_server_image_tag, args.onnx_server_context,
-            "Dockerfile", depends_on=registry_children) if needs_onnx_server(settings) else None
+            "Dockerfile", depends_on=registry_children) if args.onnx_server_image_enabled else None
         self.model_fill_image = self._built_image(
             "model-fill", MODEL_FILL_REPOSITORY, MODEL_FILL_VERSION, MODEL_FILL_CONTEXT, "fill/Dockerfile",
-            depends_on=registry_children) if needs_model_fill(settings) else None
+            depends_on=registry_children) if args.model_fill_image_enabled else None
 
         # Locks last, after every child of their scope: a ReadOnly lock would block those writes.
         apply_lock(self, f"{name}-acr", scope_id=self.registry.id, lock=self._stateful_lock,
@@ -514,8 +481,8 @@ class ModelRegistry(pulumi.ComponentResource):
                                            assignments={**own, **caller}))
 
     def _registry(self, caller: Mapping[str, RoleAssignment]) -> list[pulumi.Resource]:
-        args, settings, name = self._args, self._args.settings, self._prefix
-        premium = settings.registry.sku == "Premium"
+        args, name = self._args, self._prefix
+        premium = args.registry_sku == "Premium"
         # Firewall, private link and content policies are Premium features; Basic/Standard
         # registries reject them, so they are only sent for Premium.
         self.registry = containerregistry.Registry(
@@ -523,7 +490,7 @@ class ModelRegistry(pulumi.ComponentResource):
             registry_name=self._names.registry,
             resource_group_name=args.resource_group_name,
             location=args.location,
-            sku=containerregistry.SkuArgs(name=settings.registry.sku),
+            sku=containerregistry.SkuArgs(name=args.registry_sku),
             admin_user_enabled=False,
             anonymous_pull_enabled=False,
             public_network_access="Disabled" if self._private else "Enabled",
@@ -531,11 +498,11 @@ class ModelRegistry(pulumi.ComponentResource):
             network_rule_set=containerregistry.NetworkRuleSetArgs(
                 default_action="Deny",
                 ip_rules=[containerregistry.IPRuleArgs(i_p_address_or_range=c, action="Allow")
-                          for c in settings.registry.allowed_ip_ranges],
+                          for c in args.allowed_ip_ranges],
             ) if premium else None,
             policies=containerregistry.PoliciesArgs(
                 retention_policy=containerregistry.RetentionPolicyArgs(
-                    status="enabled", days=settings.registry.retention_days),
+                    status="enabled", days=args.untagged_manifest_retention_days),
                 # Export can only be disabled once public network access is (Azure rejects it otherwise).
                 export_policy=containerregistry.ExportPolicyArgs(
                     status="disabled" if self._private else "enabled"),
@@ -562,14 +529,14 @@ class ModelRegistry(pulumi.ComponentResource):
         return children
 
     def _storage(self, caller: Mapping[str, RoleAssignment]) -> list[pulumi.Resource]:
-        args, settings, name = self._args, self._args.settings, self._prefix
+        args, name = self._args, self._prefix
         self.storage_account = storage.StorageAccount(
             f"{name}-weights",
             account_name=self._names.storage_account,
             resource_group_name=args.resource_group_name,
             location=args.location,
             kind="StorageV2",
-            sku=storage.SkuArgs(name="Standard_ZRS" if is_prod(settings) else "Standard_LRS"),
+            sku=storage.SkuArgs(name="Standard_ZRS" if args.zone_redundant_storage else "Standard_LRS"),
             access_tier=storage.AccessTier.HOT,
             enable_https_traffic_only=True,
             minimum_tls_version="TLS1_2",
@@ -582,7 +549,7 @@ class ModelRegistry(pulumi.ComponentResource):
                 default_action=storage.DefaultAction.DENY,
                 bypass="AzureServices",
                 ip_rules=[storage.IPRuleArgs(i_p_address_or_range=ip, action=storage.Action.ALLOW)
-                          for ip in storage_ip_rules(settings.registry.allowed_ip_ranges)],
+                          for ip in storage_ip_rules(args.allowed_ip_ranges)],
                 virtual_network_rules=[storage.VirtualNetworkRuleArgs(
                     virtual_network_resource_id=subnet, action=storage.Action.ALLOW)
                     for subnet in args.allowed_subnet_ids] or None,
@@ -592,7 +559,7 @@ class ModelRegistry(pulumi.ComponentResource):
         )
         self.storage_account_id = self.storage_account.id
         self.storage_account_name = self.storage_account.name
-        retention = blob_delete_retention_days(settings)
+        retention = args.blob_delete_retention_days
         blob_service = storage.BlobServiceProperties(
             f"{name}-weights-blob",
             account_name=self.storage_account.name,
@@ -604,7 +571,7 @@ class ModelRegistry(pulumi.ComponentResource):
             opts=self._child(),
         )
         children: list[pulumi.Resource] = [blob_service]
-        for family in model_families(settings):
+        for family in sorted(set(args.model_families)):
             children.append(storage.BlobContainer(
                 f"{name}-weights-{family}",
                 account_name=self.storage_account.name,
@@ -624,7 +591,7 @@ class ModelRegistry(pulumi.ComponentResource):
         return children
 
     def _key_vault(self, caller: Mapping[str, RoleAssignment]) -> list[pulumi.Resource]:
-        args, settings, name = self._args, self._args.settings, self._prefix
+        args, name = self._args, self._prefix
         self.key_vault = keyvault.Vault(
             f"{name}-kv",
             vault_name=self._vault_name,
@@ -635,9 +602,10 @@ class ModelRegistry(pulumi.ComponentResource):
                 sku=keyvault.SkuArgs(family=keyvault.SkuFamily.A, name=keyvault.SkuName.STANDARD),
                 enable_rbac_authorization=True,
                 enable_soft_delete=True,
-                soft_delete_retention_in_days=soft_delete_retention_days(settings),
-                # Irreversible once on; dev leaves it unset (off) so a destroyed vault can be purged.
-                enable_purge_protection=None if recreatable(settings) else True,
+                soft_delete_retention_in_days=args.vault_soft_delete_retention_days,
+                # Irreversible once on; a recreatable environment leaves it unset (off) so a destroyed
+                # vault can be purged.
+                enable_purge_protection=None if args.recreatable else True,
                 enabled_for_deployment=False,
                 enabled_for_disk_encryption=False,
                 enabled_for_template_deployment=False,
@@ -645,7 +613,7 @@ class ModelRegistry(pulumi.ComponentResource):
                 network_acls=keyvault.NetworkRuleSetArgs(
                     default_action="Deny",
                     bypass="AzureServices",
-                    ip_rules=[keyvault.IPRuleArgs(value=c) for c in settings.registry.allowed_ip_ranges],
+                    ip_rules=[keyvault.IPRuleArgs(value=c) for c in args.allowed_ip_ranges],
                     virtual_network_rules=[keyvault.VirtualNetworkRuleArgs(id=subnet)
                                            for subnet in args.allowed_subnet_ids] or None,
                 ),
@@ -656,7 +624,7 @@ class ModelRegistry(pulumi.ComponentResource):
         self.key_vault_id = self.key_vault.id
         self.key_vault_name = self.key_vault.name
         self.key_vault_uri = self.key_vault.properties.apply(lambda p: p.vault_uri)
-        expires = secret_expiry(settings)
+        expires = args.secrets_expire_at_unix_time
         children: list[pulumi.Resource] = []
         # Secrets are written through ARM (management plane), so the vault firewall and private
         # endpoint do not stand between the deployer and them.
@@ -689,14 +657,14 @@ class ModelRegistry(pulumi.ComponentResource):
         return children
 
     def _foundry_account(self, caller: Mapping[str, RoleAssignment]) -> None:
-        args, settings, name = self._args, self._args.settings, self._prefix
+        args, name = self._args, self._prefix
         self.foundry_account = None
         self.foundry_account_id = None
         self.foundry_account_name = None
         self.foundry_endpoint = None
         if not self._foundry:
             return
-        public = settings.foundry.public_network_access_enabled
+        public = args.foundry_public_network_access_enabled
         account = cognitiveservices.Account(
             f"{name}-foundry",
             account_name=self._foundry_name,
@@ -714,7 +682,7 @@ class ModelRegistry(pulumi.ComponentResource):
                     default_action="Deny",
                     bypass="AzureServices",
                     ip_rules=[cognitiveservices.IpRuleArgs(value=c)
-                              for c in (settings.foundry.allowed_ip_ranges if public else ())],
+                              for c in (args.foundry_allowed_ip_ranges if public else ())],
                 ),
                 # Serving catalogue models needs no egress; allow only our weights storage (and what the
                 # caller adds), so a compromised project cannot exfiltrate to arbitrary hosts.
@@ -738,7 +706,7 @@ class ModelRegistry(pulumi.ComponentResource):
             location=args.location,
             identity=cognitiveservices.IdentityArgs(type=cognitiveservices.ResourceIdentityType.SYSTEM_ASSIGNED),
             properties=cognitiveservices.ProjectPropertiesArgs(
-                display_name=f"{settings.name_prefix} models",
+                display_name=f"{args.name_prefix} models",
                 description="Small language model deployments managed by slm-platform.",
             ),
             tags=dict(self._tags),
@@ -747,26 +715,25 @@ class ModelRegistry(pulumi.ComponentResource):
         # One at a time: concurrent writes to one account's deployments fail with RequestConflict.
         previous: pulumi.Resource = project
         for key, dep in self._foundry.items():
-            model = settings.models[dep.model].artifacts.foundry
-            assert model is not None  # noqa: S101 (validation_errors rejected the alternative)
             previous = cognitiveservices.Deployment(
                 f"{name}-deploy-{key}",
                 account_name=account.name,
                 deployment_name=key,
                 resource_group_name=args.resource_group_name,
-                sku=cognitiveservices.SkuArgs(name=dep.sku, capacity=dep.capacity),
+                sku=cognitiveservices.SkuArgs(name=dep.sku_name, capacity=dep.capacity),
                 properties=cognitiveservices.DeploymentPropertiesArgs(
                     model=cognitiveservices.DeploymentModelArgs(
-                        format=model.format, name=model.name, version=model.version),
-                    version_upgrade_option=version_upgrade_option(settings),
-                    rai_policy_name=dep.rai_policy,
+                        format=dep.model_format, name=dep.model_name, version=dep.model_version),
+                    version_upgrade_option="OnceCurrentVersionExpired" if args.auto_upgrade_model_versions
+                    else "NoAutoUpgrade",
+                    rai_policy_name=dep.rai_policy_name,
                 ),
                 tags=dict(self._tags),
                 opts=self._child(depends_on=[previous]),
             )
         self._diagnostics(f"{name}-foundry", account.id, FOUNDRY_LOG_CATEGORIES)
         own = {f"app-{key}-csuser": RoleAssignment(role="Cognitive Services User", principal_id=pid)
-               for key, pid in settings.foundry.application_principal_ids.items()}
+               for key, pid in args.foundry_application_principal_ids.items()}
         self._grants(f"{name}-foundry", account.id, own, caller)
 
     def _built_image(self, key: str, repository: str, tag: str, context_dir: str, dockerfile: str, *,

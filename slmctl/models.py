@@ -185,7 +185,7 @@ def sync(
     loaded = _load(stack, stack_file)
     sources = _selected(loaded, list(model or []))
     token = _hf_token(sources)
-    url = account_url or storage_account_url(physical_names(loaded.settings).storage_account)
+    url = account_url or storage_account_url(physical_names(loaded.settings.name_prefix).storage_account)
     from azure.core.exceptions import AzureError
     from huggingface_hub.errors import HfHubHTTPError
 

@@ -42,11 +42,12 @@ from components.inference_cluster import (
     WorkloadIdentity,
 )
 from components.model_registry import KNOWN_ZONES as REGISTRY_ZONES
-from components.model_registry import ModelRegistry, ModelRegistryArgs, needs_model_fill, needs_onnx_server
+from components.model_registry import ModelRegistry
 from components.monitoring_stack import MonitoringStack
 from components.registry.catalogue import artifact_sources
 from policies.rules.catalog import monthly_usd
 from stacks.monitoring import azure_target, monitoring_args
+from stacks.registry import needs_model_fill, needs_onnx_server, registry_args
 from stacks.settings import EDGE_REGISTRY_TOKEN_PASSWORD_KEY, EnvironmentSettings
 
 
@@ -136,8 +137,8 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
 
     runner = _deploy_runner(settings, foundation, tags)
 
-    registry = ModelRegistry("models", ModelRegistryArgs(
-        settings=settings,
+    registry = ModelRegistry("models", registry_args(
+        settings,
         resource_group_name=foundation.resource_group_name,
         location=settings.location,
         subscription_id=client.subscription_id,
@@ -151,8 +152,6 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
         engine_api_key=secrets.engine_api_key,
         grafana_admin_password=secrets.grafana_admin_password,
         hugging_face_token=secrets.hugging_face_token,
-        tags=tags,
-        lock=lock,
         role_assignments=_deployer_grants(settings, client),
     ))
 

@@ -14,6 +14,7 @@ import pytest
 
 from components.model_registry import ModelRegistry, ModelRegistryArgs
 from slmctl.recorder import Recording, Registration, record, redact
+from stacks.registry import registry_args
 from stacks.settings import EnvironmentSettings
 
 REV = "0123456789abcdef0123456789abcdef01234567"
@@ -161,10 +162,9 @@ class Harness:
 
     def args(self, settings: EnvironmentSettings, *, private: bool | None = None,
              **override: Any) -> ModelRegistryArgs:
-        """Args as the platform passes them; ``private`` defaults to True outside dev."""
+        """Args as the platform maps them from ``settings``; ``private`` defaults to True outside dev."""
         private = settings.tier != "dev" if private is None else private
         values: dict[str, Any] = {
-            "settings": settings,
             "resource_group_name": "slm-rg",
             "location": "swedencentral",
             "subscription_id": "sub-0000",
@@ -181,7 +181,7 @@ class Harness:
             "tags": settings.azure_tags(),
         }
         values.update(override)
-        return ModelRegistryArgs(**values)
+        return registry_args(settings, **values)
 
     def build(self, settings: EnvironmentSettings, *, private: bool | None = None,
               provider: Callable[[str, str], str] | bool | None = True, **override: Any) -> Built:
