@@ -45,7 +45,8 @@ def dump(stack: str, out: Path) -> None:
 
     recorder.RecordingMonitor.RegisterResource = capture  # type: ignore[method-assign]
     try:
-        plan = make_plan(load_stack_file(ROOT / "stacks" / f"Pulumi.{stack}.yaml"))
+        # With the aliases a real deploy sends: the floor replays what the SDK costs, not what plan skips.
+        plan = make_plan(load_stack_file(ROOT / "stacks" / f"Pulumi.{stack}.yaml"), type_aliases=True)
     finally:
         recorder.RecordingMonitor.RegisterResource = original  # type: ignore[method-assign]
     stack_urns = {r.urn for r in plan.recording.registrations if r.type == "pulumi:pulumi:Stack"}

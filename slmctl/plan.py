@@ -20,8 +20,8 @@ from stacks.platform import PlatformSecrets, build, estimated_monthly_usd, month
 BUILD_DIR: Final = REPO_ROOT / "build"
 
 
-def record_stack(loaded: LoadedStack) -> Recording:
-    """Run ``stacks.platform.build`` for a loaded stack under the mock monitor."""
+def record_stack(loaded: LoadedStack, *, type_aliases: bool = False) -> Recording:
+    """Run ``stacks.platform.build`` for a loaded stack under the mock monitor (see ``record``)."""
 
     def program() -> None:
         config = pulumi.Config("slm-platform")
@@ -29,7 +29,8 @@ def record_stack(loaded: LoadedStack) -> Recording:
         for key, value in outputs.items():
             pulumi.export(key, value)
 
-    return record(program, stack=loaded.stack, config=loaded.config, secret_keys=loaded.secret_keys)
+    return record(program, stack=loaded.stack, config=loaded.config, secret_keys=loaded.secret_keys,
+                  type_aliases=type_aliases)
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,6 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def make_plan(loaded: LoadedStack) -> Plan:
+def make_plan(loaded: LoadedStack, *, type_aliases: bool = False) -> Plan:
     """Record a loaded stack and wrap it as a plan."""
-    return Plan(loaded=loaded, recording=record_stack(loaded))
+    return Plan(loaded=loaded, recording=record_stack(loaded, type_aliases=type_aliases))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import copy
 import gc
 import hashlib
 import threading
@@ -320,6 +321,33 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _is_type_alias(alias: object) -> bool:
+    """An alias that only names another type token: what generated SDK classes add for each API version."""
+    return (isinstance(alias, pulumi.Alias) and isinstance(alias.type_, str)
+            and all(getattr(alias, key) is ... for key in ("name", "parent", "stack", "project")))
+
+
+def drop_type_aliases(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+    """A stack transformation that removes the versioned type aliases generated SDK classes attach.
+
+    Every typed azure-native resource carries one ``Alias(type_=...)`` per earlier API version (~25 on
+    average, 1,591 for prod); the SDK turns each into Outputs and an alias spec on every registration.
+    Aliases let the engine match state written under an older type token; they are not part of the URN,
+    inputs, parents or dependencies, so a plan without them is byte-identical
+    (``tests/plan/test_plan_aliases.py``). Only the offline recorder uses this: ``__main__.py`` never
+    does, because a real ``pulumi up`` needs them to find resources an older SDK created.
+    """
+    aliases = args.opts.aliases
+    if not aliases:
+        return None
+    kept = [a for a in aliases if not _is_type_alias(a)]
+    if len(kept) == len(aliases):
+        return None
+    opts = copy.copy(args.opts)
+    opts.aliases = kept or None
+    return pulumi.ResourceTransformationResult(args.props, opts)
+
+
 def record(
     program: Callable[[], object],
     *,
@@ -327,11 +355,13 @@ def record(
     stack: str = "dev",
     config: Mapping[str, str] | None = None,
     secret_keys: list[str] | None = None,
+    type_aliases: bool = False,
 ) -> Recording:
     """Run ``program`` under a fresh mock monitor and return what it registered.
 
     Each call gets its own event loop and settings (the registry otherwise accumulates across
     runs: PULUMI_FACTS section 1.6), so ``record`` can be called repeatedly in one process.
+    Versioned type aliases are dropped (:func:`drop_type_aliases`) unless ``type_aliases``.
     """
     loop = asyncio.new_event_loop()
     loop.set_default_executor(_LoopClosingExecutor())
@@ -345,6 +375,8 @@ def record(
 
     @pulumi.runtime.test
     def run() -> Any:
+        if not type_aliases:
+            pulumi.runtime.register_stack_transformation(drop_type_aliases)
         program()
         root = pulumi.runtime.get_root_resource()
         exported: dict[str, Any] = dict(getattr(root, "outputs", {}) or {})
