@@ -34,7 +34,7 @@ from components._standard import (
     apply_private_endpoint,
     apply_role_assignments,
 )
-from components.domain import EDGE_DELIVERY_OS, DeviceClass, Fleet, ModelSpec
+from components.domain import EDGE_DELIVERY_OS, EDGE_ENGINES, DeviceClass, Fleet, ModelSpec
 from components.edge import engines as edge_engines
 from components.edge import iot_manifest
 from components.edge.engines import EDGE_PULL_TOKEN_NAME
@@ -485,7 +485,7 @@ def _validate(name: str, args: EdgeDeviceArgs) -> None:
                   if fleet.delivery == "foundry-local" else ""))
         raise ValueError(msg)
     if fleet.delivery != "foundry-local" and fleet.engine is None:
-        msg = f"EdgeDevice {name!r}: delivery {fleet.delivery!r} needs an engine (ollama, onnx-genai, llamacpp)"
+        msg = f"EdgeDevice {name!r}: delivery {fleet.delivery!r} needs an engine ({', '.join(EDGE_ENGINES)})"
         raise ValueError(msg)
     fit = fleet.fit_error(f"edge.fleets.{args.fleet_name}", args.model, args.device_class_name,
                           {args.device_class_name: args.device_class})

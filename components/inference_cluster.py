@@ -26,7 +26,7 @@ from components._standard import (
     apply_lock,
     apply_role_assignments,
 )
-from components.domain import AksDeployment, NodePool
+from components.domain import DEPLOYMENT_ARTIFACT, AksDeployment, NodePool
 from components.domain.catalogue import VM_SKUS, VmSku
 from components.domain.fit import shape_annotations
 from components.engines import container_for
@@ -320,8 +320,7 @@ def registry_fill(settings: EnvironmentSettings, dep: AksDeployment) -> Registry
     """Where deployment ``dep``'s fill step reads from, when its weights come from the registry."""
     if not settings.weights_from_registry:
         return None
-    kinds = {"vllm": "safetensors", "onnx-genai": "onnx", "ollama": "gguf"}
-    source = source_for(settings, dep.model, kinds[dep.target])  # type: ignore[arg-type]
+    source = source_for(settings, dep.model, DEPLOYMENT_ARTIFACT[dep.target])  # type: ignore[arg-type]
     if source is None:
         return None  # settings validation already reported the missing artifact
     return RegistryFill(account_url=storage_account_url(physical_names(settings.name_prefix).storage_account),

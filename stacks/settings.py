@@ -46,7 +46,7 @@ from components.domain import (
 )
 from components.domain import FrozenModel as _Model
 from components.domain.alerting import AlertSeverity, EmailAddress, EmailReceiver, WebhookReceiver
-from components.domain.deployments import DEPLOYMENT_ARTIFACT
+from components.domain.engines import DEPLOYMENT_ARTIFACT, EDGE_ENGINES
 from components.domain.fit import BYTES_PER_PARAMETER, CPU_RUNTIME_OVERHEAD_GIB, estimate
 from policies.rules.cidr import admits_internet, describe
 
@@ -553,9 +553,9 @@ class EnvironmentSettings(_Model):
         model = self.models[dep.model]
         errors: list[str] = []
         artifact = DEPLOYMENT_ARTIFACT.get(dep.target)
-        if artifact is None:  # a target added without its artifact kind (docs/adding-an-engine.md)
-            return [f"{path}.target: {dep.target!r} has no artifact kind in components/domain/"
-                    "deployments.py DEPLOYMENT_ARTIFACT; add it there (docs/adding-an-engine.md)"]
+        if artifact is None:  # a deployment kind in the union without its registration (docs/adding-an-engine.md)
+            return [f"{path}.target: {dep.target!r} is not registered in components/domain/engines.py ENGINES; "
+                    "register it there (docs/adding-an-engine.md)"]
         if getattr(model.artifacts, artifact) is None:
             errors.append(f"{path}.target: {dep.target!r} needs models.{dep.model}.artifacts."
                           f"{artifact}, which is not set; add it or choose a target the model has "
@@ -648,7 +648,7 @@ class EnvironmentSettings(_Model):
                               f"{fleet.engine!r}")
         elif fleet.engine is None:
             errors.append(f"{path}.engine: required for delivery {fleet.delivery!r}; "
-                          "use one of: ollama, onnx-genai, llamacpp")
+                          f"use one of: {', '.join(EDGE_ENGINES)}")
         if not fleet.devices and not fleet.device_selector:
             errors.append(f"{path}: name its devices or give a device_selector")
         if len(set(fleet.devices)) != len(fleet.devices):

@@ -1,4 +1,4 @@
-"""The domain layer: models, artifacts, deployment kinds, pools, edge fleets, catalogue facts, memory-fit.
+"""The domain layer: models, artifacts, engines, deployment kinds, pools, edge fleets, catalogue facts, memory-fit.
 
 Plain frozen (pydantic) types with no knowledge of tiers, stack files or Pulumi resources. Components and
 stacks import them from here; nothing in this package imports ``pulumi``, ``stacks`` or a component.
@@ -19,7 +19,6 @@ from components.domain.alerting import (
 )
 from components.domain.catalogue import FAMILY_SERVING, VM_SKUS, ModelFamily, VmSize, VmSku
 from components.domain.deployments import (
-    DEPLOYMENT_ARTIFACT,
     AksDeployment,
     AksServing,
     Deployment,
@@ -34,12 +33,18 @@ from components.domain.deployments import (
 )
 from components.domain.edge import (
     EDGE_DELIVERY_OS,
-    EDGE_ENGINE_ARTIFACT,
     EDGE_MEMORY_HEADROOM,
     EDGE_SYSTEM_RESERVED_GIB,
     IOT_TAG_KEY_PATTERN,
     DeviceClass,
     Fleet,
+)
+from components.domain.engines import (
+    DEPLOYMENT_ARTIFACT,
+    EDGE_ENGINE_ARTIFACT,
+    EDGE_ENGINES,
+    ENGINES,
+    EngineRegistration,
 )
 from components.domain.fit import (
     DEFAULT_CONTEXT_TOKENS,
@@ -61,13 +66,59 @@ from components.domain.models import (
 from components.domain.pools import NodePool, PoolName, SystemPool
 
 __all__ = [
-    "CONFIG_NAMESPACE", "DEFAULT_CONTEXT_TOKENS", "DEPLOYMENT_ARTIFACT", "EDGE_DELIVERY_OS", "EDGE_ENGINE_ARTIFACT",
-    "EDGE_MEMORY_HEADROOM", "EDGE_SYSTEM_RESERVED_GIB", "FAMILY_SERVING", "IOT_TAG_KEY_PATTERN", "MAX_NUM_SEQS_CAP",
-    "MIN_CONTEXT_TOKENS", "NODE_ALLOCATABLE_FRACTION", "VM_SKUS", "AksDeployment", "AksServing", "AlertSeverity",
-    "Deployment", "DeploymentName", "DeviceClass", "EmailAddress", "EmailReceiver", "Fleet", "FoundryDeployment",
-    "FoundryModel", "FoundrySku", "FrozenModel", "GgufArtifact", "GitRevision", "ModelArtifacts", "ModelFamily",
-    "ModelId", "ModelSpec", "NodePool", "OllamaDeployment", "OnnxArtifact", "OnnxGenAIDeployment",
-    "PagerDutyReceiver", "PoolName", "Receiver", "Replicas", "SafetensorsArtifact", "SecretConfigKey", "Sha256",
-    "Slo", "SystemPool", "VllmDeployment", "VmSize", "VmSku", "WebhookReceiver", "secret_config_key",
-    "vllm_max_model_len", "vllm_max_num_seqs",
+    "CONFIG_NAMESPACE",
+    "DEFAULT_CONTEXT_TOKENS",
+    "DEPLOYMENT_ARTIFACT",
+    "EDGE_DELIVERY_OS",
+    "EDGE_ENGINES",
+    "EDGE_ENGINE_ARTIFACT",
+    "EDGE_MEMORY_HEADROOM",
+    "EDGE_SYSTEM_RESERVED_GIB",
+    "ENGINES",
+    "FAMILY_SERVING",
+    "IOT_TAG_KEY_PATTERN",
+    "MAX_NUM_SEQS_CAP",
+    "MIN_CONTEXT_TOKENS",
+    "NODE_ALLOCATABLE_FRACTION",
+    "VM_SKUS",
+    "AksDeployment",
+    "AksServing",
+    "AlertSeverity",
+    "Deployment",
+    "DeploymentName",
+    "DeviceClass",
+    "EmailAddress",
+    "EmailReceiver",
+    "EngineRegistration",
+    "Fleet",
+    "FoundryDeployment",
+    "FoundryModel",
+    "FoundrySku",
+    "FrozenModel",
+    "GgufArtifact",
+    "GitRevision",
+    "ModelArtifacts",
+    "ModelFamily",
+    "ModelId",
+    "ModelSpec",
+    "NodePool",
+    "OllamaDeployment",
+    "OnnxArtifact",
+    "OnnxGenAIDeployment",
+    "PagerDutyReceiver",
+    "PoolName",
+    "Receiver",
+    "Replicas",
+    "SafetensorsArtifact",
+    "SecretConfigKey",
+    "Sha256",
+    "Slo",
+    "SystemPool",
+    "VllmDeployment",
+    "VmSize",
+    "VmSku",
+    "WebhookReceiver",
+    "secret_config_key",
+    "vllm_max_model_len",
+    "vllm_max_num_seqs",
 ]

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Final, Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -93,10 +92,6 @@ class FoundryDeployment(_Model):
     """Thousands of tokens per minute (Standard SKUs) or PTUs (provisioned SKUs)."""
     rai_policy: str = "Microsoft.DefaultV2"
 
-
-DEPLOYMENT_ARTIFACT: Final[Mapping[str, str]] = {
-    "vllm": "safetensors", "ollama": "gguf", "onnx-genai": "onnx", "foundry": "foundry"}
-"""Deployment ``target`` -> the ``ModelArtifacts`` field it serves from (one entry per target)."""
 
 Deployment = Annotated[
     VllmDeployment | OllamaDeployment | OnnxGenAIDeployment | FoundryDeployment,

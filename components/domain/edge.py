@@ -9,6 +9,7 @@ from pydantic import Field
 
 from components.domain._base import CONFIG_NAMESPACE, Sha256
 from components.domain._base import FrozenModel as _Model
+from components.domain.engines import EdgeEngineName
 from components.domain.fit import CPU_RUNTIME_OVERHEAD_GIB, estimate
 from components.domain.models import ModelId, ModelSpec
 
@@ -41,7 +42,6 @@ EDGE_DELIVERY_OS: Final[Mapping[str, tuple[str, ...]]] = {
     "iot-edge": ("linux", "windows"),  # windows: IoT Edge for Linux on Windows (EFLOW)
     "foundry-local": ("windows", "macos"),  # a desktop runtime, never a container (D8)
 }
-EDGE_ENGINE_ARTIFACT: Final[Mapping[str, str]] = {"ollama": "gguf", "llamacpp": "gguf", "onnx-genai": "onnx"}
 IOT_TAG_KEY_PATTERN: Final = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
 
 
@@ -51,7 +51,7 @@ class Fleet(_Model):
     device_class: str
     model: ModelId
     delivery: Literal["kubernetes", "iot-edge", "foundry-local"]
-    engine: Literal["ollama", "onnx-genai", "llamacpp"] | None = None
+    engine: EdgeEngineName | None = None
     """Required for ``kubernetes`` and ``iot-edge``; ``foundry-local`` has no container."""
     context_tokens: int = Field(default=4096, ge=512)
     devices: tuple[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")], ...] = Field(default=(), strict=False)

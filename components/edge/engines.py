@@ -19,7 +19,7 @@ import math
 import shlex
 from typing import Final
 
-from components.domain import DeviceClass, Fleet, ModelSpec
+from components.domain import ENGINES, DeviceClass, Fleet, ModelSpec
 from components.domain.fit import CPU_RUNTIME_OVERHEAD_GIB, estimate
 from components.engines.spec import (
     ClaimVolume,
@@ -33,9 +33,9 @@ from components.engines.spec import (
     image_is_digest_pinned,
 )
 
-OLLAMA_PORT: Final = 11434
-LLAMACPP_PORT: Final = 8080
-ONNX_PORT: Final = 8080
+OLLAMA_PORT: Final = ENGINES["ollama"].ports["edge"]
+LLAMACPP_PORT: Final = ENGINES["llamacpp"].ports["edge"]
+ONNX_PORT: Final = ENGINES["onnx-genai"].ports["edge"]
 MODELS_PATH: Final = "/models"
 PULL_WAIT_SECONDS: Final = 60
 SYSTEM_CPU_MILLICORES: Final = 500
@@ -61,7 +61,7 @@ def pull_scope_actions(repositories: tuple[str, ...] = EDGE_PULL_REPOSITORIES) -
 
 def enforces_api_key(engine: str | None) -> bool:
     """Whether the engine checks ``Authorization: Bearer`` itself (Ollama does not)."""
-    return engine in ("onnx-genai", "llamacpp")
+    return engine is not None and engine in ENGINES and ENGINES[engine].enforces_api_key
 
 
 def api_key_secret_name(fleet_name: str) -> str:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from components.domain import AksDeployment, ModelSpec, OllamaDeployment, OnnxGenAIDeployment, VllmDeployment
+from typing import cast
+
+from components.domain import ENGINES, AksDeployment, ModelSpec
 from components.domain.catalogue import VmSku
-from components.engines.ollama import ollama_container
-from components.engines.onnx_genai import onnx_genai_container
-from components.engines.spec import ContainerSpec, RegistryFill
-from components.engines.vllm import vllm_container
+from components.engines.spec import Adapter, AdapterInputs, ContainerSpec, RegistryFill
 
 __all__ = ["ContainerSpec", "container_for"]
 
@@ -23,21 +22,18 @@ def container_for(
     digest_pinned_default: bool = False,
     registry: RegistryFill | None = None,
 ) -> ContainerSpec:
-    """Dispatch to the adapter for ``dep.target``; anything else (e.g. Foundry) is not a workload.
+    """Dispatch to the registered adapter of ``dep.target``; anything else (e.g. Foundry) is not a workload.
 
     ``registry``: the weights come from the ModelRegistry through the fill init step.
     """
-    match dep:
-        case VllmDeployment():
-            return vllm_container(name, dep, model, sku, api_key_secret=api_key_secret,
-                                  digest_pinned_default=digest_pinned_default, registry=registry)
-        case OllamaDeployment():
-            return ollama_container(name, dep, model, sku, registry=registry)
-        case OnnxGenAIDeployment():
-            return onnx_genai_container(name, dep, model, sku, image=onnx_server_image,
-                                        api_key_secret=api_key_secret, registry=registry)
-        case _:
-            msg = (f"deployment {name!r}: target {getattr(dep, 'target', type(dep).__name__)!r} is not a "
-                   "cluster workload (Foundry models are managed deployments; Foundry Local is a desktop "
-                   "runtime with no container, seed defect D8)")
-            raise TypeError(msg)
+    target = getattr(dep, "target", type(dep).__name__)
+    engine = ENGINES.get(target)
+    if engine is None or engine.adapter is None or "cluster" not in engine.runs_on:
+        msg = (f"deployment {name!r}: target {target!r} is not a cluster workload (Foundry models are managed "
+               "deployments; Foundry Local is a desktop runtime with no container, seed defect D8; a new engine "
+               "needs a registration with an adapter in components/domain/engines.py)")
+        raise TypeError(msg)
+    adapter = cast("Adapter", engine.resolve_adapter())
+    inputs = AdapterInputs(api_key_secret=api_key_secret, built_image=onnx_server_image,
+                           digest_pinned_default=digest_pinned_default, registry=registry)
+    return adapter(name, dep, model, sku, inputs)

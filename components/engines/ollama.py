@@ -18,10 +18,12 @@ from typing import Final
 
 from components.domain import ModelSpec, OllamaDeployment
 from components.domain.catalogue import VmSku
+from components.domain.engines import ENGINES
 from components.engines.spec import (
     AZURE_FILES_PREMIUM_MIN_GIB,
     CONTAINER_TMP,
     SHARED_MODEL_STORAGE_CLASS,
+    AdapterInputs,
     ClaimVolume,
     ContainerSpec,
     HttpProbe,
@@ -33,7 +35,7 @@ from components.engines.spec import (
 )
 
 DEFAULT_IMAGE: Final = "ollama/ollama:0.12.6"
-PORT: Final = 11434
+PORT: Final = ENGINES["ollama"].ports["cluster"]
 MODELS_PATH: Final = "/models"
 VALID_SERVER_ENV: Final = frozenset({
     "OLLAMA_HOST", "OLLAMA_MODELS", "OLLAMA_NUM_PARALLEL", "OLLAMA_CONTEXT_LENGTH", "OLLAMA_KEEP_ALIVE",
@@ -135,3 +137,11 @@ def ollama_container(
         supports_api_key=False,
         queue_metric=None,
     )
+
+
+def adapter(name: str, dep: object, model: ModelSpec, sku: VmSku | None, inputs: AdapterInputs) -> ContainerSpec:
+    """The registered cluster adapter of ``ollama`` (``components.domain.engines.ENGINES``)."""
+    if not isinstance(dep, OllamaDeployment):
+        msg = f"deployment {name!r}: the ollama adapter got a {type(dep).__name__}"
+        raise TypeError(msg)
+    return ollama_container(name, dep, model, sku, registry=inputs.registry)

@@ -16,10 +16,12 @@ from typing import Final
 
 from components.domain import ModelSpec, OnnxGenAIDeployment
 from components.domain.catalogue import VmSku
+from components.domain.engines import ENGINES
 from components.engines.spec import (
     AZURE_FILES_PREMIUM_MIN_GIB,
     CONTAINER_TMP,
     SHARED_MODEL_STORAGE_CLASS,
+    AdapterInputs,
     ClaimVolume,
     ContainerSpec,
     HttpProbe,
@@ -31,7 +33,7 @@ from components.engines.spec import (
     gib_to_mib,
 )
 
-PORT: Final = 8000
+PORT: Final = ENGINES["onnx-genai"].ports["cluster"]
 MODELS_PATH: Final = "/models"
 SERVER_CONCURRENCY: Final = 1
 """Generations run one at a time per pod (a CPU is saturated by one); others wait in the queue that
@@ -132,3 +134,12 @@ def onnx_genai_container(
         needs_https_egress=False,
         queue_metric=f'sum(onnxgenai_requests_waiting{{model_name="{name}"}})',
     )
+
+
+def adapter(name: str, dep: object, model: ModelSpec, sku: VmSku | None, inputs: AdapterInputs) -> ContainerSpec:
+    """The registered cluster adapter of ``onnx-genai`` (``components.domain.engines.ENGINES``)."""
+    if not isinstance(dep, OnnxGenAIDeployment):
+        msg = f"deployment {name!r}: the onnx-genai adapter got a {type(dep).__name__}"
+        raise TypeError(msg)
+    return onnx_genai_container(name, dep, model, sku, image=inputs.built_image,
+                                api_key_secret=inputs.api_key_secret, registry=inputs.registry)

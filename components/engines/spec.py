@@ -9,12 +9,16 @@ mocks (STYLE P13), and the policy pack can reason about the same values.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Any, Final
 
-Engine = Literal["vllm", "ollama", "onnx-genai", "llamacpp"]
-"""llamacpp is used by edge fleets (components/edge/engines.py); AKS serving uses the other three."""
+from components.domain import ModelSpec
+from components.domain.catalogue import VmSku
+
+Engine = str
+"""A registered engine name (``components.domain.engines.ENGINES``): the cluster engines and the edge-only
+``llamacpp`` (components/edge/engines.py)."""
 
 NON_ROOT_UID: Final = 10001
 """The UID/GID every serving pod runs as.
@@ -121,6 +125,21 @@ class RegistryFill:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AdapterInputs:
+    """What the cluster decides for every engine adapter (the same for each, so dispatch is uniform)."""
+
+    api_key_secret: str
+    """The Kubernetes Secret holding the engine API key (engines that check it read it from there)."""
+    built_image: str | None = None
+    """The server image ModelRegistry built, for engines whose server this repository ships (onnx-genai).
+    Default: none (the engine's pinned public image)."""
+    digest_pinned_default: bool = False
+    """Whether the engine's default image must be the digest-pinned one (prod)."""
+    registry: RegistryFill | None = None
+    """Default: none. The weights come from the ModelRegistry through the fill init step."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class SecretEnv:
     """An environment variable read from a Kubernetes Secret (``secretKeyRef``), never a literal."""
 
@@ -213,3 +232,8 @@ def image_is_digest_pinned(image: str) -> bool:
     """True for ``repo[:tag]@sha256:<64 hex>``."""
     _, sep, digest = image.partition("@sha256:")
     return bool(sep) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)
+
+
+Adapter = Callable[[str, Any, ModelSpec, VmSku | None, AdapterInputs], ContainerSpec]
+"""A cluster engine adapter: ``(name, deployment, model, sku, inputs) -> ContainerSpec`` (pure; the
+registration's ``adapter`` reference names it, ``components.engines.container_for`` calls it)."""

@@ -23,11 +23,13 @@ from typing import Final
 
 from components.domain import ModelSpec, VllmDeployment, vllm_max_model_len, vllm_max_num_seqs
 from components.domain.catalogue import FAMILY_SERVING, VmSku
+from components.domain.engines import ENGINES
 from components.engines.spec import (
     AZURE_FILES_PREMIUM_MIN_GIB,
     CONTAINER_TMP,
     SHARED_MODEL_STORAGE_CLASS,
     SHM_PATH,
+    AdapterInputs,
     ClaimVolume,
     ContainerSpec,
     HttpProbe,
@@ -46,7 +48,7 @@ PINNED_IMAGE: Final = (
 """Prod default. The digest is the one several public projects pin for v0.11.0; it was not pulled
 here (no registry access). Verify with ``docker buildx imagetools inspect`` before relying on it."""
 EXAMPLES_DIR: Final = "/vllm-workspace/examples"
-PORT: Final = 8000
+PORT: Final = ENGINES["vllm"].ports["cluster"]
 MODEL_CACHE_PATH: Final = "/models"
 LOCAL_GPU_MEMORY_GIB: Final = 16.0
 """``local`` tier: the GPU is unknown, so size for a 16 GiB card (T4-class)."""
@@ -192,3 +194,12 @@ def vllm_container(
         needs_https_egress=registry is None,
         queue_metric=f'sum(vllm:num_requests_waiting{{model_name="{name}"}})',
     )
+
+
+def adapter(name: str, dep: object, model: ModelSpec, sku: VmSku | None, inputs: AdapterInputs) -> ContainerSpec:
+    """The registered cluster adapter of ``vllm`` (``components.domain.engines.ENGINES``)."""
+    if not isinstance(dep, VllmDeployment):
+        msg = f"deployment {name!r}: the vllm adapter got a {type(dep).__name__}"
+        raise TypeError(msg)
+    return vllm_container(name, dep, model, sku, api_key_secret=inputs.api_key_secret,
+                          digest_pinned_default=inputs.digest_pinned_default, registry=inputs.registry)

@@ -4,7 +4,7 @@ Two dashboards: *SLM serving* (requests running/waiting, TTFT and inter-token la
 tokens/s, KV-cache usage, preemptions, finished/aborted requests, cost per 1M tokens) and *SLM GPUs*
 (utilization, framebuffer, temperature, power, XID errors). Every panel reads the data source from
 the ``datasource`` variable, so the same JSON works against the in-cluster Prometheus and Azure
-Managed Prometheus. Panels are built from ``metrics.VLLM`` / ``metrics.ONNX_GENAI`` names, and each
+Managed Prometheus. Panels are built from each registered engine's ``metrics.ENGINE_METRICS`` names, and each
 panel records which metric source it targets (``PanelSpec.source``) for the known-metrics test.
 """
 
@@ -19,7 +19,7 @@ from grafana_foundation_sdk.builders import dashboard, prometheus, stat, timeser
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import DataSourceRef
 
-from components.monitoring.metrics import ONNX_GENAI, VLLM, EngineMetrics
+from components.monitoring.metrics import ENGINE_METRICS, EngineMetrics
 from components.monitoring.rules import COST_PER_MILLION_RECORD, TOKENS_PER_SECOND_RECORD
 
 DATASOURCE_VARIABLE: Final = "datasource"
@@ -28,7 +28,8 @@ MODEL_FILTER: Final = 'model_name=~"$model_name"'
 SERVING_UID: Final = "slm-serving"
 GPU_UID: Final = "slm-gpu"
 PanelKind = Literal["timeseries", "stat"]
-Source = Literal["vllm", "onnx-genai", "dcgm", "recorded"]
+Source = str
+"""A registered engine with ``/metrics``, ``dcgm``, or ``recorded`` (our recording rules)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,8 +115,10 @@ _UNITS: Final = {
 def serving_panels() -> tuple[PanelSpec, ...]:
     """The serving-overview panels (vLLM and ONNX server series side by side)."""
     merged: dict[str, list[Query]] = {}
-    for m, source in ((VLLM, "vllm"), (ONNX_GENAI, "onnx-genai")):
-        for title, queries in _engine_queries(m, source).items():  # type: ignore[arg-type]
+    for source, m in ENGINE_METRICS.items():
+        if not m.has_metrics:
+            continue
+        for title, queries in _engine_queries(m, source).items():
             merged.setdefault(title, []).extend(queries)
     panels = [
         PanelSpec(title="Generated tokens per second", unit="short", queries=(Query(

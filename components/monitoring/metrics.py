@@ -3,99 +3,34 @@
 Every rule and dashboard panel is checked against these lists (``tests/monitoring``), so a typo or
 a metric an engine no longer exports fails a test instead of producing an alert that never fires.
 
-Sources: vLLM V1 ``vllm/v1/metrics/loggers.py`` (FIELD.md 5.1), the DCGM exporter's
-``etc/default-counters.csv`` (FIELD.md 5.3), kube-state-metrics, and — for the ONNX Runtime GenAI
-server in ``components/engines/onnx_server`` — the contract defined here (``ONNX_SERVER_METRICS``).
-Ollama exposes no Prometheus endpoint at all (ollama/ollama#3144, seed defect D4).
+The serving engines' series and roles are part of each engine's registration
+(``components.domain.engines``, data in ``components.domain.metrics``); ``ENGINE_METRICS`` and
+``KNOWN_METRICS`` are derived from the registrations. Defined here: the DCGM exporter's
+``etc/default-counters.csv`` (FIELD.md 5.3), kube-state-metrics, and the deprecated vLLM names.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
-Engine = Literal["vllm", "ollama", "onnx-genai"]
-MetricKind = Literal["counter", "gauge", "histogram", "info"]
+from components.domain.engines import CLUSTER_ENGINES
+from components.domain.metrics import (
+    OLLAMA,
+    ONNX_GENAI,
+    ONNX_SERVER_METRICS,
+    VLLM,
+    VLLM_METRICS,
+    EngineMetrics,
+    MetricKind,
+)
 
-
-@dataclass(frozen=True, kw_only=True)
-class EngineMetrics:
-    """The metric names one serving engine exposes, by role, as rules and panels need them.
-
-    ``None`` for a role means the engine has no such metric and the rules that need it are not
-    generated for that engine (for example KV-cache saturation on the ONNX server).
-    """
-
-    engine: Engine
-    running: str | None
-    """Gauge: requests being generated right now."""
-    waiting: str | None
-    """Gauge: requests queued (the KEDA scale signal)."""
-    ttft_histogram: str | None
-    """Histogram base name (without ``_bucket``): time to first token, seconds."""
-    itl_histogram: str | None
-    """Histogram base name: inter-token latency, seconds."""
-    generation_tokens: str | None
-    """Counter (with ``_total``): generated tokens."""
-    prompt_tokens: str | None
-    """Counter: prompt tokens processed."""
-    finished_requests: str | None
-    """Counter with label ``finished_reason`` (``stop``, ``length``, ``abort``)."""
-    kv_cache_usage: str | None = None
-    """Gauge 0..1: KV-cache usage."""
-    preemptions: str | None = None
-    """Counter: sequences preempted because the KV cache ran out."""
-    e2e_histogram: str | None = None
-    """Histogram base name: end-to-end request latency, seconds."""
-    prefix_cache_queries: str | None = None
-    prefix_cache_hits: str | None = None
-    http_requests: str | None = None
-    """Counter with labels ``model_name`` and ``status``: finished HTTP requests."""
-
-    @property
-    def has_metrics(self) -> bool:
-        """False for engines without a Prometheus endpoint (Ollama)."""
-        return self.running is not None
-
-
-VLLM_METRICS: Final[Mapping[str, MetricKind]] = {
-    "vllm:num_requests_running": "gauge",
-    "vllm:num_requests_waiting": "gauge",
-    "vllm:kv_cache_usage_perc": "gauge",
-    "vllm:engine_sleep_state": "gauge",
-    "vllm:cache_config_info": "info",
-    "vllm:lora_requests_info": "info",
-    "vllm:prompt_tokens_total": "counter",
-    "vllm:generation_tokens_total": "counter",
-    "vllm:request_success_total": "counter",
-    "vllm:num_preemptions_total": "counter",
-    "vllm:prefix_cache_queries_total": "counter",
-    "vllm:prefix_cache_hits_total": "counter",
-    "vllm:external_prefix_cache_queries_total": "counter",
-    "vllm:external_prefix_cache_hits_total": "counter",
-    "vllm:mm_cache_queries_total": "counter",
-    "vllm:mm_cache_hits_total": "counter",
-    "vllm:corrupted_requests_total": "counter",
-    "vllm:spec_decode_num_draft_tokens_total": "counter",
-    "vllm:spec_decode_num_accepted_tokens_total": "counter",
-    "vllm:time_to_first_token_seconds": "histogram",
-    "vllm:inter_token_latency_seconds": "histogram",
-    "vllm:request_time_per_output_token_seconds": "histogram",
-    "vllm:e2e_request_latency_seconds": "histogram",
-    "vllm:request_queue_time_seconds": "histogram",
-    "vllm:request_inference_time_seconds": "histogram",
-    "vllm:request_prefill_time_seconds": "histogram",
-    "vllm:request_decode_time_seconds": "histogram",
-    "vllm:request_prompt_tokens": "histogram",
-    "vllm:request_generation_tokens": "histogram",
-    "vllm:request_max_num_generation_tokens": "histogram",
-    "vllm:request_params_n": "histogram",
-    "vllm:request_params_max_tokens": "histogram",
-    "vllm:iteration_tokens_total": "histogram",
-}
-"""vLLM V1 ``/metrics`` (labels ``model_name`` = ``--served-model-name``, ``engine`` = DP rank)."""
+__all__ = [
+    "DCGM_METRICS", "ENGINE_METRICS", "KNOWN_METRICS", "KUBE_STATE_METRICS", "OLLAMA", "ONNX_GENAI",
+    "ONNX_SERVER_METRICS", "VLLM", "VLLM_DEPRECATED", "VLLM_METRICS", "EngineMetrics", "MetricKind",
+    "known_series", "metric_names_in", "series_names",
+]
 
 VLLM_DEPRECATED: Final[frozenset[str]] = frozenset({
     "vllm:gpu_cache_usage_perc",
@@ -111,24 +46,6 @@ VLLM_DEPRECATED: Final[frozenset[str]] = frozenset({
     "vllm:avg_generation_throughput_toks_per_s",
 })
 """Deprecated or removed vLLM names: never build a rule or a panel on them (SLM_FACTS)."""
-
-ONNX_SERVER_METRICS: Final[Mapping[str, MetricKind]] = {
-    "onnxgenai_requests_total": "counter",
-    "onnxgenai_prompt_tokens_total": "counter",
-    "onnxgenai_generation_tokens_total": "counter",
-    "onnxgenai_requests_running": "gauge",
-    "onnxgenai_requests_waiting": "gauge",
-    "onnxgenai_e2e_request_latency_seconds": "histogram",
-}
-"""What this repo's ONNX Runtime GenAI server exposes (``components/engines/onnx_server/server.py``,
-``Metrics.render``), every series labelled ``model_name`` (= ``--served-model-name``, the deployment
-name); ``onnxgenai_requests_total`` also carries ``route`` and ``status``.
-
-It has no time-to-first-token or inter-token histogram and no ``finished_reason`` counter, so the
-TTFT, ITL and abort-ratio SLO rules are not generated for it (documented gap); it has no paged KV
-cache and no preemption either. When the server grows those series, set the matching
-``EngineMetrics`` fields of ``ONNX_GENAI`` and the rules, tests and panels follow.
-"""
 
 _DCGM_GAUGES: Final = (
     "DCGM_FI_DEV_SM_CLOCK", "DCGM_FI_DEV_MEM_CLOCK", "DCGM_FI_DEV_MEMORY_TEMP",
@@ -158,50 +75,17 @@ KUBE_STATE_METRICS: Final[Mapping[str, MetricKind]] = {
 }
 """The kube-state-metrics series the availability rules use (every engine, Ollama included)."""
 
-VLLM: Final = EngineMetrics(
-    engine="vllm",
-    running="vllm:num_requests_running",
-    waiting="vllm:num_requests_waiting",
-    ttft_histogram="vllm:time_to_first_token_seconds",
-    itl_histogram="vllm:inter_token_latency_seconds",
-    generation_tokens="vllm:generation_tokens_total",
-    prompt_tokens="vllm:prompt_tokens_total",
-    finished_requests="vllm:request_success_total",
-    kv_cache_usage="vllm:kv_cache_usage_perc",
-    preemptions="vllm:num_preemptions_total",
-    e2e_histogram="vllm:e2e_request_latency_seconds",
-    prefix_cache_queries="vllm:prefix_cache_queries_total",
-    prefix_cache_hits="vllm:prefix_cache_hits_total",
-)
-ONNX_GENAI: Final = EngineMetrics(
-    engine="onnx-genai",
-    running="onnxgenai_requests_running",
-    waiting="onnxgenai_requests_waiting",
-    ttft_histogram=None,
-    itl_histogram=None,
-    generation_tokens="onnxgenai_generation_tokens_total",
-    prompt_tokens="onnxgenai_prompt_tokens_total",
-    finished_requests=None,
-    e2e_histogram="onnxgenai_e2e_request_latency_seconds",
-    http_requests="onnxgenai_requests_total",
-)
-OLLAMA: Final = EngineMetrics(
-    engine="ollama", running=None, waiting=None, ttft_histogram=None, itl_histogram=None,
-    generation_tokens=None, prompt_tokens=None, finished_requests=None,
-)
-"""Ollama: no ``/metrics`` (ollama#3144). Only kube-state-metrics availability is monitored."""
-
-ENGINE_METRICS: Final[Mapping[Engine, EngineMetrics]] = {"vllm": VLLM, "onnx-genai": ONNX_GENAI,
-                                                          "ollama": OLLAMA}
+ENGINE_METRICS: Final[Mapping[str, EngineMetrics]] = {
+    e.name: e.metrics for e in CLUSTER_ENGINES if e.metrics is not None}
+"""Cluster engine -> its metric names by role (from the registrations, ``components.domain.engines``)."""
 
 KNOWN_METRICS: Final[Mapping[str, Mapping[str, MetricKind]]] = {
-    "vllm": VLLM_METRICS,
-    "onnx-genai": ONNX_SERVER_METRICS,
-    "ollama": {},
+    **{e.name: e.series for e in CLUSTER_ENGINES},
     "dcgm": DCGM_METRICS,
     "kube-state-metrics": KUBE_STATE_METRICS,
 }
-"""Every metric source a rule or panel may target, with its known series."""
+"""Every metric source a rule or panel may target, with its known series (each registered cluster engine,
+the GPU exporter, kube-state-metrics)."""
 
 _HISTOGRAM_SUFFIXES: Final = ("_bucket", "_sum", "_count")
 _METRIC_TOKEN: Final = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")

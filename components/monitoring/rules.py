@@ -31,7 +31,9 @@ RuleKind = Literal[
     "ttft", "itl", "queue", "kv", "preemption", "abort", "absent", "down", "restarts",
     "gpu-xid", "gpu-xid-other", "gpu-temp", "gpu-row-remap", "gpu-fb", "tokens-rate", "cost",
 ]
-Source = Literal["vllm", "onnx-genai", "ollama", "dcgm", "kube-state-metrics"]
+Source = str
+"""A metric source: a key of ``metrics.KNOWN_METRICS`` (a registered cluster engine, ``dcgm``,
+``kube-state-metrics``)."""
 
 RULE_GROUP_INTERVAL: Final = "1m"
 """Evaluation interval of every group (Azure rule groups accept PT1M..PT15M)."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from components._naming import azure_name
+from components.domain import DEPLOYMENT_ARTIFACT
 from components.registry.supply import ArtifactKind, artifact_prefix, gguf_revision
 from stacks.settings import EnvironmentSettings
 
@@ -60,10 +61,11 @@ def artifact_sources(settings: EnvironmentSettings) -> list[ArtifactSource]:
 
     GGUF artifacts are mirrored only when their blob digest is pinned (``gguf.sha256``): the digest is
     their registry revision, so an unpinned Ollama tag cannot be served from the registry."""
-    used_vllm = {d.model for d in settings.aks_deployments().values() if d.target == "vllm"}
-    used_onnx = {d.model for d in settings.aks_deployments().values() if d.target == "onnx-genai"}
+    def served_from(kind: str) -> set[str]:  # by the registered artifact kind of each cluster engine
+        return {d.model for d in settings.aks_deployments().values() if DEPLOYMENT_ARTIFACT[d.target] == kind}
+
+    used_vllm, used_onnx, used_gguf = served_from("safetensors"), served_from("onnx"), served_from("gguf")
     used_onnx |= {f.model for f in settings.edge.fleets.values() if f.engine == "onnx-genai"}
-    used_gguf = {d.model for d in settings.aks_deployments().values() if d.target == "ollama"}
     out: list[ArtifactSource] = []
     for model_id, model in sorted(settings.models.items()):
         container = family_container(model.family)
