@@ -285,8 +285,9 @@ class PackProcess:
         env = {**os.environ, "PULUMI_PROJECT": project, "PULUMI_STACK": stack, "PULUMI_DRY_RUN": "true",
                "PULUMI_CONFIG": json.dumps(dict(config)), "PYTHONDONTWRITEBYTECODE": "1"}
         env.pop("PULUMI_ORGANIZATION", None)
+        self.policy_dir = policy_dir or POLICY_DIR
         self.proc = subprocess.Popen(  # the engine's exact argv (PULUMI_FACTS 2.1)
-            [sys.executable, "-u", "-m", "pulumi.policy", ENGINE_ADDRESS, "."], cwd=policy_dir or POLICY_DIR, env=env,
+            [sys.executable, "-u", "-m", "pulumi.policy", ENGINE_ADDRESS, "."], cwd=self.policy_dir, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self._stderr: list[bytes] = []
         threading.Thread(target=self._drain, daemon=True).start()
@@ -311,7 +312,7 @@ class PackProcess:
         if not line.isdigit():
             self.close()
             stderr = b"".join(self._stderr).decode(errors="replace").strip()[-2000:]
-            msg = f"the policy pack in {POLICY_DIR} did not start (no port on stdout): {stderr or 'no output'}"
+            msg = f"the policy pack in {self.policy_dir} did not start (no port on stdout): {stderr or 'no output'}"
             raise GateError(msg)
         return int(line)
 
@@ -406,8 +407,8 @@ def _stack_config(recording: Recording, stack_file: Path | None) -> dict[str, st
 
 
 def run_gate(recording: Recording, *, environment: str | None = None, config_path: Path | None = None,
-             stack_file: Path | None = None) -> GateResult:
-    """Analyze ``recording`` with the pack; see the module docstring.
+             stack_file: Path | None = None, policy_dir: Path | None = None) -> GateResult:
+    """Analyze ``recording`` with the pack (``policy_dir``, default the repo's ``policies/``); see the module docstring.
 
     Without ``environment`` the levels are the stack's own, derived from its name exactly as the pack
     under the engine derives them (``policies.environments``): ``config/<stack>.json`` when it exists,
@@ -424,7 +425,8 @@ def run_gate(recording: Recording, *, environment: str | None = None, config_pat
     by_urn = {r.urn: r for r in recording.registrations}
     violations: list[Violation] = []
     exemptions: list[Exemption] = []
-    with PackProcess(project=recording.project, stack=recording.stack, config=stack_config) as pack:
+    with PackProcess(project=recording.project, stack=recording.stack, config=stack_config,
+                     policy_dir=policy_dir) as pack:
         stub = pack.stub
         try:
             stub.Handshake(analyzer_pb2.AnalyzerHandshakeRequest(

@@ -5,9 +5,11 @@
   fetched here).
 - Every Foundry deployment (format, name, version, SKU) is one the model is offered with
   (``catalog.FOUNDRY_OFFERS``, with its source).
-- Every container running our ONNX server passes arguments its real parser accepts
-  (``components/engines/onnx_server/server.py``'s ``build_parser()``, loaded from the file: the pack
-  needs nothing but the standard library for it).
+- Every container running our ONNX server passes arguments its real parser accepts: the parser is rebuilt
+  from ``policies/data/onnx-server-cli.json``, the machine-readable spec ``python -m policies.gen_compliance
+  --write`` generates from ``components/engines/onnx_server/server.py``'s ``build_parser()`` (its
+  ``--check``, run by tests/policies/test_policy_meta.py, fails when the spec is stale). The pack ships
+  alone (``pulumi policy publish``): it reads nothing outside its own folder.
 """
 
 # Every rule takes (resources, config) so the pack can adapt them uniformly; not all use both.
@@ -17,14 +19,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import io
 import json
-import sys
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Final
 
 from policies.rules.catalog import FOUNDRY_OFFERS
@@ -32,9 +31,10 @@ from policies.rules.plan_graph import HELM_RELEASE_TYPES, chart_name
 from policies.rules.stack import Finding, StackResource
 from policies.rules.wire import get, mapping, pod_spec
 
-REPO_ROOT: Final = Path(__file__).resolve().parents[2]
-HELM_INDEX: Final = REPO_ROOT / "policies" / "data" / "helm-index.json"
-ONNX_SERVER: Final = REPO_ROOT / "components" / "engines" / "onnx_server" / "server.py"
+DATA_DIR: Final = Path(__file__).resolve().parents[1] / "data"
+HELM_INDEX: Final = DATA_DIR / "helm-index.json"
+ONNX_SERVER_CLI: Final = DATA_DIR / "onnx-server-cli.json"
+"""The ONNX server's command line as data (generated from its ``build_parser()``; see ``cli_spec``)."""
 ONNX_ENTRYPOINT: Final = "/app/server.py"
 """The image's ENTRYPOINT is ``python /app/server.py`` (components/engines/onnx_server/Dockerfile)."""
 FOUNDRY_DEPLOYMENT: Final = "azure-native:cognitiveservices:Deployment"
@@ -113,22 +113,62 @@ def foundry_model_offered(resources: Sequence[StackResource], cfg: Mapping[str, 
 # --------------------------------------------------------------------------- container arguments
 
 
+_ACTIONS: Final = {"_StoreAction": "store", "_StoreTrueAction": "store_true", "_StoreFalseAction": "store_false",
+                   "_StoreConstAction": "store_const", "_AppendAction": "append", "_CountAction": "count",
+                   "_HelpAction": "help"}
+_TYPES: Final[dict[str, type]] = {"str": str, "int": int, "float": float}
+
+
+def cli_spec(parser: argparse.ArgumentParser, source: str) -> dict[str, Any]:
+    """``parser`` as data: every option with the argparse settings that decide what it accepts.
+
+    Refuses (ValueError) what the spec cannot carry, such as a custom action or type, so a parser the
+    pack could not rebuild faithfully is never written.
+    """
+    arguments = []
+    for action in parser._actions:  # argparse has no public way to list its actions
+        kind = _ACTIONS.get(type(action).__name__)
+        type_name = getattr(action.type, "__name__", None) if action.type is not None else None
+        if kind is None or (type_name is not None and type_name not in _TYPES):
+            msg = f"{'/'.join(action.option_strings) or action.dest}: cannot describe {action!r} as data"
+            raise ValueError(msg)
+        arguments.append({"flags": list(action.option_strings), "dest": action.dest, "action": kind,
+                          "required": action.required, "type": type_name, "nargs": action.nargs,
+                          "choices": list(action.choices) if action.choices is not None else None,
+                          "const": action.const, "default": action.default})
+    return {"source": source, "prog": parser.prog, "arguments": arguments}
+
+
+def parser_from_spec(spec: Mapping[str, Any]) -> argparse.ArgumentParser:
+    """The argparse parser ``spec`` (from ``cli_spec``) describes, accepting and refusing what the original does."""
+    parser = argparse.ArgumentParser(prog=spec["prog"], add_help=False)
+    for arg in spec["arguments"]:
+        kwargs: dict[str, Any] = {"dest": arg["dest"], "action": arg["action"]}
+        if arg["action"] == "help":
+            parser.add_argument(*arg["flags"], action="help")
+            continue
+        if arg["action"] in {"store", "append"}:
+            kwargs.update(type=_TYPES[arg["type"]] if arg["type"] else None, nargs=arg["nargs"],
+                          choices=arg["choices"])
+        if arg["action"] in {"store_const"}:
+            kwargs["const"] = arg["const"]
+        if arg["flags"]:
+            kwargs["required"] = arg["required"]
+        else:  # a positional: argparse derives dest and requiredness from the name and nargs
+            kwargs.pop("dest")
+        parser.add_argument(*(arg["flags"] or [arg["dest"]]), default=arg["default"], **kwargs)
+    return parser
+
+
 @cache
-def _onnx_server() -> ModuleType:
-    name = "slm_policy_onnx_server"
-    spec = importlib.util.spec_from_file_location(name, ONNX_SERVER)
-    if spec is None or spec.loader is None:  # pragma: no cover (the file ships with the repo)
-        msg = f"cannot load {ONNX_SERVER}"
-        raise ImportError(msg)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+def onnx_server_cli() -> dict[str, Any]:
+    """The committed spec of the ONNX server's command line."""
+    return dict(json.loads(ONNX_SERVER_CLI.read_text(encoding="utf-8")))
 
 
 def onnx_server_argv_error(argv: Sequence[str]) -> str | None:
     """What the ONNX server's own parser says about ``argv`` (None when it accepts them)."""
-    parser: argparse.ArgumentParser = _onnx_server().build_parser()
+    parser = parser_from_spec(onnx_server_cli())
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):
@@ -164,6 +204,6 @@ def container_args(resources: Sequence[StackResource], cfg: Mapping[str, Any]) -
             error = onnx_server_argv_error(argv)
             if error is not None:
                 out.append(Finding(
-                    f"{c.path}.args: the ONNX server ({ONNX_SERVER.relative_to(REPO_ROOT)}) refuses {argv!r}: "
+                    f"{c.path}.args: the ONNX server ({onnx_server_cli()['source']}) refuses {argv!r}: "
                     f"{error}; the container exits at start. Pass what build_parser() requires.", r))
     return out

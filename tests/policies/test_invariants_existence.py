@@ -6,8 +6,12 @@ against the code that pins it.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import io
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +30,10 @@ from components.monitoring import helm_values as hv
 from policies.rules import existence
 from policies.rules.catalog import FOUNDRY_OFFERS
 from policies.rules.stack import StackResource
+from tests.engines.onnx_server_modules import load as load_server_module
 from tests.inference.builders import build, make_settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 KPS_REPO = "https://prometheus-community.github.io/helm-charts"
@@ -135,6 +142,38 @@ class TestContainerArgs:
             {"name": "vllm", "image": "vllm/vllm-openai:v0.11.0", "args": ["--model", "x"]}]}}}})
         assert existence.container_args([other], {}) == []
 
+    @pytest.mark.parametrize("argv", [
+        [], ["--model-dir", "/m"], ["--served-model-name", "p"], ["--model-dir", "/m", "--served-model-name", "p"],
+        ["--model-dir=/m", "--served-model-name=p", "--port", "8080", "--io-timeout", "2.5"],
+        ["--model-dir", "/m", "--served-model-name", "p", "--port", "x"],
+        ["--model-dir", "/m", "--served-model-name", "p", "--io-timeout", "soon"],
+        ["--model-dir", "/m", "--served-model-name", "p", "--unknown"], ["--model-dir"], ["positional"],
+        ["--model", "/m", "--served", "p"], ["-h"], ["--model-dir", "/m", "--served-model-name", "p", "--host"]])
+    def test_the_committed_spec_parses_exactly_like_the_server(self, argv: list[str]) -> None:
+        """The pack ships alone, so it rebuilds the server's parser from policies/data/onnx-server-cli.json: on
+        every argv it must accept, refuse and explain exactly as the real build_parser() does."""
+        real = load_server_module("server").build_parser()
+
+        def outcome(parser: argparse.ArgumentParser) -> tuple[str, Any]:
+            err = io.StringIO()
+            try:
+                with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+                    return "ok", vars(parser.parse_args(argv))
+            except SystemExit as exc:  # the error line without the usage's prog
+                return f"exit {exc.code}", [line.split(" error: ", 1)[-1] for line in err.getvalue().splitlines()[-1:]]
+
+        assert outcome(existence.parser_from_spec(existence.onnx_server_cli())) == outcome(real)
+
+    def test_the_spec_is_regenerated_from_the_parser(self) -> None:
+        """gen_compliance writes the spec from the real parser; a parser change makes --check fail."""
+        from policies import gen_compliance
+
+        assert gen_compliance.onnx_server_cli() == json.loads(existence.ONNX_SERVER_CLI.read_text(encoding="utf-8"))
+        parser = argparse.ArgumentParser(prog="server.py")
+        parser.add_argument("--mode", type=lambda v: v.upper())
+        with pytest.raises(ValueError, match="--mode: cannot describe"):
+            existence.cli_spec(parser, "x")
+
     def test_the_component_passes_what_the_server_requires(self) -> None:
         recording = build(make_settings("dev"))
         resources = [StackResource(r.type, r.name, r.urn, r.inputs) for r in recording.registrations]
@@ -145,7 +184,7 @@ class TestContainerArgs:
 
 def _refresh_script() -> Any:
     import importlib.util
-    spec = importlib.util.spec_from_file_location("slm_refresh_helm_index", existence.REPO_ROOT / "scripts" /
+    spec = importlib.util.spec_from_file_location("slm_refresh_helm_index", REPO_ROOT / "scripts" /
                                                   "refresh_helm_index.py")
     assert spec is not None
     assert spec.loader is not None
@@ -179,7 +218,7 @@ def test_the_local_stacks_charts_are_in_the_committed_index() -> None:
     from slmctl.loader import load_stack_file
     from slmctl.plan import make_plan
 
-    rec = make_plan(load_stack_file(existence.REPO_ROOT / "stacks" / "Pulumi.local.yaml")).recording
+    rec = make_plan(load_stack_file(REPO_ROOT / "stacks" / "Pulumi.local.yaml")).recording
     resources = [StackResource(r.type, r.name, r.urn, r.inputs) for r in rec.registrations]
     charts = {str(r.props["chart"]) for r in resources if r.type == RELEASE}
     assert {"keda", "ingress-nginx"} <= charts
