@@ -131,6 +131,9 @@ def _summary_text(result: Any) -> Text:
 
 def _stale_plan_removed(out_dir: Path) -> None:
     """A failed plan must not leave the previous, valid-looking plan.json behind."""
+    from slmctl.plan_reuse import remove_recording
+
+    remove_recording(out_dir)
     stale = out_dir / "plan.json"
     if stale.is_file():
         stale.unlink()
@@ -162,6 +165,9 @@ def plan(
         _stale_plan_removed(target)
         raise
     written = result.write(target)
+    from slmctl.plan_reuse import write_recording
+
+    write_recording(loaded, result.recording, written)  # what `gate` analyzes without planning again
     if as_json:
         sys.stdout.write(result.to_json())
         return
@@ -250,9 +256,18 @@ def gate_cmd(
 
         msg = f"--format {fmt!r} is not one of: {', '.join(formats)}{did_you_mean(fmt, formats)}"
         raise UsageError(msg)
+    from slmctl.plan import default_out_dir
+    from slmctl.plan_reuse import reusable_recording
+
     loaded = _load(stack, stack_file)
-    code = _run_gate(loaded, _record(loaded, quiet=quiet).recording, fmt, output,  # type: ignore[arg-type]
-                     quiet=quiet)
+    out_dir = default_out_dir(loaded.stack, loaded.path)
+    recording = reusable_recording(loaded, out_dir)
+    if recording is None:
+        recording = _record(loaded, quiet=quiet).recording
+    elif not quiet:
+        err.print(Text(f"note analyzing the registrations recorded with {_shown(out_dir / 'plan.json')} "
+                       "(same stack file, code and SDKs; nothing re-planned)"))
+    code = _run_gate(loaded, recording, fmt, output, quiet=quiet)  # type: ignore[arg-type]
     raise typer.Exit(code)
 
 
