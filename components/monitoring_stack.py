@@ -11,7 +11,7 @@ the files ``components.monitoring.render`` writes.
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, cast
+from typing import Any, ClassVar, Final, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -169,7 +169,10 @@ def configuration_errors(args: MonitoringStackArgs) -> list[str]:
             errors.append("role_assignments/diagnostic_settings: in-cluster mode has no Azure resource to "
                           "apply them to; remove them or use mode 'azure-managed'")
     errors += args.alerting.errors()
-    missing = [k for k in args.alerting.secret_keys() if k not in args.alert_secrets]
+    # From another language a map holding secrets arrives as one secret Output: its keys are
+    # checked when it resolves (MonitoringStack._alert_secret).
+    known = not isinstance(args.alert_secrets, pulumi.Output)
+    missing = [k for k in args.alerting.secret_keys() if known and k not in args.alert_secrets]
     if missing:
         errors.append(f"alert_secrets: the receivers read {', '.join(missing)}; pass each as a secret "
                       "(pulumi config set --secret <key> <value>)")
@@ -223,6 +226,8 @@ class MonitoringStack(pulumi.ComponentResource):
     the same workspace (policy ``slm-conflict-diagnostic-sinks``).
     """
 
+    _type_token: ClassVar[str] = "slm:monitoring:MonitoringStack"  # noqa: S105 (a type token)
+    """Our stacks' token; the component package constructs it as ``slm:index:MonitoringStack``."""
     # Annotated attributes are the package's outputs (Pulumi's analyzer reads them); the Python-only
     # handles (escape hatches, the rule groups) are properties.
     grafana_endpoint: pulumi.Output[str] | None
@@ -237,7 +242,7 @@ class MonitoringStack(pulumi.ComponentResource):
         if errors:
             msg = f"MonitoringStack {name!r}:\n" + "\n".join(errors)
             raise ValueError(msg)
-        super().__init__("slm:monitoring:MonitoringStack", name, None, opts)
+        super().__init__(self._type_token, name, None, opts)
         self._name = name
         self._args = args
         self._tags = dict(args.tags)
@@ -434,13 +439,23 @@ class MonitoringStack(pulumi.ComponentResource):
             self.grafana_endpoint = release.name.apply(
                 lambda release: f"http://{release}-grafana.{args.namespace}.svc.cluster.local")
 
+    def _alert_secret(self, key: str) -> pulumi.Output[str]:
+        """One receiver secret from ``alert_secrets`` (a mapping of Inputs, or one Output of a map)."""
+        def pick(secrets: Mapping[str, str]) -> str:
+            if key not in secrets:
+                msg = f"alert_secrets: the receivers read {key}; pass it as a secret"
+                raise ValueError(msg)
+            return secrets[key]
+        secrets = cast("pulumi.Output[Mapping[str, str]]", pulumi.Output.from_input(self._args.alert_secrets))
+        return secrets.apply(pick)
+
     def _alertmanager_secret(self, ns: pulumi.Resource) -> k8s.core.v1.Secret | None:
         """The Alertmanager configuration (receivers, severity routes) as a Secret; None: no routes."""
         args, mon = self._args, self._args.alerting
         if not mon.routes:
             return None
         keys = mon.secret_keys()
-        text = pulumi.Output.all(*[args.alert_secrets[k] for k in keys]).apply(
+        text = pulumi.Output.all(*[self._alert_secret(k) for k in keys]).apply(
             lambda values: yaml.safe_dump(alerting.alertmanager_config(mon, dict(zip(keys, values, strict=True)),
                                                                        mode=args.mode),
                                           sort_keys=False))
@@ -455,7 +470,7 @@ class MonitoringStack(pulumi.ComponentResource):
 
     def _action_groups(self, azure: AzureMonitoringTarget) -> dict[str, pulumi.Output[str]]:
         """One Azure Monitor action group per routed severity; returns their ids by severity."""
-        args, mon, name = self._args, self._args.alerting, self._name
+        mon, name = self._args.alerting, self._name
         ids: dict[str, pulumi.Output[str]] = {}
         for plan in alerting.action_group_plan(mon):
             group = monitor.ActionGroup(
@@ -468,7 +483,7 @@ class MonitoringStack(pulumi.ComponentResource):
                                  for n, to in plan.emails],
                 webhook_receivers=[monitor.WebhookReceiverArgs(
                     name=n, use_common_alert_schema=True,
-                    service_uri=pulumi.Output.secret(pulumi.Output.from_input(args.alert_secrets[key]).apply(
+                    service_uri=pulumi.Output.secret(self._alert_secret(key).apply(
                         lambda v, t=template: t.format(key=v))))
                     for n, key, template in plan.webhooks],
                 opts=pulumi.ResourceOptions(parent=self))

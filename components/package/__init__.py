@@ -1,0 +1,202 @@
+"""The ``slm`` Pulumi component package: our components for every Pulumi language.
+
+Pulumi's component authoring for Python (``pulumi.provider.experimental``) infers a package schema from
+a ``ComponentResource``'s ``__init__(self, name, args: SomeArgs, opts)`` and serves ``Construct`` over the
+provider gRPC protocol; ``pulumi package add <this repo>`` reads ``PulumiPlugin.yaml`` and generates an
+SDK in the consumer's language (TypeScript, Go, C#, Java, YAML).
+
+What this module adds to ``component_provider_host`` (``SlmComponentProvider``), and why:
+
+* **Analysis of our Args as written.** The stock analyzer reads raw ``__annotations__`` (so a module
+  with ``from __future__ import annotations`` fails with ``'str' object has no attribute '__mro__'``),
+  rejects ``Literal[...]`` and ``tuple[T, ...]``, and marks every non-``Optional`` field required, even
+  one with a dataclass default. ``SlmAnalyzer`` resolves annotations (``eval_str``), reads string
+  ``Literal``s as strings and ``tuple[T, ...]`` as lists, and makes a field with a default optional in
+  the schema: the default is the documented behaviour.
+* **Typed Args in Construct.** The stock provider hands the component a plain dict; ours are frozen
+  dataclasses (``args.models``), so ``map_inputs`` builds the Args dataclass (nested ones too) from it.
+* **The schema's type token.** The engine asks for ``slm:index:<Component>``; the component registers
+  under that token when constructed by the package (``_type_token``), and keeps its own
+  (``slm:monitoring:MonitoringStack``) in Python programs, so our stacks' URNs do not move.
+
+``python -m components.package.gen_schema --write`` regenerates ``components/package/schema.json``;
+a test compares it with what the analyzer infers.
+"""
+
+import dataclasses
+import json
+import sys
+import types
+from collections import abc
+from enum import Enum
+from typing import Any, Literal, Union, get_args, get_origin
+
+import pulumi
+from pulumi.provider import main as provider_main
+from pulumi.provider.experimental.analyzer import (
+    Analyzer,
+    ComponentDefinition,
+    PropertyDefinition,
+    PropertyType,
+)
+from pulumi.provider.experimental.component import ComponentProvider
+from pulumi.provider.experimental.schema import generate_schema
+from pulumi.provider.provider import ConstructResult, Provider
+
+PACKAGE_NAME = "slm"
+PACKAGE_VERSION = "0.1.0"
+"""The package's version (the project's, ``pyproject.toml``)."""
+
+
+def exported_components() -> list[type[pulumi.ComponentResource]]:
+    """The components the package exports (imported here so the schema names exactly these)."""
+    from components.monitoring_stack import MonitoringStack
+
+    return [MonitoringStack]
+
+
+def _annotations(obj: Any) -> dict[str, Any]:
+    import inspect
+
+    return inspect.get_annotations(obj, eval_str=True)
+
+
+class SlmAnalyzer(Analyzer):
+    """Pulumi's analyzer, reading resolved annotations, ``Literal`` / ``tuple`` fields and dataclass defaults."""
+
+    def analyze_component(self, component: type[pulumi.ComponentResource]) -> ComponentDefinition:
+        """As the stock analyzer, with ``args``' annotation resolved (``from __future__`` modules)."""
+        args = _annotations(component.__init__).get("args")
+        if args is None:
+            msg = f"ComponentResource '{component.__name__}' needs a typed 'args' argument in __init__"
+            raise TypeError(msg)
+        inputs, inputs_mapping = self.analyze_type(args, is_component_output=False)
+        outputs, outputs_mapping = self.analyze_type(component, is_component_output=True)
+        return ComponentDefinition(
+            name=component.__name__,
+            description=component.__doc__.strip() if component.__doc__ else None,
+            inputs=inputs, inputs_mapping=inputs_mapping,
+            outputs=outputs, outputs_mapping=outputs_mapping,
+            module=component.__module__,
+        )
+
+    def analyze_type(
+        self, typ: type, *, is_component_output: bool
+    ) -> tuple[dict[str, PropertyDefinition], dict[str, str]]:
+        """Properties of ``typ`` from its resolved annotations; dataclass fields with a default are optional."""
+        from pulumi.provider.experimental.util import camel_case
+        from pulumi.resource import ComponentResource, Resource
+
+        ann: dict[str, Any] = {}
+        for cls in reversed(typ.__mro__):
+            if cls in (object, Resource, ComponentResource):
+                continue
+            ann.update(_annotations(cls))
+        ann = {k: v for k, v in ann.items() if not k.startswith("_") and get_origin(v) is not abc.Callable}
+        defaults = {f.name for f in dataclasses.fields(typ)
+                    if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+                    } if dataclasses.is_dataclass(typ) else set()
+        props = {
+            camel_case(k): self.analyze_property(
+                v, typ, k, can_be_plain=not is_component_output, is_component_output=is_component_output,
+                optional=True if k in defaults else None)
+            for k, v in ann.items()
+        }
+        return props, {camel_case(k): k for k in ann}
+
+    def analyze_property(self, arg: Any, typ: type, name: str, *, can_be_plain: bool,
+                         is_component_output: bool, optional: bool | None = None) -> PropertyDefinition:
+        """``Literal["a", "b"]`` is a string, ``tuple[T, ...]`` a list of ``T``; the rest as Pulumi's."""
+        if get_origin(arg) is Literal and all(isinstance(v, str) for v in get_args(arg)):
+            return PropertyDefinition(type=PropertyType.STRING, optional=bool(optional),
+                                      plain=True if can_be_plain else None,
+                                      description=self.get_docstring(typ, name))
+        if get_origin(arg) is tuple and len(get_args(arg)) == 2 and get_args(arg)[1] is Ellipsis:
+            arg = abc.Sequence[get_args(arg)[0]]
+        return super().analyze_property(arg, typ, name, can_be_plain=can_be_plain,
+                                        is_component_output=is_component_output, optional=optional)
+
+
+def _is_union(tp: Any) -> bool:
+    return get_origin(tp) in (Union, types.UnionType)
+
+
+def build_value(tp: Any, value: Any) -> Any:
+    """``value`` (what Construct received, names already in Python form) as an instance of ``tp``.
+
+    Dataclasses are built from dicts (recursively), enums from their values, integral floats of ``int``
+    fields become ints, mappings and sequences go item by item; ``pulumi.Input`` values and Outputs pass
+    through unchanged.
+    """
+    if value is None or isinstance(value, pulumi.Output):
+        return value
+    if _is_union(tp):
+        members = [a for a in get_args(tp) if a is not type(None)]
+        if any(get_origin(a) is abc.Awaitable for a in members):  # pulumi.Input[T]: pass it on
+            return value
+        tp = members[0]
+    origin = get_origin(tp)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        hints: dict[str, Any] = {}
+        for cls in reversed(tp.__mro__):
+            hints.update(_annotations(cls))
+        return tp(**{f.name: build_value(hints[f.name], value[f.name])
+                     for f in dataclasses.fields(tp) if f.init and f.name in value})
+    if origin in (abc.Mapping, dict, abc.MutableMapping) and isinstance(value, dict):
+        item = get_args(tp)[1] if get_args(tp) else Any
+        return {k: build_value(item, v) for k, v in value.items()}
+    if origin in (abc.Sequence, list, tuple, abc.MutableSequence) and isinstance(value, list | tuple):
+        item = get_args(tp)[0] if get_args(tp) else Any
+        return tuple(build_value(item, v) for v in value)
+    if isinstance(tp, type) and issubclass(tp, Enum) and not isinstance(value, tp):
+        return tp(value)
+    if tp is int and isinstance(value, float) and value.is_integer():
+        # Numbers travel as floats; the stock mapping converts integers and then overwrites the result
+        # with the raw float (pulumi 3.272 component.py), so "30s" would render as "30.0s".
+        return int(value)
+    return value
+
+
+class SlmComponentProvider(ComponentProvider):
+    """``ComponentProvider`` with ``SlmAnalyzer``, typed Args and the schema's type tokens."""
+
+    def __init__(self, components: list[type[pulumi.ComponentResource]], name: str = PACKAGE_NAME,
+                 version: str = PACKAGE_VERSION) -> None:
+        self._name = name
+        self.analyzer = SlmAnalyzer(name)
+        result = self.analyzer.analyze(components)
+        self._components = {c.__name__: c for c in components}
+        self._component_defs = result["component_definitions"]
+        self._type_defs = result["type_definitions"]
+        self._external_enum_types = result["external_enum_types"]
+        self._dependencies = sorted(result["dependencies"], key=lambda d: f"{d.name}{d.version}")
+        schema = generate_schema(name, version, None, self._component_defs, self._type_defs, self._dependencies)
+        Provider.__init__(self, version, json.dumps(schema.to_json()))
+
+    def map_inputs(self, inputs: Any, component_def: ComponentDefinition) -> Any:
+        """The component's Args instance (not the stock dict)."""
+        mapped = super().map_inputs(inputs, component_def)
+        args_type = _annotations(self._components[component_def.name].__init__)["args"]
+        return build_value(args_type, mapped)
+
+    def construct(self, name: str, resource_type: str, inputs: Any,
+                  options: pulumi.ResourceOptions | None = None) -> ConstructResult:
+        """Construct the component under the schema's token (``slm:index:<Component>``)."""
+        component_name = resource_type.rsplit(":", maxsplit=1)[-1]
+        original = self._components[component_name]
+        self._components[component_name] = type(component_name, (original,), {
+            "_type_token": resource_type, "__module__": original.__module__, "__doc__": original.__doc__})
+        try:
+            return super().construct(name, resource_type, inputs, options)
+        finally:
+            self._components[component_name] = original
+
+
+def schema() -> dict[str, Any]:
+    """The package schema Pulumi's analyzer infers from ``exported_components()``."""
+    return json.loads(SlmComponentProvider(exported_components()).schema or "{}")
+
+
+def serve() -> None:
+    """Run the provider as the engine starts a plugin (``<plugin> <engine address>``; the port on stdout)."""
+    provider_main(SlmComponentProvider(exported_components()), sys.argv[1:])

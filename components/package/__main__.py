@@ -1,0 +1,5 @@
+"""``python -m components.package <engine address>``: serve the package's provider (what the plugin entry runs)."""
+
+from components.package import serve
+
+serve()

@@ -1,0 +1,150 @@
+"""The package's ``Construct`` registers what the Python program registers (issue 16).
+
+The provider is started as the engine starts a plugin (``slm_package.py <engine address>``, its port on
+stdout); the test calls ``Construct`` over the provider gRPC protocol with wire inputs, and a loopback
+resource monitor (``engine_double``) records every registration the provider process makes. The same
+Args are then given to ``MonitoringStack`` in a Python program under slmctl's mocks. Both recordings
+answer with the same ``PlatformMocks``, so every child's type, name, parent, inputs, dependencies and
+provider must be equal; the only difference allowed is the component's own token (the schema's
+``slm:index:MonitoringStack`` in the package, ``slm:monitoring:MonitoringStack`` in our stacks).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+from google.protobuf import json_format, struct_pb2
+from pulumi.provider.experimental.util import camel_case
+from pulumi.runtime.proto import provider_pb2
+
+from components.monitoring.spec import (
+    AlertReceiver,
+    AlertRouting,
+    MonitoredModel,
+    MonitoredWorkload,
+    MonitoringMode,
+    ReceiverKind,
+    ServingSlo,
+)
+from components.monitoring_stack import AzureMonitoringTarget, MonitoringStack, MonitoringStackArgs
+from slmctl.recorder import Registration, record
+from tests.package.engine_double import MonitorServer, Provider
+
+PROJECT, STACK = "consumer", "dev"
+PACKAGE_TOKEN, PYTHON_TOKEN = "slm:index:MonitoringStack", "slm:monitoring:MonitoringStack"
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+SECRET_VALUE_SIG = "1b47061264138c4ac30d75fd1eb44270"
+SECRETS = {"grafana": "correct-horse-battery-staple", "hook": "https://hooks.example/T0/secret"}
+SCHEMA = Path(__file__).resolve().parents[2] / "components" / "package" / "schema.json"
+
+
+def _args(mode: MonitoringMode) -> MonitoringStackArgs:
+    """A realistic stack: vLLM on a GPU, Ollama on CPU, a webhook receiver; Azure side when managed."""
+    labels = {"app.kubernetes.io/instance": "phi-vllm", "app.kubernetes.io/name": "vllm"}
+    azure = AzureMonitoringTarget(
+        resource_group_name="team-rg", location="swedencentral", subscription_id="00000000-0000-0000-0000-000000000000",
+        name_prefix="team", cluster_id="/subscriptions/0/resourceGroups/team-rg/providers/"
+        "Microsoft.ContainerService/managedClusters/team-aks", cluster_name="team-aks",
+        log_analytics_workspace_id="/subscriptions/0/resourceGroups/team-rg/providers/"
+        "Microsoft.OperationalInsights/workspaces/team-law",
+        grafana_public_network_access_enabled=False, grafana_admin_group_ids=("aaaaaaaa-0000-0000-0000-000000000001",),
+    ) if mode == MonitoringMode.AZURE_MANAGED else None
+    return MonitoringStackArgs(
+        models={"phi-vllm": MonitoredModel(engine="vllm", slo=ServingSlo(ttft_p95_seconds=1.5), node_usd_per_hour=0.526),
+                "phi-ollama": MonitoredModel(engine="ollama")},
+        workloads={"phi-vllm": MonitoredWorkload(namespace="serving", port=8000, pod_labels=labels,
+                                                 served_model_name="phi-vllm", metrics_path="/metrics"),
+                   "phi-ollama": MonitoredWorkload(namespace="serving", port=11434, served_model_name="phi4-mini",
+                                                   pod_labels={"app.kubernetes.io/instance": "phi-ollama"})},
+        mode=mode, azure=azure, gpu_telemetry=True, gpu_nodes_labelled=True,
+        alerting=AlertRouting(receivers={"chat": AlertReceiver(kind=ReceiverKind.WEBHOOK, secret="hook")},
+                              routes={"critical": ("chat",), "warning": ("chat",)}),
+        runbook_base_url="https://github.com/contoso/runbooks/blob/main",
+        retention_days=15, tags={"owner": "team@contoso.example"},
+    )
+
+
+def _secret(value: str) -> dict[str, Any]:
+    return {SECRET_SIG: SECRET_VALUE_SIG, "value": value}
+
+
+def _wire(value: Any) -> Any:
+    """What a consumer's SDK sends for ``value``: camelCase keys, enum values, lists, no nulls."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {camel_case(f.name): _wire(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if getattr(value, f.name) is not None}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: _wire(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_wire(v) for v in value]
+    return value
+
+
+def _construct(args: MonitoringStackArgs) -> tuple[list[Registration], dict[str, Any], str]:
+    inputs = _wire(args) | {"grafanaAdminPassword": _secret(SECRETS["grafana"]),
+                            "alertSecrets": {"hook": _secret(SECRETS["hook"])}}
+    with MonitorServer(project=PROJECT, stack=STACK) as engine, Provider(engine.address) as provider:
+        provider.stub.Configure(provider_pb2.ConfigureRequest(acceptSecrets=True, acceptResources=True))
+        response = provider.stub.Construct(provider_pb2.ConstructRequest(
+            project=PROJECT, stack=STACK, organization="organization", monitorEndpoint=engine.address,
+            type=PACKAGE_TOKEN, name="observability", parent=engine.stack_urn,
+            inputs=json_format.ParseDict(inputs, struct_pb2.Struct()), dryRun=False, parallel=4))
+        assert engine.monitor_service.errors == []
+        return engine.registrations, json_format.MessageToDict(response.state), response.urn
+
+
+def _python(args: MonitoringStackArgs) -> list[Registration]:
+    def program() -> None:
+        MonitoringStack("observability", dataclasses.replace(
+            args, grafana_admin_password=pulumi.Output.secret(SECRETS["grafana"]),
+            alert_secrets={"hook": pulumi.Output.secret(SECRETS["hook"])}))
+    return record(program, project=PROJECT, stack=STACK).registrations
+
+
+def _comparable(regs: list[Registration], token: str) -> dict[str, dict[str, Any]]:
+    def norm(text: str) -> str:
+        return text.replace(token, "COMPONENT")
+    out: dict[str, dict[str, Any]] = {}
+    for r in regs:
+        fields = dataclasses.asdict(r)
+        out[norm(r.urn)] = json.loads(norm(json.dumps({k: v for k, v in fields.items() if k != "urn"}, sort_keys=True)))
+    return out
+
+
+@pytest.mark.parametrize("mode", [MonitoringMode.IN_CLUSTER, MonitoringMode.AZURE_MANAGED], ids=str)
+def test_construct_registers_what_the_python_program_registers(mode: MonitoringMode) -> None:
+    args = _args(mode)
+    constructed, state, urn = _construct(args)
+    program = _python(args)
+    package, python = _comparable(constructed, PACKAGE_TOKEN), _comparable(program, PYTHON_TOKEN)
+    assert len(python) > 10, "the Python program registered the stack's children"
+    assert sorted(package) == sorted(python), "the same resources (by URN, component token aside)"
+    for key in python:
+        assert package[key] == python[key], key
+    assert urn == f"urn:pulumi:{STACK}::{PROJECT}::pulumi:pulumi:Stack${PACKAGE_TOKEN}::observability"
+    assert state["prometheusRuleNames"] == (["slm-serving-phi-ollama", "slm-serving-phi-vllm", "slm-gpu"]
+                                           if mode == MonitoringMode.IN_CLUSTER else
+                                           ["team-slm-serving-phi-ollama", "team-slm-serving-phi-vllm", "team-slm-gpu"])
+    # The secrets reached the resources only as secrets.
+    assert SECRETS["grafana"] not in json.dumps([r.inputs for r in constructed if "Secret" not in r.type])
+
+
+def test_construct_reports_a_bad_input_by_field() -> None:
+    """A consumer's mistake comes back as the component's own message, not a traceback of ours."""
+    args = dataclasses.replace(_args(MonitoringMode.AZURE_MANAGED), azure=None)
+    with pytest.raises(Exception, match=r"azure: required in azure-managed mode"):
+        _construct(args)
+
+
+def test_the_served_schema_is_the_committed_one() -> None:
+    with MonitorServer(project=PROJECT, stack=STACK) as engine, Provider(engine.address) as provider:
+        served = json.loads(provider.stub.GetSchema(provider_pb2.GetSchemaRequest(version=0)).schema)
+    assert served == json.loads(SCHEMA.read_text(encoding="utf-8"))
