@@ -145,7 +145,8 @@ class EdgeHub(pulumi.ComponentResource):
 class EdgePullToken(pulumi.ComponentResource):
     """A repository-scoped ACR token edge devices pull with (anonymous pull and admin user are off).
 
-    Creates a ``ScopeMap`` (pull-only on ``EDGE_PULL_REPOSITORIES``) and a ``Token`` bound to it. ARM
+    Creates a ``ScopeMap`` (pull-only on ``EDGE_PULL_REPOSITORIES`` and each fleet model's
+    ``models/<model>`` artifact repository) and a ``Token`` bound to it. ARM
     cannot return a token password, so one is generated once, out of band, and kept as a Pulumi
     secret: ``az acr token credential generate -r <registry> -n edge-pull --password1`` then
     ``pulumi config set --secret slm-platform:edgeRegistryTokenPassword <password1>``. A leaked
@@ -155,13 +156,16 @@ class EdgePullToken(pulumi.ComponentResource):
     token_name: str
 
     def __init__(self, name: str, *, registry_name: pulumi.Input[str], resource_group_name: pulumi.Input[str],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 model_ids: Sequence[str] = (), opts: pulumi.ResourceOptions | None = None) -> None:
+        """``model_ids``: the fleets' models, whose ``models/<model>`` artifacts the token may also pull."""
         super().__init__("slm:edge:EdgePullToken", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         scope = containerregistry.ScopeMap(
             f"{name}-scope", registry_name=registry_name, resource_group_name=resource_group_name,
-            scope_map_name=f"{EDGE_PULL_TOKEN_NAME}-scope", actions=edge_engines.pull_scope_actions(),
-            description="slm-platform edge devices: pull the engine images", opts=child)
+            scope_map_name=f"{EDGE_PULL_TOKEN_NAME}-scope",
+            actions=edge_engines.pull_scope_actions(edge_engines.edge_pull_repositories(tuple(model_ids))),
+            description="slm-platform edge devices: pull the engine images and the fleets' model artifacts",
+            opts=child)
         containerregistry.Token(
             f"{name}-token", registry_name=registry_name, resource_group_name=resource_group_name,
             token_name=EDGE_PULL_TOKEN_NAME, scope_map_id=scope.id, status="enabled", opts=child)
@@ -185,6 +189,28 @@ class RegistryCredential:
     password: pulumi.Input[str]
     """A password generated for the token (``az acr token credential generate``), read with
     ``require_secret``: the configuration and the Secret that carry it stay secret in the state."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelPull:
+    """Where the fleet's devices get the model: the environment's ACR, never a public hub (staging, prod).
+
+    ``slmctl models sync`` publishes each model revision there as an OCI artifact
+    (``models/<model>:<revision>``, see ``components/registry/oci.py``); the fleet's fill step pulls it
+    with the pull-only token (``registry_credential``) and verifies every file against its manifest."""
+
+    login_server: pulumi.Input[str]
+    """The registry login server (``ModelRegistry.registry_login_server``)."""
+    fill_image: pulumi.Input[str]
+    """The registry fill image (``ModelRegistry.model_fill_image``, by digest)."""
+    network_path: str
+    """How devices reach the registry, said in the plan (e.g. the ACR private endpoint over the site's
+    ExpressRoute/VPN, resolved through ``privatelink.azurecr.io``)."""
+    egress_cidrs: tuple[str, ...] = ()
+    """kubernetes: the registry endpoint's addresses as the devices' site reaches them (the private
+    endpoint subnet); the fleet's pods may reach only these on 443, and cluster DNS. Required there."""
+    manifest_sha256: str | None = None
+    """The model manifest's own sha256, when the stack pins it (checked before any file)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -224,6 +250,9 @@ class EdgeDeviceArgs:
     registry_credential: RegistryCredential | None = None
     """Default: none: devices pull anonymously or through a connected registry. Required when an
     image comes from an Azure Container Registry (anonymous pull is off on ours)."""
+    model_pull: ModelPull | None = None
+    """Default: none: devices pull from the public hub (Hugging Face, the Ollama library; dev only).
+    Given: the fill step pulls the model from the registry with ``registry_credential`` (required)."""
     engine_api_key: pulumi.Input[str] | None = None
     """The engine API key (a secret Output) the server enforces on ``/v1/*``; required for engines
     that enforce one (onnx-genai, llamacpp). Kubernetes: a Secret in the namespace; IoT Edge: the
@@ -274,6 +303,11 @@ class EdgeDevice(pulumi.ComponentResource):
             "fleet": args.fleet_name, "delivery": fleet.delivery, "engine": fleet.engine,
             "deviceClass": args.device_class_name, "model": args.model_id,
             "deviceCount": len(fleet.devices), "deviceSelector": dict(fleet.device_selector),
+            **({"modelSource": pulumi.Output.concat("oci://", args.model_pull.login_server, "/models/",
+                                                    args.model_id),
+                "modelNetworkPath": args.model_pull.network_path}
+               if args.model_pull is not None and fleet.delivery != "foundry-local" else
+               {"modelSource": "public hub"} if fleet.delivery != "foundry-local" else {}),
         }, opts)
         self.delivery = fleet.delivery
         self.bootstrap_script = None
@@ -308,19 +342,24 @@ class EdgeDevice(pulumi.ComponentResource):
         fleet = args.fleet
         version, sha = fleet.artifact_pin(args.model_id, args.model)
 
+        pull = args.model_pull
+
         def build(images: list[Any]) -> Any:
             spec = edge_engines.edge_container(args.fleet_name, fleet, args.model_id, args.model,
-                                               args.device_class, image=images[0], fetch_image=images[1])
+                                               args.device_class, image=images[0], fetch_image=images[1],
+                                               registry=_edge_registry(pull, images[2], images[3]))
             return fleet_objects(fleet_name=args.fleet_name, namespace=args.namespace, spec=spec,
                                  architecture=args.device_class.architecture, devices=fleet.devices,
                                  node_selector=fleet.device_selector, model_id=args.model_id,
                                  model_version=version, model_sha256=sha, storage_class=args.storage_class,
                                  image_pull_secret=pull_secret_name(args.fleet_name)
-                                 if args.registry_credential is not None else None)
+                                 if args.registry_credential is not None else None,
+                                 egress_cidrs=pull.egress_cidrs if pull is not None else None)
 
-        objects = pulumi.Output.all(image, fetch).apply(build)
+        objects = pulumi.Output.all(image, fetch, *((pull.login_server, pull.fill_image) if pull else (None, None))
+                                    ).apply(build)
         # Known-at-plan metadata (names, labels) from a stand-in build; specs come from the Output.
-        static = build(["<image>", "<fetch-image>"])
+        static = build(["<image>", "<fetch-image>", "<registry>", "<fill-image>"])
         self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=args.kubeconfig, delete_unreachable=True,
                                      opts=pulumi.ResourceOptions(parent=self))
         on_cluster = pulumi.ResourceOptions(parent=self, provider=self.provider)
@@ -335,11 +374,16 @@ class EdgeDevice(pulumi.ComponentResource):
         allow = k8s.networking.v1.NetworkPolicy(
             f"{name}-allow", metadata=static.allow_serving["metadata"], spec=static.allow_serving["spec"],
             opts=in_ns)
+        policies: list[pulumi.Resource] = [deny, allow]
+        if static.allow_egress is not None:
+            policies.append(k8s.networking.v1.NetworkPolicy(
+                f"{name}-egress", metadata=static.allow_egress["metadata"], spec=static.allow_egress["spec"],
+                opts=in_ns))
         self.daemon_set = k8s.apps.v1.DaemonSet(
             f"{name}-server", metadata=static.daemon_set["metadata"],
             spec=objects.apply(lambda o: o.daemon_set["spec"]),
             opts=pulumi.ResourceOptions(parent=self, provider=self.provider,
-                                        depends_on=[sa, deny, allow, *secrets]))
+                                        depends_on=[sa, *policies, *secrets]))
         k8s.core.v1.Service(f"{name}-svc", metadata=static.service["metadata"], spec=static.service["spec"],
                             opts=in_ns)
         self.namespace = args.namespace
@@ -358,6 +402,11 @@ class EdgeDevice(pulumi.ComponentResource):
                 type="Opaque", string_data={edge_engines.API_KEY_SECRET_KEY: pulumi.Output.secret(args.engine_api_key)},
                 opts=opts))
         cred = args.registry_credential
+        if cred is not None and args.model_pull is not None:
+            created.append(k8s.core.v1.Secret(
+                f"{name}-registry-token", metadata=meta(edge_engines.registry_secret_name(args.fleet_name)),
+                type="Opaque", string_data={"username": cred.username, "password": pulumi.Output.secret(cred.password)},
+                opts=opts))
         if cred is not None:
             config = pulumi.Output.all(cred.address, cred.username, cred.password).apply(
                 lambda v: docker_config_json(v[0], v[1], v[2]))
@@ -380,13 +429,20 @@ class EdgeDevice(pulumi.ComponentResource):
             registry = pulumi.Output.all(cred.address, cred.username, cred.password).apply(
                 lambda v: {"address": v[0], "username": v[1], "password": v[2]})
 
+        pull = args.model_pull
+
         def build(values: list[Any]) -> dict[str, Any]:
             secrets: dict[str, str] = {} if values[3] is None else dict.fromkeys(ENGINE_KEY_ENVS, str(values[3]))
-            return _iot_views(args, image=values[0], fetch_image=values[1], registry=values[2], secrets=secrets)
+            if pull is not None and values[2] is not None:
+                secrets |= {edge_engines.REGISTRY_USERNAME_ENV: str(values[2]["username"]),
+                            edge_engines.REGISTRY_PASSWORD_ENV: str(values[2]["password"])}
+            return _iot_views(args, image=values[0], fetch_image=values[1], registry=values[2], secrets=secrets,
+                              model_registry=_edge_registry(pull, values[4], values[5]))
 
         key = (pulumi.Output.secret(args.engine_api_key)
                if args.engine_api_key is not None and edge_engines.enforces_api_key(fleet.engine) else None)
-        views = pulumi.Output.all(image, fetch, registry, key).apply(build)
+        views = pulumi.Output.all(image, fetch, registry, key,
+                                  *((pull.login_server, pull.fill_image) if pull else (None, None))).apply(build)
         child = pulumi.ResourceOptions(parent=self, depends_on=list(args.iot_hub_grants))
         ids: list[pulumi.Output[str]] = []
         if args.base_deployment_enabled:
@@ -423,7 +479,7 @@ def _images(name: str, args: EdgeDeviceArgs) -> tuple[pulumi.Input[str], pulumi.
                + (" or pass onnx_server_image from ModelRegistry" if engine == "onnx-genai" else ""))
         raise ValueError(msg)
     fetch: pulumi.Input[str] | None = None
-    if engine == "llamacpp":
+    if engine == "llamacpp" and args.model_pull is None:
         fetch = args.fetch_image or (None if args.digest_pinning_required else OLLAMA_DEFAULT_IMAGE)
         if fetch is None:
             msg = (f"EdgeDevice {name!r}: fleet {args.fleet_name!r} (llamacpp) needs fetch_image, an Ollama "
@@ -448,11 +504,21 @@ def docker_config_json(address: str, username: str, password: str) -> str:
                       sort_keys=True)
 
 
+def _edge_registry(pull: ModelPull | None, login_server: Any, fill_image: Any) -> edge_engines.EdgeRegistry | None:
+    """The plain-values registry of a fleet once its Outputs resolved (None: the public-hub path)."""
+    if pull is None:
+        return None
+    return edge_engines.EdgeRegistry(login_server=str(login_server), fill_image=str(fill_image),
+                                     manifest_sha256=pull.manifest_sha256)
+
+
 def _iot_views(args: EdgeDeviceArgs, *, image: str, fetch_image: str | None,
-               registry: Mapping[str, str] | None, secrets: Mapping[str, str]) -> dict[str, Any]:
+               registry: Mapping[str, str] | None, secrets: Mapping[str, str],
+               model_registry: edge_engines.EdgeRegistry | None = None) -> dict[str, Any]:
     """Base, layered and full manifests (and their ids) of one iot-edge fleet."""
     spec = edge_engines.edge_container(args.fleet_name, args.fleet, args.model_id, args.model,
-                                       args.device_class, image=image, fetch_image=fetch_image)
+                                       args.device_class, image=image, fetch_image=fetch_image,
+                                       registry=model_registry)
     modules = iot_manifest.fleet_modules(
         args.fleet_name, spec, memory_bytes=spec.resources.memory_mib * 1024 * 1024,
         nano_cpus=spec.resources.cpu_millicores * iot_manifest.NANO_CPUS_PER_MILLICORE, secrets=secrets)
@@ -500,6 +566,15 @@ def _validate(name: str, args: EdgeDeviceArgs) -> None:
         msg = (f"EdgeDevice {name!r}: the {fleet.engine} server enforces an API key on /v1/*; pass "
                "engine_api_key (the secret config slm-platform:engineApiKey) so the device port is not open")
         raise ValueError(msg)
+    if args.model_pull is not None and fleet.delivery != "foundry-local":
+        if args.registry_credential is None:
+            msg = (f"EdgeDevice {name!r}: model_pull needs registry_credential (the pull-only ACR token the fill "
+                   "step pulls the model with)")
+            raise ValueError(msg)
+        if fleet.delivery == "kubernetes" and not args.model_pull.egress_cidrs:
+            msg = (f"EdgeDevice {name!r}: model_pull.egress_cidrs is empty; list the registry endpoint's CIDRs as "
+                   "the site reaches them (the private endpoint subnet), the only egress the fleet's pods get")
+            raise ValueError(msg)
     if fleet.delivery == "iot-edge" and args.iot_hub_host_name is None:
         msg = f"EdgeDevice {name!r}: delivery 'iot-edge' needs iot_hub_host_name (EdgeHub.hub_host_name)"
         raise ValueError(msg)

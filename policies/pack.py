@@ -397,6 +397,9 @@ SPECS: Final[tuple[Spec, ...]] = (
     Spec("slm-edge-iot-hub", "IoT Hubs use Entra-only auth and TLS 1.2, private where required.", ("EDGE-03",),
          "A/M/M", "CKV_AZURE_108; MCSB IM-1 / NS-2", edge.iot_hub,
          config=_s(requirePrivate={"type": "boolean", "default": False})),
+    Spec("slm-edge-models-from-registry", "Edge workloads and IoT Edge deployments load models from the registry "
+         "(the verified fill step), never from a public hub.", ("EDGE-MODELS",), "A/M/M",
+         "issue 13 (edge item); no upstream equivalent", edge.models_from_registry, severity=H),
     # ---- H. System invariants: relations between resources (issue 17)
     Spec("slm-reach-metrics-scraper", "The monitoring mode's scraper is admitted by every NetworkPolicy guarding a "
          "port it scrapes.", ("INV-REACH",), "M/M/M", "Kubernetes NetworkPolicy semantics; Azure Managed Prometheus "

@@ -32,6 +32,7 @@ from components.edge_device import (
     EdgeHub,
     EdgeHubArgs,
     EdgePullToken,
+    ModelPull,
     RegistryCredential,
 )
 from components.foundation import Foundation, FoundationArgs, Identity
@@ -327,7 +328,8 @@ def _build_edge(settings: EnvironmentSettings, *, registry: ModelRegistry, found
     pull_credential = None
     if any(f.delivery != "foundry-local" for f in fleets.values()):
         token = EdgePullToken("edge-pull", registry_name=registry.registry_name,
-                              resource_group_name=foundation.resource_group_name)
+                              resource_group_name=foundation.resource_group_name,
+                              model_ids=sorted({f.model for f in fleets.values() if f.delivery != "foundry-local"}))
         pull_credential = RegistryCredential(
             address=registry.registry_login_server, username=token.token_name,
             password=require_secret(EDGE_REGISTRY_TOKEN_PASSWORD_KEY,
@@ -353,6 +355,16 @@ def _build_edge(settings: EnvironmentSettings, *, registry: ModelRegistry, found
             diagnostic_settings={"law": DiagnosticSetting(
                 workspace_resource_id=foundation.log_analytics_workspace_id)},
         ))
+    model_pull = None
+    if settings.weights_from_registry and registry.model_fill_image is not None:
+        # Devices reach the private registry the way they reach the IoT Hub: over the site's
+        # ExpressRoute/VPN to the private endpoints, never the internet (docs/adding-an-edge-fleet.md).
+        pe_cidr = settings.network.private_endpoint_subnet_cidr
+        model_pull = ModelPull(
+            login_server=registry.registry_login_server, fill_image=registry.model_fill_image,
+            network_path=(f"the registry's private endpoint in {pe_cidr} over the site's ExpressRoute/VPN "
+                          "(privatelink.azurecr.io forwarded to the VNet's DNS); no internet"),
+            egress_cidrs=(pe_cidr,))
     for name, fleet in sorted(fleets.items()):
         EdgeDevice(f"edge-{name}", EdgeDeviceArgs(
             fleet_name=name, fleet=fleet, device_class_name=fleet.device_class,
@@ -364,6 +376,7 @@ def _build_edge(settings: EnvironmentSettings, *, registry: ModelRegistry, found
             if fleet.delivery == "kubernetes" else None,
             engine_api_key=engine_api_key,
             registry_credential=pull_credential if fleet.delivery != "foundry-local" else None,
+            model_pull=model_pull if fleet.delivery != "foundry-local" else None,
             iot_hub_host_name=hub.hub_host_name if hub is not None and fleet.delivery == "iot-edge" else None,
             iot_hub_grants=hub.grants if hub is not None and fleet.delivery == "iot-edge" else (),
             onnx_server_image=registry.onnx_server_image,

@@ -35,8 +35,10 @@ def needs_onnx_server(settings: EnvironmentSettings) -> bool:
 
 
 def needs_model_fill(settings: EnvironmentSettings) -> bool:
-    """Whether any AKS workload fills its model volume from the registry (the fill image is built)."""
-    return settings.weights_from_registry and bool(settings.aks_deployments())
+    """Whether any AKS workload or container edge fleet fills its model volume from the registry (the
+    fill image is built)."""
+    return settings.weights_from_registry and (bool(settings.aks_deployments()) or any(
+        f.delivery != "foundry-local" for f in settings.edge.fleets.values()))
 
 
 def registry_lock(settings: EnvironmentSettings) -> Lock | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import shlex
+from dataclasses import dataclass
 from typing import Final
 
 from components.domain import ENGINES, DeviceClass, Fleet, ModelSpec
@@ -32,6 +33,7 @@ from components.engines.spec import (
     gib_to_mib,
     image_is_digest_pinned,
 )
+from components.registry.supply import STATE_DIR, VERIFIED_MARKER, gguf_revision
 
 OLLAMA_PORT: Final = ENGINES["ollama"].ports["edge"]
 LLAMACPP_PORT: Final = ENGINES["llamacpp"].ports["edge"]
@@ -50,8 +52,83 @@ API_KEY_SECRET_KEY: Final = "api-key"  # noqa: S105 (a key name inside the Secre
 
 EDGE_PULL_TOKEN_NAME: Final = "edge-pull"  # noqa: S105 (a token name, not a secret)
 """The ACR token (pull-only scope map) edge devices authenticate with (``EdgePullToken``)."""
-EDGE_PULL_REPOSITORIES: Final = ("slm/onnx-genai-server", "ollama/ollama", "ggml-org/llama.cpp")
-"""What devices pull: this repo's ONNX server image and the engine images imported into the registry."""
+EDGE_PULL_REPOSITORIES: Final = ("slm/onnx-genai-server", "ollama/ollama", "ggml-org/llama.cpp", "slm/model-fill")
+"""What devices pull: this repo's ONNX server and fill images and the engine images imported into the registry
+(plus ``models/<model>`` of each fleet's model: ``edge_pull_repositories``)."""
+FILL_COMMAND: Final = ("python", "/app/entrypoint.py")
+"""The registry fill image's entrypoint (``components/registry/fill``)."""
+REGISTRY_USERNAME_ENV: Final = "SLM_REGISTRY_USERNAME"
+REGISTRY_PASSWORD_ENV: Final = "SLM_REGISTRY_PASSWORD"  # noqa: S105 (an env name)
+VERIFIED_MARKER_PATH: Final = f"{MODELS_PATH}/{STATE_DIR}/{VERIFIED_MARKER}"
+"""Written by the fill step only after every file verified (``<model>@<revision>``)."""
+SERVER_ENTRYPOINTS: Final = {"ollama": ("/bin/ollama",), "llamacpp": ("/app/llama-server",),
+                             "onnx-genai": ONNX_SERVER_COMMAND}
+"""The engine images' own ENTRYPOINTs, stated where a module must wrap them (IoT Edge gate on the marker)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EdgeRegistry:
+    """Where a fleet's devices pull the model from: the environment's ACR (plain values at build time)."""
+
+    login_server: str
+    fill_image: str
+    """The registry fill image (``ModelRegistry.model_fill_image``, by digest)."""
+    manifest_sha256: str | None = None
+    """The model manifest's own sha256, when the stack pins it: checked before any file."""
+
+
+def edge_pull_repositories(model_ids: list[str] | tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The repositories the edge pull token may read: the images and each fleet's model artifact."""
+    from components.registry.oci import repository
+
+    return (*EDGE_PULL_REPOSITORIES, *sorted({repository(m) for m in model_ids}))
+
+
+def registry_secret_name(fleet_name: str) -> str:
+    """The Kubernetes Secret holding the registry token the fill step pulls the model with."""
+    return f"slm-{fleet_name}-registry-token"
+
+
+def registry_artifact(fleet_name: str, fleet: Fleet, model_id: str, model: ModelSpec,
+                      device: DeviceClass) -> tuple[str, tuple[str, ...]]:
+    """(revision, include patterns) of the artifact the fleet loads, as ``slmctl models sync`` publishes it."""
+    if fleet.engine == "onnx-genai" and model.artifacts.onnx is not None:
+        return model.artifacts.onnx.revision, (f"{onnx_variant(model, device)}/*",)
+    gguf = model.artifacts.gguf
+    if gguf is None or gguf.sha256 is None:
+        msg = (f"fleet {fleet_name!r}: the model comes from the registry, whose GGUF revision is the blob digest; set "
+               f"models.{model_id}.artifacts.gguf.sha256")
+        raise ValueError(msg)
+    return gguf_revision(gguf.sha256), ()
+
+
+def registry_fill_step(fleet_name: str, model_id: str, revision: str, include: tuple[str, ...],
+                       registry: EdgeRegistry) -> InitStep:
+    """The fill step: pull ``models/<model>:<revision>`` with the fleet's token, verify, write the marker.
+
+    ``--offline-ok``: a device rebooting without a network re-verifies the files it holds against the
+    manifest it stored, and starts; anything missing or changed still refuses."""
+    args = ["--registry", registry.login_server, "--model", model_id, "--revision", revision, "--dest", MODELS_PATH]
+    for pattern in include:
+        args += ["--include", pattern]
+    args.append("--offline-ok")
+    if registry.manifest_sha256 is not None:
+        args += ["--manifest-sha256", registry.manifest_sha256]
+    secret = registry_secret_name(fleet_name)
+    return InitStep(name="fill-model", image=registry.fill_image, command=FILL_COMMAND, args=tuple(args),
+                    env={"HOME": "/tmp"}, mounts=("models", "tmp"), needs_https_egress=False,  # noqa: S108
+                    needs_registry_egress=True,
+                    secret_env=(SecretEnv(name=REGISTRY_USERNAME_ENV, secret_name=secret, key="username"),
+                                SecretEnv(name=REGISTRY_PASSWORD_ENV, secret_name=secret, key="password")))
+
+
+def onnx_variant(model: ModelSpec, device: DeviceClass) -> str:
+    """The ONNX variant folder a device class loads (CUDA on Jetson when there is one, else CPU)."""
+    onnx = model.artifacts.onnx
+    if onnx is None:
+        return ""
+    return ((onnx.cuda_variant if device.accelerator == "nvidia-jetson" and onnx.cuda_variant
+             else onnx.cpu_variant) or "").strip("/")
 
 
 def pull_scope_actions(repositories: tuple[str, ...] = EDGE_PULL_REPOSITORIES) -> list[str]:
@@ -153,6 +230,7 @@ def edge_container(
     *,
     image: str,
     fetch_image: str | None = None,
+    registry: EdgeRegistry | None = None,
 ) -> ContainerSpec:
     """The serving container for one fleet (engine from ``fleet.engine``).
 
@@ -163,7 +241,9 @@ def edge_container(
         model: the model spec (artifacts, shape).
         device: the device class envelope.
         image: the engine image (``repo@sha256:...``).
-        fetch_image: llama.cpp only: the Ollama image whose pull stores the GGUF blob.
+        fetch_image: llama.cpp only: the Ollama image whose pull stores the GGUF blob (not with ``registry``).
+        registry: the model comes from the environment's registry (staging and prod): the fill step
+            replaces every public-hub pull or download.
     """
     version, sha256 = fleet.artifact_pin(model_id, model)
     resources = device_resources(device)
@@ -171,15 +251,19 @@ def edge_container(
     tmp = ScratchVolume(name="tmp", mount_path="/tmp", size_limit_gib=SCRATCH_GIB)  # noqa: S108
     env = model_env(model_id, version, sha256)
     ollama_env = {"OLLAMA_MODELS": MODELS_PATH, "HOME": "/tmp"}  # noqa: S108 (an emptyDir)
+    filled = None
+    if registry is not None:
+        revision, include = registry_artifact(fleet_name, fleet, model_id, model, device)
+        filled = registry_fill_step(fleet_name, model_id, revision, include, registry)
     if fleet.engine == "ollama":
         gguf = model.artifacts.gguf
         if gguf is None:
             msg = f"fleet {fleet_name!r}: engine 'ollama' needs models.{model_id}.artifacts.gguf"
             raise ValueError(msg)
-        pull = InitStep(name="pull-model", image=image, command=("/bin/sh", "-c"),
-                        args=(edge_pull_script(gguf.ollama_tag, sha256),),
-                        env={**ollama_env, "OLLAMA_HOST": f"127.0.0.1:{OLLAMA_PORT}"},
-                        mounts=("models", "tmp"))
+        pull = filled or InitStep(name="pull-model", image=image, command=("/bin/sh", "-c"),
+                                  args=(edge_pull_script(gguf.ollama_tag, sha256),),
+                                  env={**ollama_env, "OLLAMA_HOST": f"127.0.0.1:{OLLAMA_PORT}"},
+                                  mounts=("models", "tmp"))
         return ContainerSpec(
             engine="ollama", image=image, args=("serve",),
             env={**env, **ollama_env, "OLLAMA_HOST": f"0.0.0.0:{OLLAMA_PORT}",
@@ -198,14 +282,14 @@ def edge_container(
             msg = (f"fleet {fleet_name!r}: llamacpp loads the GGUF blob by its sha256; set "
                    f"models.{model_id}.artifacts.gguf (with sha256)")
             raise ValueError(msg)
-        if fetch_image is None:
+        if fetch_image is None and filled is None:
             msg = (f"fleet {fleet_name!r}: llamacpp needs fetch_image, an Ollama image (by digest) whose "
                    "pull stores the GGUF blob the server loads")
             raise ValueError(msg)
-        pull = InitStep(name="pull-model", image=fetch_image, command=("/bin/sh", "-c"),
-                        args=(edge_pull_script(gguf.ollama_tag, sha256),),
-                        env={**ollama_env, "OLLAMA_HOST": f"127.0.0.1:{OLLAMA_PORT}"},
-                        mounts=("models", "tmp"))
+        pull = filled or InitStep(name="pull-model", image=fetch_image or "", command=("/bin/sh", "-c"),
+                                  args=(edge_pull_script(gguf.ollama_tag, sha256),),
+                                  env={**ollama_env, "OLLAMA_HOST": f"127.0.0.1:{OLLAMA_PORT}"},
+                                  mounts=("models", "tmp"))
         threads = max(1, resources.cpu_millicores // 1000)
         return ContainerSpec(
             engine="llamacpp",
@@ -231,23 +315,24 @@ def edge_container(
         if onnx is None:
             msg = f"fleet {fleet_name!r}: engine 'onnx-genai' needs models.{model_id}.artifacts.onnx"
             raise ValueError(msg)
-        variant = ((onnx.cuda_variant if device.accelerator == "nvidia-jetson" and onnx.cuda_variant
-                    else onnx.cpu_variant) or "").strip("/")
+        variant = onnx_variant(model, device)
         if not variant:
             msg = (f"fleet {fleet_name!r}: engine 'onnx-genai' needs models.{model_id}.artifacts.onnx."
                    "cpu_variant (the sub-folder with the CPU int4 build)")
             raise ValueError(msg)
-        hf_env = {"HOME": "/tmp", "HF_HOME": "/tmp/hf", "HF_HUB_DISABLE_TELEMETRY": "1"}  # noqa: S108
-        fill = InitStep(name="download-model", image=image, command=("/bin/sh", "-c"),
-                        args=(onnx_fill_script(variant), "download-model",
-                              *onnx_download_args(onnx.repo, onnx.revision, variant)),
-                        env=hf_env, mounts=("models", "tmp"))
+        # From the registry: no Hugging Face endpoint, token or cache on the device at all.
+        hf_env = ({"HOME": "/tmp"} if filled is not None  # noqa: S108
+                  else {"HOME": "/tmp", "HF_HOME": "/tmp/hf", "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1"})  # noqa: S108
+        fill = filled or InitStep(name="download-model", image=image, command=("/bin/sh", "-c"),
+                                  args=(onnx_fill_script(variant), "download-model",
+                                        *onnx_download_args(onnx.repo, onnx.revision, variant)),
+                                  env={k: v for k, v in hf_env.items() if k != "HF_HUB_OFFLINE"}, mounts=("models", "tmp"))
         return ContainerSpec(
             engine="onnx-genai", image=image, command=ONNX_SERVER_COMMAND,
             args=("--model-dir", f"{MODELS_PATH}/{variant}", "--served-model-name", fleet_name,
                   "--port", str(ONNX_PORT), "--context-tokens", str(fleet.context_tokens),
                   "--max-concurrency", "1"),
-            env={**env, **hf_env, "HF_HUB_OFFLINE": "1"},
+            env={**env, **hf_env},
             secret_env=(SecretEnv(name=API_KEY_ENV, secret_name=api_key_secret_name(fleet_name),
                                   key=API_KEY_SECRET_KEY),),
             port=ONNX_PORT, served_model_name=fleet_name, metrics_path="/metrics",

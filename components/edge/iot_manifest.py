@@ -20,8 +20,13 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
-from components.edge.engines import MODELS_PATH, serve_after_pull_script
-from components.engines.spec import ContainerSpec
+from components.edge.engines import (
+    MODELS_PATH,
+    SERVER_ENTRYPOINTS,
+    VERIFIED_MARKER_PATH,
+    serve_after_pull_script,
+)
+from components.engines.spec import ContainerSpec, SecretEnv
 
 EDGE_AGENT_IMAGE: Final = "mcr.microsoft.com/azureiotedge-agent:1.5"
 EDGE_HUB_IMAGE: Final = "mcr.microsoft.com/azureiotedge-hub:1.5"
@@ -118,16 +123,29 @@ def _module(image: str, options: Mapping[str, Any], env: Mapping[str, str], *, s
     }
 
 
-def secret_env_values(fleet_name: str, spec: ContainerSpec,
-                      secrets: Mapping[str, str]) -> dict[str, str]:
-    """The module env of ``spec.secret_env`` (IoT Edge has no Secret store: the value rides in the
-    deployment, which Pulumi keeps secret in the state and the renderer writes as a placeholder)."""
-    missing = [s.name for s in spec.secret_env if s.name not in secrets]
+def secret_env_values(fleet_name: str, spec: ContainerSpec, secrets: Mapping[str, str],
+                      wanted: tuple[SecretEnv, ...] | None = None) -> dict[str, str]:
+    """The module env of ``spec.secret_env`` (or ``wanted``). IoT Edge has no Secret store: the value rides
+    in the deployment, which Pulumi keeps secret in the state and the renderer writes as a placeholder."""
+    wanted = spec.secret_env if wanted is None else wanted
+    missing = [s.name for s in wanted if s.name not in secrets]
     if missing:
         msg = (f"fleet {fleet_name!r}: the {spec.engine} module needs {', '.join(missing)} (the engine API "
-               "key); pass it from the secret config key slm-platform:engineApiKey")
+               "key, or the registry token); pass them from the secret config")
         raise ValueError(msg)
-    return {s.name: secrets[s.name] for s in spec.secret_env}
+    return {s.name: secrets[s.name] for s in wanted}
+
+
+GATE_SCRIPT: Final = (
+    f'test "$(cat {VERIFIED_MARKER_PATH} 2>/dev/null)" = "$0" || {{ echo "slm: $0 is not verified in '
+    f'{MODELS_PATH} yet (the fill-model module refuses a hash mismatch); not serving" >&2; exit 1; }}; exec "$@"')
+"""IoT Edge has no init containers: the server module starts only once the fill module has verified
+this revision (its marker), and restarts (with back-off) until then; the marker goes first when a
+fill starts, so a refused fill leaves the server down."""
+
+
+def _arg(args: tuple[str, ...], flag: str) -> str:
+    return args[args.index(flag) + 1]
 
 
 def fleet_modules(fleet_name: str, spec: ContainerSpec, *, memory_bytes: int, nano_cpus: int,
@@ -137,13 +155,16 @@ def fleet_modules(fleet_name: str, spec: ContainerSpec, *, memory_bytes: int, na
     IoT Edge has no init containers. Ollama pulls in its own module before serving (the pull is
     skipped offline when the model is stored); llama.cpp gets a run-once fetch module (an Ollama
     image pulling into the shared ``slm-models`` volume) started before the server, which restarts
-    until the blob is there.
+    until the blob is there. From the registry (staging, prod) every engine gets the run-once
+    ``fill-model`` module instead (the registry token in its env), and the server is gated on the
+    fill's verified marker (``GATE_SCRIPT``).
     """
     modules: dict[str, dict[str, Any]] = {}
     server_env = {**spec.env, **secret_env_values(fleet_name, spec, secrets or {})}
     sha = spec.env.get("SLM_MODEL_SHA256")
     version = spec.env.get("SLM_MODEL_VERSION", spec.served_model_name)
-    if spec.engine == "ollama":
+    filled = next((step for step in spec.init_steps if step.name == "fill-model"), None)
+    if spec.engine == "ollama" and filled is None:
         options = create_options(spec, memory_bytes=memory_bytes, nano_cpus=nano_cpus,
                                  entrypoint=("/bin/sh", "-c"),
                                  cmd=(serve_after_pull_script(spec.served_model_name, sha),))
@@ -154,11 +175,17 @@ def fleet_modules(fleet_name: str, spec: ContainerSpec, *, memory_bytes: int, na
         options = create_options(spec, memory_bytes=fetch_memory, nano_cpus=nano_cpus,
                                  entrypoint=step.command, cmd=step.args)
         del options["ExposedPorts"], options["HostConfig"]["PortBindings"]
+        step_env = {**step.env, "SLM_MODEL_VERSION": version,
+                    **secret_env_values(fleet_name, spec, secrets or {}, step.secret_env)}
         modules[f"{module_name(fleet_name)}-{step.name}"] = _module(
-            step.image, options, {**step.env, "SLM_MODEL_VERSION": version}, startup_order=5,
-            restart_policy="on-failure")
+            step.image, options, step_env, startup_order=5, restart_policy="on-failure")
+    entrypoint, cmd = spec.command, spec.args
+    if filled is not None:
+        served = f"{_arg(filled.args, '--model')}@{_arg(filled.args, '--revision')}"
+        entrypoint = ("/bin/sh", "-c")
+        cmd = (GATE_SCRIPT, served, *(spec.command or SERVER_ENTRYPOINTS[spec.engine]), *spec.args)
     options = create_options(spec, memory_bytes=memory_bytes, nano_cpus=nano_cpus,
-                             entrypoint=spec.command, cmd=spec.args)
+                             entrypoint=entrypoint, cmd=cmd)
     modules[module_name(fleet_name)] = _module(spec.image, options, server_env, startup_order=10)
     return modules
 

@@ -39,6 +39,11 @@ class EdgeObjects:
     service: dict[str, Any]
     deny_all: dict[str, Any]
     allow_serving: dict[str, Any]
+    allow_egress: dict[str, Any] | None = None
+    """With ``egress_cidrs``: DNS and HTTPS to the registry endpoint only (default-deny covers egress)."""
+
+
+DNS_PORTS: Final = ({"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"})
 
 
 def _probe(p: HttpProbe) -> dict[str, Any]:
@@ -79,6 +84,7 @@ def fleet_objects(
     model_sha256: str | None,
     storage_class: str | None = None,
     image_pull_secret: str | None = None,
+    egress_cidrs: tuple[str, ...] | None = None,
 ) -> EdgeObjects:
     """Everything the fleet's cluster runs, with labels and annotations that carry intent.
 
@@ -95,6 +101,9 @@ def fleet_objects(
         storage_class: the model store's StorageClass. Default: the cluster default (k3s local-path).
         image_pull_secret: a ``kubernetes.io/dockerconfigjson`` Secret in ``namespace`` (the private
             registry's pull-only token). Default: none (a registry the nodes can pull from anonymously).
+        egress_cidrs: the registry endpoint's addresses as the site reaches them. Given (the model
+            comes from the registry), the namespace's default-deny also covers egress and the pods may
+            reach only cluster DNS and these CIDRs on 443; no internet. Default: egress unrestricted.
     """
     app = f"slm-{fleet_name}"
     labels = {"app.kubernetes.io/name": app, "app.kubernetes.io/component": "inference",
@@ -111,7 +120,7 @@ def fleet_objects(
     mount_paths = {m["name"]: m["mountPath"] for m in mounts}
     init_containers = [{
         "name": step.name, "image": step.image, "imagePullPolicy": "IfNotPresent",
-        "command": list(step.command), "args": list(step.args), "env": _env(step.env),
+        "command": list(step.command), "args": list(step.args), "env": _env(step.env, step.secret_env),
         "volumeMounts": [{"name": n, "mountPath": mount_paths[n]} for n in step.mounts],
         "resources": {"requests": quantities, "limits": quantities},
         "securityContext": _security_context(spec.run_as_user),
@@ -173,8 +182,16 @@ def fleet_objects(
                  "spec": {"type": "ClusterIP", "selector": selector, "internalTrafficPolicy": "Local",
                           "ports": [{"name": "http", "port": spec.port, "targetPort": "http"}]}},
         deny_all={"metadata": {"name": f"{app}-default-deny", **meta},
-                  "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}},
+                  "spec": {"podSelector": {}, "policyTypes": ["Ingress"] if egress_cidrs is None
+                           else ["Ingress", "Egress"]}},
         allow_serving={"metadata": {"name": f"{app}-serving", **meta},
                        "spec": {"podSelector": {"matchLabels": selector}, "policyTypes": ["Ingress"],
                                 "ingress": [{"ports": [{"port": spec.port, "protocol": "TCP"}]}]}},
+        allow_egress=None if egress_cidrs is None else {
+            "metadata": {"name": f"{app}-registry-egress", **meta},
+            "spec": {"podSelector": {"matchLabels": selector}, "policyTypes": ["Egress"], "egress": [
+                {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}],
+                 "ports": [dict(p) for p in DNS_PORTS]},
+                {"to": [{"ipBlock": {"cidr": cidr}} for cidr in egress_cidrs],
+                 "ports": [{"port": 443, "protocol": "TCP"}]}]}},
     )

@@ -23,7 +23,7 @@ from components.domain import Fleet
 from components.edge import engines as edge_engines
 from components.edge import iot_manifest
 from components.edge.foundry import bootstrap_script, script_name
-from components.model_registry import ONNX_SERVER_REPOSITORY
+from components.model_registry import MODEL_FILL_REPOSITORY, ONNX_SERVER_REPOSITORY
 from stacks.settings import EnvironmentSettings
 
 SCHEMA_PATH: Final = Path(__file__).parent / "schema" / "iotedge-deployment.schema.json"
@@ -78,12 +78,18 @@ def render_edge(
         image = _image(fleet, registry_login_server, onnx_server_image)
         fetch = (f"{registry_login_server}/{ENGINE_REPOSITORIES['ollama']}{DIGEST_PLACEHOLDER}"
                  if fleet.engine == "llamacpp" else None)
+        registry = (edge_engines.EdgeRegistry(
+            login_server=registry_login_server,
+            fill_image=f"{registry_login_server}/{MODEL_FILL_REPOSITORY}{DIGEST_PLACEHOLDER}")
+            if settings.weights_from_registry else None)
         spec = edge_engines.edge_container(name, fleet, fleet.model, model, device, image=image,
-                                           fetch_image=fetch)
+                                           fetch_image=None if registry else fetch, registry=registry)
         modules = iot_manifest.fleet_modules(
             name, spec, memory_bytes=spec.resources.memory_mib * 1024 * 1024,
             nano_cpus=spec.resources.cpu_millicores * iot_manifest.NANO_CPUS_PER_MILLICORE,
-            secrets={s.name: iot_manifest.ENGINE_API_KEY_PLACEHOLDER for s in spec.secret_env})
+            secrets={s.name: iot_manifest.ENGINE_API_KEY_PLACEHOLDER for s in spec.secret_env}
+            | {edge_engines.REGISTRY_USERNAME_ENV: edge_engines.EDGE_PULL_TOKEN_NAME,
+               edge_engines.REGISTRY_PASSWORD_ENV: iot_manifest.REGISTRY_PASSWORD_PLACEHOLDER})
         condition = iot_manifest.target_condition(name, fleet.device_selector)
         layered = iot_manifest.layered_content(name, modules)
         written.append(_dump(out_dir / f"{name}.deployment.json",

@@ -163,6 +163,8 @@ class InitStep:
     """Whether it downloads from the internet (Hugging Face, the Ollama library)."""
     needs_registry_egress: bool = False
     """Whether it reads the registry (weights storage private endpoint, Entra ID token exchange)."""
+    secret_env: tuple[SecretEnv, ...] = ()
+    """Variables read from Secrets (e.g. the edge registry token). Default: none."""
 
 
 @dataclass(frozen=True, kw_only=True)

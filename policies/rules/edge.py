@@ -1,9 +1,10 @@
-"""Edge device rules (catalogue group G: EDGE-01..EDGE-03)."""
+"""Edge device rules (catalogue group G: EDGE-01..EDGE-03, and EDGE-MODELS of issue 13)."""
 
 # Every rule takes (type, props, config) so the pack can adapt them uniformly; not all use all three.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any, Final
@@ -15,6 +16,7 @@ EDGE_LABEL: Final = "slm.io/tier"
 DEVICE_CLASS_LABEL: Final = "slm.io/device-class"
 MODEL_DIGEST_KEY: Final = "slm.io/model-sha256"
 IOT_HUB: Final = "azure-native:iothub:IotHubResource"
+DYNAMIC_RESOURCE: Final = "pulumi-python:dynamic:Resource"
 """azure-native 3.x's token (``devices:IotHubResource`` is only an alias; the engine sends this one)."""
 SHA256_RE: Final = re.compile(r"^(sha256:)?[0-9a-f]{64}$")
 _UNITS: Final = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
@@ -120,3 +122,83 @@ def iot_hub(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     return out
 
 
+
+
+PUBLIC_HUB_MARKERS: Final = ("huggingface.co", "hf.co/", "registry.ollama.ai", "ollama pull", "/app/download.py",
+                             "hf_hub_download", "snapshot_download")
+"""What a model download from a public hub looks like in a command line (Hub host, Ollama library, the
+ONNX server's Hub downloader)."""
+PUBLIC_HUB_ENVS: Final = frozenset({"HF_ENDPOINT", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_ENABLE_HF_TRANSFER"})
+FILL_REGISTRY_FLAG: Final = "--registry"
+IOT_CONFIGURATION_KEYS: Final = ("hubHostName", "content")
+
+
+def _hub_reference(words: list[str], env: Mapping[str, Any]) -> str | None:
+    """The first public-hub reference in a command line or an env, shown without values (never secrets)."""
+    for word in words:
+        hit = next((m for m in PUBLIC_HUB_MARKERS if m in word), None)
+        if hit is not None:
+            return f"a command that runs {hit!r}"
+    for name in sorted(env):
+        if name in PUBLIC_HUB_ENVS:
+            return f"env {name}"
+    return None
+
+
+def _iot_modules(content: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The ``$edgeAgent`` modules of an IoT Edge deployment, full form or layered path form."""
+    agent = mapping(mapping(content.get("modulesContent")).get("$edgeAgent"))
+    modules = dict(mapping(mapping(agent.get("properties.desired")).get("modules")))
+    prefix = "properties.desired.modules."
+    modules |= {k.removeprefix(prefix): v for k, v in agent.items() if k.startswith(prefix)}
+    return {k: mapping(v) for k, v in modules.items()}
+
+
+def _module_words(module: Mapping[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    settings = mapping(module.get("settings"))
+    keys = ["createOptions", *sorted(k for k in settings if str(k).startswith("createOptions0"))]
+    text = "".join(str(settings[k]) for k in keys if k in settings)
+    try:
+        options = mapping(json.loads(text)) if text else {}
+    except ValueError:
+        options = {}
+    words = [str(w) for w in [*items(options.get("Entrypoint")), *items(options.get("Cmd"))]]
+    words = [part for w in words for part in w.split()]
+    return words, dict(mapping(module.get("env")))
+
+
+def models_from_registry(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:  # noqa: ARG001
+    """EDGE-MODELS: edge workloads load the model from the registry (the fill step), never from a public hub."""
+    out: list[str] = []
+    if type_ == DYNAMIC_RESOURCE and all(get(props, k) is not None for k in IOT_CONFIGURATION_KEYS):
+        modules = _iot_modules(mapping(get(props, "content")))
+        if not modules:
+            return []  # a base deployment: runtime and system modules only
+        filled = False
+        for name, module in sorted(modules.items()):
+            words, env = _module_words(module)
+            filled = filled or FILL_REGISTRY_FLAG in words
+            hit = _hub_reference(words, env)
+            if hit is not None:
+                out.append(f"content.modulesContent.$edgeAgent.modules.{name}: found {hit}; edge devices load models "
+                           "only from the registry here. Pull models/<model>:<revision> with the fill step "
+                           "(--registry) and the fleet's pull token.")
+        if not filled:
+            out.append("content.modulesContent.$edgeAgent: found no module that fills the model from the registry "
+                       "(--registry); add the fill-model module so devices verify the model against its manifest.")
+        return out
+    pod = pod_spec(type_, props)
+    if pod is None or not is_edge(type_, props):
+        return []
+    filled = False
+    for c in pod.containers():
+        words = c.args()
+        filled = filled or (c.init and FILL_REGISTRY_FLAG in words)
+        hit = _hub_reference(words, {str(e.get("name", "")): None for e in c.env()})
+        if hit is not None:
+            out.append(f"{c.path}: found {hit}; edge devices load models only from the registry here. Use the "
+                       "registry fill init container (--registry) with the fleet's pull token.")
+    if not filled:
+        out.append(f"{pod.path}.initContainers: found no registry fill step (--registry); add it so the pod loads "
+                   "the model from the registry and refuses a hash mismatch.")
+    return out

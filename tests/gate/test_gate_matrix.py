@@ -57,6 +57,7 @@ DIGEST = "@sha256:" + "a" * 64
 APP_IMAGE = "mcr.microsoft.com/azurelinux/base/core:3.0" + DIGEST
 VLLM_IMAGE = "vllm/vllm-openai:v0.11.0" + DIGEST
 OLLAMA_IMAGE = "ollama/ollama:0.12.6" + DIGEST
+EDGE_IMAGE = "okedgeacr.azurecr.io/slm/onnx-genai-server:0.1.0" + DIGEST
 FAKE_HF_TOKEN = "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01"
 """An obviously fake token in the Hugging Face shape (the rule matches shapes, never echoes them)."""
 NS = "inference"
@@ -578,6 +579,17 @@ def violating_edge_and_serving() -> None:
     edge = {"slm.io/tier": "edge"}
     workload("bad-edge-unpinned", labels=edge, container={"image": "docker.io/ollama/ollama:0.12.6"})
     workload("bad-edge-host-network", labels=edge, pod={"hostNetwork": True})
+    edge_pinned = {"imagePullPolicy": "IfNotPresent", "image": EDGE_IMAGE}
+    model_sha = {"slm.io/model-sha256": "c" * 64}
+    fill = _merge(CONTAINER, {**edge_pinned, "name": "fill-model", "command": ["python", "/app/entrypoint.py"],
+                              "args": ["--registry", "okreachacr.azurecr.io", "--model", "phi-4-mini", "--revision",
+                                       "1" * 40, "--dest", "/models"]})
+    download = _merge(CONTAINER, {**edge_pinned, "name": "download-model", "command": ["/bin/sh", "-c"],
+                                  "args": ["exec python /app/download.py --repo microsoft/Phi-4-mini-instruct-onnx"]})
+    workload("ok-edge-registry-fill", labels=edge, container=edge_pinned, annotations=model_sha,
+             pod={"initContainers": [fill]})
+    workload("bad-edge-public-hub", labels=edge, container=edge_pinned, annotations=model_sha,
+             pod={"initContainers": [download]})
     iothub.IotHubResource("bad-edge-iot-local-auth", resource_name_="matrixhub", resource_group_name=RG,
                           location=LOC, tags=TAGS, sku={"name": "S1", "capacity": 1},
                           properties={"disable_local_auth": False, "min_tls_version": "1.2",
@@ -923,6 +935,7 @@ CASES: tuple[tuple[str, str, str], ...] = (
     ("slm-ops-private-dashboards", "bad-k8s-helm-grafana", "values.adminPassword: found a literal password (not shown); reference an existing Secret (e.g. grafana.admin.existingSecret)."),
     ("slm-edge-artifact-pinned", "bad-edge-unpinned", "spec.template.spec.containers[0].image: found 'docker.io/ollama/ollama:0.12.6'; edge images are pinned by @sha256 digest."),
     ("slm-edge-device-envelope", "bad-edge-host-network", "spec.template.spec.hostNetwork: found true; edge pods use the pod network."),
+    ("slm-edge-models-from-registry", "bad-edge-public-hub", "spec.template.spec.initContainers[0]: found a command that runs '/app/download.py'; edge devices load models only from the registry here. Use the registry fill init container (--registry) with the fleet's pull token."),
     ("slm-edge-iot-hub", "bad-edge-iot-local-auth", "properties.disableLocalAuth: found false; set it to true (devices use X.509, services use Entra ID)."),
     ("slm-serving-tool-call-parser", "bad-serving-no-parser", "spec.template.spec.containers[0].args: found --enable-auto-tool-choice without --tool-call-parser; vLLM answers tool calls with HTTP 400. Add the family's parser (Phi-4-mini 'phi4_mini_json', Qwen3 'hermes', Gemma 3 'pythonic')."),
     ("slm-serving-quantization-flag", "bad-serving-awq-flag", "spec.template.spec.containers[0].args: found --quantization awq for 'microsoft/Phi-4-mini-instruct', which is not an AWQ checkpoint; serve a pre-quantized repo and drop the flag (vLLM detects quantization from the checkpoint config)."),
@@ -980,8 +993,9 @@ ALSO_FIRES: dict[str, set[str]] = {
     "bad-pack-helm-v4": {"slm-k8s-helm-chart-exists"},  # an OCI registry has no index we hold
     "bad-foundry-model": {"slm-foundry-model-offered"},  # gpt-4o has no recorded offer
     "bad-ops-grafana-lb": {"slm-k8s-service-exposure"},
-    "bad-edge-unpinned": {"slm-k8s-image-digest"},
-    "bad-edge-host-network": {"slm-k8s-pss-baseline", "slm-edge-artifact-pinned"},
+    # The two also lack the registry fill step (built before it existed; their own case is bad-edge-public-hub).
+    "bad-edge-unpinned": {"slm-k8s-image-digest", "slm-edge-models-from-registry"},
+    "bad-edge-host-network": {"slm-k8s-pss-baseline", "slm-edge-artifact-pinned", "slm-edge-models-from-registry"},
     "bad-deployer-acr": {"slm-identity-deployer-grants"},  # the push has no AcrPush grant either (same relation)
 }
 """Per bad resource: other policies expected to fire on it besides its own (and the stack noise below)."""
@@ -1003,8 +1017,13 @@ def result(matrix: Recording, tmp_path_factory: pytest.TempPathFactory) -> GateR
     config = environment_config("prod")
     provenance = dict(config["slm-k8s-image-provenance"]) if isinstance(config["slm-k8s-image-provenance"], dict) \
         else {"enforcementLevel": config["slm-k8s-image-provenance"]}
-    provenance["allowedRegistries"] = [*DEFAULT_REGISTRIES, "okreachacr.azurecr.io", "badidentityacrnopull.azurecr.io"]
+    provenance["allowedRegistries"] = [*DEFAULT_REGISTRIES, "okreachacr.azurecr.io", "badidentityacrnopull.azurecr.io",
+                                      "okedgeacr.azurecr.io"]
     config["slm-k8s-image-provenance"] = provenance
+    pinned = config["slm-edge-artifact-pinned"]
+    pinned = dict(pinned) if isinstance(pinned, dict) else {"enforcementLevel": pinned}
+    pinned["edgeRegistries"] = ["okedgeacr.azurecr.io"]
+    config["slm-edge-artifact-pinned"] = pinned
     path = tmp_path_factory.mktemp("matrix") / "prod.json"
     path.write_text(json.dumps(config), encoding="utf-8")
     return run_gate(matrix, environment="prod", config_path=path)
