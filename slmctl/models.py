@@ -7,12 +7,19 @@ ModelRegistry grants *Storage Blob Data Contributor* on the weights storage. Gat
 mirror's Hugging Face token in ``HF_TOKEN`` (serving pods never see it). ``HF_ENDPOINT`` selects
 another Hub (a proxy, or a test server); ``OLLAMA_REGISTRY`` another Ollama registry (GGUF).
 
+Artifacts a container edge fleet loads (staging, prod) are then published from the verified blob copy
+to the stack's ACR as OCI artifacts ``models/<model>:<revision>`` (``components/registry/oci.py``),
+authenticated like ``az acr login``: an Entra token exchanged for an ACR refresh token (the deployer
+needs *AcrPush*). ``SLM_REGISTRY_USERNAME`` / ``SLM_REGISTRY_PASSWORD`` use a registry token instead
+(another OCI registry, e.g. a connected registry).
+
 Exit codes: 0 synced; 2 bad input (stack, model, revision, missing token); 3 the sync failed
 (storage or upstream error, or a file whose hash differs from the upstream's record).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,7 +30,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from components.model_registry import physical_names
-from components.registry.catalogue import ArtifactSource, artifact_sources, storage_account_url
+from components.registry.catalogue import (
+    ArtifactSource,
+    artifact_sources,
+    edge_published,
+    registry_login_server,
+    storage_account_url,
+)
 from components.registry.supply import (
     OLLAMA_REGISTRY,
     HuggingFaceRepo,
@@ -121,6 +134,37 @@ def _sync_one(source: ArtifactSource, service: Any, token: str | None, progress:
     return report
 
 
+def _oci_registry(login_server: str) -> Any:
+    """The edge registry with the deployer's Entra identity (or a token from the environment)."""
+    from components.registry.oci import OciRegistry
+
+    username, password = os.environ.get("SLM_REGISTRY_USERNAME"), os.environ.get("SLM_REGISTRY_PASSWORD")
+    if username and password:
+        return OciRegistry(login_server=login_server, username=username, password=password)
+    from components.acr_auth import ACR_TOKEN_USERNAME, AcrTokenExchangeError, acr_refresh_token
+
+    try:
+        return OciRegistry(login_server=login_server, username=ACR_TOKEN_USERNAME,
+                           password=acr_refresh_token(login_server))
+    except AcrTokenExchangeError as exc:
+        raise _fail(3, [str(exc)]) from None
+
+
+def _publish(registry: Any, source: ArtifactSource, service: Any, report: SyncReport, workdir: Path | None) -> Any:
+    from components.registry.oci import blob_fetcher, publish
+
+    assert report.manifest is not None  # noqa: S101 (the caller checked)
+    try:
+        return publish(registry, report.manifest,
+                       blob_fetcher(service.get_container_client(source.container), source.model, source.revision),
+                       workdir=workdir)
+    except SupplyError as exc:
+        raise _fail(3, [f"{registry.login_server}: {exc} (the deployer needs AcrPush on the registry and "
+                        "network access to it)"]) from None
+    except OSError as exc:
+        raise _fail(3, [f"{registry.login_server}: could not reach the registry: {type(exc).__name__}: {exc}"]) from None
+
+
 def _service(account_url: str) -> Any:
     from azure.identity import DefaultAzureCredential
     from azure.storage.blob import BlobServiceClient
@@ -173,19 +217,23 @@ def targets(
 
 
 @app.command()
-def sync(
+def sync(  # noqa: PLR0917 (typer reads each option from the signature)
     stack: Annotated[str | None, typer.Argument(help="Stack name: dev, staging or prod.")] = None,
     stack_file: Annotated[Path | None, typer.Option("--stack-file", help="Any stack file instead of a name.")] = None,
     model: Annotated[list[str] | None, typer.Option("--model", help="Only this catalogue model (repeatable).")] = None,
     account_url: Annotated[str | None, typer.Option(
         "--account-url", help="Blob endpoint. Default: the stack's weights storage account.")] = None,
     workdir: Annotated[Path | None, typer.Option("--workdir", help="Scratch space for one file at a time.")] = None,
+    registry_server: Annotated[str | None, typer.Option(
+        "--registry-server", help="OCI registry for edge artifacts. Default: the stack's ACR login server.")] = None,
 ) -> None:
     """Copy every pinned artifact of the stack's models into the registry, verified, with a manifest."""
     loaded = _load(stack, stack_file)
     sources = _selected(loaded, list(model or []))
     token = _hf_token(sources)
     url = account_url or storage_account_url(physical_names(loaded.settings.name_prefix).storage_account)
+    login_server = registry_server or registry_login_server(physical_names(loaded.settings.name_prefix).registry)
+    oci_registry = None
     from azure.core.exceptions import AzureError
     from huggingface_hub.errors import HfHubHTTPError
 
@@ -210,3 +258,10 @@ def sync(
             out.print(f"{source.container}/{source.prefix}: {len(report.copied)} copied "
                       f"({report.copied_bytes / 1e6:.1f} MB), {len(report.skipped)} already verified",
                       soft_wrap=True, highlight=False)
+            if edge_published(loaded.settings, source) and report.manifest is not None:
+                oci_registry = oci_registry or _oci_registry(login_server)
+                pushed = _publish(oci_registry, source, service, report, workdir)
+                out.print(f"{pushed.reference}: {len(pushed.pushed)} pushed ({pushed.pushed_bytes / 1e6:.1f} MB), "
+                          f"{len(pushed.skipped)} already there; manifest sha256 "
+                          f"{hashlib.sha256(report.manifest.to_json().encode()).hexdigest()}",
+                          soft_wrap=True, highlight=False)

@@ -66,6 +66,8 @@ def artifact_sources(settings: EnvironmentSettings) -> list[ArtifactSource]:
 
     used_vllm, used_onnx, used_gguf = served_from("safetensors"), served_from("onnx"), served_from("gguf")
     used_onnx |= {f.model for f in settings.edge.fleets.values() if f.engine == "onnx-genai"}
+    used_gguf |= {f.model for f in settings.edge.fleets.values()
+                  if f.engine in ("ollama", "llamacpp") and f.delivery != "foundry-local"}
     out: list[ArtifactSource] = []
     for model_id, model in sorted(settings.models.items()):
         container = family_container(model.family)
@@ -89,3 +91,18 @@ def artifact_sources(settings: EnvironmentSettings) -> list[ArtifactSource]:
 def source_for(settings: EnvironmentSettings, model_id: str, kind: ArtifactKind) -> ArtifactSource | None:
     """The artifact of one model and kind, when the stack mirrors it."""
     return next((s for s in artifact_sources(settings) if s.model == model_id and s.kind == kind), None)
+
+
+def edge_published(settings: EnvironmentSettings, source: ArtifactSource) -> bool:
+    """Whether the mirror also publishes ``source`` to the registry as an OCI artifact: a container edge
+    fleet loads it from there (staging, prod), see ``components/registry/oci.py``."""
+    if not settings.weights_from_registry:
+        return False
+    kinds = {"onnx-genai": "onnx", "ollama": "gguf", "llamacpp": "gguf"}
+    return any(f.model == source.model and kinds.get(f.engine or "") == source.kind
+               for f in settings.edge.fleets.values() if f.delivery != "foundry-local")
+
+
+def registry_login_server(registry_name: str) -> str:
+    """The ACR login server of a registry name (public DNS; resolves to its private endpoint where linked)."""
+    return f"{registry_name}.azurecr.io"

@@ -30,6 +30,8 @@ class DistributionRegistry:
     workdir: Path
     port: int = 0
     cert: Path | None = None
+    key: Path | None = None
+    """Default: a new self-signed pair. Pass Azurite's to let one CA bundle trust both servers."""
     _proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -50,7 +52,7 @@ class DistributionRegistry:
     def start(self) -> None:
         assert self.cert is not None
         self.port = self.port or _free_port()
-        key = self.workdir / "key.pem"
+        key = self.key or self.workdir / "key.pem"
         config = self.workdir / "config.yml"
         config.write_text(
             "version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\n"
@@ -84,7 +86,8 @@ class DistributionRegistry:
             msg = ("docker-registry is missing: scripts/install-tools.sh installs the Debian package "
                    "docker-registry (the CNCF Distribution registry)")
             raise RuntimeError(msg)
-        self.cert, _ = self_signed_cert(self.workdir)
+        if self.cert is None:
+            self.cert, self.key = self_signed_cert(self.workdir)
         hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
         (self.workdir / "htpasswd").write_text(f"{USERNAME}:{hashed}\n")
         self.start()

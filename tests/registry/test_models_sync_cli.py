@@ -4,6 +4,7 @@ Hub-shaped server as ``HF_ENDPOINT``. The dev stack's pinned Phi-4-mini revision
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -120,3 +121,51 @@ def test_targets_create_the_weights_storage_and_its_dependencies_but_no_workload
             "azure-native:resources:ResourceGroup", "azure-native:network:PrivateEndpoint"} <= kinds
     assert any(urn.endswith("::models-weights-ra-deployer-weights") for urn in urns)
     assert not [k for k in kinds if k.startswith("kubernetes:") or k.endswith("ManagedCluster")]
+
+
+def _edge_stack(tmp_path: Path) -> Path:
+    """dev with weights from the registry and an IoT Edge fleet serving the (tiny) ONNX variant."""
+    import yaml
+
+    doc = yaml.safe_load((REPO_ROOT / "stacks" / "Pulumi.dev.yaml").read_text(encoding="utf-8"))
+    settings = doc["config"]["slm-platform:settings"]
+    settings.setdefault("registry", {})["weights_source"] = "registry"
+    settings["models"]["phi-4-mini"]["artifacts"]["onnx"] = {"repo": REPO, "revision": REV, "cpu_variant": "cpu/cpu-int4"}
+    settings["edge"] = {
+        "device_classes": {"gw": {"architecture": "amd64", "memory_gib": 16, "cpus": 8}},
+        "fleets": {"plant": {"device_class": "gw", "model": "phi-4-mini", "delivery": "iot-edge",
+                             "engine": "onnx-genai", "device_selector": {"site": "plant-3"}}}}
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return path
+
+
+def test_sync_publishes_what_an_edge_fleet_loads_and_a_device_fills_from_it(
+        azurite: Azurite, hub: FakeHub, tmp_path: Path) -> None:
+    from tests.registry.oci_support import PASSWORD, USERNAME, DistributionRegistry
+
+    azurite.container("phi4-mini")
+    (tmp_path / "registry").mkdir()
+    assert azurite.cert is not None
+    with DistributionRegistry(tmp_path / "registry", cert=azurite.cert, key=azurite.cert.parent / "key.pem") as registry:
+        assert registry.cert is not None
+        bundle = azurite.cert
+        creds = {"SLM_REGISTRY_USERNAME": USERNAME, "SLM_REGISTRY_PASSWORD": PASSWORD}
+        result = run_sync(azurite, hub, tmp_path, "--stack-file", str(_edge_stack(tmp_path)), "--model",
+                          "phi-4-mini", "--registry-server", registry.login_server,
+                          extra_env={**creds, "REQUESTS_CA_BUNDLE": str(bundle), "SSL_CERT_FILE": str(bundle)})
+        assert result.returncode == 0, result.stderr
+        published = [line for line in result.stdout.splitlines() if "/models/phi-4-mini:" in line]
+        assert published == [line for line in published if "3 pushed" in line]
+        assert len(published) == 1
+        pin = published[0].rsplit(" ", 1)[-1]
+        dest = tmp_path / "device"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "AZURE_"))}
+        fill = subprocess.run(
+            [sys.executable, str(REPO_ROOT / "components" / "registry" / "fill" / "entrypoint.py"), "--registry",
+             registry.login_server, "--model", "phi-4-mini", "--revision", REV, "--dest", str(dest), "--include",
+             "cpu/cpu-int4/*", "--offline-ok", "--manifest-sha256", pin],
+            env={**env, **creds, "REQUESTS_CA_BUNDLE": str(registry.cert), "PYTHONPATH": str(REPO_ROOT)},
+            capture_output=True, text=True, timeout=300, check=False)
+        assert fill.returncode == 0, fill.stderr
+        assert (dest / "cpu/cpu-int4/model.onnx").read_bytes() == tiny_repo()["cpu/cpu-int4/model.onnx"]
