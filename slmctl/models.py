@@ -177,14 +177,22 @@ WEIGHTS_PREFIX = "models-weights"
 service, private endpoint, diagnostics, grants including the deployer's, lock)."""
 
 
-def registry_targets(registrations: list[Any]) -> list[str]:
+EDGE_REGISTRY_TARGETS = ("models-acr", "models-acr-pe", "models-acr-pe-dns", "models-acr-ra-deployer-push",
+                         "models-acr-diag-workspace")
+"""The container registry, its private endpoint and the deployer's AcrPush: what the mirror publishes edge
+artifacts to (not the kubelet's AcrPull, which needs the cluster)."""
+
+
+def registry_targets(registrations: list[Any], *, edge_registry: bool = False) -> list[str]:
     """URNs a targeted ``pulumi up`` needs so the weights storage exists before the serving workloads.
 
-    The weights storage's resources, plus everything they depend on, are parented by or are provided
-    by, transitively (a targeted update refuses a target whose dependencies do not exist yet).
+    The weights storage's resources (and, with ``edge_registry``, the container registry the mirror
+    publishes edge artifacts to), plus everything they depend on, are parented by or are provided by,
+    transitively (a targeted update refuses a target whose dependencies do not exist yet).
     """
     by_urn = {r.urn: r for r in registrations}
-    wanted = [r.urn for r in registrations if r.name.startswith(WEIGHTS_PREFIX) and r.custom]
+    wanted = [r.urn for r in registrations if r.custom and (
+        r.name.startswith(WEIGHTS_PREFIX) or (edge_registry and r.name in EDGE_REGISTRY_TARGETS))]
     seen: set[str] = set()
     while wanted:
         urn = wanted.pop()
@@ -212,7 +220,8 @@ def targets(
                         "registry step comes before the workloads; run a plain `pulumi up`"])
     from slmctl.plan import make_plan
 
-    for urn in registry_targets(make_plan(loaded).recording.registrations):
+    edge = any(edge_published(loaded.settings, source) for source in artifact_sources(loaded.settings))
+    for urn in registry_targets(make_plan(loaded).recording.registrations, edge_registry=edge):
         out.print(urn, soft_wrap=True, highlight=False, markup=False)
 
 

@@ -169,3 +169,14 @@ def test_sync_publishes_what_an_edge_fleet_loads_and_a_device_fills_from_it(
             capture_output=True, text=True, timeout=300, check=False)
         assert fill.returncode == 0, fill.stderr
         assert (dest / "cpu/cpu-int4/model.onnx").read_bytes() == tiny_repo()["cpu/cpu-int4/model.onnx"]
+
+
+def test_targets_of_a_stack_with_an_edge_fleet_also_create_the_registry_and_the_deployers_push() -> None:
+    result = subprocess.run([sys.executable, "-m", "slmctl", "models", "targets", "prod"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    urns = result.stdout.split()
+    assert any(urn.endswith("$azure-native:containerregistry:Registry::models-acr") for urn in urns)
+    assert any(urn.endswith("::models-acr-ra-deployer-push") for urn in urns)
+    assert any(urn.endswith("::models-acr-pe") for urn in urns)
+    assert not [u for u in urns if "kubelet" in u or "ManagedCluster" in u or "EdgeDevice" in u]
