@@ -586,8 +586,8 @@ class EnvironmentSettings(_Model):
                 errors.extend(self._vllm_fit_errors(path, dep, model, pool))
         else:
             ctx = dep.context_tokens
-            quant = (model.artifacts.gguf.quantization if isinstance(dep, OllamaDeployment)
-                     and model.artifacts.gguf else "int4")
+            # the quantization of the registered artifact it serves (int4 where an artifact names none)
+            quant = str(getattr(getattr(model.artifacts, artifact), "quantization", "int4"))
             memory = (sku.gpu_memory_gib if sku.is_gpu else sku.memory_gib * NODE_ALLOCATABLE_FRACTION)
             fit = estimate(model.shape(quant), memory_gib=memory, context_tokens=ctx,
                            utilization=1.0, overhead_gib=CPU_RUNTIME_OVERHEAD_GIB)

@@ -10,8 +10,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-ENGINES = ("vllm", "onnx-genai", "ollama")
-"""The serving engines the rules know the metrics of (``metrics.ENGINE_METRICS``)."""
+from components.domain.engines import CLUSTER_ENGINES
+
+ENGINES = tuple(e.name for e in CLUSTER_ENGINES)
+"""The serving engines the rules know the metrics of (``metrics.ENGINE_METRICS``): every registered cluster
+engine (``components.domain.engines``)."""
 
 
 class MonitoringMode(StrEnum):
