@@ -315,7 +315,7 @@ class TestErrors:
     def test_unknown_engine_is_named(self) -> None:
         args = self._args(make_settings(), workloads={})
         models = {**args.models, "tgi": dataclasses.replace(args.models["phi-vllm"], engine="tgi")}
-        with pytest.raises(ValueError, match=r"models\.tgi\.engine: 'tgi' is not one of vllm, onnx-genai, ollama"):
+        with pytest.raises(ValueError, match=r"models\.tgi\.engine: 'tgi' is not one of vllm, ollama, onnx-genai"):
             MonitoringStack("m", dataclasses.replace(args, models=models))
 
     def test_routes_name_known_receivers_and_their_secrets_are_passed(self) -> None:
