@@ -13,7 +13,7 @@ import datetime
 import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import ClassVar, Final, Literal
 
 import pulumi
 import pulumi_docker as docker
@@ -325,6 +325,8 @@ class ModelRegistry(pulumi.ComponentResource):
     the OIDC issuer and the service accounts (creating them here would make a dependency cycle).
     """
 
+    _type_token: ClassVar[str] = TYPE_TOKEN
+    """Our stacks' token; the component package constructs it as ``slm:index:ModelRegistry``."""
     registry: containerregistry.Registry
     """Escape hatch: the container registry."""
     storage_account: storage.StorageAccount
@@ -366,7 +368,7 @@ class ModelRegistry(pulumi.ComponentResource):
         if errors:
             msg = "ModelRegistry " + repr(name) + ":\n" + "\n".join(f"- {e}" for e in errors)
             raise ValueError(msg)
-        super().__init__(TYPE_TOKEN, name, None, opts)
+        super().__init__(self._type_token, name, None, opts)
 
         self._prefix = name
         self._args = args

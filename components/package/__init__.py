@@ -12,7 +12,8 @@ What this module adds to ``component_provider_host`` (``SlmComponentProvider``),
   rejects ``Literal[...]`` and ``tuple[T, ...]``, and marks every non-``Optional`` field required, even
   one with a dataclass default. ``SlmAnalyzer`` resolves annotations (``eval_str``), reads string
   ``Literal``s as strings and ``tuple[T, ...]`` as lists, and makes a field with a default optional in
-  the schema: the default is the documented behaviour.
+  the schema: the default is the documented behaviour. Python-only hooks (``Callable`` fields such as
+  ``ModelRegistryArgs.registry_token_provider``) stay out of the schema and keep their default.
 * **Typed Args in Construct.** The stock provider hands the component a plain dict; ours are frozen
   dataclasses (``args.models``), so ``map_inputs`` builds the Args dataclass (nested ones too) from it.
 * **The schema's type token.** The engine asks for ``slm:index:<Component>``; the component registers
@@ -50,15 +51,26 @@ PACKAGE_VERSION = "0.1.0"
 
 def exported_components() -> list[type[pulumi.ComponentResource]]:
     """The components the package exports (imported here so the schema names exactly these)."""
+    from components.model_registry import ModelRegistry
     from components.monitoring_stack import MonitoringStack
 
-    return [MonitoringStack]
+    return [ModelRegistry, MonitoringStack]
 
 
 def _annotations(obj: Any) -> dict[str, Any]:
     import inspect
 
     return inspect.get_annotations(obj, eval_str=True)
+
+
+def _is_union(tp: Any) -> bool:
+    return get_origin(tp) in (Union, types.UnionType)
+
+
+def _is_callable(tp: Any) -> bool:
+    """A Python-only hook (``Callable`` or ``Callable | None``): no schema type can carry it."""
+    members = [a for a in get_args(tp) if a is not type(None)] if _is_union(tp) else [tp]
+    return any(get_origin(m) is abc.Callable or m is abc.Callable for m in members)
 
 
 class SlmAnalyzer(Analyzer):
@@ -92,7 +104,7 @@ class SlmAnalyzer(Analyzer):
             if cls in (object, Resource, ComponentResource):
                 continue
             ann.update(_annotations(cls))
-        ann = {k: v for k, v in ann.items() if not k.startswith("_") and get_origin(v) is not abc.Callable}
+        ann = {k: v for k, v in ann.items() if not k.startswith("_") and not _is_callable(v)}
         defaults = {f.name for f in dataclasses.fields(typ)
                     if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
                     } if dataclasses.is_dataclass(typ) else set()
@@ -117,8 +129,6 @@ class SlmAnalyzer(Analyzer):
                                         is_component_output=is_component_output, optional=optional)
 
 
-def _is_union(tp: Any) -> bool:
-    return get_origin(tp) in (Union, types.UnionType)
 
 
 def build_value(tp: Any, value: Any) -> Any:

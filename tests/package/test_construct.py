@@ -23,6 +23,7 @@ from google.protobuf import json_format, struct_pb2
 from pulumi.provider.experimental.util import camel_case
 from pulumi.runtime.proto import provider_pb2
 
+from components.model_registry import ModelRegistry, ModelRegistryArgs
 from components.monitoring.spec import (
     AlertReceiver,
     AlertRouting,
@@ -34,13 +35,17 @@ from components.monitoring.spec import (
 )
 from components.monitoring_stack import AzureMonitoringTarget, MonitoringStack, MonitoringStackArgs
 from slmctl.recorder import Registration, record
+from stacks.registry import registry_args
+from tests.monitoring.support import stack_settings
 from tests.package.engine_double import MonitorServer, Provider
 
 PROJECT, STACK = "consumer", "dev"
 PACKAGE_TOKEN, PYTHON_TOKEN = "slm:index:MonitoringStack", "slm:monitoring:MonitoringStack"
+REGISTRY_TOKENS = ("slm:index:ModelRegistry", ModelRegistry._type_token)
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 SECRET_VALUE_SIG = "1b47061264138c4ac30d75fd1eb44270"
-SECRETS = {"grafana": "correct-horse-battery-staple", "hook": "https://hooks.example/T0/secret"}
+SECRETS = {"grafana": "correct-horse-battery-staple", "hook": "https://hooks.example/T0/secret",
+           "engine": "sk-engine-stand-in"}
 SCHEMA = Path(__file__).resolve().parents[2] / "components" / "package" / "schema.json"
 
 
@@ -88,14 +93,15 @@ def _wire(value: Any) -> Any:
     return value
 
 
-def _construct(args: MonitoringStackArgs) -> tuple[list[Registration], dict[str, Any], str]:
-    inputs = _wire(args) | {"grafanaAdminPassword": _secret(SECRETS["grafana"]),
-                            "alertSecrets": {"hook": _secret(SECRETS["hook"])}}
+def _construct(args: Any, token: str = PACKAGE_TOKEN, secrets: dict[str, Any] | None = None,
+               ) -> tuple[list[Registration], dict[str, Any], str]:
+    inputs = _wire(args) | (secrets if secrets is not None else {
+        "grafanaAdminPassword": _secret(SECRETS["grafana"]), "alertSecrets": {"hook": _secret(SECRETS["hook"])}})
     with MonitorServer(project=PROJECT, stack=STACK) as engine, Provider(engine.address) as provider:
         provider.stub.Configure(provider_pb2.ConfigureRequest(acceptSecrets=True, acceptResources=True))
         response = provider.stub.Construct(provider_pb2.ConstructRequest(
             project=PROJECT, stack=STACK, organization="organization", monitorEndpoint=engine.address,
-            type=PACKAGE_TOKEN, name="observability", parent=engine.stack_urn,
+            type=token, name="observability", parent=engine.stack_urn,
             inputs=json_format.ParseDict(inputs, struct_pb2.Struct()), dryRun=False, parallel=4))
         assert engine.monitor_service.errors == []
         return engine.registrations, json_format.MessageToDict(response.state), response.urn
@@ -135,6 +141,36 @@ def test_construct_registers_what_the_python_program_registers(mode: MonitoringM
                                            ["team-slm-serving-phi-ollama", "team-slm-serving-phi-vllm", "team-slm-gpu"])
     # The secrets reached the resources only as secrets.
     assert SECRETS["grafana"] not in json.dumps([r.inputs for r in constructed if "Secret" not in r.type])
+
+
+def _registry_args() -> ModelRegistryArgs:
+    """The dev stack's registry (Foundry deployments, weight containers), images off: building one runs Docker."""
+    return registry_args(
+        stack_settings("dev"), resource_group_name="team-rg", location="swedencentral",
+        subscription_id="00000000-0000-0000-0000-000000000000", tenant_id="11111111-1111-1111-1111-111111111111",
+        log_analytics_workspace_id="/subscriptions/0/resourceGroups/team-rg/providers/"
+        "Microsoft.OperationalInsights/workspaces/team-law",
+        engine_api_key="placeholder", grafana_admin_password="placeholder",
+        onnx_server_image_enabled=False, model_fill_image_enabled=False,
+        kubelet_principal_id="22222222-2222-2222-2222-222222222222")
+
+
+def test_model_registry_construct_registers_what_the_python_program_registers() -> None:
+    args = _registry_args()
+    constructed, state, _ = _construct(args, REGISTRY_TOKENS[0], {
+        "engineApiKey": _secret(SECRETS["engine"]), "grafanaAdminPassword": _secret(SECRETS["grafana"])})
+
+    def program() -> None:
+        ModelRegistry("observability", dataclasses.replace(
+            args, engine_api_key=pulumi.Output.secret(SECRETS["engine"]),
+            grafana_admin_password=pulumi.Output.secret(SECRETS["grafana"])))
+    python = _comparable(record(program, project=PROJECT, stack=STACK).registrations, REGISTRY_TOKENS[1])
+    package = _comparable(constructed, REGISTRY_TOKENS[0])
+    assert len(python) > 10
+    assert sorted(package) == sorted(python)
+    for key in python:
+        assert package[key] == python[key], key
+    assert state["registryLoginServer"].endswith(".azurecr.io")
 
 
 def test_construct_reports_a_bad_input_by_field() -> None:
