@@ -5,6 +5,8 @@ PYTHON ?= python3
 STACK ?= dev
 VENV := .venv
 PY := $(VENV)/bin/python
+# --no-compile: byte-compiling every installed module (pulumi-azure-native alone is thousands of files) was
+# two thirds of the install's CPU; Python compiles the few modules a run imports on first use instead.
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
 .PHONY: plan test lint typecheck unit gate render schema bench tools clean
@@ -12,13 +14,13 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 $(VENV)/.runtime: requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@# pulumi and pulumi-policy in ONE resolver pass: pulumi-policy pins protobuf 5.29.
-	$(PIP) install -r requirements.txt
+	$(PIP) install --no-compile -r requirements.txt
 	@# The project itself, editable and without deps, so the `slmctl` command exists in .venv/bin.
-	$(PIP) install --no-deps -e .
+	$(PIP) install --no-deps -e . --no-compile
 	@touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
-	$(PIP) install -r requirements-dev.txt
+	$(PIP) install --no-compile -r requirements-dev.txt
 	@touch $@
 
 plan: $(VENV)/.runtime  ## Print the offline plan of $(STACK) (default dev) and write build/$(STACK)/plan.json

@@ -57,5 +57,5 @@ fi
 if [ ! -x .checkov-venv/bin/checkov ]; then
   echo "installing Checkov into .checkov-venv"
   python3 -m venv .checkov-venv
-  .checkov-venv/bin/python -m pip --disable-pip-version-check -q install 'checkov>=3.3,<4'
+  .checkov-venv/bin/python -m pip --disable-pip-version-check -q install --no-compile 'checkov>=3.3,<4'
 fi
