@@ -2,8 +2,10 @@
 
 Run: ``PYTHONPATH=. .venv/bin/python benchmarks/plan_bench.py [REPEATS]``. For each stack it first
 dumps the plan's exact tree (``--dump``, in a child process), then runs, interleaved, REPEATS rounds of
-four whole processes: ``slmctl plan <stack> --no-gate --quiet``, ``slmctl gate <stack> --quiet``, the
-fair floor (``fair_floor.py``: the same tree, same mocks, nothing else) and the floor that also imports
+five whole processes: ``slmctl plan <stack> --no-gate --quiet``, ``slmctl gate`` on a copy of the stack
+file never planned (so it plans), ``slmctl gate`` on a copy planned just before (so it analyzes the
+recording ``plan`` left, ``slmctl/plan_reuse.py``), the fair floor (``fair_floor.py``: the same tree,
+with the type aliases a real deploy sends, same mocks, nothing else) and the floor that also imports
 the provider SDK modules the plan loaded. It prints medians of wall and CPU seconds (user + system of
 the process and its children: the gate's pack included) and the peak RSS, the ratios, and the fitted
 growth (least squares, seconds per resource across the stacks). Absolute times on a shared machine are
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -84,38 +87,58 @@ def main() -> None:
     py = sys.executable
     print(f"load average at start: {os.getloadavg()[0]:.2f} (1 min); {repeats} interleaved rounds; medians")
     print(f"reduced: {REDUCED}")
+    from slmctl.plan import default_out_dir
+    from slmctl.plan_reuse import RECORDING_NAME
+
     rows: list[dict[str, Any]] = []
+    out_dirs: list[Path] = []
     with tempfile.TemporaryDirectory() as tmp:
         for stack in STACKS:
             tree = Path(tmp) / f"{stack}.json"
             subprocess.run([py, __file__, "--dump", stack, str(tree)], cwd=ROOT, check=True,
                            env={**os.environ, "PYTHONPATH": str(ROOT)})
             count = len(json.loads(tree.read_text(encoding="utf-8"))["resources"])
+            # gate on a copy of the stack file that was never planned (it plans, as on a fresh checkout), and
+            # gate on another copy right after its plan (it reuses the recording: slmctl/plan_reuse.py).
+            fresh, planned = (Path(tmp) / kind / f"Pulumi.{stack}.yaml" for kind in ("fresh", "planned"))
+            for copy in (fresh, planned):
+                copy.parent.mkdir(exist_ok=True)
+                copy.write_bytes((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_bytes())
+            subprocess.run([py, "-m", "slmctl", "plan", "--stack-file", str(planned), "--no-gate", "--quiet"],
+                           cwd=ROOT, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            stale = default_out_dir(stack, fresh) / RECORDING_NAME
+            out_dirs.extend(default_out_dir(stack, copy) for copy in (fresh, planned))
             commands = {
                 "plan": [py, "-m", "slmctl", "plan", stack, "--no-gate", "--quiet", "--out", f"{tmp}/{stack}"],
-                "gate": [py, "-m", "slmctl", "gate", stack, "--quiet", "--format", "json",
+                "gate": [py, "-m", "slmctl", "gate", "--stack-file", str(fresh), "--quiet", "--format", "json",
                          "--output", f"{tmp}/{stack}-gate.json"],
+                "gate after plan": [py, "-m", "slmctl", "gate", "--stack-file", str(planned), "--quiet", "--format",
+                                    "json", "--output", f"{tmp}/{stack}-gate-reused.json"],
                 "floor": [py, str(ROOT / "benchmarks" / "fair_floor.py"), str(tree)],
                 "floor+imports": [py, str(ROOT / "benchmarks" / "fair_floor.py"), str(tree), "--imports"],
             }
             samples: dict[str, list[tuple[float, float, float]]] = {k: [] for k in commands}
             for _ in range(repeats):
                 for key, argv in commands.items():
+                    stale.unlink(missing_ok=True)  # never a recording for the fresh copy's gate to reuse
                     samples[key].append(run(argv))
             med = {k: tuple(statistics.median(s[i] for s in v) for i in range(3)) for k, v in samples.items()}
             rows.append({"stack": stack, "resources": count, **med})
+    for out_dir in out_dirs:  # build/<stack>-<hash>/ of the temporary copies
+        shutil.rmtree(out_dir, ignore_errors=True)
     print()
     print("| stack | resources | plan wall / CPU s | gate wall / CPU s | floor wall / CPU s | floor+imports wall / CPU s "
-          "| plan / floor (CPU) | plan / floor+imports (CPU) | gate − plan (CPU s) | peak MiB plan / gate / floor |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| plan / floor (CPU) | plan / floor+imports (CPU) | gate − plan (CPU s) | gate after plan wall / CPU s "
+          "| peak MiB plan / gate / floor |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        p, g, f, fi = r["plan"], r["gate"], r["floor"], r["floor+imports"]
+        p, g, f, fi, ga = r["plan"], r["gate"], r["floor"], r["floor+imports"], r["gate after plan"]
         print(f"| {r['stack']} | {r['resources']} | {p[0]:.2f} / {p[1]:.2f} | {g[0]:.2f} / {g[1]:.2f} "
               f"| {f[0]:.2f} / {f[1]:.2f} | {fi[0]:.2f} / {fi[1]:.2f} | {p[1] / f[1]:.2f} | {p[1] / fi[1]:.2f} "
-              f"| {g[1] - p[1]:.2f} | {p[2]:.0f} / {g[2]:.0f} / {f[2]:.0f} |")
+              f"| {g[1] - p[1]:.2f} | {ga[0]:.2f} / {ga[1]:.2f} | {p[2]:.0f} / {g[2]:.0f} / {f[2]:.0f} |")
     xs = [float(r["resources"]) for r in rows]
     print()
-    for key in ("plan", "gate", "floor", "floor+imports"):
+    for key in ("plan", "gate", "gate after plan", "floor", "floor+imports"):
         slope, intercept = _fit(xs, [r[key][1] for r in rows])
         print(f"fitted CPU growth, {key}: {intercept:.2f} s + {slope * 1000:.2f} ms per resource")
     print(f"load average at end: {os.getloadavg()[0]:.2f} (1 min)")
