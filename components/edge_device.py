@@ -209,8 +209,6 @@ class ModelPull:
     egress_cidrs: tuple[str, ...] = ()
     """kubernetes: the registry endpoint's addresses as the devices' site reaches them (the private
     endpoint subnet); the fleet's pods may reach only these on 443, and cluster DNS. Required there."""
-    manifest_sha256: str | None = None
-    """The model manifest's own sha256, when the stack pins it (checked before any file)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -508,8 +506,7 @@ def _edge_registry(pull: ModelPull | None, login_server: Any, fill_image: Any) -
     """The plain-values registry of a fleet once its Outputs resolved (None: the public-hub path)."""
     if pull is None:
         return None
-    return edge_engines.EdgeRegistry(login_server=str(login_server), fill_image=str(fill_image),
-                                     manifest_sha256=pull.manifest_sha256)
+    return edge_engines.EdgeRegistry(login_server=str(login_server), fill_image=str(fill_image))
 
 
 def _iot_views(args: EdgeDeviceArgs, *, image: str, fetch_image: str | None,

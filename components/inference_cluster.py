@@ -324,7 +324,8 @@ def registry_fill(settings: EnvironmentSettings, dep: AksDeployment) -> Registry
     if source is None:
         return None  # settings validation already reported the missing artifact
     return RegistryFill(account_url=storage_account_url(physical_names(settings.name_prefix).storage_account),
-                        container=source.container, model=source.model, revision=source.revision)
+                        container=source.container, model=source.model, revision=source.revision,
+                        manifest_sha256=source.manifest_sha256)
 
 
 def api_server_access(settings: EnvironmentSettings, deployer_egress_cidrs: Sequence[pulumi.Input[str]] = (),

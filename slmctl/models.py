@@ -264,13 +264,18 @@ def sync(  # noqa: PLR0917 (typer reads each option from the signature)
                 raise _fail(3, [str(exc)]) from None
             except Exception as exc:
                 raise _fail(3, [f"{source.repo}@{source.revision}: {type(exc).__name__}: {exc}"]) from None
+            assert report.manifest is not None  # noqa: S101 (sync_artifact always sets it)
+            digest = hashlib.sha256(report.manifest.to_json().encode()).hexdigest()
             out.print(f"{source.container}/{source.prefix}: {len(report.copied)} copied "
-                      f"({report.copied_bytes / 1e6:.1f} MB), {len(report.skipped)} already verified",
-                      soft_wrap=True, highlight=False)
+                      f"({report.copied_bytes / 1e6:.1f} MB), {len(report.skipped)} already verified; "
+                      f"manifest sha256 {digest}", soft_wrap=True, highlight=False)
+            if source.manifest_sha256 is not None and source.manifest_sha256 != digest:
+                raise _fail(3, [f"models.{source.model}.artifacts.{source.kind}.manifest_sha256: the stack pins "
+                                f"{source.manifest_sha256}, the mirrored manifest is {digest}; every fill step will "
+                                "refuse it. Pin the new digest only after finding out why it changed"])
             if edge_published(loaded.settings, source) and report.manifest is not None:
                 oci_registry = oci_registry or _oci_registry(login_server)
                 pushed = _publish(oci_registry, source, service, report, workdir)
                 out.print(f"{pushed.reference}: {len(pushed.pushed)} pushed ({pushed.pushed_bytes / 1e6:.1f} MB), "
-                          f"{len(pushed.skipped)} already there; manifest sha256 "
-                          f"{hashlib.sha256(report.manifest.to_json().encode()).hexdigest()}",
+                          f"{len(pushed.skipped)} already there; manifest sha256 {digest}",
                           soft_wrap=True, highlight=False)

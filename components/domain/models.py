@@ -23,6 +23,10 @@ class SafetensorsArtifact(_Model):
     quantization: Literal["bf16", "fp8", "awq-int4", "gptq-int4"] = "bf16"
     """Default: bf16. A quantized checkpoint is detected by vLLM from its config (seed defect D2:
     never pass ``--quantization awq`` for a BF16 repo)."""
+    manifest_sha256: Sha256 | None = None
+    """The registry manifest's own sha256 (``slmctl models sync`` prints it). Pinned, every fill step checks
+    the manifest against it before any file, so whoever can write the registry cannot swap the manifest
+    and the files together. Default: none (the manifest is trusted as the mirror wrote it)."""
 
 
 class OnnxArtifact(_Model):
@@ -35,6 +39,10 @@ class OnnxArtifact(_Model):
     cuda_variant: str | None = None
     """Sub-folder with the CUDA build, e.g. ``gpu/gpu-int4-rtn-block-32``."""
     quantization: Literal["int4", "fp16"] = "int4"
+    manifest_sha256: Sha256 | None = None
+    """The registry manifest's own sha256 (``slmctl models sync`` prints it). Pinned, every fill step checks
+    the manifest against it before any file, so whoever can write the registry cannot swap the manifest
+    and the files together. Default: none (the manifest is trusted as the mirror wrote it)."""
 
 
 class GgufArtifact(_Model):
@@ -46,6 +54,10 @@ class GgufArtifact(_Model):
     """Digest of the model blob (``ollama show --modelfile`` FROM line), so devices and pods can
     verify what they pulled. Default: none; prod requires it (policy slm-edge-artifact-pinned)."""
     quantization: Literal["q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_0"] = "q4_k_m"
+    manifest_sha256: Sha256 | None = None
+    """The registry manifest's own sha256 (``slmctl models sync`` prints it). Pinned, every fill step checks
+    the manifest against it before any file, so whoever can write the registry cannot swap the manifest
+    and the files together. Default: none (the manifest is trusted as the mirror wrote it)."""
 
 
 class FoundryModel(_Model):

@@ -73,8 +73,6 @@ class EdgeRegistry:
     login_server: str
     fill_image: str
     """The registry fill image (``ModelRegistry.model_fill_image``, by digest)."""
-    manifest_sha256: str | None = None
-    """The model manifest's own sha256, when the stack pins it: checked before any file."""
 
 
 def edge_pull_repositories(model_ids: list[str] | tuple[str, ...] = ()) -> tuple[str, ...]:
@@ -90,20 +88,22 @@ def registry_secret_name(fleet_name: str) -> str:
 
 
 def registry_artifact(fleet_name: str, fleet: Fleet, model_id: str, model: ModelSpec,
-                      device: DeviceClass) -> tuple[str, tuple[str, ...]]:
-    """(revision, include patterns) of the artifact the fleet loads, as ``slmctl models sync`` publishes it."""
+                      device: DeviceClass) -> tuple[str, tuple[str, ...], str | None]:
+    """(revision, include patterns, pinned manifest sha256) of the artifact the fleet loads, as
+    ``slmctl models sync`` publishes it."""
     if fleet.engine == "onnx-genai" and model.artifacts.onnx is not None:
-        return model.artifacts.onnx.revision, (f"{onnx_variant(model, device)}/*",)
+        onnx = model.artifacts.onnx
+        return onnx.revision, (f"{onnx_variant(model, device)}/*",), onnx.manifest_sha256
     gguf = model.artifacts.gguf
     if gguf is None or gguf.sha256 is None:
         msg = (f"fleet {fleet_name!r}: the model comes from the registry, whose GGUF revision is the blob digest; set "
                f"models.{model_id}.artifacts.gguf.sha256")
         raise ValueError(msg)
-    return gguf_revision(gguf.sha256), ()
+    return gguf_revision(gguf.sha256), (), gguf.manifest_sha256
 
 
 def registry_fill_step(fleet_name: str, model_id: str, revision: str, include: tuple[str, ...],
-                       registry: EdgeRegistry) -> InitStep:
+                       registry: EdgeRegistry, *, manifest_sha256: str | None = None) -> InitStep:
     """The fill step: pull ``models/<model>:<revision>`` with the fleet's token, verify, write the marker.
 
     ``--offline-ok``: a device rebooting without a network re-verifies the files it holds against the
@@ -112,8 +112,8 @@ def registry_fill_step(fleet_name: str, model_id: str, revision: str, include: t
     for pattern in include:
         args += ["--include", pattern]
     args.append("--offline-ok")
-    if registry.manifest_sha256 is not None:
-        args += ["--manifest-sha256", registry.manifest_sha256]
+    if manifest_sha256 is not None:
+        args += ["--manifest-sha256", manifest_sha256]
     secret = registry_secret_name(fleet_name)
     return InitStep(name="fill-model", image=registry.fill_image, command=FILL_COMMAND, args=tuple(args),
                     env={"HOME": "/tmp"}, mounts=("models", "tmp"), needs_https_egress=False,  # noqa: S108
@@ -253,8 +253,8 @@ def edge_container(
     ollama_env = {"OLLAMA_MODELS": MODELS_PATH, "HOME": "/tmp"}  # noqa: S108 (an emptyDir)
     filled = None
     if registry is not None:
-        revision, include = registry_artifact(fleet_name, fleet, model_id, model, device)
-        filled = registry_fill_step(fleet_name, model_id, revision, include, registry)
+        revision, include, pin = registry_artifact(fleet_name, fleet, model_id, model, device)
+        filled = registry_fill_step(fleet_name, model_id, revision, include, registry, manifest_sha256=pin)
     if fleet.engine == "ollama":
         gguf = model.artifacts.gguf
         if gguf is None:

@@ -108,6 +108,8 @@ class RegistryFill:
     include: tuple[str, ...] = ()
     """Manifest paths to fill (e.g. one ONNX variant folder). Default: every file."""
     image: str = FILL_IMAGE_FROM_REGISTRY
+    manifest_sha256: str | None = None
+    """The manifest's pinned sha256, checked before any file. Default: none."""
 
     def local_path(self, volume_path: str) -> str:
         """Where the files land inside the model volume: ``<volume>/<model>/<revision>``."""
@@ -119,6 +121,8 @@ class RegistryFill:
                 "--revision", self.revision, "--dest", self.local_path(volume_path)]
         for pattern in self.include:
             args += ["--include", pattern]
+        if self.manifest_sha256 is not None:
+            args += ["--manifest-sha256", self.manifest_sha256]
         return InitStep(name="fill-model", image=self.image, command=("python", "/app/entrypoint.py"),
                         args=tuple(args), env={"HOME": CONTAINER_TMP}, mounts=(volume, "tmp"),
                         needs_https_egress=False, needs_registry_egress=True)

@@ -34,6 +34,8 @@ class ArtifactSource:
     patterns: tuple[str, ...]
     container: str
     gated: bool = False
+    manifest_sha256: str | None = None
+    """The artifact's pinned manifest digest (``artifacts.<kind>.manifest_sha256``), when the stack pins it."""
 
     @property
     def prefix(self) -> str:
@@ -74,17 +76,19 @@ def artifact_sources(settings: EnvironmentSettings) -> list[ArtifactSource]:
         st, onnx = model.artifacts.safetensors, model.artifacts.onnx
         if st is not None and model_id in used_vllm:
             out.append(ArtifactSource(model=model_id, kind="safetensors", repo=st.repo, revision=st.revision,
-                                      patterns=SAFETENSORS_PATTERNS, container=container, gated=model.gated))
+                                      patterns=SAFETENSORS_PATTERNS, container=container, gated=model.gated,
+                                      manifest_sha256=st.manifest_sha256))
         if onnx is not None and model_id in used_onnx:
             patterns = onnx_patterns(onnx.cpu_variant, onnx.cuda_variant)
             if patterns:
                 out.append(ArtifactSource(model=model_id, kind="onnx", repo=onnx.repo, revision=onnx.revision,
-                                          patterns=patterns, container=container))
+                                          patterns=patterns, container=container,
+                                          manifest_sha256=onnx.manifest_sha256))
         gguf = model.artifacts.gguf
         if gguf is not None and gguf.sha256 is not None and model_id in used_gguf:
             out.append(ArtifactSource(model=model_id, kind="gguf", repo=gguf.ollama_tag,
                                       revision=gguf_revision(gguf.sha256), patterns=("*", "*/*"),
-                                      container=container))
+                                      container=container, manifest_sha256=gguf.manifest_sha256))
     return out
 
 

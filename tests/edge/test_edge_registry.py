@@ -31,7 +31,7 @@ from components.registry.supply import gguf_revision
 from policies.rules.edge import PUBLIC_HUB_MARKERS
 from slmctl.recorder import SECRET_SIG, SECRET_VALUE_SIG, Recording, record, redact
 from stacks.settings import EnvironmentSettings
-from tests.edge.fleets import ONNX_IMAGE, SHA, make_settings
+from tests.edge.fleets import ONNX_IMAGE, SHA, make_settings, settings_dict
 from tests.registry.supply_support import REPO_ROOT
 
 ACR = "slmprodacr.azurecr.io"
@@ -204,3 +204,23 @@ def test_slmctl_plan_and_render_prod_put_no_public_hub_on_the_edge_fleet(tmp_pat
     text = deployment.read_text()
     assert "--registry" in text
     assert [w for w in PUBLIC_HUB_WORDS if w in text] == []
+
+
+def test_a_pinned_manifest_reaches_the_fill_step_of_edge_and_aks_pods(monkeypatch: pytest.MonkeyPatch) -> None:
+    from components.engines.spec import RegistryFill
+
+    pin = "f" * 64
+    doc = settings_dict(k3s={"device_class": "nuc", "model": "phi-4-mini", "delivery": "kubernetes",
+                             "engine": "onnx-genai", "devices": ["nuc-01"], "image": ONNX_IMAGE})
+    doc["models"]["phi-4-mini"]["artifacts"]["onnx"]["manifest_sha256"] = pin
+    s = EnvironmentSettings.model_validate(doc)
+    spec = edge_engines.edge_container("k3s", s.edge.fleets["k3s"], "phi-4-mini", s.models["phi-4-mini"],
+                                       s.edge.device_classes["nuc"], image="img",
+                                       registry=edge_engines.EdgeRegistry(login_server=ACR, fill_image=FILL_IMAGE))
+    assert _parsed(list(spec.init_steps[0].args), monkeypatch).manifest_sha256 == pin
+    aks = RegistryFill(account_url="https://acct.blob.core.windows.net", container="phi4-mini", model="phi-4-mini",
+                       revision="1" * 40, manifest_sha256=pin).step("models", "/models")
+    monkeypatch.delenv("SLM_REGISTRY_USERNAME")
+    options = entrypoint.build_parser().parse_args(list(aks.args))
+    assert entrypoint.problems(options) == []
+    assert options.manifest_sha256 == pin

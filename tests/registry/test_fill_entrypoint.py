@@ -104,3 +104,4 @@ def test_the_image_holds_what_the_entrypoint_imports_and_runs_as_the_pod_uid() -
     requirements = (FILL / "requirements.txt").read_text(encoding="utf-8")
     assert "azure-identity" in requirements
     assert "azure-storage-blob" in requirements
+    assert "oras" in requirements  # the edge source (components/registry/oci.py)

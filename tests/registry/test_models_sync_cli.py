@@ -123,14 +123,16 @@ def test_targets_create_the_weights_storage_and_its_dependencies_but_no_workload
     assert not [k for k in kinds if k.startswith("kubernetes:") or k.endswith("ManagedCluster")]
 
 
-def _edge_stack(tmp_path: Path) -> Path:
+def _edge_stack(tmp_path: Path, manifest_sha256: str | None = None) -> Path:
     """dev with weights from the registry and an IoT Edge fleet serving the (tiny) ONNX variant."""
     import yaml
 
     doc = yaml.safe_load((REPO_ROOT / "stacks" / "Pulumi.dev.yaml").read_text(encoding="utf-8"))
     settings = doc["config"]["slm-platform:settings"]
     settings.setdefault("registry", {})["weights_source"] = "registry"
-    settings["models"]["phi-4-mini"]["artifacts"]["onnx"] = {"repo": REPO, "revision": REV, "cpu_variant": "cpu/cpu-int4"}
+    settings["models"]["phi-4-mini"]["artifacts"]["onnx"] = {"repo": REPO, "revision": REV, "cpu_variant": "cpu/cpu-int4",
+                                                             **({"manifest_sha256": manifest_sha256}
+                                                                if manifest_sha256 else {})}
     settings["edge"] = {
         "device_classes": {"gw": {"architecture": "amd64", "memory_gib": 16, "cpus": 8}},
         "fleets": {"plant": {"device_class": "gw", "model": "phi-4-mini", "delivery": "iot-edge",
@@ -169,6 +171,19 @@ def test_sync_publishes_what_an_edge_fleet_loads_and_a_device_fills_from_it(
             capture_output=True, text=True, timeout=300, check=False)
         assert fill.returncode == 0, fill.stderr
         assert (dest / "cpu/cpu-int4/model.onnx").read_bytes() == tiny_repo()["cpu/cpu-int4/model.onnx"]
+        env_all = {**creds, "REQUESTS_CA_BUNDLE": str(bundle), "SSL_CERT_FILE": str(bundle)}
+        args = ("--model", "phi-4-mini", "--registry-server", registry.login_server)
+        pinned = run_sync(azurite, hub, tmp_path, "--stack-file", str(_edge_stack(tmp_path, pin)), *args,
+                          extra_env=env_all)
+        assert pinned.returncode == 0, pinned.stderr
+        assert "0 pushed" in pinned.stdout
+        stale = run_sync(azurite, hub, tmp_path, "--stack-file", str(_edge_stack(tmp_path, "0" * 64)), *args,
+                         extra_env=env_all)
+        assert stale.returncode == 3
+        errors = [line for line in stale.stderr.splitlines() if line.startswith("error")]
+        assert len(errors) == 1
+        assert "models.phi-4-mini.artifacts.onnx.manifest_sha256" in errors[0]
+        assert pin in errors[0]
 
 
 def test_targets_of_a_stack_with_an_edge_fleet_also_create_the_registry_and_the_deployers_push() -> None:
