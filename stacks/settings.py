@@ -530,6 +530,13 @@ class EnvironmentSettings(_Model):
                               "weights come from the registry: the blob digest is the artifact's registry revision "
                               "and what the mirror checks the Ollama tag against; set it (ollama show --modelfile "
                               f"{gguf.ollama_tag} prints it on the FROM line)")
+        for name, fleet in sorted(self.edge.fleets.items()):
+            gguf = self.models[fleet.model].artifacts.gguf if fleet.model in self.models else None
+            if (fleet.engine in ("ollama", "llamacpp") and fleet.delivery != "foundry-local" and gguf is not None
+                    and gguf.sha256 is None):
+                errors.append(f"models.{fleet.model}.artifacts.gguf.sha256: required for edge fleet {name!r}, whose "
+                              "devices pull the model from the registry: the blob digest is the artifact's registry "
+                              f"revision; set it (ollama show --modelfile {gguf.ollama_tag} prints it on the FROM line)")
         return errors
 
     def _alerting_errors(self) -> list[str]:

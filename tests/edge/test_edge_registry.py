@@ -224,3 +224,14 @@ def test_a_pinned_manifest_reaches_the_fill_step_of_edge_and_aks_pods(monkeypatc
     options = entrypoint.build_parser().parse_args(list(aks.args))
     assert entrypoint.problems(options) == []
     assert options.manifest_sha256 == pin
+
+
+def test_a_registry_sourced_gguf_fleet_without_the_blob_digest_is_refused_at_load() -> None:
+    from pydantic import ValidationError
+
+    doc = settings_dict(shop={"device_class": "nuc", "model": "phi-4-mini", "delivery": "kubernetes",
+                              "engine": "ollama", "devices": ["nuc-01"]})
+    doc["registry"] = {"weights_source": "registry"}
+    del doc["models"]["phi-4-mini"]["artifacts"]["gguf"]["sha256"]
+    with pytest.raises(ValidationError, match=r"models\.phi-4-mini\.artifacts\.gguf\.sha256: required for edge fleet 'shop'"):
+        EnvironmentSettings.model_validate(doc)
