@@ -15,15 +15,19 @@ pack remember its own per-resource work (``known_props``, the coverage views) fo
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import os
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import pulumi_policy.policy as sdk
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+_sdk: Any = sdk
+"""The SDK module as seen at call time (its names include the ones ``install`` replaces)."""
 _scope = threading.local()
 _deserialize_properties: Callable[..., dict[str, Any]] = getattr(sdk, "deserialize_properties")  # noqa: B009
 _unknown_checking_proxy: Callable[[dict[str, Any]], Any] = getattr(sdk, "unknown_checking_proxy")  # noqa: B009
@@ -72,6 +76,108 @@ def _proxy_once(props: dict[str, Any]) -> Any:
     return per_request(("proxy", id(props)), props, lambda: _unknown_checking_proxy(props))
 
 
+def _once_per_message(method: Callable[[Any, Any], Any], name: str) -> Callable[[Any, Any], Any]:
+    """A servicer helper that only reads one request message (options, provider), remembered per message."""
+
+    @functools.wraps(method)
+    def helper(self: Any, message: Any) -> Any:
+        return per_request((name, id(message)), message, lambda: method(self, message))
+
+    return helper
+
+
+_RUNTIME_ENV: Final = ("PULUMI_CONFIG", "PULUMI_PROJECT", "PULUMI_STACK", "PULUMI_DRY_RUN", "PULUMI_ORGANIZATION")
+
+
+def _once_per_environment(method: Callable[[Any], None]) -> Callable[[Any], None]:
+    """``_configure_runtime_settings`` (config and settings from the environment) again only when that changed.
+
+    The SDK re-reads the environment, re-sets every config key and re-creates the runtime settings on
+    every call; the pack's environment is fixed when the engine starts it.
+    """
+
+    @functools.wraps(method)
+    def configure(self: Any) -> None:
+        seen = tuple(os.environ.get(k) for k in _RUNTIME_ENV)
+        if getattr(self, "_slm_runtime_env", None) != seen:
+            method(self)
+            self._slm_runtime_env = seen
+
+    return configure
+
+
+SDK_ANALYZE_STACK_SHA256: Final = "3917a008482c2387d7da37f65d889970933e8df8efc57270559e20b36be837bf"
+"""sha256 of the SDK's ``AnalyzeStack`` source that ``_analyze_stack`` reproduces (pulumi-policy 1.21.0).
+
+``tests/policies/test_conversion_once.py`` fails when an SDK upgrade changes it: re-read the SDK's
+method and port the change before updating this digest."""
+
+
+SDK_ANALYZE_STACK: Final[Callable[..., Any]] = sdk._PolicyAnalyzerServicer.AnalyzeStack
+"""The SDK's own method (captured before ``install`` replaces it), for the tests that compare the two."""
+
+
+def _stack_resources(self: Any, request: Any) -> list[Any]:
+    """The SDK's ``PolicyResource`` list for an ``AnalyzeStackRequest``: parents and dependencies linked."""
+    intermediates: list[tuple[Any, str, list[str], dict[str, list[str]]]] = []
+    for r in request.resources:
+        props = _sdk.unknown_checking_proxy(_sdk.deserialize_properties(_sdk.json_format.MessageToDict(r.properties)))
+        resource = _sdk.PolicyResource(r.type, props, r.urn, r.name, self._get_resource_options(r),
+                                      self._get_provider_resource(r), None, [], {})
+        property_dependencies = {k: list(v.urns) for k, v in r.propertyDependencies.items()}
+        intermediates.append((resource, r.parent, list(r.dependencies), property_dependencies))
+    by_urn = {i[0].urn: i[0] for i in intermediates}
+    for resource, parent, dependencies, property_dependencies in intermediates:
+        if parent is not None and parent in by_urn:
+            resource.parent = by_urn[parent]
+        resource.dependencies.extend(by_urn[d] for d in dependencies if d in by_urn)
+        for k, urns in property_dependencies.items():
+            resource.property_dependencies[k] = [by_urn[d] for d in urns if d in by_urn]
+    return [i[0] for i in intermediates]
+
+
+def _analyze_stack(self: Any, request: Any, _context: Any) -> Any:
+    """The SDK's ``AnalyzeStack`` with the resource list built once per call instead of once per stack policy.
+
+    Everything else is the SDK's loop unchanged (levels, remediate as mandatory, unknown values and
+    not-applicable as the SDK reports them). The stack policies all receive the same list; the pack's
+    validators only read it.
+    """
+    self._configure_runtime_settings()
+    response = _sdk.proto.AnalyzeResponse()
+    resources: list[Any] | None = None
+    name, version = self._PolicyAnalyzerServicer__policy_pack_name, self._PolicyAnalyzerServicer__policy_pack_version
+    for policy in self._PolicyAnalyzerServicer__policies:
+        level = self._get_enforcement_level(policy)
+        if level == _sdk.EnforcementLevel.DISABLED or not isinstance(policy, _sdk.StackValidationPolicy):
+            continue
+        if level == _sdk.EnforcementLevel.REMEDIATE:
+            level = _sdk.EnforcementLevel.MANDATORY
+        report_violation = self._create_report_violation(response, policy.name, policy.description, level,
+                                                         policy.severity)
+        if resources is None:
+            resources = _stack_resources(self, request)
+        args = _sdk.StackValidationArgs(resources, self._get_policy_config(policy.name),
+                                       self._PolicyAnalyzerServicer__stack_tags)
+        try:
+            result = policy.validate(args, report_violation)
+            if _sdk.isawaitable(result):
+                loop = asyncio.new_event_loop()
+                loop.run_until_complete(asyncio.Task(result, loop=loop))
+                loop.close()
+        except _sdk.UnknownValueError as e:
+            response.diagnostics.append(_sdk.proto.AnalyzeDiagnostic(
+                policyName=policy.name, policyPackName=name, policyPackVersion=version,
+                message=(f"can't run policy '{policy.name}' from policy pack '{name}@v{version}' during preview: "
+                         f"{e.message}"),
+                urn="", description=policy.description,
+                enforcementLevel=self._map_enforcement_level(_sdk.EnforcementLevel.ADVISORY)))
+        except _sdk._NotApplicableError as e:
+            response.not_applicable.append(_sdk.proto.PolicyNotApplicable(policy_name=policy.name,
+                                                                         reason=e.reason or ""))
+    return response
+
+
 def _per_request(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def call(self: Any, request: Any, context: Any) -> Any:
@@ -92,6 +198,9 @@ def install() -> None:
     setattr(sdk, "json_format", _JsonFormatOncePerRequest())  # noqa: B010 (replaces a module attribute)
     setattr(sdk, "deserialize_properties", _deserialize_once)  # noqa: B010
     setattr(sdk, "unknown_checking_proxy", _proxy_once)  # noqa: B010
+    servicer._get_resource_options = _once_per_message(servicer._get_resource_options, "options")
+    servicer._get_provider_resource = _once_per_message(servicer._get_provider_resource, "provider")
+    servicer._configure_runtime_settings = _once_per_environment(servicer._configure_runtime_settings)
     servicer.Analyze = _per_request(servicer.Analyze)
-    servicer.AnalyzeStack = _per_request(servicer.AnalyzeStack)
+    servicer.AnalyzeStack = _per_request(_analyze_stack)
     servicer._slm_converts_once = True

@@ -801,14 +801,32 @@ def _resource_validator(spec: Spec) -> Callable[[ResourceValidationArgs, ReportV
     return validate
 
 
-def run_stack_rule(spec: Spec, resources: Sequence[StackResource], cfg: Mapping[str, Any]) -> list[Finding]:
-    """``spec``'s stack findings, plus one for a raise and one per unknown value read (fail closed)."""
-    rule = spec.stack_rule
-    assert rule is not None  # noqa: S101 (only called for stack specs)
+def _stack_known(resources: Sequence[StackResource]) -> tuple[StackResource, ...]:
+    """The stack as the stack rules read it: known props, normalized types, embedded workloads added.
+
+    A tuple: every stack policy of a call shares it (``run_stack_rule``), so none can reorder or extend it.
+    """
     known = [replace(r, type=normalize_type(r.type), props=_known_once(r.props, r.name)) for r in resources]
     # Pod specs embedded in other kinds (Argo Rollout, KServe, List items) take part as the workloads they are.
     known += [replace(r, type=view.type, props=view.props) for r in known
               for view in _views_once(r.type, r.props)[1:] if view.type in WORKLOAD_TYPES]
+    return tuple(known)
+
+
+def _stack_resources(resources: Sequence[Any]) -> list[StackResource]:
+    """The SDK's stack resources as ``StackResource``s."""
+    return [StackResource(
+        r.resource_type, r.name, r.urn, r.props, r.parent.urn if r.parent else None,
+        tuple(d.urn for d in r.dependencies),
+        {k: tuple(d.urn for d in v) for k, v in r.property_dependencies.items()},
+        r.provider.urn if r.provider is not None else "") for r in resources]
+
+
+def run_stack_rule(spec: Spec, resources: Sequence[StackResource], cfg: Mapping[str, Any]) -> list[Finding]:
+    """``spec``'s stack findings, plus one for a raise and one per unknown value read (fail closed)."""
+    rule = spec.stack_rule
+    assert rule is not None  # noqa: S101 (only called for stack specs)
+    known = conversion.per_request(("stack-known", id(resources)), resources, lambda: _stack_known(resources))
     with tracking_reads() as reads:
         try:
             findings = list(rule(known, cfg))
@@ -824,11 +842,9 @@ def run_stack_rule(spec: Spec, resources: Sequence[StackResource], cfg: Mapping[
 def _stack_validator(spec: Spec) -> Callable[[StackValidationArgs, ReportViolation], None]:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         cfg = args.get_config() or {}
-        resources = [StackResource(
-            r.resource_type, r.name, r.urn, r.props, r.parent.urn if r.parent else None,
-            tuple(d.urn for d in r.dependencies),
-            {k: tuple(d.urn for d in v) for k, v in r.property_dependencies.items()},
-            r.provider.urn if r.provider is not None else "") for r in args.resources]
+        # The same list for every stack policy of the call (policies.conversion): converted once.
+        resources = conversion.per_request(("stack-resources", id(args.resources)), args.resources,
+                                           lambda: _stack_resources(args.resources))
         notes: list[str] = []
         for finding in run_stack_rule(spec, resources, cfg):
             res = finding.resource

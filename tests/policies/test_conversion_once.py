@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 from typing import Any
 
 import pulumi_policy.policy as sdk
@@ -85,3 +87,45 @@ def test_nothing_is_remembered_between_calls(monkeypatch: pytest.MonkeyPatch) ->
     response = servicer.Analyze(changed, None)
     assert calls[0] == 2
     assert not response.diagnostics
+
+
+def test_the_reproduced_analyze_stack_is_the_installed_sdks() -> None:
+    source = inspect.getsource(conversion.SDK_ANALYZE_STACK)
+    assert hashlib.sha256(source.encode()).hexdigest() == conversion.SDK_ANALYZE_STACK_SHA256, (
+        "pulumi_policy's AnalyzeStack changed: port the change to policies/conversion.py:_analyze_stack")
+
+
+def test_analyze_stack_answers_what_the_sdk_answers() -> None:
+    conversion.install()
+    req = analyzer_pb2.AnalyzeStackRequest()
+    for i in range(3):
+        res = req.resources.add(type="t", urn=f"urn:{i}", name=f"r{i}", parent="urn:0" if i else "",
+                                dependencies=["urn:0", "urn:missing"] if i == 2 else [])
+        res.propertyDependencies["a"].urns.extend(["urn:1"])
+        res.properties.update({"i": i, "u": "04da6b54-80e4-46f7-96ec-b56ff0331ba9"})
+
+    def linked(args: Any, report: Any) -> None:
+        for r in args.resources:
+            report(f"{r.name} parent={r.parent.name if r.parent else None} deps={[d.name for d in r.dependencies]} "
+                   f"a={[d.name for d in r.property_dependencies['a']]}", r.urn)
+
+    def unknown(args: Any, report: Any) -> None:
+        del report
+        _ = args.resources[0].props["u"]  # an unknown: the SDK reports "can't run policy"
+
+    def not_applicable(args: Any, report: Any) -> None:
+        del report
+        args.not_applicable("only on Tuesdays")
+
+    policies: list[Any] = [StackValidationPolicy("linked", "d", linked, EnforcementLevel.REMEDIATE),
+                           StackValidationPolicy("unknown", "d", unknown, EnforcementLevel.MANDATORY),
+                           StackValidationPolicy("na", "d", not_applicable, EnforcementLevel.ADVISORY),
+                           StackValidationPolicy("off", "d", linked, EnforcementLevel.DISABLED)]
+    servicer = sdk._PolicyAnalyzerServicer(
+        "pack", "0.0.1", policies, EnforcementLevel.ADVISORY, None, None, None, None, None, None, None)
+    ours = servicer.AnalyzeStack(req, None)
+    theirs = conversion.SDK_ANALYZE_STACK(servicer, req, None)
+    assert ours == theirs
+    assert len(ours.diagnostics) == 4  # three resources of "linked" (remediate -> mandatory) and "can't run"
+    assert "r2 parent=r0 deps=['r0'] a=['r1']" in [d.message.splitlines()[-1] for d in ours.diagnostics]
+    assert [n.reason for n in ours.not_applicable] == ["only on Tuesdays"]
