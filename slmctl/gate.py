@@ -46,6 +46,11 @@ START_TIMEOUT_SECONDS: Final = 30.0
 RPC_TIMEOUT_SECONDS: Final = 60.0
 IN_FLIGHT: Final = 8
 """Analyze calls outstanding at once (the pack serves 4 at a time; a few more keep it busy)."""
+MAX_MESSAGE_BYTES: Final = 400 * 1024 * 1024
+"""The largest message either side accepts: the pack's own receive limit (``pulumi_policy`` serves with
+``grpc.max_receive_message_length`` 400 MiB, as the engine does; gRPC's default is 4 MiB). AnalyzeStack
+carries every resource in one message, about 2.9 KB each: 4 MiB would end near 1,400 resources, 10,000
+are about 28 MiB. A stack above it is refused with its size before the pack starts, not by gRPC."""
 STACK_SECONDS_PER_RESOURCE: Final = 0.05
 """AnalyzeStack carries every resource in one call: its deadline grows with the stack."""
 LEVELS: Final = {analyzer_pb2.ADVISORY: "advisory", analyzer_pb2.MANDATORY: "mandatory",
@@ -60,7 +65,11 @@ class GateError(Exception):
     """The pack could not be started, configured or queried (an internal error: exit 3)."""
 
 
-class GateConfigError(GateError):
+class GateInputError(GateError):
+    """What was given to the gate cannot be gated as it is (bad input: exit 2)."""
+
+
+class GateConfigError(GateInputError):
     """The policy config is invalid (bad input: exit 2)."""
 
 
@@ -293,8 +302,8 @@ class PackProcess:
         threading.Thread(target=self._drain, daemon=True).start()
         port = self._read_port()
         self.channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=[
-            ("grpc.max_receive_message_length", 400 * 1024 * 1024),
-            ("grpc.max_send_message_length", 400 * 1024 * 1024)])
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])
         self.stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
 
     def _drain(self) -> None:
@@ -425,6 +434,12 @@ def run_gate(recording: Recording, *, environment: str | None = None, config_pat
     by_urn = {r.urn: r for r in recording.registrations}
     violations: list[Violation] = []
     exemptions: list[Exemption] = []
+    stack_req = analyzer_pb2.AnalyzeStackRequest(
+        resources=[_stack_resource(r, by_urn) for r in recording.registrations])
+    if stack_req.ByteSize() > MAX_MESSAGE_BYTES:
+        msg = (f"the stack's {len(recording.registrations)} resources make a {stack_req.ByteSize():,}-byte "
+               f"AnalyzeStack message, above the pack's limit of {MAX_MESSAGE_BYTES:,} bytes; split it into stacks")
+        raise GateInputError(msg)
     with PackProcess(project=recording.project, stack=recording.stack, config=stack_config,
                      policy_dir=policy_dir) as pack:
         stub = pack.stub
@@ -450,8 +465,6 @@ def run_gate(recording: Recording, *, environment: str | None = None, config_pat
         analyzed = [r for r in recording.registrations if r.custom and not r.read
                     and not r.type.startswith("pulumi:providers:")]
         _analyze_each(stub, analyzed, by_urn, violations, exemptions)
-        stack_req = analyzer_pb2.AnalyzeStackRequest(
-            resources=[_stack_resource(r, by_urn) for r in recording.registrations])
         stack_timeout = RPC_TIMEOUT_SECONDS + STACK_SECONDS_PER_RESOURCE * len(recording.registrations)
         _collect(stub.AnalyzeStack(stack_req, timeout=stack_timeout), None, by_urn, violations, exemptions)
     policies = [PolicyMeta(p.name, p.description, resolved[p.name][0], tuple(p.tags),

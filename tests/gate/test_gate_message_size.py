@@ -1,0 +1,57 @@
+"""AnalyzeStack carries every resource in one message: the gate's limit is the pack's, and a stack above it
+is refused as input (exit 2) before the pack starts, instead of failing inside gRPC.
+
+``benchmarks/plan_bench.py --scale`` measures the real sizes (about 2.9 KB per resource, ~28 MiB at 10,000).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi_kubernetes as k8s
+import pytest
+
+from slmctl import gate as gate_mod
+from slmctl.gate import run_gate
+from slmctl.loader import load_stack_file
+from slmctl.recorder import record
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+GRPC_DEFAULT = 4 * 1024 * 1024
+BIG = 6
+
+
+def _big() -> None:
+    for i in range(BIG):
+        k8s.core.v1.ConfigMap(f"cm-{i}", metadata={"name": f"cm-{i}", "namespace": "inference"},
+                              data={"blob": "x" * (1024 * 1024)})
+
+
+def test_a_stack_message_beyond_grpcs_default_reaches_the_pack_and_back() -> None:
+    recording = record(_big, stack="dev")
+    by_urn = {r.urn: r for r in recording.registrations}
+    size = sum(gate_mod._stack_resource(r, by_urn).ByteSize() for r in recording.registrations)  # pyright: ignore[reportPrivateUsage]
+    assert size > GRPC_DEFAULT
+    result = run_gate(recording, environment="dev")
+    assert result.resources_analyzed == BIG
+    assert not [v for v in result.violations if "rule failed" in v.message]
+
+
+def test_a_stack_above_the_limit_is_input_refused_before_the_pack_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from slmctl.cli import _run_gate
+    from slmctl.errors import UsageError, classify
+
+    def no_pack(*args: object, **kwargs: object) -> None:
+        msg = "the pack must not start for a message it cannot receive"
+        raise AssertionError(msg)
+
+    monkeypatch.setattr(gate_mod, "MAX_MESSAGE_BYTES", 1000)
+    monkeypatch.setattr(gate_mod, "PackProcess", no_pack)
+    loaded = load_stack_file(REPO_ROOT / "stacks" / "Pulumi.dev.yaml")
+    with pytest.raises(UsageError) as err:
+        _run_gate(loaded, record(_big, stack="dev"), "text", None)
+    code, lines = classify(err.value)
+    assert code == 2
+    assert len(lines) == 1
+    assert f"the stack's {BIG} resources make a " in lines[0]
+    assert "above the pack's limit of 1,000 bytes" in lines[0]
