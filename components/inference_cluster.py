@@ -428,8 +428,6 @@ class InferenceCluster(pulumi.ComponentResource):
     NetworkPolicies and an Ingress exposing only the OpenAI routes.
     """
 
-    cluster: containerservice.ManagedCluster | None
-    """Escape hatch: the AKS resource (``None`` on local)."""
     cluster_name: pulumi.Output[str]
     cluster_id: pulumi.Output[str] | None
     oidc_issuer_url: pulumi.Output[str] | None
@@ -449,6 +447,10 @@ class InferenceCluster(pulumi.ComponentResource):
         self._rollouts = rollouts(settings, plans)
         self.pools: dict[str, containerservice.AgentPool] = {}
         self._certificate_grants: list[pulumi.Resource] = []
+        # Annotated here, not on the class: the SDK evaluates a component class's annotations when it
+        # registers, which loaded the AKS SDK module on local, where there is no AKS.
+        self.cluster: containerservice.ManagedCluster | None = None
+        """Escape hatch: the AKS resource (``None`` on local)."""
         if settings.uses_azure:
             self._azure(name, args)
         else:

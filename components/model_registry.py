@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Final, Literal
 
 import pulumi
-import pulumi_docker as docker
 import pulumi_random as random
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.settings import get_monitor
@@ -741,6 +740,8 @@ class ModelRegistry(pulumi.ComponentResource):
     def _built_image(self, key: str, repository: str, tag: str, context_dir: str, dockerfile: str, *,
                      depends_on: Sequence[pulumi.Resource]) -> pulumi.Output[str]:
         """Build one of the framework's images from the project, push it, return ``repo@sha256``."""
+        import pulumi_docker as docker  # here, not at the top: only stacks that build images pay its import
+
         args = self._args
         provider = args.registry_token_provider
         offline = provider is None and isinstance(get_monitor(), MockMonitor)

@@ -78,3 +78,17 @@ def test_every_shipped_stack_plans_byte_identical_with_whole_service_packages() 
     whole = run("full", list(lean["services"]))  # type: ignore[arg-type]
     assert int(whole["modules"]) > 3 * int(lean["modules"]), (lean["modules"], whole["modules"])  # type: ignore[arg-type]
     assert lean["plans"] == whole["plans"]
+
+
+def test_local_loads_neither_the_aks_nor_the_docker_sdk() -> None:
+    """local has no AKS and builds no image: its plan must not pay for those SDKs' imports."""
+    loaded = json.loads(_python("""
+        import json, sys
+        from slmctl.loader import load_stack_file
+        from slmctl.plan import make_plan
+        from pathlib import Path
+        make_plan(load_stack_file(Path("stacks/Pulumi.local.yaml")))
+        print(json.dumps(sorted(m for m in sys.modules
+                                if m.startswith(("pulumi_azure_native.containerservice.", "pulumi_docker")))))
+    """))
+    assert loaded == []
