@@ -53,6 +53,7 @@ from policies.rules import (
     scheduling,
     serving,
     stack,
+    tokens,
     workloads,
 )
 from policies.rules import cost as cost_rules
@@ -170,7 +171,7 @@ SPECS: Final[tuple[Spec, ...]] = (
          ("AIF-03",), "D/A/A", "CKV_AZURE_247; MCSB NS-2", foundry.outbound_restricted),
     Spec("slm-foundry-private-endpoint", "Every private Foundry account has a private endpoint (group 'account').",
          ("AIF-04",), "D/A/M", "PSRule Azure.AI.PrivateEndpoints; MCSB NS-2",
-         stack_rule=_pe(foundry.ACCOUNT, "account", "accounts"), config=_s(requireForAll={"type": "boolean",
+         stack_rule=_pe(tokens.FOUNDRY_ACCOUNT, "account", "accounts"), config=_s(requireForAll={"type": "boolean",
                                                                                           "default": False})),
     Spec("slm-foundry-managed-identity", "Foundry accounts and projects have a managed identity.",
          ("AIF-05",), "A/M/M", "CKV_AZURE_238; MCSB IM-3; PSRule Azure.AI.ManagedIdentity", foundry.managed_identity),
@@ -236,7 +237,7 @@ SPECS: Final[tuple[Spec, ...]] = (
     Spec("slm-keyvault-network", "Key Vaults are not open to the public internet.", ("KV-03",), "A/A/M",
          "CKV_AZURE_189, CKV_AZURE_109; MCSB NS-2", data.keyvault_network),
     Spec("slm-keyvault-private-endpoint", "Private Key Vaults have a private endpoint (group 'vault').",
-         ("KV-03",), "D/A/M", "CKV2_AZURE_32; MCSB NS-2", stack_rule=_pe(data.VAULT, "vault", "vaults"),
+         ("KV-03",), "D/A/M", "CKV2_AZURE_32; MCSB NS-2", stack_rule=_pe(tokens.VAULT, "vault", "vaults"),
          config=_s(requireForAll={"type": "boolean", "default": False})),
     Spec("slm-keyvault-secret-metadata", "Key Vault secrets have an expiry and a content type.", ("KV-04",), "A/A/M",
          "CKV_AZURE_41, CKV_AZURE_114; MCSB IM-8", data.keyvault_secret_metadata, severity=L),

@@ -10,11 +10,10 @@ from typing import Any, Final
 
 from policies.rules.catalog import VM_SKUS
 from policies.rules.cidr import admits_internet, describe
-from policies.rules.cost import VMSS, is_spot, node_count
+from policies.rules.cost import is_spot, node_count
+from policies.rules.tokens import AGENT_POOL, CLUSTER, VMSS
 from policies.rules.wire import Props, get, items, mapping, number, show, truthy
 
-CLUSTER: Final = "azure-native:containerservice:ManagedCluster"
-AGENT_POOL: Final = "azure-native:containerservice:AgentPool"
 NETWORK_POLICIES: Final = frozenset({"azure", "calico", "cilium"})
 SYSTEM_TAINT: Final = "CriticalAddonsOnly=true:NoSchedule"
 DEFAULT_GPU_TAINT: Final = "sku=gpu:NoSchedule"

@@ -21,13 +21,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from policies.rules.stack import Finding, StackResource
+from policies.rules.tokens import (
+    ACTION_GROUP,
+    HELM_RELEASE,
+    K8S_SECRET,
+    PROMETHEUS_RULE,
+    PROMETHEUS_RULE_GROUP,
+)
 from policies.rules.wire import get, is_list, is_map, show
 
-RULE_GROUP: Final = "azure-native:alertsmanagement:PrometheusRuleGroup"
-ACTION_GROUP: Final = "azure-native:monitor:ActionGroup"
-PROMETHEUS_RULE: Final = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
-K8S_SECRET: Final = "kubernetes:core/v1:Secret"  # noqa: S105 (a type token)
-RELEASE: Final = "kubernetes:helm.sh/v3:Release"
 ROUTES_ANNOTATION: Final = "slm.io/alert-routes"
 """Mirrors components.monitoring.alerting.ROUTES_ANNOTATION (the pack imports nothing from components)."""
 
@@ -74,7 +76,7 @@ def _managed(r: StackResource, groups: Mapping[str, StackResource]) -> list[Find
 def _in_cluster_routes(resources: Sequence[StackResource]) -> dict[str, list[str]] | None:
     """The severity routes of the Secret a kube-prometheus-stack Release mounts, else None."""
     mounted = {str(get(r.props, "values.alertmanager.alertmanagerSpec.configSecret") or "")
-               for r in resources if r.type == RELEASE
+               for r in resources if r.type == HELM_RELEASE
                and get(r.props, "values.alertmanager.alertmanagerSpec.useExistingSecret") is True}
     for r in resources:
         if r.type == K8S_SECRET and str(get(r.props, "metadata.name") or "") in mounted:
@@ -114,7 +116,7 @@ def alert_routing(resources: Sequence[StackResource], cfg: Mapping[str, Any]) ->
     routes = _in_cluster_routes(resources)
     out: list[Finding] = []
     for r in resources:
-        if r.type == RULE_GROUP:
+        if r.type == PROMETHEUS_RULE_GROUP:
             out.extend(_managed(r, groups))
         elif r.type == PROMETHEUS_RULE:
             out.extend(_in_cluster(r, routes))

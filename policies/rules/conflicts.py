@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from policies.rules.relations import deps_of, known, listed
+from policies.rules.plan_graph import deps_of, known, listed
 from policies.rules.stack import DIAGNOSTIC_SETTINGS, REQUIRED_LOGS, Finding, StackResource
 from policies.rules.wire import get
 

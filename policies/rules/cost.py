@@ -27,6 +27,7 @@ from policies.rules.catalog import (
     VM_SKUS,
     monthly_usd,
 )
+from policies.rules.tokens import AGENT_POOL, CLUSTER, CONTAINER_GROUP, FOUNDRY_DEPLOYMENT, VM, VMSS
 from policies.rules.wire import Props, get, items, mapping, number, show
 
 REQUIRED_TAGS: Final = ("environment", "owner", "costCenter", "workload")
@@ -63,12 +64,6 @@ def required_tags(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]
     return []
 
 
-CLUSTER: Final = "azure-native:containerservice:ManagedCluster"
-AGENT_POOL: Final = "azure-native:containerservice:AgentPool"
-VMSS: Final = "azure-native:compute:VirtualMachineScaleSet"
-VM: Final = "azure-native:compute:VirtualMachine"
-CONTAINER_GROUP: Final = "azure-native:containerinstance:ContainerGroup"
-FOUNDRY_DEPLOYMENT: Final = "azure-native:cognitiveservices:Deployment"
 UNPRICED_COMPUTE: Final[dict[str, str]] = {
     "azure-native:app:ContainerApp": "Container Apps bill per vCPU- and GiB-second of replicas",
     "azure-native:app:Job": "Container Apps jobs bill per vCPU- and GiB-second of executions",

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from policies.rules.stack import Finding, StackResource
+from policies.rules.tokens import REPLICA_SET
 from policies.rules.wire import WORKLOAD_TYPES, KnownDict, Props, is_list, is_map, show
 
-REPLICA_SET: Final = "kubernetes:apps/v1:ReplicaSet"
 TEMPLATE_PATH: Final = "spec.template.spec"
 MAX_POD_SPEC_DEPTH: Final = 6
 _K8S_TYPE_RE: Final = re.compile(r"^kubernetes:(?P<gv>[a-z0-9.-]+/v[0-9a-z]+):(?P<kind>[A-Za-z0-9]+)$")

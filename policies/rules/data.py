@@ -9,16 +9,18 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from policies.rules.cidr import admits_internet, describe
+from policies.rules.tokens import (
+    BLOB_CONTAINER,
+    BLOB_SERVICE,
+    NSG,
+    REGISTRY,
+    SECURITY_RULE,
+    STORAGE_ACCOUNT,
+    VAULT,
+    VAULT_SECRET,
+)
 from policies.rules.wire import Props, get, items, mapping, number, show
 
-REGISTRY: Final = "azure-native:containerregistry:Registry"
-VAULT: Final = "azure-native:keyvault:Vault"
-SECRET: Final = "azure-native:keyvault:Secret"  # noqa: S105 (a type token)
-STORAGE: Final = "azure-native:storage:StorageAccount"
-CONTAINER: Final = "azure-native:storage:BlobContainer"
-BLOB_SERVICE: Final = "azure-native:storage:BlobServiceProperties"
-NSG: Final = "azure-native:network:NetworkSecurityGroup"
-SECURITY_RULE: Final = "azure-native:network:SecurityRule"
 SENSITIVE_PORTS: Final = (22, 3389, 6443, 11434, 8000, 8080)
 """SSH, RDP, the Kubernetes API, Ollama, vLLM and ONNX Runtime servers."""
 
@@ -115,7 +117,7 @@ def keyvault_network(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[s
 
 def keyvault_secret_metadata(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """KV-04: secrets expire and say what they hold (never reads the value)."""
-    if type_ != SECRET:
+    if type_ != VAULT_SECRET:
         return []
     out = []
     # azure-native names ARM's `attributes.exp` `expires` on the wire; accept either spelling.
@@ -129,7 +131,7 @@ def keyvault_secret_metadata(type_: str, props: Props, cfg: Mapping[str, Any]) -
 
 def storage_transport(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """STG-01: HTTPS only, TLS 1.2."""
-    if type_ != STORAGE:
+    if type_ != STORAGE_ACCOUNT:
         return []
     out = []
     if get(props, "enableHttpsTrafficOnly") is False:
@@ -141,17 +143,17 @@ def storage_transport(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[
 
 def storage_public_blob(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """STG-02: no anonymous blob access (account and containers)."""
-    if type_ == STORAGE and get(props, "allowBlobPublicAccess") is not False:
+    if type_ == STORAGE_ACCOUNT and get(props, "allowBlobPublicAccess") is not False:
         return [f"allowBlobPublicAccess: found {show(get(props, 'allowBlobPublicAccess'))}; set it to false, model "
                 "weights are not public."]
-    if type_ == CONTAINER and get(props, "publicAccess") not in (None, "None"):
+    if type_ == BLOB_CONTAINER and get(props, "publicAccess") not in (None, "None"):
         return [f"publicAccess: found {show(get(props, 'publicAccess'))}; use 'None'."]
     return []
 
 
 def storage_shared_key(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """STG-02: no shared-key (account key / SAS) authorization."""
-    if type_ == STORAGE and get(props, "allowSharedKeyAccess") is not False:
+    if type_ == STORAGE_ACCOUNT and get(props, "allowSharedKeyAccess") is not False:
         return [f"allowSharedKeyAccess: found {show(get(props, 'allowSharedKeyAccess'))}; set it to false and use "
                 "Entra ID (Storage Blob Data Reader) for model downloads."]
     return []
@@ -164,7 +166,7 @@ def storage_network(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[st
             return [f"deleteRetentionPolicy.enabled: found {show(get(props, 'deleteRetentionPolicy.enabled'))}; "
                     "enable blob soft delete for model artifacts."]
         return []
-    if type_ != STORAGE:
+    if type_ != STORAGE_ACCOUNT:
         return []
     if get(props, "publicNetworkAccess") == "Disabled":
         return []

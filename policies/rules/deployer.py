@@ -21,21 +21,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from policies.rules.stack import PRIVATE_ENDPOINT, Finding, StackResource
+from policies.rules.stack import Finding, StackResource
+from policies.rules.tokens import (
+    CLUSTER,
+    DNS_ZONE_LINK,
+    DYNAMIC_RESOURCE,
+    IOT_HUB,
+    K8S_PROVIDER,
+    NAT_GATEWAY,
+    PRIVATE_ENDPOINT,
+    PUBLIC_IP,
+    REGISTRY,
+    SUBNET,
+    VMSS,
+    VNET,
+)
 from policies.rules.wire import get, items, mapping
 
-CLUSTER: Final = "azure-native:containerservice:ManagedCluster"
-REGISTRY: Final = "azure-native:containerregistry:Registry"
-IOT_HUB: Final = "azure-native:iothub:IotHubResource"
-SUBNET: Final = "azure-native:network:Subnet"
-VNET: Final = "azure-native:network:VirtualNetwork"
-NAT_GATEWAY: Final = "azure-native:network:NatGateway"
-PUBLIC_IP: Final = "azure-native:network:PublicIPAddress"
-VMSS: Final = "azure-native:compute:VirtualMachineScaleSet"
-ZONE_LINK: Final = "azure-native:privatedns:VirtualNetworkLink"
-K8S_PROVIDER: Final = "pulumi:providers:kubernetes"
 DOCKER_IMAGE: Final = "docker:index/image:Image"
-DYNAMIC: Final = "pulumi-python:dynamic:Resource"
 RUNNER_ROLE: Final = ("slm.io/role", "deploy-runner")
 ZONES: Final[Mapping[str, str]] = {REGISTRY: "privatelink.azurecr.io", IOT_HUB: "privatelink.azure-devices.net"}
 GROUP_IDS: Final[Mapping[str, str]] = {REGISTRY: "registry", IOT_HUB: "iotHub"}
@@ -165,7 +168,7 @@ def _private_path(target: StackResource, resources: Sequence[StackResource], vne
         for pe in resources if pe.type == PRIVATE_ENDPOINT)
     vnet_urns = {r.urn for r in resources if r.type == VNET and str(get(r.props, "virtualNetworkName")) in vnets}
     linked = any(str(get(link.props, "privateZoneName")) == zone and _deps(link) & vnet_urns
-                 for link in resources if link.type == ZONE_LINK)
+                 for link in resources if link.type == DNS_ZONE_LINK)
     return endpoint and linked
 
 
@@ -212,7 +215,7 @@ def deployer_reach(resources: Sequence[StackResource], cfg: Mapping[str, Any],
         if message:
             out.append(Finding(message, cluster))
     pushed = {u for img in resources if img.type == DOCKER_IMAGE and not get(img.props, "skipPush") for u in _deps(img)}
-    applied = {u for d in resources if d.type == DYNAMIC and get(d.props, "hubHostName") for u in _deps(d)}
+    applied = {u for d in resources if d.type == DYNAMIC_RESOURCE and get(d.props, "hubHostName") for u in _deps(d)}
     for target in resources:
         if target.type == REGISTRY and target.urn in pushed:
             message = _data_plane_finding(target, "the image push", resources, deployer, vantage)

@@ -9,15 +9,13 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
+from policies.rules.tokens import DYNAMIC_RESOURCE, IOT_HUB
 from policies.rules.wire import Props, get, items, mapping, metadata_labels, number, pod_spec, show
 from policies.rules.workloads import registry_allowed
 
 EDGE_LABEL: Final = "slm.io/tier"
 DEVICE_CLASS_LABEL: Final = "slm.io/device-class"
 MODEL_DIGEST_KEY: Final = "slm.io/model-sha256"
-IOT_HUB: Final = "azure-native:iothub:IotHubResource"
-DYNAMIC_RESOURCE: Final = "pulumi-python:dynamic:Resource"
-"""azure-native 3.x's token (``devices:IotHubResource`` is only an alias; the engine sends this one)."""
 SHA256_RE: Final = re.compile(r"^(sha256:)?[0-9a-f]{64}$")
 _UNITS: Final = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 

@@ -14,9 +14,9 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any, Final
 
+from policies.rules.tokens import NETWORK_POLICY
 from policies.rules.wire import Props, get, items, mapping, metadata_labels, namespace_of, show
 
-NETWORK_POLICY: Final = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 PRIVATE_RANGES: Final = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
 """RFC 1918 and the shared address space (AKS overlay pod CIDRs): the VNet, peered VNets, private endpoints."""
 ENTRA_ID_LOGIN_CIDRS: Final = ("20.20.32.0/19", "20.190.128.0/18", "20.231.128.0/19", "40.126.0.0/18")

@@ -29,6 +29,7 @@ from typing import Any, Final
 from policies.rules.catalog import FOUNDRY_OFFERS
 from policies.rules.plan_graph import HELM_RELEASE_TYPES, chart_name
 from policies.rules.stack import Finding, StackResource
+from policies.rules.tokens import FOUNDRY_DEPLOYMENT
 from policies.rules.wire import get, mapping, pod_spec
 
 DATA_DIR: Final = Path(__file__).resolve().parents[1] / "data"
@@ -37,7 +38,6 @@ ONNX_SERVER_CLI: Final = DATA_DIR / "onnx-server-cli.json"
 """The ONNX server's command line as data (generated from its ``build_parser()``; see ``cli_spec``)."""
 ONNX_ENTRYPOINT: Final = "/app/server.py"
 """The image's ENTRYPOINT is ``python /app/server.py`` (components/engines/onnx_server/Dockerfile)."""
-FOUNDRY_DEPLOYMENT: Final = "azure-native:cognitiveservices:Deployment"
 REFRESH: Final = "python scripts/refresh_helm_index.py"
 
 

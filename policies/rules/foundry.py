@@ -14,12 +14,9 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from policies.rules.data import open_ip_rules
+from policies.rules.tokens import FOUNDRY_ACCOUNT, FOUNDRY_DEPLOYMENT, FOUNDRY_PROJECT, RAI_POLICY
 from policies.rules.wire import Props, get, items, number, show
 
-ACCOUNT: Final = "azure-native:cognitiveservices:Account"
-PROJECT: Final = "azure-native:cognitiveservices:Project"
-DEPLOYMENT: Final = "azure-native:cognitiveservices:Deployment"
-RAI_POLICY: Final = "azure-native:cognitiveservices:RaiPolicy"
 CONNECTIONS: Final = frozenset({"azure-native:cognitiveservices:ProjectConnection",
                                 "azure-native:cognitiveservices:AccountConnection"})
 MANAGED_IDENTITY_TYPES: Final = frozenset({"SystemAssigned", "UserAssigned", "SystemAssigned,UserAssigned",
@@ -35,7 +32,7 @@ DEFAULT_RAI_POLICIES: Final = ("Microsoft.DefaultV2", "Microsoft.Default")
 
 def account_kind(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AIF-01: a Foundry account is ``kind: AIServices`` with a custom subdomain (Entra auth needs it)."""
-    if type_ != ACCOUNT:
+    if type_ != FOUNDRY_ACCOUNT:
         return []
     out = []
     if get(props, "kind") != "AIServices":
@@ -48,7 +45,7 @@ def account_kind(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
 
 def local_auth_disabled(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AIF-02: key auth off on the account; connections do not use API keys."""
-    if type_ == ACCOUNT and get(props, "properties.disableLocalAuth") is not True:
+    if type_ == FOUNDRY_ACCOUNT and get(props, "properties.disableLocalAuth") is not True:
         return [f"properties.disableLocalAuth: found {show(get(props, 'properties.disableLocalAuth'))}; "
                 "set it to true and grant callers 'Cognitive Services User' through Entra ID."]
     if type_ in CONNECTIONS and get(props, "properties.authType") == "ApiKey":
@@ -58,7 +55,7 @@ def local_auth_disabled(type_: str, props: Props, cfg: Mapping[str, Any]) -> lis
 
 def public_network(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AIF-03 inbound: public network access disabled, or network ACLs default to Deny."""
-    if type_ != ACCOUNT:
+    if type_ != FOUNDRY_ACCOUNT:
         return []
     pna = get(props, "properties.publicNetworkAccess")
     default_action = get(props, "properties.networkAcls.defaultAction")
@@ -73,7 +70,7 @@ def public_network(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str
 
 def outbound_restricted(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AIF-03 outbound: data exfiltration protection with an FQDN allow-list."""
-    if type_ != ACCOUNT:
+    if type_ != FOUNDRY_ACCOUNT:
         return []
     if get(props, "properties.restrictOutboundNetworkAccess") is not True:
         return [f"properties.restrictOutboundNetworkAccess: found "
@@ -86,7 +83,7 @@ def outbound_restricted(type_: str, props: Props, cfg: Mapping[str, Any]) -> lis
 
 def managed_identity(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AIF-05: accounts and projects have a managed identity."""
-    if type_ not in (ACCOUNT, PROJECT):
+    if type_ not in (FOUNDRY_ACCOUNT, FOUNDRY_PROJECT):
         return []
     kind = get(props, "identity.type")
     if kind in MANAGED_IDENTITY_TYPES:
@@ -97,7 +94,7 @@ def managed_identity(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[s
 
 def customer_managed_key(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AIF-06: encryption with a customer-managed key when ``requireCmk``."""
-    if type_ != ACCOUNT or not cfg.get("requireCmk", True):
+    if type_ != FOUNDRY_ACCOUNT or not cfg.get("requireCmk", True):
         return []
     if get(props, "properties.encryption.keySource") != "Microsoft.KeyVault":
         return [f"properties.encryption.keySource: found {show(get(props, 'properties.encryption.keySource'))};"
@@ -110,7 +107,7 @@ def customer_managed_key(type_: str, props: Props, cfg: Mapping[str, Any]) -> li
 
 def approved_models(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AIF-07: deployments use catalogue models, pinned, without silent auto-upgrade (config)."""
-    if type_ != DEPLOYMENT:
+    if type_ != FOUNDRY_DEPLOYMENT:
         return []
     out = []
     fmt, name = get(props, "properties.model.format"), get(props, "properties.model.name")
@@ -130,7 +127,7 @@ def approved_models(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[st
 def rai_policy(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AIF-08: deployments name an approved content-filter (RAI) policy."""
     allowed = [str(p) for p in cfg.get("approvedRaiPolicies", DEFAULT_RAI_POLICIES)]
-    if type_ == DEPLOYMENT:
+    if type_ == FOUNDRY_DEPLOYMENT:
         name = get(props, "properties.raiPolicyName")
     elif type_ == RAI_POLICY:
         name = get(props, "raiPolicyName")
@@ -152,7 +149,7 @@ def no_preview_api(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str
 
 def deployment_sku(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """GPU-06: deployment type and capacity within the environment's allowance."""
-    if type_ != DEPLOYMENT:
+    if type_ != FOUNDRY_DEPLOYMENT:
         return []
     out = []
     sku = get(props, "sku.name")

@@ -19,10 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from policies.rules.aks import CLUSTER
-from policies.rules.relations import (
+from policies.rules.plan_graph import (
     DEPLOYER_MARK,
-    IDENTITY,
     ancestors,
     by_urn,
     clusters_running,
@@ -36,20 +34,23 @@ from policies.rules.relations import (
     scope_covers,
 )
 from policies.rules.stack import Finding, StackResource
+from policies.rules.tokens import (
+    CLUSTER,
+    FEDERATED_CREDENTIAL,
+    GRAFANA,
+    IDENTITY,
+    IOT_HUB,
+    K8S_PROVIDER,
+    MONITOR_WORKSPACE,
+    REGISTRY,
+    SCALED_OBJECT,
+    SECRET_PROVIDER_CLASS,
+    SUBNET,
+    TRIGGER_AUTH,
+    VAULT,
+)
 from policies.rules.wire import WORKLOAD_TYPES, get, items, mapping, namespace_of, pod_spec
 
-REGISTRY: Final = "azure-native:containerregistry:Registry"
-VAULT: Final = "azure-native:keyvault:Vault"
-SUBNET: Final = "azure-native:network:Subnet"
-VNET: Final = "azure-native:network:VirtualNetwork"
-AMW: Final = "azure-native:monitor:AzureMonitorWorkspace"
-GRAFANA: Final = "azure-native:dashboard:Grafana"
-IOT_HUB: Final = "azure-native:iothub:IotHubResource"
-FIC: Final = "azure-native:managedidentity:FederatedIdentityCredential"
-SPC: Final = "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass"
-SCALED_OBJECT: Final = "kubernetes:keda.sh/v1alpha1:ScaledObject"
-TRIGGER_AUTH: Final = "kubernetes:keda.sh/v1alpha1:TriggerAuthentication"
-KUBE_PROVIDER: Final = "pulumi:providers:kubernetes"
 KEDA_SUBJECT: Final = "system:serviceaccount:kube-system:keda-operator"
 PULL_ROLES: Final = ("AcrPull", "AcrPush", "Owner")
 SECRET_ROLES: Final = ("Key Vault Secrets User", "Key Vault Secrets Officer", "Key Vault Administrator", "Owner")
@@ -152,7 +153,7 @@ def secrets_reader(resources: Sequence[StackResource], cfg: Mapping[str, Any]) -
     """The identity a SecretProviderClass reads Key Vault with holds Key Vault Secrets User on that vault."""
     index, ras, out = by_urn(resources), role_assignments(resources), []
     vaults = _of(resources, VAULT)
-    for spc in _of(resources, SPC):
+    for spc in _of(resources, SECRET_PROVIDER_CLASS):
         if get(spc.props, "spec.provider") != "azure":
             continue
         vault = _vault_of(spc, vaults)
@@ -193,10 +194,10 @@ def keda_metrics_reader(resources: Sequence[StackResource], cfg: Mapping[str, An
     """KEDA queries an Azure Monitor workspace as an identity federated to keda-operator with Monitoring Data Reader."""
     index, ras, out = by_urn(resources), role_assignments(resources), []
     auths = _of(resources, TRIGGER_AUTH)
-    fics = _of(resources, FIC)
+    fics = _of(resources, FEDERATED_CREDENTIAL)
     for so in _of(resources, SCALED_OBJECT):
         for i, trigger in enumerate(mapping(t) for t in items(get(so.props, "spec.triggers"))):
-            workspace = _workspace_of(so, trigger, _of(resources, AMW)) if trigger.get("type") == "prometheus" else None
+            workspace = _workspace_of(so, trigger, _of(resources, MONITOR_WORKSPACE)) if trigger.get("type") == "prometheus" else None
             if workspace is None:
                 continue
             ref = str(mapping(trigger.get("authenticationRef")).get("name") or "")
@@ -250,7 +251,7 @@ def _aks_rbac_only(c: StackResource) -> bool:
 def deployer_grants(resources: Sequence[StackResource], cfg: Mapping[str, Any]) -> list[Finding]:
     """The identity running ``pulumi up`` may write every data plane the plan writes, before it writes."""
     index, ras, out = by_urn(resources), role_assignments(resources), []
-    providers = _of(resources, KUBE_PROVIDER)
+    providers = _of(resources, K8S_PROVIDER)
     for c in (c for c in _of(resources, CLUSTER) if _aks_rbac_only(c)):
         writers = [p for p in providers if c.urn in ancestors(p, index)]
         out += _deployer_need(c, writers, role=AKS_ADMIN[0], why="Kubernetes objects", ras=ras, index=index,

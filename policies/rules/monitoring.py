@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from policies.rules.tokens import GRAFANA, LOG_WORKSPACE
 from policies.rules.wire import (
     Props,
     get,
@@ -19,8 +20,6 @@ from policies.rules.wire import (
     show,
 )
 
-WORKSPACE: Final = "azure-native:operationalinsights:Workspace"
-GRAFANA: Final = "azure-native:dashboard:Grafana"
 MONITORING_APPS: Final = ("grafana", "prometheus", "alertmanager")
 
 
@@ -32,7 +31,7 @@ def container_insights(type_: str, props: Props, cfg: Mapping[str, Any]) -> list
             return []
         return ["azureMonitorProfile.metrics.enabled: found unset and no omsagent add-on; enable managed "
                 "Prometheus (or Container Insights)."]
-    if type_ == WORKSPACE:
+    if type_ == LOG_WORKSPACE:
         minimum = number(cfg.get("minRetentionDays", 30)) or 30
         days = number(get(props, "retentionInDays"))
         if days is None or days < minimum:

@@ -23,8 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from policies.rules.aks import CLUSTER
-from policies.rules.relations import (
+from policies.rules.plan_graph import (
     by_urn,
     clusters_running,
     deps_of,
@@ -37,7 +36,21 @@ from policies.rules.relations import (
     role_assignments,
     scope_covers,
 )
-from policies.rules.stack import NETWORK_POLICY, PRIVATE_ENDPOINT, SERVICE, Finding, StackResource
+from policies.rules.stack import Finding, StackResource
+from policies.rules.tokens import (
+    CLUSTER,
+    DNS_ZONE_GROUP,
+    DNS_ZONE_LINK,
+    FEDERATED_CREDENTIAL,
+    HELM_RELEASE,
+    MANAGED_PROMETHEUS_GROUP,
+    NETWORK_POLICY,
+    PRIVATE_ENDPOINT,
+    PROMETHEUS_GROUP,
+    SECRET_PROVIDER_CLASS,
+    SERVICE,
+    SUBNET,
+)
 from policies.rules.wire import (
     WORKLOAD_TYPES,
     get,
@@ -48,16 +61,6 @@ from policies.rules.wire import (
     pod_spec,
     selector_matches,
 )
-
-SUBNET: Final = "azure-native:network:Subnet"
-ZONE: Final = "azure-native:privatedns:PrivateZone"
-ZONE_LINK: Final = "azure-native:privatedns:VirtualNetworkLink"
-ZONE_GROUP: Final = "azure-native:network:PrivateDnsZoneGroup"
-SPC: Final = "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass"
-FIC: Final = "azure-native:managedidentity:FederatedIdentityCredential"
-HELM_RELEASE: Final = "kubernetes:helm.sh/v3:Release"
-MANAGED_PROMETHEUS_GROUP: Final = "kubernetes:azmonitoring.coreos.com/"
-PROMETHEUS_GROUP: Final = "kubernetes:monitoring.coreos.com/"
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,7 @@ def _endpoints(target: StackResource, spec: Private, resources: Sequence[StackRe
 def _dns_gap(pe: StackResource, spec: Private, vnet: StackResource | None, resources: Sequence[StackResource],
              index: Mapping[str, StackResource]) -> str | None:
     """What is missing for ``pe``'s name to resolve from ``vnet`` (None: nothing)."""
-    groups = [g for g in _of(resources, ZONE_GROUP) if pe.urn in deps_of(g, "privateEndpointName")]
+    groups = [g for g in _of(resources, DNS_ZONE_GROUP) if pe.urn in deps_of(g, "privateEndpointName")]
     zones = [index[u] for g in groups for u in deps_of(g, "privateDnsZoneConfigs") if u in index]
     names = {str(get(z.props, "privateZoneName") or physical_name(z)) for z in zones}
     for g in groups:
@@ -135,7 +138,7 @@ def _dns_gap(pe: StackResource, spec: Private, vnet: StackResource | None, resou
                 "privateDnsZoneConfigs name that zone")
     for zone in spec.zones:
         zone_res = [z for z in zones if str(get(z.props, "privateZoneName")) == zone]
-        links = [ln for ln in _of(resources, ZONE_LINK) if any(z.urn in deps_of(ln, "privateZoneName") for z in zone_res)
+        links = [ln for ln in _of(resources, DNS_ZONE_LINK) if any(z.urn in deps_of(ln, "privateZoneName") for z in zone_res)
                  or get(ln.props, "privateZoneName") == zone]
         if not any(vnet is None or vnet.urn in deps_of(ln, "virtualNetwork") or refers_to(
                 ln, "virtualNetwork", vnet, get(ln.props, "virtualNetwork.id")) for ln in links):
@@ -179,12 +182,12 @@ def _clients(target: StackResource, resources: Sequence[StackResource],
     clusters = _of(resources, CLUSTER)
     if target.type == "azure-native:keyvault:Vault":
         name = physical_name(target).lower()
-        return [(f"the CSI driver for {s.name!r}", c) for s in _of(resources, SPC) if target.urn in deps_of(s, "spec")
+        return [(f"the CSI driver for {s.name!r}", c) for s in _of(resources, SECRET_PROVIDER_CLASS) if target.urn in deps_of(s, "spec")
                 or str(get(s.props, "spec.parameters.keyvaultName") or "").lower() == name
                 for c in clusters_running(s, clusters, index)]
     if target.type == "azure-native:storage:StorageAccount":
         issuers = {u: [index[c] for c in deps_of(f, "issuer") if c in index and index[c].type == CLUSTER]
-                   for f in _of(resources, FIC) for u in deps_of(f, "resourceName")}
+                   for f in _of(resources, FEDERATED_CREDENTIAL) for u in deps_of(f, "resourceName")}
         return [(f"pods federated to {i.name!r}", c) for ra in role_assignments(resources) if scope_covers(ra, target)
                 and grants(ra, ("Storage Blob Data Reader", "Storage Blob Data Contributor"))
                 for i in identities_in(ra, "principalId", index) for c in issuers.get(i.urn, [])]

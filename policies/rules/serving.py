@@ -11,6 +11,7 @@ from typing import Any, Final
 
 from policies.rules.catalog import VALID_TOOL_CALL_PARSERS
 from policies.rules.memory_fit import SHAPE_ANNOTATIONS, declares_shape, estimate, shape_from_annotations
+from policies.rules.tokens import HPA, SCALED_OBJECT
 from policies.rules.wire import Container, Props, get, items, mapping, number, pod_spec, show
 
 VALID_OLLAMA_VARS: Final = frozenset({
@@ -22,8 +23,6 @@ VALID_OLLAMA_VARS: Final = frozenset({
 """Server variables documented by Ollama (SLM_FACTS.md); extend with ``extraOllamaVars``."""
 QUANT_FLAGS: Final = ("awq", "awq_marlin", "gptq", "gptq_marlin")
 GPU_UTIL_RE: Final = re.compile(r"DCGM_FI_DEV_GPU_UTIL|gpu_util", re.IGNORECASE)
-HPA: Final = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
-SCALED_OBJECT: Final = "kubernetes:keda.sh/v1alpha1:ScaledObject"
 MONITORS: Final = frozenset({"kubernetes:monitoring.coreos.com/v1:ServiceMonitor",
                              "kubernetes:monitoring.coreos.com/v1:PodMonitor",
                              "kubernetes:azmonitoring.coreos.com/v1:ServiceMonitor",

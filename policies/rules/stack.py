@@ -10,7 +10,17 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from policies.rules import cost
-from policies.rules.aks import AGENT_POOL, CLUSTER, is_gpu_size, pools
+from policies.rules.aks import is_gpu_size, pools
+from policies.rules.tokens import (
+    AGENT_POOL,
+    CLUSTER,
+    HPA,
+    NETWORK_POLICY,
+    PDB,
+    PRIVATE_ENDPOINT,
+    SCALED_OBJECT,
+    SERVICE,
+)
 from policies.rules.wire import (
     WORKLOAD_TYPES,
     Props,
@@ -26,11 +36,8 @@ from policies.rules.wire import (
     show,
 )
 
-PRIVATE_ENDPOINT: Final = "azure-native:network:PrivateEndpoint"
 DIAGNOSTIC_SETTINGS: Final = frozenset({"azure-native:insights:DiagnosticSetting",
                                         "azure-native:monitor:DiagnosticSetting"})
-NETWORK_POLICY: Final = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
-SERVICE: Final = "kubernetes:core/v1:Service"
 SERVICE_MONITORS: Final = frozenset({
     "kubernetes:monitoring.coreos.com/v1:ServiceMonitor",
     "kubernetes:azmonitoring.coreos.com/v1:ServiceMonitor",  # Azure Managed Prometheus (ama-metrics)
@@ -39,9 +46,6 @@ POD_MONITORS: Final = frozenset({
     "kubernetes:monitoring.coreos.com/v1:PodMonitor",
     "kubernetes:azmonitoring.coreos.com/v1:PodMonitor",
 })
-PDB: Final = "kubernetes:policy/v1:PodDisruptionBudget"
-HPA: Final = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
-SCALED_OBJECT: Final = "kubernetes:keda.sh/v1alpha1:ScaledObject"
 REQUIRED_LOGS: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
     CLUSTER: (("kube-audit", "kube-audit-admin"), ("guard",)),
     "azure-native:cognitiveservices:Account": (("Audit",), ("RequestResponse",)),

@@ -42,7 +42,7 @@ from pulumi_azure_native import (
 
 from policies.pack import SPECS, environment_config
 from policies.rules.memory_fit import ModelShape, shape_annotations
-from policies.rules.relations import ROLE_IDS
+from policies.rules.plan_graph import ROLE_IDS
 from policies.rules.workloads import DEFAULT_REGISTRIES
 from slmctl.gate import GateResult, Violation, run_gate
 from slmctl.recorder import Recording, record

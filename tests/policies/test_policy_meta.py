@@ -137,3 +137,17 @@ def test_every_level_deviation_names_a_policy_and_its_levels_differ() -> None:
         assert len(reason) > 40
     assert levels["slm-gpu-pool-node-cap"] == "M/M/M"
     assert levels["slm-cost-monthly-budget"] == levels["slm-gpu-pool-priority"] == "A/M/M"
+
+
+def test_type_tokens_are_defined_in_one_place() -> None:
+    """Issue 16: the rules match type tokens from policies/rules/tokens.py only; no module keeps its own copy
+    (a typo in one copy made a rule silently match nothing, as slm-edge-iot-hub once did)."""
+    from pathlib import Path
+
+    from policies.rules import tokens
+
+    rules = Path(tokens.__file__).parent
+    own = re.compile(r'^[A-Z][A-Z0-9_]*: Final = "(azure-native:|kubernetes:[a-z]|pulumi)', re.M)
+    assert [p.name for p in sorted(rules.glob("*.py")) if p.name != "tokens.py" and own.search(p.read_text())] == []
+    values = [v for k, v in vars(tokens).items() if k.isupper()]
+    assert len(values) == len(set(values)), "one name per token"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from policies.rules import aks, cost, data, edge, foundry, monitoring, serving, stack, workloads
+from policies.rules import aks, cost, data, edge, foundry, monitoring, serving, stack, tokens, workloads
 from policies.rules.stack import StackResource
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -43,26 +43,26 @@ ACCOUNT_RULES = [foundry.account_kind, foundry.local_auth_disabled, foundry.publ
 
 class TestFoundry:
     def test_compliant_account_has_no_violations(self) -> None:
-        assert [m for r in ACCOUNT_RULES for m in r(foundry.ACCOUNT, ACCOUNT, {})] == []
+        assert [m for r in ACCOUNT_RULES for m in r(tokens.FOUNDRY_ACCOUNT, ACCOUNT, {})] == []
 
     def test_local_auth_on_names_the_path_value_and_fix(self) -> None:
         props = with_(ACCOUNT, "properties.disableLocalAuth", False)
-        assert foundry.local_auth_disabled(foundry.ACCOUNT, props, {}) == [
+        assert foundry.local_auth_disabled(tokens.FOUNDRY_ACCOUNT, props, {}) == [
             "properties.disableLocalAuth: found false; set it to true and grant callers 'Cognitive Services User' "
             "through Entra ID."]
 
     def test_public_account_is_reported_unless_acls_deny(self) -> None:
         public = with_(ACCOUNT, "properties.publicNetworkAccess", "Enabled")
-        assert foundry.public_network(foundry.ACCOUNT, public, {}) == [
+        assert foundry.public_network(tokens.FOUNDRY_ACCOUNT, public, {}) == [
             "properties.publicNetworkAccess: found 'Enabled' with properties.networkAcls.defaultAction unset; set "
             "publicNetworkAccess to 'Disabled' and reach the account through a private endpoint (or set "
             "networkAcls.defaultAction to 'Deny' with explicit ipRules)."]
-        assert foundry.public_network(foundry.ACCOUNT, with_(public, "properties.networkAcls",
+        assert foundry.public_network(tokens.FOUNDRY_ACCOUNT, with_(public, "properties.networkAcls",
                                                              {"defaultAction": "Deny"}), {}) == []
 
     def test_wrong_kind_and_missing_subdomain(self) -> None:
         props = with_(with_(ACCOUNT, "kind", "OpenAI"), "properties.customSubDomainName", None)
-        assert foundry.account_kind(foundry.ACCOUNT, props, {}) == [
+        assert foundry.account_kind(tokens.FOUNDRY_ACCOUNT, props, {}) == [
             "kind: found 'OpenAI'; use 'AIServices', the Foundry resource kind.",
             "properties.customSubDomainName: found unset; set a globally unique subdomain, required for Entra ID "
             "auth and private endpoints."]
@@ -74,18 +74,18 @@ class TestFoundry:
 
     def test_cmk_only_when_required(self) -> None:
         props = with_(ACCOUNT, "properties.encryption", None)
-        assert foundry.customer_managed_key(foundry.ACCOUNT, props, {"requireCmk": False}) == []
-        assert len(foundry.customer_managed_key(foundry.ACCOUNT, props, {})) == 1
+        assert foundry.customer_managed_key(tokens.FOUNDRY_ACCOUNT, props, {"requireCmk": False}) == []
+        assert len(foundry.customer_managed_key(tokens.FOUNDRY_ACCOUNT, props, {})) == 1
 
     def test_deployment_model_allow_list_pin_and_upgrade(self) -> None:
         dep = {"properties": {"model": {"format": "Microsoft", "name": "Phi-4-mini-instruct", "version": "1"},
                               "versionUpgradeOption": "NoAutoUpgrade", "raiPolicyName": "Microsoft.DefaultV2"},
                "sku": {"name": "GlobalStandard", "capacity": 10.0}}
-        assert foundry.approved_models(foundry.DEPLOYMENT, dep, {"forbidAutoUpgrade": True}) == []
-        assert foundry.rai_policy(foundry.DEPLOYMENT, dep, {}) == []
+        assert foundry.approved_models(tokens.FOUNDRY_DEPLOYMENT, dep, {"forbidAutoUpgrade": True}) == []
+        assert foundry.rai_policy(tokens.FOUNDRY_DEPLOYMENT, dep, {}) == []
         bad = with_(with_(dep, "properties.model.name", "gpt-4o"), "properties.model.version", None)
         bad = with_(bad, "properties.versionUpgradeOption", "OnceNewDefaultVersionAvailable")
-        msgs = foundry.approved_models(foundry.DEPLOYMENT, bad, {"forbidAutoUpgrade": True,
+        msgs = foundry.approved_models(tokens.FOUNDRY_DEPLOYMENT, bad, {"forbidAutoUpgrade": True,
                                                                  "allowedModels": ["Microsoft/Phi-4"]})
         assert msgs == [
             "properties.model: found 'Microsoft/gpt-4o'; deploy one of the approved SLMs (Microsoft/Phi-4) or add it "
@@ -96,7 +96,7 @@ class TestFoundry:
 
     def test_deployment_sku_and_capacity(self) -> None:
         dep = {"sku": {"name": "GlobalProvisionedManaged", "capacity": 500.0}}
-        assert foundry.deployment_sku(foundry.DEPLOYMENT, dep, {"maxCapacity": 50}) == [
+        assert foundry.deployment_sku(tokens.FOUNDRY_DEPLOYMENT, dep, {"maxCapacity": 50}) == [
             "sku.name: found 'GlobalProvisionedManaged'; use one of GlobalStandard, DataZoneStandard, Standard in "
             "this environment.",
             "sku.capacity: found 500; at most 50 here (raise maxCapacity in the policy config after a cost review)."]
@@ -106,7 +106,7 @@ class TestFoundry:
         assert foundry.no_preview_api(token, {}, {}) == [
             f"type: found preview API version {token!r}; use the default-version token "
             "'azure-native:cognitiveservices:Account'."]
-        assert foundry.no_preview_api(foundry.ACCOUNT, {}, {}) == []
+        assert foundry.no_preview_api(tokens.FOUNDRY_ACCOUNT, {}, {}) == []
 
 
 CLUSTER = {
@@ -137,49 +137,49 @@ GPU_POOL = {"vmSize": "Standard_NC4as_T4_v3", "mode": "User", "enableAutoScaling
 
 class TestAks:
     def test_compliant_cluster_has_no_violations(self) -> None:
-        assert [m for r in CLUSTER_RULES for m in r(aks.CLUSTER, CLUSTER, {"requirePrivateCluster": True})] == []
+        assert [m for r in CLUSTER_RULES for m in r(tokens.CLUSTER, CLUSTER, {"requirePrivateCluster": True})] == []
 
     def test_local_accounts(self) -> None:
-        assert aks.local_accounts(aks.CLUSTER, with_(CLUSTER, "disableLocalAccounts", False), {}) == [
+        assert aks.local_accounts(tokens.CLUSTER, with_(CLUSTER, "disableLocalAccounts", False), {}) == [
             "disableLocalAccounts: found false; set it to true (requires managed Entra ID) so nobody holds a "
             "non-expiring admin kubeconfig."]
 
     def test_network_policy_required_even_without_network_profile(self) -> None:
-        assert aks.network_policy(aks.CLUSTER, with_(CLUSTER, "networkProfile", None), {}) == [
+        assert aks.network_policy(tokens.CLUSTER, with_(CLUSTER, "networkProfile", None), {}) == [
             "networkProfile.networkPolicy: found unset; set 'cilium' (or 'azure'/'calico') so NetworkPolicies are "
             "enforced."]
 
     def test_public_api_server_needs_ranges_without_open_cidr(self) -> None:
         public = with_(CLUSTER, "apiServerAccessProfile", {"authorizedIPRanges": ["0.0.0.0/0"]})
-        assert aks.api_server_access(aks.CLUSTER, public, {}) == [
+        assert aks.api_server_access(tokens.CLUSTER, public, {}) == [
             "apiServerAccessProfile.authorizedIPRanges: found ['0.0.0.0/0'] (admitting 4,294,967,296 IPv4 addresses) on a public API server; enable the "
             "private cluster or list only your CI and office CIDRs."]
         ok = with_(CLUSTER, "apiServerAccessProfile", {"authorizedIPRanges": ["203.0.113.0/24"]})
-        assert aks.api_server_access(aks.CLUSTER, ok, {}) == []
-        assert len(aks.api_server_access(aks.CLUSTER, ok, {"requirePrivateCluster": True})) == 1
+        assert aks.api_server_access(tokens.CLUSTER, ok, {}) == []
+        assert len(aks.api_server_access(tokens.CLUSTER, ok, {"requirePrivateCluster": True})) == 1
 
     def test_gpu_pool_compliant_in_dev(self) -> None:
         cfg = {"allowedGpuVmSizes": ["Standard_NC4as_T4_v3"], "maxGpuNodes": 2, "requireScaleToZero": True,
                "priority": "Spot"}
         rules = [aks.gpu_vm_sizes, aks.gpu_pool_autoscaling, aks.gpu_node_cap, aks.gpu_pool_priority, aks.gpu_pool_isolation,
                  aks.node_public_ip, aks.encryption_at_host]
-        assert [m for r in rules for m in r(aks.AGENT_POOL, GPU_POOL, cfg)] == []
+        assert [m for r in rules for m in r(tokens.AGENT_POOL, GPU_POOL, cfg)] == []
 
     def test_gpu_pool_without_taint(self) -> None:
-        assert aks.gpu_pool_isolation(aks.AGENT_POOL, with_(GPU_POOL, "nodeTaints", []), {}) == [
+        assert aks.gpu_pool_isolation(tokens.AGENT_POOL, with_(GPU_POOL, "nodeTaints", []), {}) == [
             "nodeTaints: found []; GPU pools must carry 'sku=gpu:NoSchedule' so only GPU workloads (which tolerate "
             "it) land there."]
 
     def test_gpu_pool_size_and_count_caps(self) -> None:
         pool = with_(with_(GPU_POOL, "vmSize", "Standard_NC40ads_H100_v5"), "maxCount", 6.0)
-        assert aks.gpu_vm_sizes(aks.AGENT_POOL, pool, {"allowedGpuVmSizes": ["Standard_NC4as_T4_v3"]}) == [
+        assert aks.gpu_vm_sizes(tokens.AGENT_POOL, pool, {"allowedGpuVmSizes": ["Standard_NC4as_T4_v3"]}) == [
             "vmSize: found 'Standard_NC40ads_H100_v5'; GPU pools here may use Standard_NC4as_T4_v3."]
-        assert aks.gpu_node_cap(aks.AGENT_POOL, pool, {"maxGpuNodes": 2}) == [
+        assert aks.gpu_node_cap(tokens.AGENT_POOL, pool, {"maxGpuNodes": 2}) == [
             "maxCount: found 6; at most 2 GPU nodes per pool here (raise maxGpuNodes in the policy config after a "
             "cost review)."]
-        assert aks.gpu_pool_autoscaling(aks.AGENT_POOL, pool, {"maxGpuNodes": 2}) == [], "the cap is its own policy"
+        assert aks.gpu_pool_autoscaling(tokens.AGENT_POOL, pool, {"maxGpuNodes": 2}) == [], "the cap is its own policy"
         fixed = with_(with_(with_(GPU_POOL, "enableAutoScaling", False), "count", 12.0), "maxCount", 2.0)
-        assert aks.gpu_node_cap(aks.AGENT_POOL, fixed, {"maxGpuNodes": 8}) == [
+        assert aks.gpu_node_cap(tokens.AGENT_POOL, fixed, {"maxGpuNodes": 8}) == [
             "count: found 12; at most 8 GPU nodes per pool here (raise maxGpuNodes in the policy config after a "
             "cost review)."], "without autoscaling the pool runs count nodes, whatever maxCount says"
         vmss = {"sku": {"name": "Standard_NC24ads_A100_v4", "capacity": 100.0}}
@@ -191,38 +191,38 @@ class TestAks:
 
     def test_gpu_on_system_pool(self) -> None:
         cluster = with_(CLUSTER, "agentPoolProfiles.0.vmSize", "Standard_NC4as_T4_v3")
-        assert aks.gpu_pool_isolation(aks.CLUSTER, cluster, {}) == [
+        assert aks.gpu_pool_isolation(tokens.CLUSTER, cluster, {}) == [
             "agentPoolProfiles[0].vmSize: found 'Standard_NC4as_T4_v3' on the System pool; run system pods on a CPU "
             "size and put GPUs in a User pool."]
 
 
 class TestData:
     def test_registry_admin_user(self) -> None:
-        assert data.registry_auth(data.REGISTRY, {"adminUserEnabled": True}, {}) == [
+        assert data.registry_auth(tokens.REGISTRY, {"adminUserEnabled": True}, {}) == [
             "adminUserEnabled: found true; disable it and grant AcrPull to managed identities."]
-        assert data.registry_auth(data.REGISTRY, {"adminUserEnabled": False}, {}) == []
+        assert data.registry_auth(tokens.REGISTRY, {"adminUserEnabled": False}, {}) == []
 
     def test_vault_recovery_uses_config_minimum(self) -> None:
         vault = {"properties": {"enableRbacAuthorization": True, "enablePurgeProtection": True,
                                 "softDeleteRetentionInDays": 30.0}}
-        assert data.keyvault_recovery(data.VAULT, vault, {"minSoftDeleteRetentionDays": 30}) == []
-        assert data.keyvault_recovery(data.VAULT, vault, {"minSoftDeleteRetentionDays": 90}) == [
+        assert data.keyvault_recovery(tokens.VAULT, vault, {"minSoftDeleteRetentionDays": 30}) == []
+        assert data.keyvault_recovery(tokens.VAULT, vault, {"minSoftDeleteRetentionDays": 90}) == [
             "properties.softDeleteRetentionInDays: found 30; keep at least 90 days."]
 
     def test_storage_public_blob_must_be_explicitly_false(self) -> None:
-        assert data.storage_public_blob(data.STORAGE, {}, {}) == [
+        assert data.storage_public_blob(tokens.STORAGE_ACCOUNT, {}, {}) == [
             "allowBlobPublicAccess: found unset; set it to false, model weights are not public."]
-        assert data.storage_public_blob(data.STORAGE, {"allowBlobPublicAccess": False}, {}) == []
+        assert data.storage_public_blob(tokens.STORAGE_ACCOUNT, {"allowBlobPublicAccess": False}, {}) == []
 
     def test_nsg_open_ollama_port(self) -> None:
         nsg = {"securityRules": [{"name": "ollama", "access": "Allow", "direction": "Inbound",
                                   "sourceAddressPrefix": "*", "destinationPortRange": "11000-12000"},
                                  {"name": "https", "access": "Allow", "direction": "Inbound",
                                   "sourceAddressPrefix": "Internet", "destinationPortRange": "443"}]}
-        assert data.open_management_ports(data.NSG, nsg, {}) == [
+        assert data.open_management_ports(tokens.NSG, nsg, {}) == [
             "securityRules[0].sourceAddressPrefix: rule 'ollama' allows ['*'] to ports 11434; restrict the source to "
             "known CIDRs or use Bastion / a private endpoint."]
-        assert len(data.open_management_ports(data.NSG, nsg, {"extraPorts": [443]})) == 2
+        assert len(data.open_management_ports(tokens.NSG, nsg, {"extraPorts": [443]})) == 2
 
 
 OWN_ACR: dict[str, Any] = {"stackRegistries": ["myacr.azurecr.io"]}
@@ -389,12 +389,12 @@ class TestServingLints:
     def test_gpu_utilization_autoscaling_d11(self) -> None:
         hpa = {"spec": {"scaleTargetRef": {"kind": "Deployment", "name": "vllm-phi"},
                         "metrics": [{"type": "Resource", "resource": {"name": "cpu"}}]}}
-        assert serving.autoscaling_metric(serving.HPA, hpa, {}) == [
+        assert serving.autoscaling_metric(tokens.HPA, hpa, {}) == [
             "spec.metrics[0]: found scaling on 'cpu' utilization; GPU utilization sits near 100% while batching. "
             "Scale on vllm:num_requests_waiting (queue depth)."]
         keda = {"spec": {"scaleTargetRef": {"name": "vllm-phi"}, "triggers": [
             {"type": "prometheus", "metadata": {"query": "sum(vllm:num_requests_waiting)"}}]}}
-        assert serving.autoscaling_metric(serving.SCALED_OBJECT, keda, {}) == []
+        assert serving.autoscaling_metric(tokens.SCALED_OBJECT, keda, {}) == []
 
     def test_trust_remote_code_dev_mode_log_stats(self) -> None:
         props = self.args("--model", "org/custom", "--trust-remote-code", "--disable-log-stats", "--max-model-len",
@@ -433,17 +433,17 @@ class TestEdgeMonitoringCost:
 
     def test_iot_hub(self) -> None:
         hub = {"properties": {"disableLocalAuth": True, "minTlsVersion": "1.2", "publicNetworkAccess": "Enabled"}}
-        assert edge.iot_hub(edge.IOT_HUB, hub, {}) == []
-        assert edge.iot_hub(edge.IOT_HUB, hub, {"requirePrivate": True}) == [
+        assert edge.iot_hub(tokens.IOT_HUB, hub, {}) == []
+        assert edge.iot_hub(tokens.IOT_HUB, hub, {"requirePrivate": True}) == [
             "properties.publicNetworkAccess: found 'Enabled'; set 'Disabled' and connect devices through a private "
             "endpoint."]
 
     def test_key_vault_secret_needs_an_expiry_under_its_wire_name(self) -> None:
         secret = {"properties": {"contentType": "text/plain", "value": "x",
                                  "attributes": {"enabled": True, "expires": 1825027200.0}}}
-        assert data.keyvault_secret_metadata(data.SECRET, secret, {}) == []
+        assert data.keyvault_secret_metadata(tokens.VAULT_SECRET, secret, {}) == []
         del secret["properties"]["attributes"]["expires"]
-        assert data.keyvault_secret_metadata(data.SECRET, secret, {}) == [
+        assert data.keyvault_secret_metadata(tokens.VAULT_SECRET, secret, {}) == [
             "properties.attributes.expires: found unset; give the secret an expiry (epoch seconds) and rotate it."]
 
     def test_grafana_password_literal_is_not_echoed(self) -> None:
@@ -470,16 +470,16 @@ def res(type_: str, name: str, props: dict[str, Any], **kw: Any) -> StackResourc
 
 class TestStackRules:
     def test_private_account_needs_a_private_endpoint(self) -> None:
-        acct = res(foundry.ACCOUNT, "ai", {"accountName": "slmai", "properties": {"publicNetworkAccess": "Disabled"}})
-        msgs = stack.private_endpoints([acct], {}, target_type=foundry.ACCOUNT, group_id="account",
+        acct = res(tokens.FOUNDRY_ACCOUNT, "ai", {"accountName": "slmai", "properties": {"publicNetworkAccess": "Disabled"}})
+        msgs = stack.private_endpoints([acct], {}, target_type=tokens.FOUNDRY_ACCOUNT, group_id="account",
                                        id_segment="accounts")
         assert [f.message for f in msgs] == [
             "privateEndpoint: found none for 'ai'; add an azure-native:network:PrivateEndpoint whose "
             "privateLinkServiceConnections[*].privateLinkServiceId is its id and groupIds contains 'account'."]
-        pe = res(stack.PRIVATE_ENDPOINT, "ai-pe", {"privateLinkServiceConnections": [{
+        pe = res(tokens.PRIVATE_ENDPOINT, "ai-pe", {"privateLinkServiceConnections": [{
             "privateLinkServiceId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.CognitiveServices/"
                                     "accounts/slmai", "groupIds": ["account"]}]})
-        assert stack.private_endpoints([acct, pe], {}, target_type=foundry.ACCOUNT, group_id="account",
+        assert stack.private_endpoints([acct, pe], {}, target_type=tokens.FOUNDRY_ACCOUNT, group_id="account",
                                        id_segment="accounts") == []
 
     def test_workload_needs_network_policy_and_scrape(self) -> None:
@@ -490,9 +490,9 @@ class TestStackRules:
             "one that allows only its callers (the gateway, Prometheus).",
             "namespace 'inference': found no default-deny Ingress NetworkPolicy; add one with an empty podSelector "
             "and policyTypes [Ingress]."]
-        deny = res(stack.NETWORK_POLICY, "deny", {"metadata": {"namespace": "inference"},
+        deny = res(tokens.NETWORK_POLICY, "deny", {"metadata": {"namespace": "inference"},
                                                   "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}})
-        allow = res(stack.NETWORK_POLICY, "allow", {"metadata": {"namespace": "inference"}, "spec": {
+        allow = res(tokens.NETWORK_POLICY, "allow", {"metadata": {"namespace": "inference"}, "spec": {
             "podSelector": {"matchLabels": {"app.kubernetes.io/name": "vllm"}}, "policyTypes": ["Ingress"],
             "ingress": [{}]}})
         assert stack.network_policy_coverage([w, deny, allow], {}) == []
@@ -507,7 +507,7 @@ class TestStackRules:
         assert stack.inference_scraped([w, managed, dcgm], {}) == [], "Azure Managed Prometheus monitors count"
 
     def test_budget_names_the_biggest_pool(self) -> None:
-        pool = res(aks.AGENT_POOL, "gpu", {"vmSize": "Standard_NC24ads_A100_v4", "enableAutoScaling": True,
+        pool = res(tokens.AGENT_POOL, "gpu", {"vmSize": "Standard_NC24ads_A100_v4", "enableAutoScaling": True,
                                            "maxCount": 4.0})
         findings = stack.monthly_budget([pool], {"monthlyBudgetUsd": 1500})
         assert [f.message for f in findings] == [
@@ -520,14 +520,14 @@ class TestStackRules:
         assert len(stack.monthly_budget([pool], {"monthlyBudgetUsd": 20000}, stack_budget=1000)) == 1
 
     def test_hpa_target_must_exist(self) -> None:
-        hpa = res(stack.HPA, "hpa", {"metadata": {"namespace": "inference"}, "spec": {
+        hpa = res(tokens.HPA, "hpa", {"metadata": {"namespace": "inference"}, "spec": {
             "scaleTargetRef": {"kind": "Deployment", "name": "nope"}, "minReplicas": 1.0, "maxReplicas": 2.0}})
         assert [f.message for f in stack.autoscaler_bounds([hpa], {})] == [
             "spec.scaleTargetRef: found 'nope', which is not a workload of this stack in the same namespace; fix the "
             "name or kind."]
 
     def test_diagnostic_settings_categories(self) -> None:
-        vault = res(data.VAULT, "kv", {"vaultName": "slmkv"})
+        vault = res(tokens.VAULT, "kv", {"vaultName": "slmkv"})
         ds = res("azure-native:insights:DiagnosticSetting", "kv-diag", {
             "resourceUri": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/slmkv",
             "workspaceId": "/w", "logs": [{"category": "AzurePolicyEvaluationDetails", "enabled": True}]})
@@ -587,20 +587,20 @@ def test_every_compute_type_is_priced_or_reported() -> None:
     aci = {"osType": "Linux", "containers": [
         {"name": "a", "resources": {"requests": {"cpu": 2.0, "memoryInGB": 8.0, "gpu": {"count": 1.0, "sku": "K80"}}}},
         {"name": "b", "resources": {"requests": {"cpu": 1.0, "memoryInGB": 2.0}}}]}
-    (line,) = cost.estimate([(cost.CONTAINER_GROUP, "aci", aci)])
+    (line,) = cost.estimate([(tokens.CONTAINER_GROUP, "aci", aci)])
     assert line.usd == round((3 * 0.0405 + 10 * 0.00445 + 0.90) * 730, 2)
     assert line.unpriced is None
     assert line.what == "ACI 3 vCPU, 10 GB, 1 K80 GPU"
-    spot = cost.estimate([(cost.CONTAINER_GROUP, "aci", {**aci, "priority": "Spot"})])[0]
+    spot = cost.estimate([(tokens.CONTAINER_GROUP, "aci", {**aci, "priority": "Spot"})])[0]
     assert spot.usd == round(line.usd * 0.3, 2)
-    windows = cost.estimate([(cost.CONTAINER_GROUP, "aci", {**aci, "osType": "Windows"})])[0]
+    windows = cost.estimate([(tokens.CONTAINER_GROUP, "aci", {**aci, "osType": "Windows"})])[0]
     assert windows.usd == 0
     assert "osType 'Windows'" in str(windows.unpriced)
-    no_requests = cost.estimate([(cost.CONTAINER_GROUP, "aci", {"containers": [{"name": "a", "resources": {}}]})])[0]
+    no_requests = cost.estimate([(tokens.CONTAINER_GROUP, "aci", {"containers": [{"name": "a", "resources": {}}]})])[0]
     assert no_requests.unpriced == "containers[0].resources.requests has no cpu and memoryInGB"
 
     def foundry(sku: str, capacity: float) -> cost.CostLine:
-        return cost.estimate([(cost.FOUNDRY_DEPLOYMENT, "d", {"sku": {"name": sku, "capacity": capacity}})])[0]
+        return cost.estimate([(tokens.FOUNDRY_DEPLOYMENT, "d", {"sku": {"name": sku, "capacity": capacity}})])[0]
 
     assert foundry("GlobalProvisionedManaged", 100).usd == 73_000
     assert foundry("DataZoneProvisionedManaged", 100).usd == 80_300
@@ -610,17 +610,17 @@ def test_every_compute_type_is_priced_or_reported() -> None:
     assert standard.what == "GlobalStandard x 500 (token-priced: $0 fixed, billed per token)"
     assert foundry("PremiumFuture", 1).unpriced is not None
 
-    vm = cost.estimate([(cost.VM, "vm", {"hardwareProfile": {"vmSize": "Standard_NC24ads_A100_v4"}})])[0]
+    vm = cost.estimate([(tokens.VM, "vm", {"hardwareProfile": {"vmSize": "Standard_NC24ads_A100_v4"}})])[0]
     assert vm.usd == round(3.673 * 730, 2)
     (app,) = cost.estimate([("azure-native:app:ContainerApp", "app", {})])
     assert app.unpriced is not None
-    (tier,) = list(cost.estimate([(cost.CLUSTER, "aks", {"sku": {"tier": "Enterprise"}})]))
+    (tier,) = list(cost.estimate([(tokens.CLUSTER, "aks", {"sku": {"tier": "Enterprise"}})]))
     assert tier.unpriced == "sku.tier 'Enterprise' has no price in catalog.AKS_TIER_USD_PER_HOUR"
     assert cost.estimate([("azure-native:storage:StorageAccount", "st", {})]) == []
 
 
 def test_the_budget_reports_what_it_cannot_price_and_warns_from_80_percent() -> None:
-    pool = res(aks.AGENT_POOL, "gpu", {"vmSize": "Standard_NC24ads_A100_v4", "enableAutoScaling": True,
+    pool = res(tokens.AGENT_POOL, "gpu", {"vmSize": "Standard_NC24ads_A100_v4", "enableAutoScaling": True,
                                        "maxCount": 4.0})  # $10,725.16
     odd = res("azure-native:compute:VirtualMachineScaleSet", "odd", {"sku": {"name": "Standard_X1", "capacity": 1.0}})
     findings = stack.monthly_budget([pool, odd], {"monthlyBudgetUsd": 20000})

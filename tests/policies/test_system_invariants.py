@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from policies.rules import conflicts, identity, reachability
-from policies.rules.relations import ROLE_IDS, UNKNOWN
+from policies.rules.plan_graph import ROLE_IDS, UNKNOWN
 from policies.rules.stack import Finding, StackResource
 
 SUB = "/subscriptions/00000000-0000-0000-0000-000000000000"
