@@ -40,6 +40,8 @@ class ServicePackage(types.ModuleType):
     """A service package whose ``__init__`` has not run; attributes load from their own submodule."""
 
     def __getattr__(self, name: str) -> Any:
+        if name == "__all__":  # a star import wants every name: only the real __init__ binds them all
+            return self._load_everything(name)
         if name.startswith("__"):
             raise AttributeError(name)
         value = self._place(name)  # two threads placing one name get the same object: no lock needed
@@ -63,15 +65,22 @@ class ServicePackage(types.ModuleType):
                 return getattr(module, name)
         return self._load_everything(name)
 
+    def __dir__(self) -> list[str]:
+        """Every name, as the real package lists them (so the real ``__init__`` runs)."""
+        module = self._run_init()
+        return sorted(vars(module))
+
     def _load_everything(self, name: str) -> Any:
         """The real ``__init__``, for a name no single submodule explains."""
+        return getattr(self._run_init(), name)
+
+    def _run_init(self) -> types.ModuleType:
         module = cast("types.ModuleType", self)
         module.__class__ = types.ModuleType  # plain module again: its own attributes from here on
         spec = module.__spec__
-        if spec is None or spec.loader is None:  # module_from_spec always sets both
-            raise AttributeError(name)
-        spec.loader.exec_module(module)
-        return getattr(module, name)
+        if spec is not None and spec.loader is not None:  # module_from_spec always sets both
+            spec.loader.exec_module(module)
+        return module
 
 
 def _lean(module: types.ModuleType) -> None:

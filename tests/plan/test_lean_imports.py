@@ -49,6 +49,21 @@ def test_a_service_attribute_loads_its_own_module_and_the_full_package_agrees() 
     assert all(out["same"].values()), out  # the classes a plan used are the ones the full package exports
 
 
+def test_a_star_import_and_dir_see_every_name() -> None:
+    out = json.loads(_python("""
+        import json
+        import components
+        from pulumi_azure_native import compute
+        listed = len(dir(compute))
+        namespace = {}
+        exec("from pulumi_azure_native.network import *", namespace)
+        print(json.dumps({"listed": listed, "star": "VirtualNetwork" in namespace, "names": len(namespace)}))
+    """))
+    assert out["listed"] > 500, out  # compute's whole API, not just what was placed so far
+    assert out["star"], out
+    assert out["names"] > 500, out
+
+
 def test_every_shipped_stack_plans_byte_identical_with_whole_service_packages() -> None:
     script = """
         import json, sys
