@@ -298,10 +298,10 @@ def render(stack: StackArg = None, stack_file: StackFileOpt = None, out_dir: Out
 
     written += render_monitoring(monitoring_args(loaded.settings), base / "monitoring")
     if loaded.settings.edge.fleets:
-        from components.edge.render import render_edge
+        from stacks.edge import render_stack_edge
 
         login_server = result.recording.outputs.get("registry_login_server")
-        written += render_edge(loaded.settings, base / "edge", **(
+        written += render_stack_edge(loaded.settings, base / "edge", **(
             {"registry_login_server": login_server} if isinstance(login_server, str) else {}))
     removed = _remove_stale(base, written)
     out.print(Text(f"Wrote {len(written)} files under {_shown(base)}"

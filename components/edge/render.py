@@ -1,6 +1,7 @@
 """Write a stack's edge artifacts for independent checks and for device management (pure, offline).
 
-``slmctl render <stack>`` calls ``render_edge(settings, build/<stack>/edge/)``. It writes, per fleet:
+``slmctl render <stack>`` calls ``render_edge(fleets, device_classes, models, build/<stack>/edge/)`` with
+the stack's fleets (``stacks/edge.py``); any program can call it with its own. It writes, per fleet:
 
 - ``iot-edge``: ``<fleet>.deployment.json`` (the full manifest a device runs; valid for
   ``az iot edge set-modules`` once ``${SLM_REGISTRY_PASSWORD}`` (the edge-pull token's password) and
@@ -16,15 +17,15 @@ the plan only knows after deployment (registry digests) are written as placehold
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from components.domain import Fleet
+from components.domain import DeviceClass, Fleet, ModelSpec
 from components.edge import engines as edge_engines
 from components.edge import iot_manifest
 from components.edge.foundry import bootstrap_script, script_name
 from components.model_registry import MODEL_FILL_REPOSITORY, ONNX_SERVER_REPOSITORY
-from stacks.settings import EnvironmentSettings
 
 SCHEMA_PATH: Final = Path(__file__).parent / "schema" / "iotedge-deployment.schema.json"
 ENGINE_REPOSITORIES: Final = {"ollama": "ollama/ollama", "llamacpp": "ggml-org/llama.cpp",
@@ -46,26 +47,33 @@ def _dump(path: Path, value: Any) -> Path:
 
 
 def render_edge(
-    settings: EnvironmentSettings,
+    fleets: Mapping[str, Fleet],
+    device_classes: Mapping[str, DeviceClass],
+    models: Mapping[str, ModelSpec],
     out_dir: Path,
     *,
+    weights_from_registry: bool = False,
     registry_login_server: str = "<registry>",
     onnx_server_image: str | None = None,
 ) -> list[Path]:
     """Write every fleet's IoT Edge manifests and Foundry Local scripts; return the paths written.
 
     Args:
-        settings: the validated environment.
+        fleets: the fleets by name; each names its device class and model (keys of the next two).
+        device_classes: device classes by name.
+        models: model specs by id.
         out_dir: where to write (created if missing), e.g. ``build/<stack>/edge``.
+        weights_from_registry: the fill step pulls each model from the registry (staging/prod).
+            Default: devices pull from the public hub.
         registry_login_server: the registry images come from. Default: a ``<registry>`` placeholder.
         onnx_server_image: ModelRegistry's ONNX server image (``repo@sha256:...``). Default: a
             placeholder under ``registry_login_server``.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for name, fleet in sorted(settings.edge.fleets.items()):
-        device = settings.edge.device_classes[fleet.device_class]
-        model = settings.models[fleet.model]
+    for name, fleet in sorted(fleets.items()):
+        device = device_classes[fleet.device_class]
+        model = models[fleet.model]
         if fleet.delivery == "foundry-local":
             version, sha = fleet.artifact_pin(fleet.model, model)
             path = out_dir / script_name(name, device.os)
@@ -81,7 +89,7 @@ def render_edge(
         registry = (edge_engines.EdgeRegistry(
             login_server=registry_login_server,
             fill_image=f"{registry_login_server}/{MODEL_FILL_REPOSITORY}{DIGEST_PLACEHOLDER}")
-            if settings.weights_from_registry else None)
+            if weights_from_registry else None)
         spec = edge_engines.edge_container(name, fleet, fleet.model, model, device, image=image,
                                            fetch_image=None if registry else fetch, registry=registry)
         modules = iot_manifest.fleet_modules(

@@ -282,10 +282,10 @@ class TestIotEdgeOnnx:
             assert ENGINE_KEY not in json.dumps(recorder.redact(reg.inputs))
 
     def test_rendered_manifest_carries_placeholders_not_secrets(self, tmp_path: Path) -> None:
-        from components.edge.render import render_edge
+        from stacks.edge import render_stack_edge
 
         s = make_settings(site={**ONNX_FLEET, "delivery": "iot-edge"})
-        render_edge(s, tmp_path, registry_login_server=REGISTRY, onnx_server_image=ONNX_IMAGE)
+        render_stack_edge(s, tmp_path, registry_login_server=REGISTRY, onnx_server_image=ONNX_IMAGE)
         manifest = json.loads((tmp_path / "site.deployment.json").read_text())["modulesContent"]
         runtime = manifest["$edgeAgent"]["properties.desired"]["runtime"]["settings"]
         (cred,) = runtime["registryCredentials"].values()

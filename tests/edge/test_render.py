@@ -9,7 +9,8 @@ import jsonschema
 import pytest
 
 from components.edge import iot_manifest
-from components.edge.render import SCHEMA_PATH, render_edge
+from components.edge.render import SCHEMA_PATH
+from stacks.edge import render_stack_edge
 from stacks.settings import EnvironmentSettings
 from tests.edge.fleets import LLAMACPP_IMAGE, ONNX_IMAGE, settings_dict
 
@@ -29,7 +30,7 @@ def rendered(tmp_path: Path) -> tuple[Path, list[Path]]:
     doc = settings_dict(**FLEETS)
     doc["edge"]["device_classes"]["pi8"] = {"architecture": "arm64", "memory_gib": 8, "cpus": 4}
     s = EnvironmentSettings.model_validate(doc)
-    return tmp_path, render_edge(s, tmp_path / "edge", registry_login_server="slmdevacr.azurecr.io",
+    return tmp_path, render_stack_edge(s, tmp_path / "edge", registry_login_server="slmdevacr.azurecr.io",
                                  onnx_server_image=ONNX_IMAGE)
 
 
