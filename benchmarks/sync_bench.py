@@ -5,7 +5,9 @@ Generates incompressible files shaped like a two-shard checkpoint, then times, e
 real code paths: ``cp`` of the bytes on this disk; the mirror (a local Hub-shaped server over HTTP ->
 ``huggingface_hub`` -> sha256 check -> Azurite over HTTPS with the real blob client); the fill step
 (Azurite -> volume, hashing while it writes); and a re-fill that only re-verifies what is on disk
-(the cost every pod start pays). Prints MB/s and seconds per GB; asserts nothing about time.
+(the cost every pod start pays). With ``docker-registry`` installed (scripts/install-tools.sh) it also times
+the edge path: publishing the verified blob copy to a local CNCF Distribution registry (HTTPS, Basic auth)
+and a device fill pulling it by digest. Prints MB/s and seconds per GB; asserts nothing about time.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from components.registry.supply import HuggingFaceRepo, fill, sync_artifact
+from components.registry import oci
+from components.registry.supply import HuggingFaceRepo, fill, fill_from, read_manifest, sync_artifact
+from tests.registry.oci_support import DistributionRegistry
 from tests.registry.supply_support import Azurite, FakeHub
 
 REV = "0123456789abcdef0123456789abcdef01234567"
@@ -35,6 +39,25 @@ def _files(total_mb: int) -> dict[str, bytes]:
 def _rate(label: str, size: int, seconds: float) -> None:
     mb = size / 1e6
     sys.stdout.write(f"{label:<44} {mb / seconds:8.1f} MB/s  {seconds / (size / 1e9):7.2f} s/GB  ({seconds:.2f} s)\n")
+
+
+def _edge_rows(root: Path, azurite: Azurite, container: object, size: int) -> None:
+    """Publish to a real OCI registry and fill a device volume from it (registry and Azurite share a cert)."""
+    if azurite.cert is None:
+        return
+    (root / "registry").mkdir()
+    os.environ["REQUESTS_CA_BUNDLE"] = str(azurite.cert)
+    manifest = read_manifest(container, "bench", REV)  # type: ignore[arg-type]
+    if manifest is None:
+        return
+    with DistributionRegistry(root / "registry", cert=azurite.cert, key=azurite.cert.parent / "key.pem") as reg:
+        started = time.perf_counter()
+        oci.publish(reg.client(), manifest, oci.blob_fetcher(container, "bench", REV), workdir=root)  # type: ignore[arg-type]
+        _rate("publish: Azurite -> verify -> OCI registry", size, time.perf_counter() - started)
+        dest = root / "device"
+        started = time.perf_counter()
+        fill_from(oci.OciArtifacts(registry=reg.client()), model="bench", revision=REV, dest=dest, offline_ok=True)
+        _rate("edge fill: OCI registry -> device, hashed", size, time.perf_counter() - started)
 
 
 def main() -> None:
@@ -69,10 +92,12 @@ def main() -> None:
             started = time.perf_counter()
             fill(container, model="bench", revision=REV, dest=dest)
             _rate("re-fill: verify what is on disk (pod start)", size, time.perf_counter() - started)
+            if shutil.which("docker-registry") is not None:
+                _edge_rows(root, azurite, container, size)
         shutil.rmtree(root / "cp", ignore_errors=True)
     sys.stdout.write(f"{size / 1e6:.0f} MB in {len(files)} files. The storage end is Azurite (Node, in memory, "
-                     "HTTPS) on this machine, not Azure: compare the rows with each other and with cp, not with "
-                     "Azure's per-blob limits.\n")
+                     "HTTPS) on this machine, not Azure, and the registry is CNCF Distribution on the same disk, not ACR: "
+                     "compare the rows with each other and with cp, not with Azure's limits.\n")
 
 
 if __name__ == "__main__":

@@ -89,6 +89,13 @@ class OciRegistry:
             registry = oras.provider.Registry(hostname=self.login_server, auth_backend=backend)
             if self.username and self.password:
                 registry.auth.set_basic_auth(self.username, self.password)
+                if backend == "basic":
+                    # Sent up front: the SDK retries a 401 with credentials, but a registry answers 401 to an
+                    # upload chunk before reading its body, so a 16 MB PATCH without them dies mid-send.
+                    import base64
+
+                    pair = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+                    registry.set_header("Authorization", f"Basic {pair}")
             self._client = registry
         return self._client
 

@@ -25,6 +25,7 @@ from components.registry.supply import (
     MANIFEST_NAME,
     STATE_DIR,
     VERIFIED_MARKER,
+    FileEntry,
     HuggingFaceRepo,
     IntegrityError,
     Manifest,
@@ -201,3 +202,19 @@ def test_the_entrypoint_names_missing_registry_credentials(tmp_path: Path) -> No
     assert result.returncode == 2
     assert "SLM_REGISTRY_USERNAME and SLM_REGISTRY_PASSWORD: not set" in result.stderr
     assert json.dumps(result.stderr).count("\\n") == 1
+
+
+def test_a_file_larger_than_an_upload_chunk_is_pushed_and_pulled(registry: DistributionRegistry, tmp_path: Path) -> None:
+    """oras uploads in 16 MB chunks; the first chunk must carry the credentials (a 401 cuts it mid-send)."""
+    import os as _os
+
+    data = _os.urandom(20 * 1024 * 1024)
+    big = tmp_path / "big.onnx"
+    big.write_bytes(data)
+    entry = FileEntry(path="cpu/big.onnx", size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    manifest = Manifest(model="big-model", kind="onnx", source="hf://x/y", revision=REV, files=(entry,))
+    report = oci.publish(registry.client(), manifest, lambda _e, _s: big, workdir=tmp_path)
+    assert report.pushed == [MANIFEST_NAME, entry.path]
+    dest = tmp_path / "models"
+    fill_from(device(registry), model="big-model", revision=REV, dest=dest)
+    assert hashlib.sha256((dest / entry.path).read_bytes()).hexdigest() == entry.sha256
