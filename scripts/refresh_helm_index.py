@@ -26,6 +26,7 @@ REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from components import inference_cluster as ic  # noqa: E402 (after the repo root is on the path)
+from components import serving_workloads as sw  # noqa: E402
 from components.monitoring import helm_values as hv  # noqa: E402
 
 OUT: Final = REPO_ROOT / "policies" / "data" / "helm-index.json"
@@ -35,8 +36,8 @@ PINS: Final[tuple[tuple[str, str, str], ...]] = (
     (hv.DCGM_EXPORTER_REPO, hv.DCGM_EXPORTER_CHART, hv.DCGM_EXPORTER_VERSION),
     (ic.DEVICE_PLUGIN_REPO, "nvidia-device-plugin", ic.DEVICE_PLUGIN_CHART_VERSION),
     (ic.GPU_OPERATOR_REPO, "gpu-operator", ic.GPU_OPERATOR_CHART_VERSION),
-    (ic.KEDA_REPO, "keda", ic.KEDA_CHART_VERSION),
-    (ic.INGRESS_NGINX_REPO, "ingress-nginx", ic.INGRESS_NGINX_CHART_VERSION),
+    (sw.KEDA_REPO, "keda", sw.KEDA_CHART_VERSION),
+    (sw.INGRESS_NGINX_REPO, "ingress-nginx", sw.INGRESS_NGINX_CHART_VERSION),
 )
 """(repository, chart, version) for every Helm release the components declare."""
 

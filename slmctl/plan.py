@@ -58,6 +58,8 @@ class Plan:
                     "protect": r.protect,
                     "inputs": redact(r.inputs),
                     "dependencies": r.dependencies,
+                    # Only where a resource moved (issue 16): plans of unmoved stacks keep their bytes.
+                    **({"aliases": r.aliases} if r.aliases else {}),
                 }
                 for r in self.recording.registrations
             ],

@@ -57,6 +57,9 @@ class Registration:
     provider: str = ""
     read: bool = False
     """True for ``Resource.get`` reads (existing resources), which ``pulumi up`` does not create."""
+    aliases: list[str] = field(default_factory=list)
+    """The URNs this resource answers to besides its own (``ResourceOptions.aliases``), so ``pulumi up``
+    updates a resource found under one of them instead of replacing it."""
 
 
 def _det_uuid(*parts: str) -> str:
@@ -223,6 +226,24 @@ class PlatformMocks(pulumi.runtime.Mocks):
         return {}, []
 
 
+def _only_a_type(alias: Any) -> bool:
+    """A spec naming only another type token: the versioned type aliases generated SDK classes attach."""
+    spec = alias.spec
+    return not alias.urn and not (spec.name or spec.parentUrn or spec.noParent or spec.stack or spec.project)
+
+
+def alias_urn(alias: Any, request: Any, urn: str) -> str:
+    """The URN an alias names, as the engine derives it from an alias spec (a URN alias is itself)."""
+    if alias.urn:
+        return str(alias.urn)
+    spec = alias.spec
+    stack = spec.stack or urn.removeprefix("urn:pulumi:").split("::")[0]
+    project = spec.project or urn.split("::")[1]
+    parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+    chain = (parent.split("::")[2] + "$") if parent else ""
+    return f"urn:pulumi:{stack}::{project}::{chain}{spec.type or request.type}::{spec.name or request.name}"
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """The SDK's ``MockMonitor`` that also keeps each request as the engine would have seen it."""
 
@@ -244,6 +265,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             property_dependencies={k: sorted(set(v)) for k, v in sorted(opts_deps.items())},
             protect=bool(request.protect), ignore_changes=sorted(request.ignoreChanges),
             delete_before_replace=bool(request.deleteBeforeReplace), provider=request.provider,
+            aliases=[alias_urn(a, request, response.urn) for a in request.aliases if not _only_a_type(a)],
         )
         with self._lock:
             if any(r.urn == reg.urn for r in self.registrations):

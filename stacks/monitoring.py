@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import pulumi
     import pulumi_kubernetes as k8s
 
-    from components.inference_cluster import ServingWorkload
+    from components.serving_workloads import ServingWorkload
 
 PROMETHEUS_STORAGE_GIB = 50
 """In-cluster Prometheus on AKS: a 50 GiB ``managed-csi`` volume (laptops keep an emptyDir)."""

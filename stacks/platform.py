@@ -36,19 +36,16 @@ from components.edge_device import (
     RegistryCredential,
 )
 from components.foundation import Foundation, FoundationArgs, Identity
-from components.inference_cluster import (
-    InferenceCluster,
-    InferenceClusterArgs,
-    KubeletIdentity,
-    WorkloadIdentity,
-)
+from components.inference_cluster import InferenceCluster, KubeletIdentity, WorkloadIdentity
 from components.model_registry import KNOWN_ZONES as REGISTRY_ZONES
 from components.model_registry import ModelRegistry
 from components.monitoring_stack import MonitoringStack
 from components.registry.catalogue import artifact_sources
+from components.serving_workloads import KeyVaultSecrets, ServingWorkloads
 from policies.rules.catalog import monthly_usd
 from stacks.monitoring import azure_target, monitoring_args
 from stacks.registry import needs_model_fill, needs_onnx_server, registry_args
+from stacks.serving import SERVING, cluster_args, keep_urns, old_parent_urn, workloads_args
 from stacks.settings import EDGE_REGISTRY_TOKEN_PASSWORD_KEY, EnvironmentSettings
 
 
@@ -156,10 +153,9 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
         role_assignments=_deployer_grants(settings, client),
     ))
 
-    cluster = InferenceCluster("serving", InferenceClusterArgs(
-        settings=settings,
+    cluster = InferenceCluster(SERVING, cluster_args(
+        settings,
         resource_group_name=foundation.resource_group_name,
-        location=settings.location,
         subscription_id=client.subscription_id,
         tenant_id=client.tenant_id,
         aks_subnet_id=foundation.aks_subnet_id,
@@ -173,26 +169,13 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
         workload_identities={k: _workload_identity(v, foundation)
                              for k, v in foundation.workload_identities.items()},
         log_analytics_workspace_id=foundation.log_analytics_workspace_id,
-        registry_login_server=registry.registry_login_server,
-        key_vault_name=registry.key_vault_name,
-        key_vault_id=registry.key_vault_id,
-        # Unversioned, so the app-routing add-on picks up each renewal of the certificate.
-        gateway_tls_certificate_uri=pulumi.Output.concat(
-            registry.key_vault_uri, "certificates/", settings.cluster.gateway_certificate_name),
-        engine_api_key_secret_name=registry.engine_api_key_secret_name,
-        hugging_face_token_secret_name=registry.hugging_face_token_secret_name,
-        onnx_server_image=registry.onnx_server_image,
-        model_fill_image=registry.model_fill_image,
-        engine_api_key=secrets.engine_api_key,
-        # Azure Managed Prometheus: KEDA queries the shared workspace with its own federated identity.
+        gateway_certificate_vault_id=registry.key_vault_id,
         # The in-VNet runner applies the Kubernetes resources; a public API server must admit its NAT egress IP.
         deployer_egress_cidrs=[runner.egress_ip.apply(lambda ip: f"{ip}/32")]
         if runner is not None and not settings.cluster.private_api_server else list(settings.deployer.egress_cidrs),
-        prometheus_server_address=foundation.prometheus_query_endpoint,
-        prometheus_identity_client_id=foundation.keda_identity.client_id if foundation.keda_identity else None,
+        # Azure Managed Prometheus: KEDA queries the shared workspace with its own federated identity.
         keda_identity=_workload_identity(foundation.keda_identity, foundation)
         if foundation.keda_identity else None,
-        tags=tags,
         # Azure RBAC with local accounts off: whoever runs `pulumi up` applies the Kubernetes objects with
         # its Entra token, so it needs this role on the cluster (the provider waits for the grant).
         role_assignments={"deployer-aks-admin": RoleAssignment(
@@ -200,8 +183,28 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
             principal_type=settings.deployer_principal_type,
             description=DEPLOYER_DESCRIPTION + "applies the Kubernetes objects")},
     ))
+    serving = ServingWorkloads(SERVING, workloads_args(
+        settings,
+        kube_provider=cluster.kube_provider,
+        node_pools=list(cluster.pools.values()),
+        workload_identity_client_ids={k: v.client_id for k, v in foundation.workload_identities.items()},
+        key_vault=KeyVaultSecrets(
+            vault_name=registry.key_vault_name, tenant_id=client.tenant_id,
+            engine_api_key_secret_name=registry.engine_api_key_secret_name,
+            hugging_face_token_secret_name=registry.hugging_face_token_secret_name),
+        onnx_server_image=registry.onnx_server_image,
+        model_fill_image=registry.model_fill_image,
+        engine_api_key=secrets.engine_api_key,
+        prometheus_server_address=foundation.prometheus_query_endpoint,
+        prometheus_identity_client_id=foundation.keda_identity.client_id if foundation.keda_identity else None,
+        gateway_ingress_class=cluster.gateway_ingress_class,
+        gateway_namespace=cluster.gateway_namespace,
+        # Unversioned, so the app-routing add-on picks up each renewal of the certificate.
+        gateway_tls_certificate_uri=pulumi.Output.concat(
+            registry.key_vault_uri, "certificates/", settings.cluster.gateway_certificate_name),
+        gateway_certificate_grants=cluster.certificate_grants,
+    ), opts=pulumi.ResourceOptions(transformations=[keep_urns(cluster)]))
 
-    assert cluster.cluster_id is not None  # noqa: S101 (an AKS cluster always has an id)
     monitoring = MonitoringStack("observability", monitoring_args(
         settings,
         azure=azure_target(
@@ -216,7 +219,7 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
             private_dns_zone_ids=foundation.private_dns_zone_ids,
         ),
         kube_provider=cluster.kube_provider,
-        workloads=cluster.workloads,
+        workloads=serving.workloads,
         grafana_admin_password=secrets.grafana_admin_password,
         alert_secrets=secrets.alert_secrets,
         tags=tags,
@@ -233,7 +236,7 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
         "key_vault_uri": registry.key_vault_uri,
         "foundry_endpoint": registry.foundry_endpoint,
         "grafana_endpoint": monitoring.grafana_endpoint,
-        "serving_endpoints": _endpoints(settings, cluster),
+        "serving_endpoints": _endpoints(settings, serving),
         "edge_fleets": edge,
         "estimated_monthly_usd": estimated_monthly_usd(settings),
     }
@@ -295,27 +298,26 @@ def _workload_identity(identity: Identity, foundation: Foundation) -> WorkloadId
 
 
 def _build_local(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, Any]:
-    cluster = InferenceCluster("serving", InferenceClusterArgs(
-        settings=settings, resource_group_name=None, location=settings.location, subscription_id=None,
-        tenant_id=None, aks_subnet_id=None, control_plane_identity_id=None, kubelet_identity=None,
-        workload_identities={}, log_analytics_workspace_id=None, registry_login_server=None,
-        key_vault_name=None, engine_api_key_secret_name=None, onnx_server_image=None,
-        engine_api_key=secrets.engine_api_key, hugging_face_token=secrets.hugging_face_token,
-    ))
+    """The workloads and in-cluster monitoring on the kubeconfig context; no Azure resource at all."""
+    # Before issue 16 the provider and the workloads were children of InferenceCluster 'serving'.
+    serving = ServingWorkloads(SERVING, workloads_args(
+        settings, kube_context=settings.cluster.kube_context, engine_api_key=secrets.engine_api_key,
+        hugging_face_token=secrets.hugging_face_token,
+    ), opts=pulumi.ResourceOptions(transformations=[keep_urns(old_parent_urn())]))
     monitoring = MonitoringStack("observability", monitoring_args(
-        settings, kube_provider=cluster.kube_provider, workloads=cluster.workloads,
+        settings, kube_provider=serving.kube_provider, workloads=serving.workloads,
         grafana_admin_password=secrets.grafana_admin_password, alert_secrets=secrets.alert_secrets,
     ))
     return {
-        "serving_endpoints": _endpoints(settings, cluster),
+        "serving_endpoints": _endpoints(settings, serving),
         "grafana_endpoint": monitoring.grafana_endpoint,
         "estimated_monthly_usd": 0.0,
     }
 
 
-def _endpoints(settings: EnvironmentSettings, cluster: InferenceCluster) -> dict[str, str]:
+def _endpoints(settings: EnvironmentSettings, serving: ServingWorkloads) -> dict[str, str]:
     host = settings.cluster.gateway_hostname
-    return {name: f"https://{host}/{name}/v1" for name in sorted(cluster.workloads)}
+    return {name: f"https://{host}/{name}/v1" for name in sorted(serving.workloads)}
 
 
 def _build_edge(settings: EnvironmentSettings, *, registry: ModelRegistry, foundation: Foundation,

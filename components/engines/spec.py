@@ -1,7 +1,7 @@
 """The engine-neutral description of one serving container, produced by the pure engine adapters.
 
 An adapter (``vllm``, ``ollama``, ``onnx_genai``) turns a deployment, its model spec and the node
-hardware into a ``ContainerSpec``. ``components.inference_cluster`` turns that into typed
+hardware into a ``ContainerSpec``. ``components.serving_workloads`` turns that into typed
 Kubernetes objects. Nothing here imports Pulumi: the adapters are plain functions, tested without
 mocks (STYLE P13), and the policy pack can reason about the same values.
 """

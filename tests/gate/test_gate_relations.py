@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from components.inference_cluster import InferenceCluster
+from components.serving_workloads import ServingWorkloads
 from slmctl.gate import GateResult, format_result, run_gate
 from slmctl.loader import load_stack_file
 from slmctl.plan import record_stack
@@ -26,7 +26,7 @@ def _gate() -> GateResult:
 
 
 def test_managed_monitoring_whose_scraper_is_refused_fails_naming_both_ends(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(InferenceCluster, "_scraper_namespace", lambda self: self._args.monitoring_namespace)
+    monkeypatch.setattr(ServingWorkloads, "_scraper_namespace", lambda self: self._args.monitoring_namespace)
     result = _gate()
     found = [v for v in result.mandatory if v.policy == "slm-reach-metrics-scraper"]
     assert [v.resource for v in found] == ["observability-sm-phi-4-mini"], format_result(result, "text")

@@ -1,12 +1,14 @@
-"""Builders for InferenceCluster and engine tests: small settings and fake Azure inputs."""
+"""Builders for InferenceCluster, ServingWorkloads and engine tests: small settings and fake Azure inputs."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import pulumi
+import pulumi_kubernetes as k8s
 
 from components.inference_cluster import (
     InferenceCluster,
@@ -14,7 +16,9 @@ from components.inference_cluster import (
     KubeletIdentity,
     WorkloadIdentity,
 )
+from components.serving_workloads import KeyVaultSecrets, ServingWorkloads, ServingWorkloadsArgs
 from slmctl.recorder import Recording, record
+from stacks.serving import cluster_args, workloads_args
 from stacks.settings import EnvironmentSettings
 
 REVISION = "0" * 39 + "1"
@@ -92,48 +96,82 @@ ONNX_IMAGE = "slmdevacr.azurecr.io/onnx-server@sha256:" + "b" * 64
 FILL_IMAGE = "slmdevacr.azurecr.io/slm/model-fill@sha256:" + "c" * 64
 
 
-def make_args(settings: EnvironmentSettings, **overrides: Any) -> InferenceClusterArgs:
-    """Args with plain-string stand-ins for every Azure id (the ids would be Outputs in a stack)."""
-    if not settings.uses_azure:
-        base: dict[str, Any] = {"settings": settings, "location": "local",
-                                "engine_api_key": pulumi.Output.secret("local-test-key"),
-                                "onnx_server_image": ONNX_IMAGE}
-        return InferenceClusterArgs(**{**base, **overrides})
-    rg = "slm-rg"
-    sub = "/subscriptions/00000000-0000-0000-0000-000000000000"
-    identities = {
-        dep: WorkloadIdentity(name=f"wi-{dep}", resource_group_name=rg,
-                              resource_id=f"{sub}/resourceGroups/{rg}/providers/Microsoft.ManagedIdentity/"
+SUB = "/subscriptions/00000000-0000-0000-0000-000000000000"
+RG = "slm-rg"
+
+
+def identities(settings: EnvironmentSettings) -> dict[str, WorkloadIdentity]:
+    """One fake workload identity per AKS deployment, as Foundation would create them."""
+    return {
+        dep: WorkloadIdentity(name=f"wi-{dep}", resource_group_name=RG,
+                              resource_id=f"{SUB}/resourceGroups/{RG}/providers/Microsoft.ManagedIdentity/"
                                           f"userAssignedIdentities/wi-{dep}",
                               client_id=f"client-{dep}", principal_id=f"principal-{dep}")
         for dep in settings.aks_deployments()
     }
-    base = {
-        "settings": settings, "location": "swedencentral", "resource_group_name": rg,
+
+
+def make_cluster_args(settings: EnvironmentSettings, **overrides: Any) -> InferenceClusterArgs:
+    """The platform's mapping with plain-string stand-ins for every Azure id (Outputs in a stack)."""
+    wiring: dict[str, Any] = {
+        "resource_group_name": RG,
         "subscription_id": "00000000-0000-0000-0000-000000000000",
         "tenant_id": "11111111-1111-1111-1111-111111111111",
-        "aks_subnet_id": f"{sub}/resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworks/vnet/subnets/aks",
-        "control_plane_identity_id": f"{sub}/resourceGroups/{rg}/providers/Microsoft.ManagedIdentity/"
+        "aks_subnet_id": f"{SUB}/resourceGroups/{RG}/providers/Microsoft.Network/virtualNetworks/vnet/subnets/aks",
+        "control_plane_identity_id": f"{SUB}/resourceGroups/{RG}/providers/Microsoft.ManagedIdentity/"
                                      "userAssignedIdentities/aks-control-plane",
         "kubelet_identity": KubeletIdentity(resource_id="kubelet-id", client_id="kubelet-client",
                                             object_id="kubelet-object"),
-        "workload_identities": identities,
-        "log_analytics_workspace_id": f"{sub}/resourceGroups/{rg}/providers/Microsoft.OperationalInsights/"
+        "workload_identities": identities(settings),
+        "log_analytics_workspace_id": f"{SUB}/resourceGroups/{RG}/providers/Microsoft.OperationalInsights/"
                                       "workspaces/logs",
-        "registry_login_server": "slmdevacr.azurecr.io",
-        "key_vault_name": "slmdev-kv",
-        "engine_api_key_secret_name": "engine-api-key",
-        "onnx_server_image": pulumi.Output.from_input(ONNX_IMAGE),
-        "model_fill_image": pulumi.Output.from_input(FILL_IMAGE),
-        "engine_api_key": pulumi.Output.secret("unused-on-azure"),
     }
-    return InferenceClusterArgs(**{**base, **overrides})
+    return cluster_args(settings, **{**wiring, **overrides})
+
+
+def make_workload_args(settings: EnvironmentSettings, provider: k8s.Provider | None,
+                       cluster: InferenceCluster | None = None, **overrides: Any) -> ServingWorkloadsArgs:
+    """The platform's mapping for the workloads on ``cluster`` (Azure) or the kubeconfig context (local)."""
+    if cluster is None:
+        wiring: dict[str, Any] = {"engine_api_key": pulumi.Output.secret("local-test-key"),
+                                  "onnx_server_image": ONNX_IMAGE, "kube_context": settings.cluster.kube_context}
+    else:
+        wiring = {
+            "node_pools": list(cluster.pools.values()),
+            "workload_identity_client_ids": {k: v.client_id for k, v in identities(settings).items()},
+            "key_vault": KeyVaultSecrets(vault_name="slmdev-kv", tenant_id="11111111-1111-1111-1111-111111111111",
+                                         engine_api_key_secret_name="engine-api-key"),
+            "onnx_server_image": pulumi.Output.from_input(ONNX_IMAGE),
+            "model_fill_image": pulumi.Output.from_input(FILL_IMAGE),
+            "engine_api_key": pulumi.Output.secret("unused-on-azure"),
+            "gateway_ingress_class": cluster.gateway_ingress_class,
+            "gateway_namespace": cluster.gateway_namespace,
+            "gateway_certificate_grants": cluster.certificate_grants,
+        }
+    return workloads_args(settings, kube_provider=provider, **{**wiring, **overrides})
+
+
+CLUSTER_FIELDS = frozenset(f.name for f in dataclasses.fields(InferenceClusterArgs))
+WORKLOAD_FIELDS = frozenset(f.name for f in dataclasses.fields(ServingWorkloadsArgs))
+
+
+def deploy(settings: EnvironmentSettings, **overrides: Any) -> ServingWorkloads:
+    """Inside a program: the cluster (Azure tiers) and the workloads, as ``stacks/platform.py`` wires them.
+
+    Each override goes to the Args that has the field (an unknown name is an error)."""
+    unknown = sorted(set(overrides) - CLUSTER_FIELDS - WORKLOAD_FIELDS)
+    assert not unknown, unknown
+    on_cluster = {k: v for k, v in overrides.items() if k in CLUSTER_FIELDS and k not in WORKLOAD_FIELDS}
+    on_workloads = {k: v for k, v in overrides.items() if k in WORKLOAD_FIELDS}
+    if not settings.uses_azure:
+        return ServingWorkloads("serving", make_workload_args(settings, None, **on_workloads))
+    cluster = InferenceCluster("serving", make_cluster_args(settings, **on_cluster))
+    return ServingWorkloads("serving", make_workload_args(settings, cluster.kube_provider, cluster, **on_workloads))
 
 
 def build(settings: EnvironmentSettings, **overrides: Any) -> Recording:
-    """Record an InferenceCluster named ``serving`` built from ``settings``."""
-    return record(lambda: InferenceCluster("serving", make_args(settings, **overrides)),
-                  stack=settings.tier)
+    """Record the cluster and workloads named ``serving`` built from ``settings``."""
+    return record(lambda: deploy(settings, **overrides), stack=settings.tier)
 
 
 Builder = Callable[..., Recording]

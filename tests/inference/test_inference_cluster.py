@@ -186,10 +186,17 @@ class TestLocal:
         assert provider.inputs["context"] == "kind-slm"
 
 
-def test_every_child_is_parented_to_the_component(dev_recording: Recording) -> None:
-    children = [r for r in dev_recording.registrations if r.type != "slm:compute:InferenceCluster"]
-    assert children
-    assert all("slm:compute:InferenceCluster$" in r.urn for r in children)
+def test_every_child_is_parented_to_its_component(dev_recording: Recording) -> None:
+    """The Azure resources, the provider and the node agents belong to the cluster; the serving objects to
+    the workloads."""
+    components = {"slm:compute:InferenceCluster", "slm:compute:ServingWorkloads"}
+    children = [r for r in dev_recording.registrations if r.type not in components]
+    on_cluster = [r for r in children if r.type.startswith(("azure-native:", "pulumi:providers:", "kubernetes:helm"))]
+    assert on_cluster
+    assert all("slm:compute:InferenceCluster$" in r.urn for r in on_cluster)
+    workloads = [r for r in children if r not in on_cluster]
+    assert {r.type for r in workloads} >= {"kubernetes:core/v1:Namespace", "kubernetes:apps/v1:Deployment"}
+    assert all("slm:compute:ServingWorkloads$" in r.urn for r in workloads)
 
 
 @pytest.mark.parametrize("tier", ["dev", "prod"])

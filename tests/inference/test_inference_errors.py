@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from typing import Any
 
 import pydantic
 import pytest
 
-from components.inference_cluster import InferenceCluster, InferenceClusterArgs
+from components.inference_cluster import InferenceCluster
 from slmctl.recorder import record
 from stacks.settings import EnvironmentSettings
-from tests.inference.builders import make_args, make_settings, settings_dict
+from tests.inference.builders import deploy, identities, make_cluster_args, make_settings, settings_dict
 
 
-def construct(make: Callable[[], InferenceClusterArgs]) -> None:
-    """Build the component inside a recorded program (Outputs need the mock runtime)."""
-    record(lambda: InferenceCluster("serving", make()))
+def construct(settings: EnvironmentSettings, **overrides: Any) -> None:
+    """Build the components inside a recorded program (Outputs need the mock runtime)."""
+    record(lambda: deploy(settings, **overrides))
 
 
 class TestComponentErrors:
@@ -24,43 +25,40 @@ class TestComponentErrors:
                            match=r"list your office/CI CIDRs or set cluster\.private_api_server"):
             make_settings("dev", cluster={"authorized_ip_ranges": []})
 
-    def test_missing_azure_inputs_are_all_named(self) -> None:
-        settings = make_settings("dev")
-        with pytest.raises(ValueError, match="kubelet_identity, log_analytics_workspace_id required on the dev"):
-            construct(lambda: make_args(settings, kubelet_identity=None, log_analytics_workspace_id=None))
+    def test_the_component_refuses_a_public_api_server_open_to_all(self) -> None:
+        # Another program's args (the stack file's validation never gets that far).
+        args = dataclasses.replace(make_cluster_args(make_settings("dev")), private_api_server=False,
+                                   authorized_ip_ranges=[])
+        with pytest.raises(ValueError, match=r"authorized_ip_ranges: empty on a public API server would open it"):
+            record(lambda: InferenceCluster("serving", args))
 
     def test_workload_without_identity_is_rejected(self) -> None:
         settings = make_settings("dev")
-
-        def without_phi4() -> InferenceClusterArgs:
-            args = make_args(settings)
-            identities = {k: v for k, v in args.workload_identities.items() if k != "phi4"}
-            return make_args(settings, workload_identities=identities)
-
+        client_ids = {k: v.client_id for k, v in identities(settings).items() if k != "phi4"}
         with pytest.raises(ValueError, match=r"no identity for deployment\(s\) phi4"):
-            construct(without_phi4)
+            construct(settings, workload_identity_client_ids=client_ids)
 
     def test_dev_gpu_pool_must_scale_to_zero(self) -> None:
         settings = make_settings("dev", cluster={"pools": {"gpu": {"min_count": 1}}})
         with pytest.raises(ValueError, match=r"cluster\.pools\.gpu\.min_count: 1 keeps GPU nodes running in dev"):
-            construct(lambda: make_args(settings))
+            construct(settings)
 
     def test_prod_rejects_a_tag_only_default_image(self) -> None:
         doc = settings_dict("prod")
         del doc["deployments"]["phi4-ollama"]["image"]
         settings = EnvironmentSettings.model_validate(doc)
         with pytest.raises(ValueError, match=r"ollama/ollama:0\.12\.6 is not pinned by digest"):
-            construct(lambda: make_args(settings))
+            construct(settings)
 
     def test_local_without_an_api_key_names_the_workloads_that_need_it(self) -> None:
         settings = make_settings("local")
-        with pytest.raises(ValueError, match="engine_api_key: required on the local tier for phi4, phi4-onnx"):
-            construct(lambda: make_args(settings, engine_api_key=None))
+        with pytest.raises(ValueError, match="engine_api_key: required for phi4, phi4-onnx without key_vault"):
+            construct(settings, engine_api_key=None)
 
     def test_onnx_without_an_image_names_the_fix(self) -> None:
         settings = make_settings("local")
         with pytest.raises(ValueError, match="pass onnx_server_image"):
-            construct(lambda: make_args(settings, onnx_server_image=None))
+            construct(settings, onnx_server_image=None)
 
 
 class TestMemoryFitErrors:

@@ -10,27 +10,35 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from components.inference_cluster import (
+from components.monitoring.helm_values import SPOT_TOLERATION, DcgmExporterValues
+from components.serving_workloads import (
     REPLACE_ROLLOUT,
     SURGE_ROLLOUT,
+    ServingWorkloadsArgs,
     pods_per_node,
     rollouts,
     workload_plan,
 )
-from components.monitoring.helm_values import SPOT_TOLERATION, DcgmExporterValues
 from policies.rules.catalog import VM_SKUS
 from slmctl.loader import load_stack_file
 from slmctl.recorder import Recording
+from stacks.serving import workloads_args
 from stacks.settings import EnvironmentSettings
 from tests.inference.builders import build, make_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def _args(settings: EnvironmentSettings) -> ServingWorkloadsArgs:
+    """The platform's mapping; planning declares nothing, so no provider is needed."""
+    return workloads_args(settings)
+
+
 def _rollouts(settings: EnvironmentSettings) -> dict[str, Any]:
-    plans = {n: workload_plan(settings, n, d, onnx_image="registry-built/onnx-server")
+    args = _args(settings)
+    plans = {n: workload_plan(args, n, d, onnx_image="registry-built/onnx-server")
              for n, d in settings.aks_deployments().items()}
-    return rollouts(settings, plans)
+    return rollouts(args.pools, plans)
 
 
 def _strategy(recording: Recording, name: str) -> dict[str, Any]:
@@ -67,5 +75,5 @@ def test_gpu_node_agents_tolerate_the_aks_spot_taint() -> None:
 
 def test_the_vllm_pod_share_leaves_one_pod_per_t4_node() -> None:
     settings = make_settings("dev")
-    plan = workload_plan(settings, "phi4", settings.aks_deployments()["phi4"], onnx_image=None)
+    plan = workload_plan(_args(settings), "phi4", settings.aks_deployments()["phi4"], onnx_image=None)
     assert pods_per_node(plan.spec, VM_SKUS["Standard_NC4as_T4_v3"]) == 1

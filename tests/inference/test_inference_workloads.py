@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from components.engines.spec import ALLOWED_GATEWAY_PATHS
-from components.inference_cluster import InferenceCluster, ServingWorkload
+from components.serving_workloads import ServingWorkload, ServingWorkloads
 from slmctl.recorder import SECRET_SIG, Recording, record
-from tests.inference.builders import make_args, make_settings
+from tests.inference.builders import deploy, make_settings
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 FORBIDDEN_ROUTES = ("/metrics", "/pause", "/update_weights", "/invocations", "/tokenize", "/health")
@@ -226,9 +226,9 @@ class TestScaling:
 
     def test_managed_prometheus_gets_a_workload_identity_trigger_auth(self) -> None:
         settings = make_settings("staging")
-        recording = record(lambda: InferenceCluster("serving", make_args(
+        recording = record(lambda: deploy(
             settings, prometheus_identity_client_id="keda-client",
-            prometheus_server_address="https://amw.prometheus.monitor.azure.com")), stack="staging")
+            prometheus_server_address="https://amw.prometheus.monitor.azure.com"), stack="staging")
         (auth,) = of(recording, "TriggerAuthentication", "slm-phi4")
         assert auth["spec"]["podIdentity"] == {"provider": "azure-workload", "identityId": "keda-client"}
         (scaler,) = of(recording, "ScaledObject", "slm-phi4")
@@ -249,9 +249,9 @@ class TestImages:
 
 
 def test_workloads_output_describes_each_deployment_for_monitoring() -> None:
-    captured: dict[str, InferenceCluster] = {}
+    captured: dict[str, ServingWorkloads] = {}
     settings = make_settings("dev")
-    record(lambda: captured.setdefault("c", InferenceCluster("serving", make_args(settings))), stack="dev")
+    record(lambda: captured.setdefault("c", deploy(settings)), stack="dev")
     workloads = captured["c"].workloads
     assert workloads["phi4"] == ServingWorkload(
         deployment="phi4", engine="vllm", namespace="slm-phi4", service_name="phi4", port=8000,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from stack_support import REPO_ROOT, stack_settings, write_stack
 
-from components.inference_cluster import INGRESS_NGINX_CHART_VERSION, KEDA_CHART_VERSION
+from components.serving_workloads import INGRESS_NGINX_CHART_VERSION, KEDA_CHART_VERSION
 from slmctl.loader import load_stack_file
 from slmctl.plan import make_plan
 

@@ -87,7 +87,7 @@ def stack_settings(name: str) -> EnvironmentSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class FakeWorkload:
-    """Stands in for ``components.inference_cluster.ServingWorkload`` (same attributes)."""
+    """Stands in for ``components.serving_workloads.ServingWorkload`` (same attributes)."""
 
     deployment: str
     engine: str

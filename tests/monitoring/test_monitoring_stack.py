@@ -333,8 +333,8 @@ class TestErrors:
 
 
 def test_inference_cluster_workloads_carry_what_monitoring_reads() -> None:
-    from components.inference_cluster import ServingWorkload
     from components.monitoring.spec import MonitoredWorkload
+    from components.serving_workloads import ServingWorkload
 
     wanted = {f.name for f in dataclasses.fields(MonitoredWorkload)}
     assert wanted <= {f.name for f in dataclasses.fields(ServingWorkload)}

@@ -20,6 +20,8 @@ NARROWED = {
     "components.foundation": "FoundationArgs",
     "components.deploy_runner": "DeployRunnerArgs",
     "components.model_registry": "ModelRegistryArgs",
+    "components.inference_cluster": "InferenceClusterArgs",
+    "components.serving_workloads": "ServingWorkloadsArgs",
 }
 """Module -> its Args class, for every component whose Args no longer carry ``EnvironmentSettings``."""
 

@@ -35,10 +35,11 @@ def plan_of(name: str) -> Plan:
 class TestEveryStack:
     def test_builds_and_declares_the_four_components(self, name: str) -> None:
         types = {r.type for r in plan_of(name).recording.registrations}
-        assert "slm:compute:InferenceCluster" in types or any(t.endswith(":InferenceCluster") for t in types)
+        assert "slm:compute:ServingWorkloads" in types
         assert any(t.endswith(":MonitoringStack") for t in types)
         if name != "local":
             assert any(t.endswith(":ModelRegistry") for t in types)
+            assert "slm:compute:InferenceCluster" in types
 
     def test_every_resource_has_a_component_ancestor(self, name: str) -> None:
         regs = plan_of(name).recording.registrations

@@ -21,12 +21,14 @@ from components.inference_cluster import (
     DEVICE_PLUGIN_REPO,
     GPU_OPERATOR_CHART_VERSION,
     GPU_OPERATOR_REPO,
+)
+from components.monitoring import helm_values as hv
+from components.serving_workloads import (
     INGRESS_NGINX_CHART_VERSION,
     INGRESS_NGINX_REPO,
     KEDA_CHART_VERSION,
     KEDA_REPO,
 )
-from components.monitoring import helm_values as hv
 from policies.rules import existence
 from policies.rules.catalog import FOUNDRY_OFFERS
 from policies.rules.stack import StackResource
