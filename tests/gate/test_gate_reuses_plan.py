@@ -116,3 +116,21 @@ def test_the_code_digest_follows_every_program_file(tmp_path: Path) -> None:
     (tmp_path / "policies" / "index.json").write_text('{"chart": "1.0"}\n')
     after_data = plan_reuse.code_digest.__wrapped__(tmp_path)
     assert len({before, after_source, after_data}) == 3
+
+
+def test_plan_gates_the_registrations_it_just_recorded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from slmctl import cli
+    from slmctl import plan as plan_mod
+
+    recorded: list[str] = []
+    original = plan_mod.record_stack
+
+    def counting(loaded: object, **kwargs: bool) -> object:
+        recorded.append(str(getattr(loaded, "stack", "")))
+        return original(loaded, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(plan_mod, "record_stack", counting)
+    cli.plan("local", out_dir=tmp_path, quiet=True)  # local passes its gate: no typer.Exit
+    assert recorded == ["local"]  # one registration pass
+    assert "result: " in capsys.readouterr().out  # though the gate ran on it too
