@@ -21,7 +21,7 @@ import base64
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import ClassVar, Final
 
 import pulumi
 from pulumi_azure_native import compute, network
@@ -156,13 +156,16 @@ class DeployRunnerArgs:
 class DeployRunner(pulumi.ComponentResource):
     """NSG, static egress IP, NAT gateway, subnet ``deploy-runner`` and a one-instance runner scale set."""
 
+    _type_token: ClassVar[str] = "slm:platform:DeployRunner"  # noqa: S105 (a type token)
+    """Our stacks' token; the component package constructs it as ``slm:index:DeployRunner``."""
+
     egress_ip: pulumi.Output[str]
     """The runner's public egress address (its NAT gateway's), as ``a.b.c.d``."""
     subnet_id: pulumi.Output[str]
     label: str
 
     def __init__(self, name: str, args: DeployRunnerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("slm:platform:DeployRunner", name, None, opts)
+        super().__init__(self._type_token, name, None, opts)
         label = args.registration.label
         self.label = label
         child = pulumi.ResourceOptions(parent=self)

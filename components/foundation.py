@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import ClassVar, Final
 
 import pulumi
 from pulumi_azure_native import managedidentity, monitor, network, operationalinsights, privatedns, resources
@@ -85,6 +85,9 @@ class Foundation(pulumi.ComponentResource):
     cluster's KEDA triggers query it before the MonitoringStack, which forwards metrics into it, exists.
     """
 
+    _type_token: ClassVar[str] = "slm:platform:Foundation"  # noqa: S105 (a type token)
+    """Our stacks' token; the component package constructs it as ``slm:index:Foundation``."""
+
     resource_group_name: pulumi.Output[str]
     virtual_network_name: pulumi.Output[str]
     subnets: list[pulumi.Resource]
@@ -104,7 +107,7 @@ class Foundation(pulumi.ComponentResource):
     the kubelet identity, Network Contributor on the subnet): pass them as ``InferenceClusterArgs.prerequisites``."""
 
     def __init__(self, name: str, args: FoundationArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("slm:platform:Foundation", name, None, opts)
+        super().__init__(self._type_token, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         rg = resources.ResourceGroup(f"{name}-rg", resource_group_name=f"rg-{args.name_prefix}-{args.location}",
                                      location=args.location, tags=dict(args.tags), opts=child)

@@ -12,10 +12,13 @@ What this module adds to ``component_provider_host`` (``SlmComponentProvider``),
   rejects ``Literal[...]`` and ``tuple[T, ...]``, and marks every non-``Optional`` field required, even
   one with a dataclass default. ``SlmAnalyzer`` resolves annotations (``eval_str``), reads string
   ``Literal``s as strings and ``tuple[T, ...]`` as lists, and makes a field with a default optional in
-  the schema: the default is the documented behaviour. Python-only hooks (``Callable`` fields such as
-  ``ModelRegistryArgs.registry_token_provider``) stay out of the schema and keep their default.
+  the schema: the default is the documented behaviour. Python-only fields (``Callable`` hooks such as
+  ``ModelRegistryArgs.registry_token_provider``, handles on arbitrary resources such as
+  ``DeployRunnerArgs.after``) stay out of the schema and keep their default.
 * **Typed Args in Construct.** The stock provider hands the component a plain dict; ours are frozen
   dataclasses (``args.models``), so ``map_inputs`` builds the Args dataclass (nested ones too) from it.
+* **Outputs of any shape.** The stock state mapping handles a dataclass output only at the top level
+  and as a dict; ``get_state`` maps dataclasses (and maps of them) at any depth.
 * **The schema's type token.** The engine asks for ``slm:index:<Component>``; the component registers
   under that token when constructed by the package (``_type_token``), and keeps its own
   (``slm:monitoring:MonitoringStack``) in Python programs, so our stacks' URNs do not move.
@@ -51,10 +54,12 @@ PACKAGE_VERSION = "0.1.0"
 
 def exported_components() -> list[type[pulumi.ComponentResource]]:
     """The components the package exports (imported here so the schema names exactly these)."""
+    from components.deploy_runner import DeployRunner
+    from components.foundation import Foundation
     from components.model_registry import ModelRegistry
     from components.monitoring_stack import MonitoringStack
 
-    return [ModelRegistry, MonitoringStack]
+    return [DeployRunner, Foundation, ModelRegistry, MonitoringStack]
 
 
 def _annotations(obj: Any) -> dict[str, Any]:
@@ -68,9 +73,17 @@ def _is_union(tp: Any) -> bool:
 
 
 def _is_callable(tp: Any) -> bool:
-    """A Python-only hook (``Callable`` or ``Callable | None``): no schema type can carry it."""
+    """A Python-only field: a hook (``Callable``) or a handle on *any* resource (``pulumi.Resource``,
+    alone or in a sequence), neither of which a schema type can carry. Other languages order with
+    ``dependsOn``; a typed resource (``k8s.Provider``) is a schema reference and stays."""
     members = [a for a in get_args(tp) if a is not type(None)] if _is_union(tp) else [tp]
-    return any(get_origin(m) is abc.Callable or m is abc.Callable for m in members)
+    for m in members:
+        if get_origin(m) is abc.Callable or m is abc.Callable:
+            return True
+        item = get_args(m)[0] if get_origin(m) in (abc.Sequence, list, tuple) and get_args(m) else m
+        if isinstance(item, type) and issubclass(item, pulumi.Resource) and not getattr(item, "pulumi_type", None):
+            return True
+    return False
 
 
 class SlmAnalyzer(Analyzer):
@@ -167,6 +180,22 @@ def build_value(tp: Any, value: Any) -> Any:
     return value
 
 
+def to_state(value: Any) -> Any:
+    """An output value as the engine takes it: dataclasses as camelCase objects, enums as values."""
+    from pulumi.provider.experimental.util import camel_case
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {camel_case(f.name): to_state(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if getattr(value, f.name) is not None}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: to_state(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_state(v) for v in value]
+    return value
+
+
 class SlmComponentProvider(ComponentProvider):
     """``ComponentProvider`` with ``SlmAnalyzer``, typed Args and the schema's type tokens."""
 
@@ -200,6 +229,17 @@ class SlmComponentProvider(ComponentProvider):
             return super().construct(name, resource_type, inputs, options)
         finally:
             self._components[component_name] = original
+
+
+    def get_state(self, instance: pulumi.ComponentResource, component_def: ComponentDefinition) -> dict[str, Any]:
+        """The component's outputs by schema name; dataclass values (``Foundation.kubelet_identity``, a map
+        of them in ``workload_identities``) become objects with camelCase keys, at any depth."""
+        state: dict[str, Any] = {}
+        for key, py_name in component_def.outputs_mapping.items():
+            value = getattr(instance, py_name, None)
+            if value is not None:
+                state[key] = to_state(value)
+        return state
 
 
 def schema() -> dict[str, Any]:

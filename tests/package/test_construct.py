@@ -23,6 +23,8 @@ from google.protobuf import json_format, struct_pb2
 from pulumi.provider.experimental.util import camel_case
 from pulumi.runtime.proto import provider_pb2
 
+from components.deploy_runner import DeployRunner, DeployRunnerArgs, GitHubRunnerRegistration
+from components.foundation import Foundation
 from components.model_registry import ModelRegistry, ModelRegistryArgs
 from components.monitoring.spec import (
     AlertReceiver,
@@ -41,7 +43,6 @@ from tests.package.engine_double import MonitorServer, Provider
 
 PROJECT, STACK = "consumer", "dev"
 PACKAGE_TOKEN, PYTHON_TOKEN = "slm:index:MonitoringStack", "slm:monitoring:MonitoringStack"
-REGISTRY_TOKENS = ("slm:index:ModelRegistry", ModelRegistry._type_token)
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 SECRET_VALUE_SIG = "1b47061264138c4ac30d75fd1eb44270"
 SECRETS = {"grafana": "correct-horse-battery-staple", "hook": "https://hooks.example/T0/secret",
@@ -155,22 +156,52 @@ def _registry_args() -> ModelRegistryArgs:
         kubelet_principal_id="22222222-2222-2222-2222-222222222222")
 
 
-def test_model_registry_construct_registers_what_the_python_program_registers() -> None:
-    args = _registry_args()
-    constructed, state, _ = _construct(args, REGISTRY_TOKENS[0], {
-        "engineApiKey": _secret(SECRETS["engine"]), "grafanaAdminPassword": _secret(SECRETS["grafana"])})
+def _same_registrations(component: type, args: Any, wire_secrets: dict[str, Any],
+                        python_secrets: dict[str, Any]) -> dict[str, Any]:
+    """Construct ``component`` through the package and in a Python program; assert equal children."""
+    package_token = f"slm:index:{component.__name__}"
+    constructed, state, _ = _construct(args, package_token, wire_secrets)
 
     def program() -> None:
-        ModelRegistry("observability", dataclasses.replace(
-            args, engine_api_key=pulumi.Output.secret(SECRETS["engine"]),
-            grafana_admin_password=pulumi.Output.secret(SECRETS["grafana"])))
-    python = _comparable(record(program, project=PROJECT, stack=STACK).registrations, REGISTRY_TOKENS[1])
-    package = _comparable(constructed, REGISTRY_TOKENS[0])
-    assert len(python) > 10
+        component("observability", dataclasses.replace(
+            args, **{k: pulumi.Output.secret(v) for k, v in python_secrets.items()}))
+    python = _comparable(record(program, project=PROJECT, stack=STACK).registrations, component._type_token)
+    package = _comparable(constructed, package_token)
+    assert len(python) > 3, "the Python program registered the component's children"
     assert sorted(package) == sorted(python)
     for key in python:
         assert package[key] == python[key], key
+    return state
+
+
+def test_model_registry_construct_registers_what_the_python_program_registers() -> None:
+    state = _same_registrations(
+        ModelRegistry, _registry_args(),
+        {"engineApiKey": _secret(SECRETS["engine"]), "grafanaAdminPassword": _secret(SECRETS["grafana"])},
+        {"engine_api_key": SECRETS["engine"], "grafana_admin_password": SECRETS["grafana"]})
     assert state["registryLoginServer"].endswith(".azurecr.io")
+
+
+def test_foundation_construct_registers_what_the_python_program_registers() -> None:
+    from stacks.platform import _foundation_args
+
+    settings = stack_settings("staging")
+    args = _foundation_args(settings, "00000000-0000-0000-0000-000000000000", private=True, tags=settings.azure_tags())
+    state = _same_registrations(Foundation, args, {}, {})
+    assert state["kubeletIdentity"]["clientId"], "a dataclass output maps to the schema's object"
+    assert set(state["workloadIdentities"]) == set(settings.aks_deployments())
+
+
+def test_deploy_runner_construct_registers_what_the_python_program_registers() -> None:
+    args = DeployRunnerArgs(
+        name_prefix="team", location="swedencentral", resource_group_name="team-rg",
+        virtual_network_name="team-vnet", subnet_cidr="10.40.3.0/27",
+        registration=GitHubRunnerRegistration(repository="contoso/slm", app_id=123456, installation_id=654321,
+                                              label="slm-deploy-team"),
+        app_key="placeholder", admin_ssh_public_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9vZ2xlZm9vYmFy team")
+    state = _same_registrations(DeployRunner, args, {"appKey": _secret("-----BEGIN KEY-----")},
+                                {"app_key": "-----BEGIN KEY-----"})
+    assert state["label"] == "slm-deploy-team"
 
 
 def test_construct_reports_a_bad_input_by_field() -> None:
