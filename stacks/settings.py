@@ -21,8 +21,6 @@ from components.domain import (
     EDGE_DELIVERY_OS,
     EDGE_ENGINE_ARTIFACT,
     IOT_TAG_KEY_PATTERN,
-    MIN_CONTEXT_TOKENS,
-    NODE_ALLOCATABLE_FRACTION,
     VM_SKUS,
     AksDeployment,
     Deployment,
@@ -42,12 +40,11 @@ from components.domain import (
     VllmDeployment,
     VmSize,
     secret_config_key,
-    vllm_max_model_len,
 )
 from components.domain import FrozenModel as _Model
 from components.domain.alerting import AlertSeverity, EmailAddress, EmailReceiver, WebhookReceiver
 from components.domain.engines import DEPLOYMENT_ARTIFACT, EDGE_ENGINES
-from components.domain.fit import BYTES_PER_PARAMETER, CPU_RUNTIME_OVERHEAD_GIB, estimate
+from components.domain.fit import serving_fit_problem, vllm_fit_problem
 from policies.rules.cidr import admits_internet, describe
 
 SETTINGS_KEY: Final = f"{CONFIG_NAMESPACE}:settings"
@@ -590,55 +587,13 @@ class EnvironmentSettings(_Model):
                               "vLLM image is CUDA-only (seed defect D3); use a GPU pool, or target "
                               "'ollama' or 'onnx-genai' for CPU serving")
             elif errors == []:
-                errors.extend(self._vllm_fit_errors(path, dep, model, pool))
+                errors.extend(filter(None, [vllm_fit_problem(path, dep, model, pool.vm_size)]))
         else:
-            ctx = dep.context_tokens
             # the quantization of the registered artifact it serves (int4 where an artifact names none)
             quant = str(getattr(getattr(model.artifacts, artifact), "quantization", "int4"))
-            memory = (sku.gpu_memory_gib if sku.is_gpu else sku.memory_gib * NODE_ALLOCATABLE_FRACTION)
-            fit = estimate(model.shape(quant), memory_gib=memory, context_tokens=ctx,
-                           utilization=1.0, overhead_gib=CPU_RUNTIME_OVERHEAD_GIB)
-            if not fit.fits:
-                errors.append(f"{path}: {dep.model} ({quant}) needs {fit.weights_gib} GiB of weights"
-                              f" + {fit.kv_per_sequence_gib} GiB KV cache at {ctx} tokens, more than "
-                              f"the {memory:.0f} GiB {pool.vm_size} offers; lower context_tokens or "
-                              "choose a larger vm_size")
+            errors.extend(filter(None, [serving_fit_problem(path, dep.model, model, quantization=quant,
+                                                            context_tokens=dep.context_tokens, vm_size=pool.vm_size)]))
         return errors
-
-    def _vllm_fit_errors(self, path: str, dep: VllmDeployment, model: ModelSpec,
-                         pool: NodePool) -> list[str]:
-        sku = VM_SKUS[pool.vm_size]
-        assert model.artifacts.safetensors is not None  # noqa: S101 (checked by the caller)
-        quant = model.artifacts.safetensors.quantization
-        ctx = vllm_max_model_len(dep, model)
-        if ctx > model.max_context_tokens:
-            return [f"{path}.max_model_len_tokens: {ctx} exceeds the model's "
-                    f"{model.max_context_tokens}-token context; lower it"]
-        if quant not in BYTES_PER_PARAMETER:
-            return []
-        fit = estimate(model.shape(quant), memory_gib=sku.gpu_memory_gib, context_tokens=ctx,
-                       utilization=dep.gpu_memory_utilization)
-        if not fit.fits:
-            fitting = sorted(
-                (s.name for s in VM_SKUS.values() if s.is_gpu and estimate(
-                    model.shape(quant), memory_gib=s.gpu_memory_gib, context_tokens=ctx,
-                    utilization=dep.gpu_memory_utilization).fits),
-                key=lambda n: VM_SKUS[n].usd_per_hour,
-            )
-            gpus = (f"use a GPU that fits: {', '.join(fitting[:3])}" if fitting
-                    else "quantize the model (no listed GPU fits it)")
-            most = fit.max_context_tokens_one_sequence
-            fix = (f"lower it to at most {most}, or {gpus}" if most >= MIN_CONTEXT_TOKENS else
-                   f"the weights alone leave no room for a {MIN_CONTEXT_TOKENS}-token KV cache, so no context "
-                   f"length fits: {gpus}, or a quantized artifact")
-            return [f"{path}: {dep.model} ({quant}, {fit.weights_gib} GiB) does not fit one "
-                    f"{sku.gpu_model} ({sku.gpu_memory_gib} GiB) of pool {dep.pool!r} at "
-                    f"max_model_len_tokens={ctx}; {fix}"]
-        if dep.max_num_seqs is not None and dep.max_num_seqs > fit.max_sequences:
-            return [f"{path}.max_num_seqs: {dep.max_num_seqs} sequences of {ctx} tokens need "
-                    f"{dep.max_num_seqs * fit.kv_per_sequence_gib:.1f} GiB of KV cache; "
-                    f"{sku.gpu_model} leaves {fit.usable_kv_gib} GiB, so use at most {fit.max_sequences}"]
-        return []
 
     def _fleet_errors(self, name: str, fleet: Fleet) -> list[str]:
         path = f"edge.fleets.{name}"

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from components.domain._base import CONFIG_NAMESPACE, Sha256
 from components.domain._base import FrozenModel as _Model
-from components.domain.engines import EdgeEngineName
+from components.domain.engines import EDGE_ENGINE_ARTIFACT, EdgeEngineName
 from components.domain.fit import CPU_RUNTIME_OVERHEAD_GIB, estimate
 from components.domain.models import ModelId, ModelSpec
 
@@ -78,20 +78,25 @@ class Fleet(_Model):
         """The config key ``pulumi.Config().require_secret`` reads the kubeconfig from."""
         return self.kubeconfig_config_key or f"{CONFIG_NAMESPACE}:edgeKubeconfig-{fleet_name}"
 
+    @property
+    def artifact_kind(self) -> str | None:
+        """The ``ModelArtifacts`` field its engine loads (its registration), None for foundry-local."""
+        return EDGE_ENGINE_ARTIFACT.get(self.engine) if self.engine is not None else None
+
     def quantization(self, model: ModelSpec) -> str:
         """The weight format the devices load: the GGUF quantization, the ONNX one, or int4."""
-        if self.engine in ("ollama", "llamacpp") and model.artifacts.gguf is not None:
+        if self.artifact_kind == "gguf" and model.artifacts.gguf is not None:
             return model.artifacts.gguf.quantization
-        if self.engine == "onnx-genai" and model.artifacts.onnx is not None:
+        if self.artifact_kind == "onnx" and model.artifacts.onnx is not None:
             return model.artifacts.onnx.quantization
         return "int4"  # Foundry Local's edge variants (and the memory-fit assumption without artifacts)
 
     def artifact_pin(self, model_id: str, model: ModelSpec) -> tuple[str, str | None]:
         """(immutable version, sha256) of what the devices load; sha256 is None when not pinned."""
         gguf, onnx = model.artifacts.gguf, model.artifacts.onnx
-        if self.engine in ("ollama", "llamacpp") and gguf is not None:
+        if self.artifact_kind == "gguf" and gguf is not None:
             return gguf.ollama_tag, self.artifact_sha256 or gguf.sha256
-        if self.engine == "onnx-genai" and onnx is not None:
+        if self.artifact_kind == "onnx" and onnx is not None:
             variant = onnx.cpu_variant or onnx.cuda_variant or ""
             return f"{onnx.repo}@{onnx.revision}/{variant}".rstrip("/"), self.artifact_sha256
         return self.foundry_model or model_id, self.artifact_sha256
@@ -110,7 +115,7 @@ class Fleet(_Model):
                        overhead_gib=CPU_RUNTIME_OVERHEAD_GIB)
         if fit.fits:
             return None
-        family = ("q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_0") if self.engine in ("ollama", "llamacpp") else ()
+        family = ("q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_0") if self.artifact_kind == "gguf" else ()
         quants = [q for q in family if q != quant and fits(q, memory)]
         classes = sorted(n for n, c in device_classes.items() if n != device_class_name
                          and c.os == device.os and fits(quant, c.model_memory_gib))

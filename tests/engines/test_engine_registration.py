@@ -13,13 +13,13 @@ import argparse
 import typing
 
 import pytest
-from inference.builders import MODELS
 
 from components import domain
 from components.domain.engines import CLUSTER_ENGINES, EDGE_ENGINES, ENGINES, EngineRegistration
 from components.engines import container_for
 from components.monitoring import metrics
 from stacks import settings
+from tests.inference.builders import MODELS
 
 
 def _members(union: object) -> list[type]:
