@@ -96,6 +96,8 @@ class OciRegistry:
 
                     pair = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
                     registry.set_header("Authorization", f"Basic {pair}")
+                else:
+                    _refresh_on_new_scope(registry.auth)
             self._client = registry
         return self._client
 
@@ -103,6 +105,26 @@ class OciRegistry:
         """The ORAS container object of ``models/<model>`` at ``ref`` (a tag or ``sha256:`` digest)."""
         separator = "@" if ref.startswith("sha256:") else ":"
         return self.client().get_container(f"{self.login_server}/{repository(model)}{separator}{ref}")
+
+
+def _refresh_on_new_scope(auth: Any) -> None:
+    """Fetch a new Bearer token when a challenge names another scope than the cached token's.
+
+    The SDK caches one token and, on a 401, retries with that same token: a token fetched for
+    ``repository:models/x:pull`` (the first HEAD of a push) then fails the upload that needs
+    ``pull,push``, and a token for one repository fails the next. ACR, like Distribution, answers
+    both with a 401 naming the scope it wants."""
+    original = auth.authenticate_request
+    state = {"scope": ""}
+
+    def authenticate(response: Any, headers: Any = None, refresh: bool = False) -> Any:
+        challenge = str(response.headers.get("Www-Authenticate", ""))
+        scope = challenge.partition('scope="')[2].partition('"')[0]
+        if scope and scope != state["scope"]:
+            refresh, state["scope"] = True, scope
+        return original(response, headers, refresh=refresh)
+
+    auth.authenticate_request = authenticate
 
 
 def _check(response: Any, what: str) -> Any:
@@ -153,7 +175,12 @@ def publish(registry: OciRegistry, manifest: supply.Manifest, fetch: Callable[[s
                 notify("skipped", int(layer["size"]))
                 continue
             local = config_path if entry is None else fetch(entry, scratch)
-            _check(client.upload_blob(str(local), target, layer, do_chunked=True), f"{report.reference}: {name}")
+            try:
+                response = client.upload_blob(str(local), target, layer, do_chunked=True)
+            except ValueError as exc:  # the SDK raises ValueError when the registry refuses an upload session
+                msg = f"{report.reference}: {name}: the registry refused the upload ({exc})"
+                raise supply.SupplyError(msg) from None
+            _check(response, f"{report.reference}: {name}")
             if entry is not None:
                 local.unlink(missing_ok=True)
             report.pushed.append(name)

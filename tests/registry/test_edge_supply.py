@@ -29,6 +29,7 @@ from components.registry.supply import (
     HuggingFaceRepo,
     IntegrityError,
     Manifest,
+    SupplyError,
     fill_from,
     sync_artifact,
 )
@@ -218,3 +219,35 @@ def test_a_file_larger_than_an_upload_chunk_is_pushed_and_pulled(registry: Distr
     dest = tmp_path / "models"
     fill_from(device(registry), model="big-model", revision=REV, dest=dest)
     assert hashlib.sha256((dest / entry.path).read_bytes()).hexdigest() == entry.sha256
+
+
+def test_the_acr_bearer_token_flow_pushes_across_scopes_and_the_edge_token_only_pulls(tmp_path: Path,
+                                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """ACR's flow: a 401 naming a scope, Basic credentials at /oauth2/token, a Bearer JWT per scope. The
+    mirror's identity may pull and push; the edge token (a pull-only scope map) may only pull."""
+    from tests.registry.oci_support import TokenServer
+
+    (tmp_path / "registry").mkdir()
+    grants = {"mirror": ("mirror-secret", ("pull", "push")), USERNAME: (PASSWORD, ("pull",))}
+    with TokenServer(tmp_path, grants=grants) as tokens, \
+            DistributionRegistry(tmp_path / "registry", token_server=tokens) as server:
+        assert server.cert is not None
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(server.cert))
+        data = b"weights" * 1000
+        local = tmp_path / "model.onnx"
+        local.write_bytes(data)
+        entry = FileEntry(path="cpu/model.onnx", size=len(data), sha256=hashlib.sha256(data).hexdigest())
+        manifest = Manifest(model=MODEL, kind="onnx", source="hf://x/y", revision=REV, files=(entry,))
+        mirror = server.client(username="mirror", password="mirror-secret")
+        report = oci.publish(mirror, manifest, lambda _e, _s: local, workdir=tmp_path)
+        assert report.pushed == [MANIFEST_NAME, entry.path]
+        asked = {(scope.rpartition(":")[0], frozenset(scope.rpartition(":")[2].split(","))) for scope in tokens.scopes}
+        # The HEAD's pull token could not upload: the client fetched a pull+push one (the registry orders them freely).
+        assert asked == {(f"repository:models/{MODEL}", frozenset({"pull"})),
+                         (f"repository:models/{MODEL}", frozenset({"pull", "push"}))}
+        fill_from(device(server), model=MODEL, revision=REV, dest=tmp_path / "models")
+        assert (tmp_path / "models" / entry.path).read_bytes() == data
+        local.write_bytes(data)
+        other = Manifest(model="other-model", kind="onnx", source="hf://x/y", revision=REV, files=(entry,))
+        with pytest.raises(SupplyError, match=r"refused the upload.*UNAUTHORIZED"):
+            oci.publish(device(server).registry, other, lambda _e, _s: local, workdir=tmp_path)
