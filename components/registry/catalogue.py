@@ -6,13 +6,34 @@ containers read exactly these. One function decides both, so they cannot disagre
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from components._naming import azure_name
-from components.domain import DEPLOYMENT_ARTIFACT
+from components.domain import DEPLOYMENT_ARTIFACT, AksDeployment, Fleet, ModelSpec
 from components.registry.supply import ArtifactKind, artifact_prefix, gguf_revision
-from stacks.settings import EnvironmentSettings
+
+
+class _Fleets(Protocol):
+    @property
+    def fleets(self) -> Mapping[str, Fleet]: ...
+
+
+class StackCatalogue(Protocol):
+    """What this module reads of a stack (``stacks.settings.EnvironmentSettings`` is one): the models, the
+    cluster deployments, the edge fleets and whether the serving pods load weights from the registry."""
+
+    @property
+    def models(self) -> Mapping[str, ModelSpec]: ...
+
+    @property
+    def edge(self) -> _Fleets: ...
+
+    @property
+    def weights_from_registry(self) -> bool: ...
+
+    def aks_deployments(self) -> Mapping[str, AksDeployment]: ...
 
 SAFETENSORS_PATTERNS: Final = (
     "*.safetensors", "*.json", "*.txt", "*.model", "*.jinja", "*.tiktoken", "*.py", "LICENSE*", "*.md",
@@ -58,7 +79,7 @@ def onnx_patterns(cpu_variant: str | None, cuda_variant: str | None) -> tuple[st
     return tuple(f"{v.strip('/')}/*" for v in (cpu_variant, cuda_variant) if v)
 
 
-def artifact_sources(settings: EnvironmentSettings) -> list[ArtifactSource]:
+def artifact_sources(settings: StackCatalogue) -> list[ArtifactSource]:
     """Every artifact a stack serves from the registry (AKS and edge), sorted by model.
 
     GGUF artifacts are mirrored only when their blob digest is pinned (``gguf.sha256``): the digest is
@@ -92,12 +113,12 @@ def artifact_sources(settings: EnvironmentSettings) -> list[ArtifactSource]:
     return out
 
 
-def source_for(settings: EnvironmentSettings, model_id: str, kind: ArtifactKind) -> ArtifactSource | None:
+def source_for(settings: StackCatalogue, model_id: str, kind: ArtifactKind) -> ArtifactSource | None:
     """The artifact of one model and kind, when the stack mirrors it."""
     return next((s for s in artifact_sources(settings) if s.model == model_id and s.kind == kind), None)
 
 
-def edge_published(settings: EnvironmentSettings, source: ArtifactSource) -> bool:
+def edge_published(settings: StackCatalogue, source: ArtifactSource) -> bool:
     """Whether the mirror also publishes ``source`` to the registry as an OCI artifact: a container edge
     fleet loads it from there (staging, prod), see ``components/registry/oci.py``."""
     if not settings.weights_from_registry:

@@ -38,6 +38,17 @@ importlib.import_module(sys.argv[1])
 """
 
 
+def test_no_module_under_components_needs_the_stacks_package() -> None:
+    """Issue 16, done when: no module under ``components/`` imports ``stacks`` (directly or through another)."""
+    modules = sorted(".".join(p.relative_to(REPO_ROOT).with_suffix("").parts).removesuffix(".__init__")
+                     for p in (REPO_ROOT / "components").rglob("*.py") if "__main__" not in p.name)
+    program = BLOCK_STACKS.replace("importlib.import_module(sys.argv[1])",
+                                   "[importlib.import_module(m) for m in sys.argv[1:]]")
+    result = subprocess.run([sys.executable, "-c", program, *modules], cwd=REPO_ROOT, text=True,
+                            capture_output=True, check=False)
+    assert result.returncode == 0, result.stderr.strip().splitlines()[-1]
+
+
 @pytest.mark.parametrize("module", sorted(NARROWED))
 def test_the_component_imports_without_the_stacks_package(module: str) -> None:
     result = subprocess.run([sys.executable, "-c", BLOCK_STACKS, module], cwd=REPO_ROOT, text=True,
