@@ -38,6 +38,8 @@ if ! command -v docker-registry >/dev/null 2>&1; then
     echo "installing docker-registry (Debian package docker-registry, the CNCF Distribution registry)"
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends docker-registry >/dev/null
+    # The package enables a system service on :5000 without auth; the tests start their own on 127.0.0.1.
+    if command -v systemctl >/dev/null 2>&1; then $sudo_cmd systemctl disable --now docker-registry >/dev/null 2>&1 || true; fi
   else
     echo "docker-registry missing: install the 'docker-registry' package" >&2
   fi

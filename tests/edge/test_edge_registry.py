@@ -202,6 +202,12 @@ def test_slmctl_plan_and_render_prod_put_no_public_hub_on_the_edge_fleet(tmp_pat
     assert rendered.returncode == 0, rendered.stderr
     (deployment,) = (tmp_path / "r").rglob("plant-floor.deployment.json")
     text = deployment.read_text()
+    import jsonschema
+
+    from components.edge.render import SCHEMA_PATH
+
+    jsonschema.validate(json.loads(text), json.loads(SCHEMA_PATH.read_text()))  # az iot edge set-modules' schema
+    assert "${SLM_REGISTRY_PASSWORD}" in text
     assert "--registry" in text
     assert [w for w in PUBLIC_HUB_WORDS if w in text] == []
 
