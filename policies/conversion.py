@@ -115,6 +115,58 @@ method and port the change before updating this digest."""
 
 SDK_ANALYZE_STACK: Final[Callable[..., Any]] = sdk._PolicyAnalyzerServicer.AnalyzeStack
 """The SDK's own method (captured before ``install`` replaces it), for the tests that compare the two."""
+SDK_ANALYZE: Final[Callable[..., Any]] = sdk._PolicyAnalyzerServicer.Analyze
+SDK_ANALYZE_SHA256: Final = "75db9cf8fc9d158596909b9b3f77bf48815990a6f513f2bb35728a67e4d8a515"
+"""sha256 of the SDK's ``Analyze`` source that ``_analyze`` reproduces (pulumi-policy 1.21.0); see above."""
+
+
+def _analyze(self: Any, request: Any, _context: Any) -> Any:
+    """The SDK's ``Analyze`` with the resource's properties, options and provider built once per call.
+
+    The SDK builds them again for each of the ~80 resource policies (the same values: ``install`` already
+    made the conversion itself once per call); everything else is the SDK's loop unchanged.
+    """
+    self._configure_runtime_settings()
+    response = _sdk.proto.AnalyzeResponse()
+    shared: tuple[Any, Any, Any] | None = None
+    name, version = self._PolicyAnalyzerServicer__policy_pack_name, self._PolicyAnalyzerServicer__policy_pack_version
+    for policy in self._PolicyAnalyzerServicer__policies:
+        level = self._get_enforcement_level(policy)
+        if level == _sdk.EnforcementLevel.DISABLED or not isinstance(policy, _sdk.ResourceValidationPolicy):
+            continue
+        if not policy.has_validation():
+            response.not_applicable.append(_sdk.proto.PolicyNotApplicable(
+                policy_name=policy.name, reason="Policy does not implement validate"))
+            continue
+        if level == _sdk.EnforcementLevel.REMEDIATE:
+            level = _sdk.EnforcementLevel.MANDATORY
+        report_violation = self._create_report_violation(response, policy.name, policy.description, level,
+                                                         policy.severity)
+        if shared is None:
+            props = _sdk.unknown_checking_proxy(_sdk.deserialize_properties(
+                _sdk.json_format.MessageToDict(request.properties)))
+            shared = (props, self._get_resource_options(request), self._get_provider_resource(request))
+        props, opts, provider = shared
+        args = _sdk.ResourceValidationArgs(request.type, props, request.urn, request.name, opts, provider,
+                                           self._get_policy_config(policy.name),
+                                           self._PolicyAnalyzerServicer__stack_tags)
+        try:
+            result = policy.validate(args, report_violation)
+            if _sdk.isawaitable(result):
+                loop = asyncio.new_event_loop()
+                loop.run_until_complete(asyncio.Task(result, loop=loop))
+                loop.close()
+        except _sdk.UnknownValueError as e:
+            response.diagnostics.append(_sdk.proto.AnalyzeDiagnostic(
+                policyName=policy.name, policyPackName=name, policyPackVersion=version,
+                message=(f"can't run policy '{policy.name}' from policy pack '{name}@v{version}' during preview: "
+                         f"{e.message}"),
+                urn="", description=policy.description,
+                enforcementLevel=self._map_enforcement_level(_sdk.EnforcementLevel.ADVISORY)))
+        except _sdk._NotApplicableError as e:
+            response.not_applicable.append(_sdk.proto.PolicyNotApplicable(policy_name=policy.name,
+                                                                          reason=e.reason or ""))
+    return response
 
 
 def _stack_resources(self: Any, request: Any) -> list[Any]:
@@ -201,6 +253,6 @@ def install() -> None:
     servicer._get_resource_options = _once_per_message(servicer._get_resource_options, "options")
     servicer._get_provider_resource = _once_per_message(servicer._get_provider_resource, "provider")
     servicer._configure_runtime_settings = _once_per_environment(servicer._configure_runtime_settings)
-    servicer.Analyze = _per_request(servicer.Analyze)
+    servicer.Analyze = _per_request(_analyze)
     servicer.AnalyzeStack = _per_request(_analyze_stack)
     servicer._slm_converts_once = True

@@ -89,10 +89,13 @@ def test_nothing_is_remembered_between_calls(monkeypatch: pytest.MonkeyPatch) ->
     assert not response.diagnostics
 
 
-def test_the_reproduced_analyze_stack_is_the_installed_sdks() -> None:
-    source = inspect.getsource(conversion.SDK_ANALYZE_STACK)
-    assert hashlib.sha256(source.encode()).hexdigest() == conversion.SDK_ANALYZE_STACK_SHA256, (
-        "pulumi_policy's AnalyzeStack changed: port the change to policies/conversion.py:_analyze_stack")
+@pytest.mark.parametrize(("method", "digest", "ours"), [
+    (conversion.SDK_ANALYZE_STACK, conversion.SDK_ANALYZE_STACK_SHA256, "_analyze_stack"),
+    (conversion.SDK_ANALYZE, conversion.SDK_ANALYZE_SHA256, "_analyze")])
+def test_the_reproduced_methods_are_the_installed_sdks(method: Any, digest: str, ours: str) -> None:
+    source = inspect.getsource(method)
+    assert hashlib.sha256(source.encode()).hexdigest() == digest, (
+        f"pulumi_policy's {method.__name__} changed: port the change to policies/conversion.py:{ours}")
 
 
 def test_analyze_stack_answers_what_the_sdk_answers() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from benchmarks.pack_profile import InProcessGate, prepare
-from policies import pack
+from policies import conversion, pack
 from policies.rules.wire import Unknown
 from slmctl.loader import load_stack_file
 from slmctl.plan import make_plan
@@ -88,3 +88,16 @@ def test_no_rule_edits_the_properties_every_policy_shares(
     assert findings > 0
     edited = [id_ for id_, (value, before) in shared.items() if _plain(value) != before]
     assert not edited
+
+
+def test_the_pack_answers_what_the_sdks_own_methods_answer(prepared: InProcessGate) -> None:
+    """conversion._analyze / _analyze_stack against the SDK's methods, on every request of a real gate."""
+    servicer = prepared.servicer
+    findings = 0
+    for request in prepared.requests:
+        ours = servicer.Analyze(request, None)
+        assert ours == conversion.SDK_ANALYZE(servicer, request, None), request.urn
+        findings += len(ours.diagnostics) + len(ours.not_applicable)
+    assert findings  # something was compared
+    stack = servicer.AnalyzeStack(prepared.stack_request, None)
+    assert stack == conversion.SDK_ANALYZE_STACK(servicer, prepared.stack_request, None)
