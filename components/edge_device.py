@@ -20,7 +20,7 @@ import base64
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, ClassVar, Final, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -279,6 +279,9 @@ class EdgeDevice(pulumi.ComponentResource):
     class's OS cannot run, a missing kubeconfig or hub, and a tag-only image when pinning is required.
     """
 
+    _type_token: ClassVar[str] = "slm:edge:EdgeDevice"  # noqa: S105 (a type token)
+    """Our stacks' token; the component package constructs it as ``slm:index:EdgeDevice``."""
+
     delivery: str
     bootstrap_script: pulumi.Output[str] | None
     """foundry-local: the PowerShell (windows) or bash (macos) script."""
@@ -297,7 +300,7 @@ class EdgeDevice(pulumi.ComponentResource):
         fleet = args.fleet
         _validate(name, args)  # before registering anything (STYLE P11)
         images = _images(name, args) if fleet.delivery != "foundry-local" else ("", None)
-        super().__init__("slm:edge:EdgeDevice", name, {
+        super().__init__(self._type_token, name, {
             "fleet": args.fleet_name, "delivery": fleet.delivery, "engine": fleet.engine,
             "deviceClass": args.device_class_name, "model": args.model_id,
             "deviceCount": len(fleet.devices), "deviceSelector": dict(fleet.device_selector),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -195,6 +195,9 @@ class InferenceCluster(pulumi.ComponentResource):
     (or the GPU Operator).
     """
 
+    _type_token: ClassVar[str] = TYPE_TOKEN
+    """Our stacks' token; the component package constructs it as ``slm:index:InferenceCluster``."""
+
     cluster: containerservice.ManagedCluster
     """Escape hatch: the AKS resource."""
     cluster_name: pulumi.Output[str]
@@ -215,7 +218,7 @@ class InferenceCluster(pulumi.ComponentResource):
         if errors:
             msg = f"InferenceCluster {name!r}:\n" + "\n".join(f"- {e}" for e in errors)
             raise ValueError(msg)
-        super().__init__(TYPE_TOKEN, name, None, opts)
+        super().__init__(self._type_token, name, None, opts)
         self._args = args
         self.gateway_ingress_class = APP_ROUTING_CLASS
         self.gateway_namespace = APP_ROUTING_NAMESPACE

@@ -11,7 +11,8 @@ What this module adds to ``component_provider_host`` (``SlmComponentProvider``),
   with ``from __future__ import annotations`` fails with ``'str' object has no attribute '__mro__'``),
   rejects ``Literal[...]`` and ``tuple[T, ...]``, and marks every non-``Optional`` field required, even
   one with a dataclass default. ``SlmAnalyzer`` resolves annotations (``eval_str``), reads string
-  ``Literal``s as strings and ``tuple[T, ...]`` as lists, and makes a field with a default optional in
+  ``Literal``s as strings, ``tuple[T, ...]`` as lists and ``Annotated[T, ...]`` (pydantic domain types
+  such as ``NodePool``) as ``T``, and makes a field with a default optional in
   the schema: the default is the documented behaviour. Python-only fields (``Callable`` hooks such as
   ``ModelRegistryArgs.registry_token_provider``, handles on arbitrary resources such as
   ``DeployRunnerArgs.after``) stay out of the schema and keep their default.
@@ -33,7 +34,7 @@ import sys
 import types
 from collections import abc
 from enum import Enum
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import pulumi
 from pulumi.provider import main as provider_main
@@ -55,17 +56,30 @@ PACKAGE_VERSION = "0.1.0"
 def exported_components() -> list[type[pulumi.ComponentResource]]:
     """The components the package exports (imported here so the schema names exactly these)."""
     from components.deploy_runner import DeployRunner
+    from components.edge_device import EdgeDevice
     from components.foundation import Foundation
+    from components.inference_cluster import InferenceCluster
     from components.model_registry import ModelRegistry
     from components.monitoring_stack import MonitoringStack
 
-    return [DeployRunner, Foundation, ModelRegistry, MonitoringStack]
+    return [DeployRunner, EdgeDevice, Foundation, InferenceCluster, ModelRegistry, MonitoringStack]
 
 
 def _annotations(obj: Any) -> dict[str, Any]:
     import inspect
 
     return inspect.get_annotations(obj, eval_str=True)
+
+
+def _defaulted_fields(typ: type) -> set[str]:
+    """Fields of a dataclass or pydantic model that have a default (optional in the schema)."""
+    if dataclasses.is_dataclass(typ):
+        return {f.name for f in dataclasses.fields(typ)
+                if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
+    model_fields = getattr(typ, "model_fields", None)
+    if isinstance(model_fields, dict):
+        return {name for name, info in model_fields.items() if not info.is_required()}
+    return set()
 
 
 def _is_union(tp: Any) -> bool:
@@ -118,9 +132,7 @@ class SlmAnalyzer(Analyzer):
                 continue
             ann.update(_annotations(cls))
         ann = {k: v for k, v in ann.items() if not k.startswith("_") and not _is_callable(v)}
-        defaults = {f.name for f in dataclasses.fields(typ)
-                    if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-                    } if dataclasses.is_dataclass(typ) else set()
+        defaults = _defaulted_fields(typ)
         props = {
             camel_case(k): self.analyze_property(
                 v, typ, k, can_be_plain=not is_component_output, is_component_output=is_component_output,
@@ -136,6 +148,9 @@ class SlmAnalyzer(Analyzer):
             return PropertyDefinition(type=PropertyType.STRING, optional=bool(optional),
                                       plain=True if can_be_plain else None,
                                       description=self.get_docstring(typ, name))
+        if get_origin(arg) is Annotated:  # pydantic constraints: the schema keeps the base type
+            return self.analyze_property(get_args(arg)[0], typ, name, can_be_plain=can_be_plain,
+                                         is_component_output=is_component_output, optional=optional)
         if get_origin(arg) is tuple and len(get_args(arg)) == 2 and get_args(arg)[1] is Ellipsis:
             arg = abc.Sequence[get_args(arg)[0]]
         return super().analyze_property(arg, typ, name, can_be_plain=can_be_plain,
@@ -159,6 +174,10 @@ def build_value(tp: Any, value: Any) -> Any:
             return value
         tp = members[0]
     origin = get_origin(tp)
+    if isinstance(tp, type) and hasattr(tp, "model_validate") and isinstance(value, dict):
+        # A pydantic domain type (components/domain: NodePool, SystemPool): its fields, then its validators.
+        hints = {k: v for cls in reversed(tp.__mro__) for k, v in _annotations(cls).items()}
+        return tp.model_validate({k: build_value(hints.get(k, Any), v) for k, v in value.items()})
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         hints: dict[str, Any] = {}
         for cls in reversed(tp.__mro__):

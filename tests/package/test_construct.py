@@ -85,6 +85,9 @@ def _wire(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {camel_case(f.name): _wire(getattr(value, f.name)) for f in dataclasses.fields(value)
                 if getattr(value, f.name) is not None}
+    if hasattr(type(value), "model_fields"):  # a pydantic domain type (NodePool)
+        return {camel_case(n): _wire(getattr(value, n)) for n in type(value).model_fields
+                if getattr(value, n) is not None}
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, dict):
@@ -202,6 +205,45 @@ def test_deploy_runner_construct_registers_what_the_python_program_registers() -
     state = _same_registrations(DeployRunner, args, {"appKey": _secret("-----BEGIN KEY-----")},
                                 {"app_key": "-----BEGIN KEY-----"})
     assert state["label"] == "slm-deploy-team"
+
+
+def test_inference_cluster_construct_registers_what_the_python_program_registers() -> None:
+    from components.inference_cluster import InferenceCluster, KubeletIdentity, WorkloadIdentity
+    from stacks.serving import cluster_args
+
+    settings = stack_settings("staging")
+    ids = "/subscriptions/0/resourceGroups/team-rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities"
+    args = cluster_args(
+        settings, resource_group_name="team-rg", subscription_id="00000000-0000-0000-0000-000000000000",
+        tenant_id="11111111-1111-1111-1111-111111111111",
+        aks_subnet_id="/subscriptions/0/resourceGroups/team-rg/providers/Microsoft.Network/virtualNetworks/v/subnets/aks",
+        control_plane_identity_id=f"{ids}/control-plane",
+        kubelet_identity=KubeletIdentity(resource_id=f"{ids}/kubelet", client_id="c", object_id="o"),
+        workload_identities={k: WorkloadIdentity(name=f"id-{k}", resource_group_name="team-rg",
+                                                 resource_id=f"{ids}/id-{k}", client_id=f"c-{k}", principal_id=f"p-{k}")
+                             for k in sorted(settings.aks_deployments())},
+        log_analytics_workspace_id="/subscriptions/0/resourceGroups/team-rg/providers/"
+        "Microsoft.OperationalInsights/workspaces/team-law")
+    state = _same_registrations(InferenceCluster, args, {}, {})
+    assert state["clusterName"]
+
+
+def test_edge_device_construct_registers_what_the_python_program_registers() -> None:
+    """A Kubernetes-delivered fleet (k3s at a shop): its own cluster provider, namespace, DaemonSet."""
+    from components.edge_device import EdgeDevice, EdgeDeviceArgs
+    from tests.edge.fleets import make_settings as edge_settings
+
+    s = edge_settings()
+    fleet = s.edge.fleets["shop"]
+    args = EdgeDeviceArgs(fleet_name="shop", fleet=fleet, device_class_name=fleet.device_class,
+                          device_class=s.edge.device_classes[fleet.device_class], model_id=fleet.model,
+                          model=s.models[fleet.model], kubeconfig="placeholder", engine_api_key="placeholder",
+                          digest_pinning_required=False)
+    kubeconfig = "apiVersion: v1\nkind: Config\nusers: [{name: edge, user: {token: kube-secret-token}}]\n"
+    state = _same_registrations(EdgeDevice, args, {"kubeconfig": _secret(kubeconfig),
+                                                   "engineApiKey": _secret(SECRETS["engine"])},
+                                {"kubeconfig": kubeconfig, "engine_api_key": SECRETS["engine"]})
+    assert state["delivery"] == "kubernetes"
 
 
 def test_construct_reports_a_bad_input_by_field() -> None:
