@@ -294,15 +294,15 @@ def _budget_of(cfg: Mapping[str, Any], stack_budget: float | None) -> float | No
     return min(budgets) if budgets else None
 
 
-def _owner(resources: Sequence[StackResource], lines: Sequence[cost.CostLine]) -> StackResource | None:
-    biggest = max(lines, key=lambda line: line.usd, default=None)
-    return next((r for r in resources if biggest and r.name == biggest.resource.split("/")[0]), None)
-
-
 def monthly_budget(resources: Sequence[StackResource], cfg: Mapping[str, Any],
                    stack_budget: float | None = None) -> list[Finding]:
     """GPU-07: the monthly upper bound stays within the budget (the smaller of config and stack), and every
-    compute resource is priced: one "cannot price" finding per resource the price table does not cover."""
+    compute resource is priced: one "cannot price" finding per resource the price table does not cover.
+
+    The sum is a finding of the stack, never of one resource: attached to the most expensive one, an exact-name
+    exemption of that resource (which staging and prod allow) silenced the whole budget. A "cannot price"
+    finding stays on its resource, and exempting it keeps only that resource out of the sum.
+    """
     lines = cost.estimate([(r.type, r.name, r.props) for r in resources])
     by_name = {r.name: r for r in resources}
     out = [Finding(cost.unpriced_message(line), by_name.get(line.resource.split("/")[0]))
@@ -310,19 +310,19 @@ def monthly_budget(resources: Sequence[StackResource], cfg: Mapping[str, Any],
     budget = _budget_of(cfg, stack_budget)
     message = cost.budget_violation(lines, budget) if budget is not None else None
     if message is not None:
-        out.insert(0, Finding(message, _owner(resources, lines)))
+        out.insert(0, Finding(message))
     return out
 
 
 def budget_headroom(resources: Sequence[StackResource], cfg: Mapping[str, Any],
                     stack_budget: float | None = None) -> list[Finding]:
-    """GPU-07 (advisory): the estimate has reached ``warnAtPercent`` % of the budget."""
+    """GPU-07 (advisory): the estimate has reached ``warnAtPercent`` % of the budget (a stack finding, as the budget)."""
     budget = _budget_of(cfg, stack_budget)
     if budget is None:
         return []
     lines = cost.estimate([(r.type, r.name, r.props) for r in resources])
     message = cost.budget_warning(lines, budget, number(cfg.get("warnAtPercent")) or 80.0)
-    return [Finding(message, _owner(resources, lines))] if message is not None else []
+    return [Finding(message)] if message is not None else []
 
 
 def gpu_pools_of(resources: Sequence[StackResource]) -> list[StackResource]:

@@ -9,10 +9,14 @@ the exact policies that fail it; the compliant twin is the same shape under the 
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+import pytest
 from pulumi_azure_native import cognitiveservices, compute, containerinstance, containerservice
 
+from policies.pack import environment_config
 from policies.rules.catalog import (
     ACI_GPU_USD_PER_HOUR,
     ACI_USD_PER_GB_HOUR,
@@ -57,8 +61,8 @@ def aci_gpu_group(name: str, gpus: int) -> None:
             "cpu": 4, "memory_in_gb": 16, **({"gpu": {"count": gpus, "sku": "V100"}} if gpus else {})}}}])
 
 
-def gate(program: Any, environment: str = "prod") -> GateResult:
-    return run_gate(record(program, stack=environment), environment=environment)
+def gate(program: Any, environment: str = "prod", config_path: Path | None = None) -> GateResult:
+    return run_gate(record(program, stack=environment), environment=environment, config_path=config_path)
 
 
 def money(result: GateResult, level: str = "mandatory") -> set[tuple[str, str]]:
@@ -67,7 +71,7 @@ def money(result: GateResult, level: str = "mandatory") -> set[tuple[str, str]]:
 
 def test_a_hundred_a100_nodes_fail_prod() -> None:
     result = gate(lambda: gpu_pool("gpu-farm", max_count=100))
-    assert money(result) == {("slm-gpu-pool-node-cap", "gpu-farm"), ("slm-cost-monthly-budget", "gpu-farm")}
+    assert money(result) == {("slm-gpu-pool-node-cap", "gpu-farm"), ("slm-cost-monthly-budget", "")}
     assert result.exit_code == 1
     budget = next(v.detail for v in result.violations if v.policy == "slm-cost-monthly-budget")
     assert "found $268,129 (upper bound" in budget
@@ -80,7 +84,7 @@ def test_a_hundred_a100_nodes_fail_prod() -> None:
 def test_a_thousand_ptus_fail_prod_on_the_budget_alone() -> None:
     """1,000 PTUs is within prod's maxCapacity (GPU-06), so only the priced budget can stop it."""
     result = gate(lambda: ptu_deployment("ptu", 1000))
-    assert money(result) == {("slm-cost-monthly-budget", "ptu")}
+    assert money(result) == {("slm-cost-monthly-budget", "")}
     assert not [v for v in result.violations if v.policy == "slm-cost-foundry-deployment-sku"]
     detail = next(v.detail for v in result.violations if v.policy == "slm-cost-monthly-budget")
     assert "found $730,000" in detail
@@ -91,7 +95,7 @@ def test_a_thousand_ptus_fail_prod_on_the_budget_alone() -> None:
 def test_regional_ptus_are_priced_at_their_own_rate() -> None:
     """ProvisionedManaged (Regional) bills twice Global's hourly rate: 30 regional PTUs exceed prod's $40k."""
     result = gate(lambda: ptu_deployment("ptu-regional", 30, sku="ProvisionedManaged"))
-    assert money(result) == {("slm-cost-monthly-budget", "ptu-regional")}
+    assert money(result) == {("slm-cost-monthly-budget", "")}
     assert "found $43,800" in next(v.detail for v in result.violations if v.policy == "slm-cost-monthly-budget")
 
 
@@ -123,7 +127,7 @@ def test_an_aci_gpu_group_is_priced_and_fails_the_staging_budget() -> None:
     usd = round((4 * ACI_USD_PER_VCPU_HOUR + 16 * ACI_USD_PER_GB_HOUR + 4 * ACI_GPU_USD_PER_HOUR["V100"])
                 * HOURS_PER_MONTH)
     assert usd > 6000
-    assert money(result) == {("slm-cost-monthly-budget", "aci-gpu")}
+    assert money(result) == {("slm-cost-monthly-budget", "")}
     detail = next(v.detail for v in result.violations if v.policy == "slm-cost-monthly-budget")
     assert f"aci-gpu (ACI 4 vCPU, 16 GB, 4 V100 GPU) ${usd:,}" in detail
 
@@ -137,6 +141,52 @@ def test_the_compliant_twin_passes_prod_with_a_headroom_warning() -> None:
 
     result = gate(program)
     assert money(result) == set()
-    assert money(result, "advisory") == {("slm-cost-budget-headroom", "gpu-ok")}
+    assert money(result, "advisory") == {("slm-cost-budget-headroom", "")}
     warning = next(v.detail for v in result.violations if v.policy == "slm-cost-budget-headroom")
     assert "found $36,221, 91% of the budget of $40,000 (this warning starts at 80%" in warning
+
+
+def _exempting(tmp_path: Path, env: str, name: str, type_: str, policies: tuple[str, ...]) -> Path:
+    """The generated ``env`` config plus an exact-name exemption of ``name`` (what config integrity allows)."""
+    config = environment_config(env)
+    for policy in policies:
+        entry = config[policy] if isinstance(config[policy], dict) else {"enforcementLevel": config[policy]}
+        config[policy] = {**entry, "exempt": [{"pattern": name, "type": type_,
+                                               "reason": "reviewed by finance, ticket FIN-42"}]}
+    path = tmp_path / f"{env}.json"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("env", "size", "nodes", "usd"), [
+    ("prod", "Standard_NC48ads_A100_v4", 8, "42,901"),  # at prod's node cap, above its $40,000
+    ("staging", "Standard_NC24ads_A100_v4", 4, "10,725"),  # at staging's node cap, above its $6,000
+])
+def test_exempting_the_most_expensive_resource_does_not_silence_the_budget(tmp_path: Path, env: str, size: str,
+                                                                           nodes: int, usd: str) -> None:
+    """The sum is the stack's: an exact-name exemption of its biggest item (allowed in staging/prod) used to drop it."""
+    config = _exempting(tmp_path, env, "gpu-farm", "azure-native:containerservice:AgentPool",
+                        ("slm-cost-monthly-budget", "slm-cost-budget-headroom"))
+    result = gate(lambda: gpu_pool("gpu-farm", max_count=nodes, vm_size=size), env, config)
+    assert money(result) == {("slm-cost-monthly-budget", "")}
+    assert ("slm-cost-budget-headroom", "") in money(result, "advisory")
+    assert [e for e in result.exemptions if e.policy.startswith("slm-cost-")] == []
+    assert result.exit_code == 1
+    detail = next(v.detail for v in result.violations if v.policy == "slm-cost-monthly-budget")
+    assert detail.startswith(f"stack: estimated monthly cost: found ${usd} (upper bound")
+    assert f"gpu-farm ({size} x {nodes}) ${usd}" in detail
+
+
+def test_an_exempted_unpriced_resource_leaves_the_priced_sum_gated(tmp_path: Path) -> None:
+    """Exempting a 'cannot price' resource is per resource: its finding goes, the budget over the rest stays."""
+    config = _exempting(tmp_path, "prod", "gpu-unpriced-vmss", "azure-native:compute:VirtualMachineScaleSet",
+                        ("slm-cost-monthly-budget",))
+
+    def program() -> None:
+        gpu_pool("gpu-big", max_count=8, vm_size="Standard_NC48ads_A100_v4")  # 8 x 2 A100s: $42,900
+        gpu_scale_set("gpu-unpriced-vmss", "Standard_ND96amsr_A100_v4", 1)
+
+    result = gate(program, "prod", config)
+    assert money(result) == {("slm-cost-monthly-budget", "")}
+    assert [(e.policy, e.resource) for e in result.exemptions if e.policy == "slm-cost-monthly-budget"] == [
+        ("slm-cost-monthly-budget", "gpu-unpriced-vmss")]

@@ -506,7 +506,7 @@ class TestStackRules:
         managed = res("kubernetes:azmonitoring.coreos.com/v1:PodMonitor", "pm", pm.props)
         assert stack.inference_scraped([w, managed, dcgm], {}) == [], "Azure Managed Prometheus monitors count"
 
-    def test_budget_names_the_biggest_pool(self) -> None:
+    def test_budget_names_the_biggest_pool_and_belongs_to_the_stack(self) -> None:
         pool = res(tokens.AGENT_POOL, "gpu", {"vmSize": "Standard_NC24ads_A100_v4", "enableAutoScaling": True,
                                            "maxCount": 4.0})
         findings = stack.monthly_budget([pool], {"monthlyBudgetUsd": 1500})
@@ -515,7 +515,7 @@ class TestStackRules:
             "provisioned throughput at its PTUs) against a budget of $1,500: gpu (Standard_NC24ads_A100_v4 x 4) "
             "$10,725. Lower maxCount or PTUs, use Spot or smaller GPU sizes, or raise budget_usd_per_month after a "
             "cost review. Spot is priced at 30% of list."]
-        assert findings[0].resource is pool
+        assert findings[0].resource is None  # a sum over the stack: no one resource's exemption may silence it
         assert stack.monthly_budget([pool], {"monthlyBudgetUsd": 20000}) == []
         assert len(stack.monthly_budget([pool], {"monthlyBudgetUsd": 20000}, stack_budget=1000)) == 1
 
@@ -628,7 +628,7 @@ def test_the_budget_reports_what_it_cannot_price_and_warns_from_80_percent() -> 
         ("odd", ["cost", " cannot price odd (Standard_X1 x 1)"])]
     assert stack.budget_headroom([pool], {"monthlyBudgetUsd": 13_500}) == []  # 79%
     (warning,) = stack.budget_headroom([pool], {"monthlyBudgetUsd": 13_400})  # 80%
-    assert warning.resource is pool
+    assert warning.resource is None  # the stack's sum, like the budget
     assert warning.message.startswith("estimated monthly cost: found $10,725, 80% of the budget of $13,400")
     assert len(stack.budget_headroom([pool], {"monthlyBudgetUsd": 5_000})) == 1, "over the budget it still warns"
     assert stack.budget_headroom([pool], {"monthlyBudgetUsd": 20_000, "warnAtPercent": 50}) != []
