@@ -58,6 +58,7 @@ from policies.rules import (
 )
 from policies.rules import cost as cost_rules
 from policies.rules.stack import Finding, StackResource
+from policies.rules.tokens import normalize_type
 from policies.rules.wire import UNKNOWN_SENTINELS, WORKLOAD_TYPES, KnownDict, Unknown, tracking_reads
 
 PACK_NAME: Final = "slm-platform"
@@ -684,17 +685,6 @@ def cannot_verify(path: str) -> str:
 
 FAIL_CLOSED_ENVIRONMENTS: Final = frozenset({"staging", "prod"})
 """Where a check that could not see its value is a finding of its policy (at the policy's level)."""
-_VERSIONED_TOKEN_RE: Final = re.compile(r"^(azure-native:[A-Za-z0-9]+)/v\d{8}[a-z]*(:[A-Za-z0-9]+)$")
-
-
-def normalize_type(type_: str) -> str:
-    """``azure-native:storage/v20230101:StorageAccount`` -> ``azure-native:storage:StorageAccount``.
-
-    A locally generated API version registers the same resource under a versioned token; rules
-    match the default token, so without this every versioned resource passed unread (issue 12.4).
-    """
-    m = _VERSIONED_TOKEN_RE.match(type_)
-    return m.group(1) + m.group(2) if m else type_
 
 
 def fails_closed() -> bool:

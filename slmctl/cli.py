@@ -114,13 +114,13 @@ def _shown(path: Path) -> str:
 
 
 def _cost_line(document: dict[str, Any]) -> Text:
-    pools = document.get("estimated_monthly_usd_by_pool") or {}
-    from stacks.platform import SYSTEM_POOL
-
-    parts = ", ".join(f"{'system pool' if name == SYSTEM_POOL else 'pool ' + name} ${usd:,.2f}"
-                      for name, usd in pools.items())
-    return Text.assemble("Estimated monthly node cost (every pool at max, list prices): ",
-                         (f"${document['estimated_monthly_usd']:,.2f}", "bold"), f" ({parts})" if parts else "")
+    """The budget policy's estimate, as plan.json carries it: total, each priced item, what it cannot price."""
+    lines = document.get("estimated_monthly_cost") or []
+    parts = ", ".join(f"{line['item']} ${line['usd']:,.2f}" for line in lines if line["usd"] > 0)
+    unpriced = "; ".join(f"{line['item']} ({line['unpriced']})" for line in lines if "unpriced" in line)
+    return Text.assemble("Estimated monthly cost (upper bound at list prices, as the budget policy prices it): ",
+                         (f"${document['estimated_monthly_usd']:,.2f}", "bold"), f" ({parts})" if parts else "",
+                         (f"; cannot price: {unpriced}", "yellow") if unpriced else "")
 
 
 def _summary_text(result: Any) -> Text:

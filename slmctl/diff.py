@@ -131,7 +131,7 @@ SYMBOL: Final = {"create": "+", "delete": "-", "update": "~"}
 
 def _headline(d: PlanDiff) -> str:
     cost = d.usd_after - d.usd_before
-    cost_text = f"; monthly node cost {'+' if cost >= 0 else '-'}${abs(cost):,.2f}" if cost else ""
+    cost_text = f"; monthly cost {'+' if cost >= 0 else '-'}${abs(cost):,.2f}" if cost else ""
     return (f"+{d.count('create')} to create, ~{d.count('update')} to update, -{d.count('delete')} to delete"
             f"{cost_text}")
 

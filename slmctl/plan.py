@@ -13,9 +13,10 @@ from typing import Any, Final
 
 import pulumi
 
+from policies.rules import cost
 from slmctl.loader import REPO_ROOT, STACKS_DIR, LoadedStack
-from slmctl.recorder import Recording, record, redact
-from stacks.platform import PlatformSecrets, build, estimated_monthly_usd, monthly_usd_by_pool
+from slmctl.recorder import SECRET_SIG, SECRET_VALUE_SIG, Recording, record, redact
+from stacks.platform import PlatformSecrets, build
 
 BUILD_DIR: Final = REPO_ROOT / "build"
 
@@ -45,8 +46,11 @@ class Plan:
         return {
             "stack": self.loaded.stack,
             "tier": self.loaded.settings.tier,
-            "estimated_monthly_usd": estimated_monthly_usd(self.loaded.settings),
-            "estimated_monthly_usd_by_pool": monthly_usd_by_pool(self.loaded.settings),
+            "estimated_monthly_usd": cost.monthly_total(self.cost_lines()),
+            "estimated_monthly_cost": [
+                {"resource": line.resource, "item": line.item, "what": line.what, "usd": line.usd,
+                 **({"unpriced": line.unpriced} if line.unpriced is not None else {})}
+                for line in self.cost_lines()],
             "resources": [
                 {
                     "urn": r.urn,
@@ -75,6 +79,10 @@ class Plan:
         out = (out_dir or default_out_dir(self.loaded.stack, self.loaded.path)) / "plan.json"
         write_atomic(out, self.to_json())
         return out
+
+    def cost_lines(self) -> list[cost.CostLine]:
+        """The budget policy's estimate of this plan (``estimate_recording``)."""
+        return estimate_recording(self.recording)
 
     def counts(self) -> Counter[str]:
         """Registrations by type token (components and providers included)."""
@@ -117,6 +125,27 @@ class PlanSummary:
         reads = f"; {self.reads} existing read" if self.reads else ""
         return (f"+{self.create} to create ({_n(self.components, 'component')}, {_n(self.providers, 'provider')}, "
                 f"{_n(self.resources, 'resource')}){reads}")
+
+
+def estimate_recording(recording: Recording) -> list[cost.CostLine]:
+    """The budget policy's estimate (``policies.rules.cost``) of the registrations the gate sends to the pack.
+
+    The same function over the same resources as ``slm-cost-monthly-budget`` (every registration, as in
+    the gate's AnalyzeStack), so plan and gate print one total: every pool at its maximum, the AKS tier,
+    scale sets, VMs, ACI, provisioned throughput; what it cannot price is a line with ``unpriced`` set.
+    """
+    return cost.estimate([(r.type, r.name, _unwrapped(r.inputs)) for r in recording.registrations])
+
+
+def _unwrapped(value: Any) -> Any:
+    """Wire inputs as the pack's rules read them: secret envelopes opened (the SDK opens them for policies)."""
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG) == SECRET_VALUE_SIG:
+            return _unwrapped(value.get("value"))
+        return {k: _unwrapped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrapped(v) for v in value]
+    return value
 
 
 def _n(count: int, noun: str) -> str:

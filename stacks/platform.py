@@ -118,7 +118,12 @@ def monthly_usd_by_pool(settings: EnvironmentSettings) -> dict[str, float]:
 
 
 def estimated_monthly_usd(settings: EnvironmentSettings) -> float:
-    """Worst-case monthly list cost of the cluster's nodes (every pool at max_count)."""
+    """Worst-case monthly list cost of the cluster's nodes (every pool at max_count): the stack output only.
+
+    `pulumi up` exports it from settings (resource inputs are Outputs there). ``slmctl plan`` and the gate
+    print the budget policy's estimate instead (``policies/rules/cost.py`` over every recorded resource: also
+    the AKS tier, scale sets, ACI and PTUs), which is the figure a budget is judged by.
+    """
     return round(sum(monthly_usd_by_pool(settings).values()), 2)
 
 

@@ -12,7 +12,7 @@ estimated. Compute the table cannot price is a line with ``unpriced`` set, which
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from policies.rules.catalog import (
@@ -27,7 +27,15 @@ from policies.rules.catalog import (
     VM_SKUS,
     monthly_usd,
 )
-from policies.rules.tokens import AGENT_POOL, CLUSTER, CONTAINER_GROUP, FOUNDRY_DEPLOYMENT, VM, VMSS
+from policies.rules.tokens import (
+    AGENT_POOL,
+    CLUSTER,
+    CONTAINER_GROUP,
+    FOUNDRY_DEPLOYMENT,
+    VM,
+    VMSS,
+    normalize_type,
+)
 from policies.rules.wire import Props, get, items, mapping, number, show
 
 REQUIRED_TAGS: Final = ("environment", "owner", "costCenter", "workload")
@@ -84,6 +92,8 @@ class CostLine:
     what: str
     usd: float
     unpriced: str | None = None
+    item: str = ""
+    """What a reader calls it (``system pool``, ``pool gpua10``, ``AKS Standard tier``): ``slmctl plan``'s breakdown."""
 
 
 def node_count(pool: Mapping[str, Any]) -> int:
@@ -104,8 +114,10 @@ def _vm_line(name: str, size: str, nodes: int, *, spot: bool) -> CostLine:
     return CostLine(name, f"{size} x {nodes}{' spot' if spot else ''}", monthly_usd(size, nodes, spot=spot))
 
 
-def _pool_line(name: str, pool: Mapping[str, Any]) -> CostLine:
-    return _vm_line(name, str(pool.get("vmSize") or ""), node_count(pool), spot=is_spot(pool.get("scaleSetPriority")))
+def _pool_line(name: str, pool: Mapping[str, Any], pool_name: Any) -> CostLine:
+    line = _vm_line(name, str(pool.get("vmSize") or ""), node_count(pool), spot=is_spot(pool.get("scaleSetPriority")))
+    item = "system pool" if pool.get("mode") == "System" else f"pool {pool_name}"
+    return replace(line, item=item)
 
 
 def _container_group_line(name: str, props: Props) -> CostLine:
@@ -154,32 +166,40 @@ def estimate(resources: Sequence[tuple[str, str, Props]]) -> list[CostLine]:
     """Cost lines for (type, name, props) triples, an upper bound for a month: the AKS tier, every AKS pool at
     ``maxCount`` (or ``count``), VM scale sets at ``sku.capacity``, VMs, ACI container groups at their requests,
     Foundry provisioned throughput at its PTUs (token-priced deployments $0). Compute it cannot price is a line
-    with ``unpriced`` set, never a silent $0."""
+    with ``unpriced`` set, never a silent $0. Versioned type tokens are priced as their default token.
+
+    The one estimate: the budget policies apply it to the stack the engine sends, ``slmctl plan`` to the
+    registrations it recorded, so both print the same total (``monthly_total``)."""
     lines: list[CostLine] = []
-    for type_, name, props in resources:
+    for raw_type, name, props in resources:
+        type_ = normalize_type(raw_type)
         if type_ == CLUSTER:
             tier = str(get(props, "sku.tier") or "Free")
             if tier in AKS_TIER_USD_PER_HOUR:
-                lines.append(CostLine(name, f"AKS {tier} tier", round(AKS_TIER_USD_PER_HOUR[tier] * HOURS_PER_MONTH, 2)))
+                lines.append(CostLine(name, f"AKS {tier} tier", round(AKS_TIER_USD_PER_HOUR[tier] * HOURS_PER_MONTH, 2),
+                                      item=f"AKS {tier} tier"))
             else:
                 lines.append(CostLine(name, f"AKS {tier} tier", 0.0, f"sku.tier {tier!r} has no price in "
-                                                                     "catalog.AKS_TIER_USD_PER_HOUR"))
-            lines.extend(_pool_line(f"{name}/{mapping(p).get('name', i)}", mapping(p))
-                         for i, p in enumerate(items(get(props, "agentPoolProfiles"))))
+                                                                     "catalog.AKS_TIER_USD_PER_HOUR", f"AKS {tier} tier"))
+            for i, p in enumerate(items(get(props, "agentPoolProfiles"))):
+                pool_name = mapping(p).get("name", i)
+                lines.append(_pool_line(f"{name}/{pool_name}", mapping(p), pool_name))
         elif type_ == AGENT_POOL:
-            lines.append(_pool_line(name, props))
+            lines.append(_pool_line(name, props, get(props, "agentPoolName") or name))
         elif type_ == VMSS:
-            lines.append(_vm_line(name, str(get(props, "sku.name") or ""), int(number(get(props, "sku.capacity")) or 1),
-                                  spot=is_spot(get(props, "virtualMachineProfile.priority"))))
+            lines.append(replace(_vm_line(name, str(get(props, "sku.name") or ""),
+                                          int(number(get(props, "sku.capacity")) or 1),
+                                          spot=is_spot(get(props, "virtualMachineProfile.priority"))),
+                                 item=f"scale set {name}"))
         elif type_ == VM:
-            lines.append(_vm_line(name, str(get(props, "hardwareProfile.vmSize") or ""), 1,
-                                  spot=is_spot(get(props, "priority"))))
+            lines.append(replace(_vm_line(name, str(get(props, "hardwareProfile.vmSize") or ""), 1,
+                                          spot=is_spot(get(props, "priority"))), item=f"VM {name}"))
         elif type_ == CONTAINER_GROUP:
-            lines.append(_container_group_line(name, props))
+            lines.append(replace(_container_group_line(name, props), item=f"ACI group {name}"))
         elif type_ == FOUNDRY_DEPLOYMENT:
-            lines.append(_foundry_line(name, props))
+            lines.append(replace(_foundry_line(name, props), item=f"Foundry deployment {name}"))
         elif type_ in UNPRICED_COMPUTE:
-            lines.append(CostLine(name, type_.rsplit(":", 1)[-1], 0.0, UNPRICED_COMPUTE[type_]))
+            lines.append(CostLine(name, type_.rsplit(":", 1)[-1], 0.0, UNPRICED_COMPUTE[type_], name))
     return lines
 
 
@@ -198,9 +218,14 @@ def _biggest(lines: Sequence[CostLine]) -> str:
 BOUND: Final = "upper bound: every pool and scale set at its maximum count, provisioned throughput at its PTUs"
 
 
+def monthly_total(lines: Sequence[CostLine]) -> float:
+    """The estimate's total in USD, to the cent (what the budget policies compare and ``slmctl plan`` prints)."""
+    return round(sum(line.usd for line in lines), 2)
+
+
 def budget_violation(lines: Sequence[CostLine], budget_usd: float) -> str | None:
     """The message when the estimate exceeds ``budget_usd``, naming the biggest items; else None."""
-    total = round(sum(line.usd for line in lines), 2)
+    total = monthly_total(lines)
     if total <= budget_usd:
         return None
     return (f"estimated monthly cost: found ${total:,.0f} ({BOUND}) against a budget of ${budget_usd:,.0f}: "
@@ -210,7 +235,7 @@ def budget_violation(lines: Sequence[CostLine], budget_usd: float) -> str | None
 
 def budget_warning(lines: Sequence[CostLine], budget_usd: float, warn_percent: float) -> str | None:
     """The message when the estimate reaches ``warn_percent`` % of ``budget_usd`` (over it included); else None."""
-    total = round(sum(line.usd for line in lines), 2)
+    total = monthly_total(lines)
     if budget_usd <= 0 or total < budget_usd * warn_percent / 100:
         return None
     return (f"estimated monthly cost: found ${total:,.0f}, {total / budget_usd:.0%} of the budget of "

@@ -1,11 +1,12 @@
 """Every type token the rules match on, in one place (azure-native default tokens, Kubernetes kinds, providers).
 
 Versioned azure-native tokens (``azure-native:storage/v20230101:StorageAccount``) are normalised to these by
-the pack (``policies.pack.normalize_type``) before a rule sees them.
+``normalize_type`` (the pack, before a rule sees them; ``slmctl plan``'s cost estimate likewise).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 # azure-native
@@ -68,3 +69,16 @@ MANAGED_PROMETHEUS_GROUP: Final = "kubernetes:azmonitoring.coreos.com/"
 """Azure Managed Prometheus's ServiceMonitor/PodMonitor group (ama-metrics reads these)."""
 PROMETHEUS_GROUP: Final = "kubernetes:monitoring.coreos.com/"
 """The Prometheus Operator's group (kube-prometheus-stack)."""
+
+
+_VERSIONED_TOKEN_RE: Final = re.compile(r"^(azure-native:[A-Za-z0-9]+)/v\d{8}[a-z]*(:[A-Za-z0-9]+)$")
+
+
+def normalize_type(type_: str) -> str:
+    """``azure-native:storage/v20230101:StorageAccount`` -> ``azure-native:storage:StorageAccount``.
+
+    A locally generated API version registers the same resource under a versioned token; rules
+    match the default token, so without this every versioned resource passed unread (issue 12.4).
+    """
+    m = _VERSIONED_TOKEN_RE.match(type_)
+    return m.group(1) + m.group(2) if m else type_

@@ -14,12 +14,12 @@ import pytest
 from rich.console import Console
 from stack_support import REPO_ROOT, stack_settings, write_stack
 
+from policies.rules.catalog import monthly_usd
 from slmctl.cli import progress
 from slmctl.diff import diff_documents, format_diff
 from slmctl.gate import GateResult, PolicyMeta, Violation, format_result
 from slmctl.loader import load_stack_file
 from slmctl.plan import BUILD_DIR, Plan, default_out_dir, make_plan, write_atomic
-from stacks.platform import estimated_monthly_usd, monthly_usd_by_pool
 
 
 def slmctl(*args: str) -> subprocess.CompletedProcess[str]:
@@ -88,12 +88,16 @@ class TestPlanJson:
         assert target.read_text() == "old\n"
         assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]  # no temporary file left behind
 
-    def test_plan_json_carries_the_cost_per_pool(self) -> None:
+    def test_plan_json_carries_the_budget_policys_cost_lines(self) -> None:
         doc = dev_plan().document()
         settings = dev_plan().loaded.settings
-        assert doc["estimated_monthly_usd_by_pool"] == monthly_usd_by_pool(settings)
-        assert set(doc["estimated_monthly_usd_by_pool"]) == {"(system)", *settings.cluster.pools}
-        assert sum(doc["estimated_monthly_usd_by_pool"].values()) == pytest.approx(estimated_monthly_usd(settings))
+        lines = {line["item"]: line for line in doc["estimated_monthly_cost"]}
+        assert {"system pool", *(f"pool {name}" for name in settings.cluster.pools)} <= set(lines)
+        for name, pool in settings.cluster.pools.items():  # each pool at its max_count, at the catalogue's price
+            assert lines[f"pool {name}"]["usd"] == monthly_usd(pool.vm_size, pool.max_count, spot=pool.spot)
+        assert lines["scale set deploy-vmss"]["usd"] > 0, "the deploy runner's scale set costs money too"
+        assert doc["estimated_monthly_usd"] == pytest.approx(sum(line["usd"] for line in doc["estimated_monthly_cost"]))
+        assert not [line for line in doc["estimated_monthly_cost"] if "unpriced" in line]
 
 
 class TestWhatTheCountsCount:
