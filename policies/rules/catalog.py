@@ -1,8 +1,9 @@
 """Facts the framework reasons with: VM SKUs, their list prices, and model-family serving defaults.
 
-Prices are Azure pay-as-you-go Linux list prices in USD per hour for East US / Sweden Central
-as published on azure.microsoft.com/pricing/details/virtual-machines/linux (captured
-``PRICES_CAPTURED``). They are an estimate for budget guardrails, not a bill: re-check them when
+VM prices are Azure pay-as-you-go Linux list prices in USD per hour for East US as published on
+azure.microsoft.com/pricing/details/virtual-machines/linux (captured ``PRICES_CAPTURED``; not re-verified in
+the 2026-12-04 review, and Sweden Central, where the shipped stacks deploy, may bill more). ACI and
+provisioned throughput are priced at the higher of East US and Sweden Central (``COMPUTE_PRICES_CAPTURED``). They are an estimate for budget guardrails, not a bill: re-check them when
 you change regions, and remember that Spot capacity is billed at a variable discount
 (``SPOT_PRICE_FACTOR`` is our planning assumption, not a quote).
 """
@@ -112,22 +113,42 @@ AKS_TIER_USD_PER_HOUR: Final[dict[str, float]] = {"Free": 0.0, "Standard": 0.10,
 """AKS control-plane price per cluster-hour (Standard = uptime SLA; Premium adds LTS)."""
 
 # Issue 12.10: every other compute type the pack allows is priced, from the same public list prices.
+# Re-verified 2026-12-04 (issue 12 follow-up) against the sources named beside each figure. Where the two regions
+# this catalogue covers differ, the figure is the higher one (Sweden Central, where the shipped stacks deploy):
+# the estimate is an upper bound. Nothing fetches prices at run time; these are transcribed by hand.
 COMPUTE_PRICES_CAPTURED: Final = (
-    "2026-12 from the Azure retail price list (azure.microsoft.com/pricing/details/container-instances and "
-    "/cognitive-services/openai-service, the meters prices.azure.com/api/retail/prices returns for "
-    "serviceName 'Container Instances' and 'Foundry Models' provisioned throughput), eastus, pay-as-you-go, USD; "
-    "transcribed by hand, not fetched by any test or tool. ACI's GPU meters (K80/P100/V100) are being retired by "
-    "Azure: their figures are the last published per-GPU-hour rates, equal to the single-GPU NC sizes (NC6, "
-    "NC6s_v2, NC6s_v3) to within a cent."
+    "re-verified 2026-12-04: Foundry provisioned throughput from the Azure Retail Prices API snapshot that the "
+    "azure-genai-prices 0.2.0 package ships (data/snapshot.json, fetched 2026-08-11); ACI vCPU and memory from "
+    "public transcriptions of the same API's 'Container Instances' meters (eastus queried 2026-08-27, "
+    "swedencentral 2026-09-06); ACI GPU rates not re-verified (see ACI_GPU_USD_PER_HOUR). USD, pay-as-you-go."
 )
-ACI_USD_PER_VCPU_HOUR: Final = 0.0405
-"""Azure Container Instances, Linux, Standard SKU: one vCPU for an hour (billed per second on the group's requests)."""
-ACI_USD_PER_GB_HOUR: Final = 0.00445
-"""Azure Container Instances, Linux, Standard SKU: one GB of memory for an hour."""
+ACI_USD_PER_VCPU_HOUR: Final = 0.0466
+"""Azure Container Instances, Linux, Standard SKU: one vCPU for an hour (billed per second on the group's requests).
+
+Meter 'Standard vCPU Duration', serviceName 'Container Instances': swedencentral $0.0466 (effective 2021-06-08,
+as transcribed 2026-09-06); eastus $0.0405 (transcribed 2026-08-27). Both transcriptions are third-party
+copies of the Retail Prices API answer found with the code search, not Microsoft pages."""
+ACI_USD_PER_GB_HOUR: Final = 0.00511
+"""Azure Container Instances, Linux, Standard SKU: one GB of memory for an hour.
+
+Meter 'Standard Memory Duration': swedencentral $0.00511, eastus $0.00445 (same transcriptions as the vCPU rate)."""
 ACI_GPU_USD_PER_HOUR: Final[dict[str, float]] = {"K80": 0.90, "P100": 2.07, "V100": 3.06}
-"""Azure Container Instances GPU, per GPU-hour, by the ``gpu.sku`` values the ContainerGroup API accepts."""
+"""Azure Container Instances GPU, per GPU-hour, by the ``gpu.sku`` values the ContainerGroup API accepts.
+
+V100 $3.06 ('V100 GPU Duration') matches one undated third-party transcription of the eastus meters; K80 $0.90
+and P100 $2.07 could not be verified (no source found; Azure is retiring ACI's GPU SKUs). Treat them as
+unverified estimates, close to the single-GPU NC sizes (NC6, NC6s_v2) they ran on."""
 PTU_USD_PER_HOUR: Final[dict[str, float]] = {
-    "GlobalProvisionedManaged": 1.00, "DataZoneProvisionedManaged": 1.10, "ProvisionedManaged": 2.00}
+    # 'Provisioned Managed Global Unit', productName 'Azure OpenAI': $1.00 in eastus and swedencentral
+    # (effective 2024-11-01); azure-genai-prices 0.2.0 snapshot of the Retail Prices API, fetched 2026-08-11.
+    "GlobalProvisionedManaged": 1.00,
+    # 'Provisioned Managed Data Zone Unit': $1.10 in eastus and swedencentral (US and EU data zones, effective
+    # 2024-11-01); same snapshot. (Some APAC regions bill $1.20 since 2026-08.) Was from memory; now verified.
+    "DataZoneProvisionedManaged": 1.10,
+    # 'Provisioned Managed Regional Unit': $2.20 in swedencentral (effective 2025-09-01), $2.00 in eastus
+    # (effective 2024-04-01), $2.40 in westeurope; same snapshot. Was $2.00 (the eastus rate) until 2026-12-04.
+    "ProvisionedManaged": 2.20,
+}
 """Foundry provisioned throughput, hourly (no reservation), per PTU and deployment type (ProvisionedManaged is
 Regional). Reservations bill less; the estimate is the no-commitment upper bound."""
 TOKEN_PRICED_SKUS: Final = frozenset({"Standard", "GlobalStandard", "DataZoneStandard", "GlobalBatch",

@@ -924,9 +924,9 @@ CASES: tuple[tuple[str, str, str], ...] = (
     ("slm-cost-required-tags", "bad-cost-untagged", "tags: found no environment, owner, costCenter, workload; pass the stack's tags (settings.tags) to this resource."),
     # The total depends on every pool's list price (catalog.VM_SKUS); the biggest line does not. The sum is the
     # stack's ("" : no resource), so exempting the biggest resource cannot silence it (test_gate_money.py).
-    ("slm-cost-monthly-budget", "", "stack: estimated monthly cost: found $101,830 (upper bound: every pool and scale set at its maximum count, provisioned throughput at its PTUs) against a budget of $40,000: bad-cost-h100-pool (Standard_NC40ads_H100_v5 x 8) $40,763; ..."),
+    ("slm-cost-monthly-budget", "", "stack: estimated monthly cost: found $101,855 (upper bound: every pool and scale set at its maximum count, provisioned throughput at its PTUs) against a budget of $40,000: bad-cost-h100-pool (Standard_NC40ads_H100_v5 x 8) $40,763; ..."),
     ("slm-cost-monthly-budget", "bad-cost-unpriced", "cost: cannot price bad-cost-unpriced (ACI 4 vCPU, 16 GB, 1 V100 GPU): osType 'Windows' / sku 'Standard' (only Linux Standard groups are priced), so the monthly budget cannot be checked for it. Use a priced size or type, or add its list price to policies/rules/catalog.py with its source and date."),
-    ("slm-cost-budget-headroom", "", "stack: estimated monthly cost: found $101,830, 255% of the budget of $40,000 (this warning starts at 80%; ..."),
+    ("slm-cost-budget-headroom", "", "stack: estimated monthly cost: found $101,855, 255% of the budget of $40,000 (this warning starts at 80%; ..."),
     ("slm-ops-diagnostic-settings", "bad-aks-entra", "diagnosticSettings: found none for 'bad-aks-entra'; add a DiagnosticSetting with resourceUri set to its id and a workspaceId."),
     ("slm-ops-container-insights", "bad-ops-no-metrics", "azureMonitorProfile.metrics.enabled: found unset and no omsagent add-on; enable managed Prometheus (or Container Insights)."),
     ("slm-ops-container-insights", "bad-ops-short-retention", "retentionInDays: found 30; keep at least 365 days here."),

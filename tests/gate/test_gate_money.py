@@ -93,10 +93,10 @@ def test_a_thousand_ptus_fail_prod_on_the_budget_alone() -> None:
 
 
 def test_regional_ptus_are_priced_at_their_own_rate() -> None:
-    """ProvisionedManaged (Regional) bills twice Global's hourly rate: 30 regional PTUs exceed prod's $40k."""
+    """ProvisionedManaged (Regional) bills $2.20 a PTU-hour in Sweden Central, 2.2x Global: 30 exceed prod's $40k."""
     result = gate(lambda: ptu_deployment("ptu-regional", 30, sku="ProvisionedManaged"))
     assert money(result) == {("slm-cost-monthly-budget", "")}
-    assert "found $43,800" in next(v.detail for v in result.violations if v.policy == "slm-cost-monthly-budget")
+    assert "found $48,180" in next(v.detail for v in result.violations if v.policy == "slm-cost-monthly-budget")
 
 
 def test_spot_capacity_and_unpriced_compute_fail_prod() -> None:
@@ -143,7 +143,7 @@ def test_the_compliant_twin_passes_prod_with_a_headroom_warning() -> None:
     assert money(result) == set()
     assert money(result, "advisory") == {("slm-cost-budget-headroom", "")}
     warning = next(v.detail for v in result.violations if v.policy == "slm-cost-budget-headroom")
-    assert "found $36,221, 91% of the budget of $40,000 (this warning starts at 80%" in warning
+    assert "found $36,246, 91% of the budget of $40,000 (this warning starts at 80%" in warning
 
 
 def _exempting(tmp_path: Path, env: str, name: str, type_: str, policies: tuple[str, ...]) -> Path:

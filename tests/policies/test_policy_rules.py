@@ -588,7 +588,7 @@ def test_every_compute_type_is_priced_or_reported() -> None:
         {"name": "a", "resources": {"requests": {"cpu": 2.0, "memoryInGB": 8.0, "gpu": {"count": 1.0, "sku": "K80"}}}},
         {"name": "b", "resources": {"requests": {"cpu": 1.0, "memoryInGB": 2.0}}}]}
     (line,) = cost.estimate([(tokens.CONTAINER_GROUP, "aci", aci)])
-    assert line.usd == round((3 * 0.0405 + 10 * 0.00445 + 0.90) * 730, 2)
+    assert line.usd == round((3 * 0.0466 + 10 * 0.00511 + 0.90) * 730, 2)  # Sweden Central vCPU and GB rates
     assert line.unpriced is None
     assert line.what == "ACI 3 vCPU, 10 GB, 1 K80 GPU"
     spot = cost.estimate([(tokens.CONTAINER_GROUP, "aci", {**aci, "priority": "Spot"})])[0]
@@ -604,7 +604,7 @@ def test_every_compute_type_is_priced_or_reported() -> None:
 
     assert foundry("GlobalProvisionedManaged", 100).usd == 73_000
     assert foundry("DataZoneProvisionedManaged", 100).usd == 80_300
-    assert foundry("ProvisionedManaged", 100).usd == 146_000
+    assert foundry("ProvisionedManaged", 100).usd == 160_600  # Regional: $2.20 a PTU-hour in Sweden Central
     standard = foundry("GlobalStandard", 500)
     assert (standard.usd, standard.unpriced) == (0, None)
     assert standard.what == "GlobalStandard x 500 (token-priced: $0 fixed, billed per token)"
