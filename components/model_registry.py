@@ -372,16 +372,7 @@ class ModelRegistry(pulumi.ComponentResource):
         self._prefix = name
         self._args = args
         self._private = private
-        self._names = physical_names(args.name_prefix)
-        self._vault_name: pulumi.Input[str] = self._names.key_vault
-        self._foundry_name: pulumi.Input[str] = self._names.foundry_account
-        if args.recreatable:
-            # A new suffix after every destroy (the RandomString goes with the stack), the same one in
-            # every update in between (it lives in the state).
-            suffix = random.RandomString(f"{name}-name-suffix", length=NAME_SUFFIX_LENGTH, upper=False,
-                                         special=False, opts=pulumi.ResourceOptions(parent=self))
-            self._vault_name = suffix.result.apply(lambda s: physical_names(args.name_prefix, s).key_vault)
-            self._foundry_name = suffix.result.apply(lambda s: physical_names(args.name_prefix, s).foundry_account)
+        self._physical_names(name, args)
         self._tags = dict(args.tags)
         self._stateful_lock = args.lock
         self._stateful_protect = self._stateful_lock is not None
@@ -419,6 +410,21 @@ class ModelRegistry(pulumi.ComponentResource):
         apply_lock(self, f"{name}-kv", scope_id=self.key_vault.id, lock=self._stateful_lock,
                    depends_on=[self.key_vault, *vault_children])
 
+        self.register_outputs(self._outputs())
+
+    def _physical_names(self, name: str, args: ModelRegistryArgs) -> None:
+        self._names = physical_names(args.name_prefix)
+        self._vault_name: pulumi.Input[str] = self._names.key_vault
+        self._foundry_name: pulumi.Input[str] = self._names.foundry_account
+        if args.recreatable:
+            # A new suffix after every destroy (the RandomString goes with the stack), the same one in
+            # every update in between (it lives in the state).
+            suffix = random.RandomString(f"{name}-name-suffix", length=NAME_SUFFIX_LENGTH, upper=False,
+                                         special=False, opts=pulumi.ResourceOptions(parent=self))
+            self._vault_name = suffix.result.apply(lambda s: physical_names(args.name_prefix, s).key_vault)
+            self._foundry_name = suffix.result.apply(lambda s: physical_names(args.name_prefix, s).foundry_account)
+
+    def _outputs(self) -> dict[str, pulumi.Input[str]]:
         outputs: dict[str, pulumi.Input[str]] = {
             "registry_login_server": self.registry_login_server,
             "registry_id": self.registry_id,
@@ -437,7 +443,7 @@ class ModelRegistry(pulumi.ComponentResource):
                     "onnx_server_image": self.onnx_server_image,
                     "model_fill_image": self.model_fill_image}
         outputs.update({k: v for k, v in optional.items() if v is not None})
-        self.register_outputs(outputs)
+        return outputs
 
     # -- children ----------------------------------------------------------------------------
 
@@ -625,6 +631,18 @@ class ModelRegistry(pulumi.ComponentResource):
         self.key_vault_id = self.key_vault.id
         self.key_vault_name = self.key_vault.name
         self.key_vault_uri = self.key_vault.properties.apply(lambda p: p.vault_uri)
+        children = self._secrets()
+        own = {f"wi-{dep}-secretsuser": RoleAssignment(role="Key Vault Secrets User", principal_id=pid)
+               for dep, pid in args.workload_principal_ids.items()}
+        children += self._endpoint(f"{name}-kv", resource_id=self.key_vault.id, group_id="vault",
+                                   zones=(ZONE_VAULT,))
+        children += self._diagnostics(f"{name}-kv", self.key_vault.id, VAULT_LOG_CATEGORIES)
+        children += self._grants(f"{name}-kv", self.key_vault.id, own, caller)
+        return children
+
+    def _secrets(self) -> list[pulumi.Resource]:
+        """The engine API key, Grafana password and (if given) Hugging Face token, in the vault."""
+        args, name = self._args, self._prefix
         expires = args.secrets_expire_at_unix_time
         children: list[pulumi.Resource] = []
         # Secrets are written through ARM (management plane), so the vault firewall and private
@@ -649,12 +667,6 @@ class ModelRegistry(pulumi.ComponentResource):
                 tags=dict(self._tags),
                 opts=self._child(),
             ))
-        own = {f"wi-{dep}-secretsuser": RoleAssignment(role="Key Vault Secrets User", principal_id=pid)
-               for dep, pid in args.workload_principal_ids.items()}
-        children += self._endpoint(f"{name}-kv", resource_id=self.key_vault.id, group_id="vault",
-                                   zones=(ZONE_VAULT,))
-        children += self._diagnostics(f"{name}-kv", self.key_vault.id, VAULT_LOG_CATEGORIES)
-        children += self._grants(f"{name}-kv", self.key_vault.id, own, caller)
         return children
 
     def _foundry_account(self, caller: Mapping[str, RoleAssignment]) -> None:
@@ -699,6 +711,15 @@ class ModelRegistry(pulumi.ComponentResource):
         self.foundry_account_name = account.name
         self.foundry_endpoint = account.properties.apply(lambda p: p.endpoint)
         self._endpoint(f"{name}-foundry", resource_id=account.id, group_id="account", zones=FOUNDRY_ZONES)
+        self._foundry_models(account)
+        self._diagnostics(f"{name}-foundry", account.id, FOUNDRY_LOG_CATEGORIES)
+        own = {f"app-{key}-csuser": RoleAssignment(role="Cognitive Services User", principal_id=pid)
+               for key, pid in args.foundry_application_principal_ids.items()}
+        self._grants(f"{name}-foundry", account.id, own, caller)
+
+    def _foundry_models(self, account: cognitiveservices.Account) -> None:
+        """The Foundry project, then one model deployment after another (each waits for the previous)."""
+        args, name = self._args, self._prefix
         project = cognitiveservices.Project(
             f"{name}-project",
             account_name=account.name,
@@ -732,10 +753,6 @@ class ModelRegistry(pulumi.ComponentResource):
                 tags=dict(self._tags),
                 opts=self._child(depends_on=[previous]),
             )
-        self._diagnostics(f"{name}-foundry", account.id, FOUNDRY_LOG_CATEGORIES)
-        own = {f"app-{key}-csuser": RoleAssignment(role="Cognitive Services User", principal_id=pid)
-               for key, pid in args.foundry_application_principal_ids.items()}
-        self._grants(f"{name}-foundry", account.id, own, caller)
 
     def _built_image(self, key: str, repository: str, tag: str, context_dir: str, dockerfile: str, *,
                      depends_on: Sequence[pulumi.Resource]) -> pulumi.Output[str]:

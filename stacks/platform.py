@@ -102,6 +102,9 @@ def load_settings(raw: Mapping[str, Any], *, stack: str) -> EnvironmentSettings:
         raise pulumi.RunError("invalid stack settings:\n" + "\n".join(problems)) from None
 
 
+ClientConfig = authorization.GetClientConfigResult | pulumi.Output[Any]
+"""The deploying identity and its tenant and subscription (``authorization.get_client_config_output()``)."""
+
 SYSTEM_POOL: Final = "(system)"
 """The inline system pool in cost breakdowns; never a user pool key (those match ``^[a-z][a-z0-9]{0,11}$``)."""
 
@@ -140,75 +143,9 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
 
     runner = _deploy_runner(settings, foundation, tags)
 
-    registry = ModelRegistry("models", registry_args(
-        settings,
-        resource_group_name=foundation.resource_group_name,
-        location=settings.location,
-        subscription_id=client.subscription_id,
-        tenant_id=client.tenant_id,
-        private_endpoint_subnet_id=foundation.private_endpoint_subnet_id if private else None,
-        private_dns_zone_ids={z: i for z, i in foundation.private_dns_zone_ids.items() if z in REGISTRY_ZONES},
-        allowed_subnet_ids=[] if private else [foundation.aks_subnet_id],
-        log_analytics_workspace_id=foundation.log_analytics_workspace_id,
-        kubelet_principal_id=foundation.kubelet_identity.principal_id,
-        workload_principal_ids={k: v.principal_id for k, v in foundation.workload_identities.items()},
-        engine_api_key=secrets.engine_api_key,
-        grafana_admin_password=secrets.grafana_admin_password,
-        hugging_face_token=secrets.hugging_face_token,
-        role_assignments=_deployer_grants(settings, client),
-    ))
-
-    cluster = InferenceCluster(SERVING, cluster_args(
-        settings,
-        resource_group_name=foundation.resource_group_name,
-        subscription_id=client.subscription_id,
-        tenant_id=client.tenant_id,
-        aks_subnet_id=foundation.aks_subnet_id,
-        control_plane_identity_id=foundation.control_plane_identity.resource_id,
-        prerequisites=foundation.aks_prerequisites,
-        kubelet_identity=KubeletIdentity(
-            resource_id=foundation.kubelet_identity.resource_id,
-            client_id=foundation.kubelet_identity.client_id,
-            object_id=foundation.kubelet_identity.principal_id,
-        ),
-        workload_identities={k: _workload_identity(v, foundation)
-                             for k, v in foundation.workload_identities.items()},
-        log_analytics_workspace_id=foundation.log_analytics_workspace_id,
-        gateway_certificate_vault_id=registry.key_vault_id,
-        # The in-VNet runner applies the Kubernetes resources; a public API server must admit its NAT egress IP.
-        deployer_egress_cidrs=[runner.egress_ip.apply(lambda ip: f"{ip}/32")]
-        if runner is not None and not settings.cluster.private_api_server else list(settings.deployer.egress_cidrs),
-        # Azure Managed Prometheus: KEDA queries the shared workspace with its own federated identity.
-        keda_identity=_workload_identity(foundation.keda_identity, foundation)
-        if foundation.keda_identity else None,
-        # Azure RBAC with local accounts off: whoever runs `pulumi up` applies the Kubernetes objects with
-        # its Entra token, so it needs this role on the cluster (the provider waits for the grant).
-        role_assignments={"deployer-aks-admin": RoleAssignment(
-            role="Azure Kubernetes Service RBAC Cluster Admin", principal_id=client.object_id,
-            principal_type=settings.deployer_principal_type,
-            description=DEPLOYER_DESCRIPTION + "applies the Kubernetes objects")},
-    ))
-    serving = ServingWorkloads(SERVING, workloads_args(
-        settings,
-        kube_provider=cluster.kube_provider,
-        node_pools=list(cluster.pools.values()),
-        workload_identity_client_ids={k: v.client_id for k, v in foundation.workload_identities.items()},
-        key_vault=KeyVaultSecrets(
-            vault_name=registry.key_vault_name, tenant_id=client.tenant_id,
-            engine_api_key_secret_name=registry.engine_api_key_secret_name,
-            hugging_face_token_secret_name=registry.hugging_face_token_secret_name),
-        onnx_server_image=registry.onnx_server_image,
-        model_fill_image=registry.model_fill_image,
-        engine_api_key=secrets.engine_api_key,
-        prometheus_server_address=foundation.prometheus_query_endpoint,
-        prometheus_identity_client_id=foundation.keda_identity.client_id if foundation.keda_identity else None,
-        gateway_ingress_class=cluster.gateway_ingress_class,
-        gateway_namespace=cluster.gateway_namespace,
-        # Unversioned, so the app-routing add-on picks up each renewal of the certificate.
-        gateway_tls_certificate_uri=pulumi.Output.concat(
-            registry.key_vault_uri, "certificates/", settings.cluster.gateway_certificate_name),
-        gateway_certificate_grants=cluster.certificate_grants,
-    ), opts=pulumi.ResourceOptions(transformations=[keep_urns(cluster)]))
+    registry = _registry(settings, foundation, client, secrets, private=private)
+    cluster = _cluster(settings, foundation, registry, client, runner)
+    serving = _serving(settings, foundation, registry, cluster=cluster, client=client, secrets=secrets)
 
     monitoring = MonitoringStack("observability", monitoring_args(
         settings,
@@ -245,6 +182,89 @@ def build(settings: EnvironmentSettings, secrets: PlatformSecrets) -> dict[str, 
         "edge_fleets": edge,
         "estimated_monthly_usd": estimated_monthly_usd(settings),
     }
+
+
+def _registry(settings: EnvironmentSettings, foundation: Foundation, client: ClientConfig, secrets: PlatformSecrets, *,
+              private: bool) -> ModelRegistry:
+    """The registry, firewalled to the AKS subnet on dev and behind private endpoints from staging up."""
+    return ModelRegistry("models", registry_args(
+        settings,
+        resource_group_name=foundation.resource_group_name,
+        location=settings.location,
+        subscription_id=client.subscription_id,
+        tenant_id=client.tenant_id,
+        private_endpoint_subnet_id=foundation.private_endpoint_subnet_id if private else None,
+        private_dns_zone_ids={z: i for z, i in foundation.private_dns_zone_ids.items() if z in REGISTRY_ZONES},
+        allowed_subnet_ids=[] if private else [foundation.aks_subnet_id],
+        log_analytics_workspace_id=foundation.log_analytics_workspace_id,
+        kubelet_principal_id=foundation.kubelet_identity.principal_id,
+        workload_principal_ids={k: v.principal_id for k, v in foundation.workload_identities.items()},
+        engine_api_key=secrets.engine_api_key,
+        grafana_admin_password=secrets.grafana_admin_password,
+        hugging_face_token=secrets.hugging_face_token,
+        role_assignments=_deployer_grants(settings, client),
+    ))
+
+
+def _cluster(settings: EnvironmentSettings, foundation: Foundation, registry: ModelRegistry, client: ClientConfig,
+             runner: DeployRunner | None) -> InferenceCluster:
+    """The AKS cluster on Foundation's subnet and identities, reachable by whoever runs ``pulumi up``."""
+    return InferenceCluster(SERVING, cluster_args(
+        settings,
+        resource_group_name=foundation.resource_group_name,
+        subscription_id=client.subscription_id,
+        tenant_id=client.tenant_id,
+        aks_subnet_id=foundation.aks_subnet_id,
+        control_plane_identity_id=foundation.control_plane_identity.resource_id,
+        prerequisites=foundation.aks_prerequisites,
+        kubelet_identity=KubeletIdentity(
+            resource_id=foundation.kubelet_identity.resource_id,
+            client_id=foundation.kubelet_identity.client_id,
+            object_id=foundation.kubelet_identity.principal_id,
+        ),
+        workload_identities={k: _workload_identity(v, foundation)
+                             for k, v in foundation.workload_identities.items()},
+        log_analytics_workspace_id=foundation.log_analytics_workspace_id,
+        gateway_certificate_vault_id=registry.key_vault_id,
+        # The in-VNet runner applies the Kubernetes resources; a public API server must admit its NAT egress IP.
+        deployer_egress_cidrs=[runner.egress_ip.apply(lambda ip: f"{ip}/32")]
+        if runner is not None and not settings.cluster.private_api_server else list(settings.deployer.egress_cidrs),
+        # Azure Managed Prometheus: KEDA queries the shared workspace with its own federated identity.
+        keda_identity=_workload_identity(foundation.keda_identity, foundation)
+        if foundation.keda_identity else None,
+        # Azure RBAC with local accounts off: whoever runs `pulumi up` applies the Kubernetes objects with
+        # its Entra token, so it needs this role on the cluster (the provider waits for the grant).
+        role_assignments={"deployer-aks-admin": RoleAssignment(
+            role="Azure Kubernetes Service RBAC Cluster Admin", principal_id=client.object_id,
+            principal_type=settings.deployer_principal_type,
+            description=DEPLOYER_DESCRIPTION + "applies the Kubernetes objects")},
+    ))
+
+
+def _serving(settings: EnvironmentSettings, foundation: Foundation, registry: ModelRegistry, *,
+             cluster: InferenceCluster, client: ClientConfig, secrets: PlatformSecrets) -> ServingWorkloads:
+    """The workloads on the cluster, their secrets from the registry's vault, aliased to their old parent."""
+    return ServingWorkloads(SERVING, workloads_args(
+        settings,
+        kube_provider=cluster.kube_provider,
+        node_pools=list(cluster.pools.values()),
+        workload_identity_client_ids={k: v.client_id for k, v in foundation.workload_identities.items()},
+        key_vault=KeyVaultSecrets(
+            vault_name=registry.key_vault_name, tenant_id=client.tenant_id,
+            engine_api_key_secret_name=registry.engine_api_key_secret_name,
+            hugging_face_token_secret_name=registry.hugging_face_token_secret_name),
+        onnx_server_image=registry.onnx_server_image,
+        model_fill_image=registry.model_fill_image,
+        engine_api_key=secrets.engine_api_key,
+        prometheus_server_address=foundation.prometheus_query_endpoint,
+        prometheus_identity_client_id=foundation.keda_identity.client_id if foundation.keda_identity else None,
+        gateway_ingress_class=cluster.gateway_ingress_class,
+        gateway_namespace=cluster.gateway_namespace,
+        # Unversioned, so the app-routing add-on picks up each renewal of the certificate.
+        gateway_tls_certificate_uri=pulumi.Output.concat(
+            registry.key_vault_uri, "certificates/", settings.cluster.gateway_certificate_name),
+        gateway_certificate_grants=cluster.certificate_grants,
+    ), opts=pulumi.ResourceOptions(transformations=[keep_urns(cluster)]))
 
 
 def _deployer_grants(settings: EnvironmentSettings,
