@@ -11,14 +11,16 @@ from typing import Any
 import yaml
 
 from slmctl.recorder import Recording, record
+from tests.monitoring.support import _MODEL
 
 ROOT = Path(__file__).resolve().parents[2]
 EXISTING_AKS = ROOT / "examples" / "existing-aks"
 PROJECT = "existing-aks-monitoring"
 KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n"
-MODELS = {"phi-vllm": {"engine": "vllm", "namespace": "serving", "port": 8000, "metricsPath": "/metrics",
-                       "slo": {"ttft_p95_seconds": 1.0}},
-          "phi-ollama": {"engine": "ollama", "namespace": "serving", "port": 11434}}
+MODELS = {"phi-4-mini": _MODEL}
+DEPLOYMENTS = {"phi-vllm": {"target": "vllm", "model": "phi-4-mini", "max_model_len_tokens": 8192,
+                            "slo": {"ttft_p95_seconds": 1.0}},
+               "phi-ollama": {"target": "ollama", "model": "phi-4-mini"}}
 AZURE = {"resourceGroupName": "team-rg", "location": "swedencentral",
          "subscriptionId": "00000000-0000-0000-0000-000000000000",
          "clusterId": "/subscriptions/0/resourceGroups/team-rg/providers/Microsoft.ContainerService/managedClusters/team",
@@ -28,10 +30,13 @@ AZURE = {"resourceGroupName": "team-rg", "location": "swedencentral",
 
 def _plan(**extra: Any) -> Recording:
     config = {f"{PROJECT}:kubeconfig": KUBECONFIG, f"{PROJECT}:models": json.dumps(MODELS),
+              f"{PROJECT}:deployments": json.dumps(DEPLOYMENTS), f"{PROJECT}:gatewayHostname": "models.contoso.example",
+              f"{PROJECT}:engineApiKey": "sk-engine-stand-in",
               f"{PROJECT}:alertWebhookUrl": "https://hooks.example/T0/secret",
               f"{PROJECT}:grafanaAdminPassword": "correct-horse-battery-staple"}
     config |= {f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in extra.items()}
-    secrets = [f"{PROJECT}:kubeconfig", f"{PROJECT}:alertWebhookUrl", f"{PROJECT}:grafanaAdminPassword"]
+    secrets = [f"{PROJECT}:kubeconfig", f"{PROJECT}:alertWebhookUrl", f"{PROJECT}:grafanaAdminPassword",
+               f"{PROJECT}:engineApiKey"]
     return record(lambda: runpy.run_path(str(EXISTING_AKS / "__main__.py"), run_name="__main__"),
                   project=PROJECT, stack="dev", config=config, secret_keys=secrets)
 
@@ -50,18 +55,29 @@ def test_the_python_example_imports_nothing_of_our_stacks() -> None:
 
 def test_existing_aks_example_plans_on_the_given_cluster() -> None:
     rec = _plan()
-    (component,) = rec.by_type("slm:monitoring:MonitoringStack")
+    (serving,) = rec.by_type("slm:compute:ServingWorkloads")
+    (monitoring,) = rec.by_type("slm:monitoring:MonitoringStack")
     (cluster,) = [r for r in rec.registrations if r.type == "pulumi:providers:kubernetes" and r.name == "existing-aks"]
     kube = [r for r in rec.registrations if r.type.startswith("kubernetes:")]
-    assert kube, "the in-cluster stack creates Kubernetes objects"
-    # Every Kubernetes object goes to the cluster of the given kubeconfig, through the inherited provider.
+    assert {r.name for r in rec.by_type("kubernetes:apps/v1:Deployment")} == {"serving-phi-vllm-deploy", "serving-phi-ollama-deploy"}
+    # Every Kubernetes object goes to the cluster of the given kubeconfig, under one of the two components.
     assert {r.provider.rsplit("::", 1)[0] for r in kube} == {cluster.urn}
-    assert all(r.parent == component.urn for r in kube), "children of the component"
+    components = {r.urn for r in rec.registrations if not r.custom}
+    assert {serving.urn, monitoring.urn} <= components
+    assert all(r.parent in components for r in kube)
+    # The ServiceMonitor scrapes the Service ServingWorkloads created for the vLLM model: same namespace,
+    # labels it selects, the port it serves metrics on. Ollama (no /metrics) is not scraped.
     monitors = {r.name: r.inputs for r in rec.by_type("kubernetes:monitoring.coreos.com/v1:ServiceMonitor")}
-    assert set(monitors) == {"monitoring-sm-phi-vllm", "monitoring-sm-dcgm"}, "Ollama is never scraped"
-    vllm = monitors["monitoring-sm-phi-vllm"]["spec"]
-    assert vllm["selector"] == {"matchLabels": {"app.kubernetes.io/instance": "phi-vllm"}}
-    assert vllm["namespaceSelector"] == {"matchNames": ["serving"]}
+    assert set(monitors) == {"monitoring-sm-phi-vllm", "monitoring-sm-dcgm"}
+    monitor = monitors["monitoring-sm-phi-vllm"]["spec"]
+    (service,) = [r.inputs for r in rec.by_type("kubernetes:core/v1:Service")
+                  if r.inputs["metadata"]["name"] == "phi-vllm"]
+    assert monitor["namespaceSelector"] == {"matchNames": [service["metadata"]["namespace"]]}
+    assert monitor["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    (deployment,) = [r.inputs for r in rec.by_type("kubernetes:apps/v1:Deployment") if r.name == "serving-phi-vllm-deploy"]
+    ports = {p["containerPort"]: p.get("name") for c in deployment["spec"]["template"]["spec"]["containers"]
+             for p in c.get("ports", [])}
+    assert monitor["endpoints"][0]["targetPort"] in ports, "the monitor scrapes a port the vLLM container serves"
     assert not [r for r in rec.registrations if r.type.startswith("azure-native:")], "no Azure side without azure"
     rules = {r.name: r.inputs for r in rec.by_type("kubernetes:monitoring.coreos.com/v1:PrometheusRule")}
     ttft = next(x for g in rules["monitoring-rules-slm-serving-phi-vllm"]["spec"]["groups"] for x in g["rules"]
