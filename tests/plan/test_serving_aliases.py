@@ -114,3 +114,19 @@ class TestComparePlans:
         lines, ok = compare_plans.compare(old, new, ["slm:compute:ServingWorkloads"])
         assert not ok
         assert f"  ! {self.OLD_NS}: inputs changed" in lines
+
+
+def test_the_script_plans_a_revision_and_the_tree_and_finds_them_equal(tmp_path: Path) -> None:
+    """End to end on a clean checkout of HEAD (a temporary worktree, so local edits do not count): the script
+    checks the revision out once more, plans ``local`` in both, and reports no difference (exit 0)."""
+    import subprocess
+
+    tree = tmp_path / "tree"
+    subprocess.run(["git", "-C", str(REPO_ROOT), "worktree", "add", "--detach", "--quiet", str(tree), "HEAD"],
+                   check=True)
+    try:
+        result = subprocess.run([sys.executable, str(tree / "scripts" / "compare_plans.py"), "HEAD", "--stack", "local"],
+                                cwd=tree, capture_output=True, text=True, check=False)
+    finally:
+        subprocess.run(["git", "-C", str(REPO_ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+    assert (result.returncode, result.stdout) == (0, "local: same resources and inputs\n"), result.stderr
