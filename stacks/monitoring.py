@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from components.domain import AksDeployment, EmailReceiver, VllmDeployment, WebhookReceiver, secret_config_key
+from components.domain import (
+    ENGINES,
+    AksDeployment,
+    EmailReceiver,
+    WebhookReceiver,
+    secret_config_key,
+)
 from components.domain.catalogue import SPOT_PRICE_FACTOR, VM_SKUS
 from components.monitoring.spec import (
     AlertReceiver,
@@ -38,9 +44,9 @@ PROMETHEUS_STORAGE_GIB = 50
 
 
 def has_gpu(settings: EnvironmentSettings) -> bool:
-    """Whether the stack runs GPUs: a GPU pool, or a vLLM deployment (vLLM is CUDA-only)."""
+    """Whether the stack runs GPUs: a GPU pool, or a deployment of a CUDA-only engine (vLLM)."""
     return any(pool.is_gpu for pool in settings.cluster.pools.values()) or any(
-        isinstance(dep, VllmDeployment) for dep in settings.aks_deployments().values()
+        ENGINES[dep.target].gpu_only for dep in settings.aks_deployments().values()
     )
 
 

@@ -43,7 +43,7 @@ from components.domain import (
 )
 from components.domain import FrozenModel as _Model
 from components.domain.alerting import AlertSeverity, EmailAddress, EmailReceiver, WebhookReceiver
-from components.domain.engines import DEPLOYMENT_ARTIFACT, EDGE_ENGINES
+from components.domain.engines import CPU_CLUSTER_ENGINES, DEPLOYMENT_ARTIFACT, EDGE_ENGINES, ENGINES
 from components.domain.fit import serving_fit_problem, vllm_fit_problem
 from policies.rules.cidr import admits_internet, describe
 
@@ -581,12 +581,14 @@ class EnvironmentSettings(_Model):
             return errors
         pool = self.cluster.pools[dep.pool]
         sku = VM_SKUS[pool.vm_size]
-        if isinstance(dep, VllmDeployment):
-            if not sku.is_gpu:
-                errors.append(f"{path}.pool: {dep.pool!r} is a CPU pool ({pool.vm_size}) and the "
-                              "vLLM image is CUDA-only (seed defect D3); use a GPU pool, or target "
-                              "'ollama' or 'onnx-genai' for CPU serving")
-            elif errors == []:
+        engine = ENGINES[dep.target]
+        if engine.gpu_only and not sku.is_gpu:
+            cpu = " or ".join(repr(n) for n in CPU_CLUSTER_ENGINES)
+            errors.append(f"{path}.pool: {dep.pool!r} is a CPU pool ({pool.vm_size}) and the "
+                          f"{engine.title} image is CUDA-only (seed defect D3); use a GPU pool, or target "
+                          f"{cpu} for CPU serving")
+        elif isinstance(dep, VllmDeployment):
+            if errors == []:
                 errors.extend(filter(None, [vllm_fit_problem(path, dep, model, pool.vm_size)]))
         else:
             # the quantization of the registered artifact it serves (int4 where an artifact names none)

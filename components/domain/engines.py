@@ -52,12 +52,16 @@ class EngineRegistration:
 
     name: str
     """The ``target`` of a deployment and the ``engine`` of an edge fleet."""
+    title: str
+    """How messages name it (``vLLM``, ``Ollama``)."""
     artifact: ArtifactKind
     """The ``ModelArtifacts`` field it serves from (a model without it cannot be served by this engine)."""
     ports: Mapping[Placement, int] = field(default_factory=dict[Placement, int])
     """The port the server listens on, per placement it runs on as a container (``cluster``, ``edge``)."""
     managed: bool = False
     """True for a deployment Azure runs (Foundry): no container, no port, no adapter."""
+    gpu_only: bool = False
+    """True when its image is CUDA-only: the settings refuse it on a CPU pool (seed defect D3)."""
     deployment: type[FrozenModel] | None = None
     """The deployment kind (``target: Literal[<name>]``) for ``deployments:``; None for an edge-only engine."""
     metrics: EngineMetrics | None = None
@@ -98,17 +102,18 @@ def _resolve(reference: str) -> Callable[..., Any]:
 
 ENGINES: Final[Mapping[str, EngineRegistration]] = {e.name: e for e in (
     EngineRegistration(
-        name="vllm", artifact="safetensors", ports={"cluster": 8000}, deployment=VllmDeployment,
-        metrics=VLLM, series=VLLM_METRICS, adapter="components.engines.vllm:adapter"),
+        name="vllm", title="vLLM", artifact="safetensors", ports={"cluster": 8000}, gpu_only=True,
+        deployment=VllmDeployment, metrics=VLLM, series=VLLM_METRICS, adapter="components.engines.vllm:adapter"),
     EngineRegistration(
-        name="ollama", artifact="gguf", ports={"cluster": 11434, "edge": 11434}, deployment=OllamaDeployment,
+        name="ollama", title="Ollama", artifact="gguf", ports={"cluster": 11434, "edge": 11434}, deployment=OllamaDeployment,
         metrics=OLLAMA, enforces_api_key=False, adapter="components.engines.ollama:adapter"),
     EngineRegistration(
-        name="onnx-genai", artifact="onnx", ports={"cluster": 8000, "edge": 8080}, deployment=OnnxGenAIDeployment,
+        name="onnx-genai", title="ONNX Runtime GenAI", artifact="onnx", ports={"cluster": 8000, "edge": 8080}, deployment=OnnxGenAIDeployment,
         metrics=ONNX_GENAI, series=ONNX_SERVER_METRICS, adapter="components.engines.onnx_genai:adapter",
         args_parser="components.engines.onnx_server.server:build_parser"),
-    EngineRegistration(name="llamacpp", artifact="gguf", ports={"edge": 8080}),
-    EngineRegistration(name="foundry", artifact="foundry", managed=True, deployment=FoundryDeployment),
+    EngineRegistration(name="llamacpp", title="llama.cpp", artifact="gguf", ports={"edge": 8080}),
+    EngineRegistration(name="foundry", title="Azure AI Foundry", artifact="foundry", managed=True,
+                       deployment=FoundryDeployment),
 )}
 """Every engine, by name. Adding an engine is one entry here (docs/adding-an-engine.md)."""
 
@@ -117,6 +122,8 @@ DEPLOYMENT_ARTIFACT: Final[Mapping[str, str]] = {
 """Deployment ``target`` -> the ``ModelArtifacts`` field it serves from (one entry per target)."""
 CLUSTER_ENGINES: Final = tuple(e for e in ENGINES.values() if "cluster" in e.runs_on)
 """The engines that run as workloads on a cluster (``AksDeployment`` targets)."""
+CPU_CLUSTER_ENGINES: Final = tuple(e.name for e in CLUSTER_ENGINES if not e.gpu_only)
+"""The cluster engines that serve on CPU pools."""
 EDGE_ENGINES: Final = tuple(e.name for e in ENGINES.values() if "edge" in e.runs_on)
 """The ``engine`` values an edge fleet may name."""
 EDGE_ENGINE_ARTIFACT: Final[Mapping[str, str]] = {e.name: e.artifact for e in ENGINES.values()

@@ -115,3 +115,23 @@ def test_an_unregistered_target_is_one_clear_line(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(settings, "DEPLOYMENT_ARTIFACT", {"foundry": "foundry"})
     with pytest.raises(ValueError, match=r"'vllm' is not registered in components/domain/engines.py ENGINES"):
         settings.EnvironmentSettings.model_validate(stack_settings("dev"))
+
+
+def test_a_gpu_only_registration_is_refused_on_a_cpu_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CPU-pool refusal follows ``gpu_only``, not the engine's name: Ollama registered as CUDA-only is
+    refused on dev's CPU pool with its own title and the CPU engines that remain."""
+    import dataclasses
+
+    from stack_support import stack_settings
+
+    raw = stack_settings("dev")
+    raw["cluster"]["pools"]["cpu"] = {"vm_size": "Standard_E16ds_v5", "max_count": 1}
+    raw["models"]["phi-4-mini"]["artifacts"]["gguf"] = {"ollama_tag": "phi4-mini:3.8b-q4_K_M"}
+    raw["deployments"]["phi-ollama"] = {"target": "ollama", "model": "phi-4-mini", "pool": "cpu"}
+    settings.EnvironmentSettings.model_validate(raw)  # a CPU engine on a CPU pool is fine
+    monkeypatch.setitem(ENGINES, "ollama", dataclasses.replace(ENGINES["ollama"], gpu_only=True))  # type: ignore[arg-type]
+    monkeypatch.setattr(settings, "CPU_CLUSTER_ENGINES", ("onnx-genai",))
+    with pytest.raises(ValueError, match=r"deployments\.phi-ollama\.pool: 'cpu' is a CPU pool \(Standard_E16ds_v5\) "
+                                         r"and the Ollama image is CUDA-only \(seed defect D3\); use a GPU pool, "
+                                         r"or target 'onnx-genai' for CPU serving"):
+        settings.EnvironmentSettings.model_validate(raw)
