@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -14,6 +15,7 @@ from typing import Any, Final
 import pulumi
 
 from policies.rules import cost
+from policies.rules.tokens import normalize_type
 from slmctl.loader import REPO_ROOT, STACKS_DIR, LoadedStack
 from slmctl.recorder import SECRET_SIG, SECRET_VALUE_SIG, Recording, record, redact
 from stacks.platform import PlatformSecrets, build
@@ -46,11 +48,11 @@ class Plan:
         return {
             "stack": self.loaded.stack,
             "tier": self.loaded.settings.tier,
-            "estimated_monthly_usd": cost.monthly_total(self.cost_lines()),
+            "estimated_monthly_usd": cost.monthly_total(self.cost_lines),
             "estimated_monthly_cost": [
                 {"resource": line.resource, "item": line.item, "what": line.what, "usd": line.usd,
                  **({"unpriced": line.unpriced} if line.unpriced is not None else {})}
-                for line in self.cost_lines()],
+                for line in self.cost_lines],
             "resources": [
                 {
                     "urn": r.urn,
@@ -80,9 +82,10 @@ class Plan:
         write_atomic(out, self.to_json())
         return out
 
-    def cost_lines(self) -> list[cost.CostLine]:
-        """The budget policy's estimate of this plan (``estimate_recording``)."""
-        return estimate_recording(self.recording)
+    @functools.cached_property
+    def cost_lines(self) -> tuple[cost.CostLine, ...]:
+        """The budget policy's estimate of this plan (``estimate_recording``), computed once."""
+        return tuple(estimate_recording(self.recording))
 
     def counts(self) -> Counter[str]:
         """Registrations by type token (components and providers included)."""
@@ -134,7 +137,8 @@ def estimate_recording(recording: Recording) -> list[cost.CostLine]:
     the gate's AnalyzeStack), so plan and gate print one total: every pool at its maximum, the AKS tier,
     scale sets, VMs, ACI, provisioned throughput; what it cannot price is a line with ``unpriced`` set.
     """
-    return cost.estimate([(r.type, r.name, _unwrapped(r.inputs)) for r in recording.registrations])
+    return cost.estimate([(r.type, r.name, _unwrapped(r.inputs)) for r in recording.registrations
+                          if normalize_type(r.type) in cost.PRICED_TYPES])  # unwrap only what is priced
 
 
 def _unwrapped(value: Any) -> Any:

@@ -84,6 +84,11 @@ UNPRICED_COMPUTE: Final[dict[str, str]] = {
 """Compute types that cost money and that the estimate does not price: each is a "cannot price" finding."""
 
 
+PRICED_TYPES: Final = frozenset({CLUSTER, AGENT_POOL, VMSS, VM, CONTAINER_GROUP, FOUNDRY_DEPLOYMENT,
+                                  *UNPRICED_COMPUTE})
+"""The (normalized) types ``estimate`` reads; every other resource adds no line."""
+
+
 @dataclass(frozen=True)
 class CostLine:
     """One item of the estimate: priced (``usd``), or not (``unpriced`` says why; ``usd`` is 0)."""
@@ -173,6 +178,8 @@ def estimate(resources: Sequence[tuple[str, str, Props]]) -> list[CostLine]:
     lines: list[CostLine] = []
     for raw_type, name, props in resources:
         type_ = normalize_type(raw_type)
+        if type_ not in PRICED_TYPES:
+            continue
         if type_ == CLUSTER:
             tier = str(get(props, "sku.tier") or "Free")
             if tier in AKS_TIER_USD_PER_HOUR:
