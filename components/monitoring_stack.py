@@ -30,6 +30,7 @@ from components._standard import (
 from components.monitoring import alerting
 from components.monitoring import helm_values as hv
 from components.monitoring.dashboards import build_dashboards
+from components.monitoring.default_recording_rules import default_groups
 from components.monitoring.rules import (
     AZURE_SEVERITY_NAME,
     RuleGroup,
@@ -593,6 +594,7 @@ class MonitoringStack(pulumi.ComponentResource):
                 rules=rules,
                 opts=child)
             self.prometheus_rule_names.append(azure_group.rule_group_name)
+        self._default_recording_rules(azure, workspace_id, child)
 
         # ama-metrics reads these from the cluster (the inherited or the given Kubernetes provider).
         self._dcgm_exporter(AZURE_PROMETHEUS_API)
@@ -600,6 +602,23 @@ class MonitoringStack(pulumi.ComponentResource):
         if workspace is not None:
             apply_lock(self, f"{name}-amw", scope_id=workspace.id, lock=args.lock, depends_on=[rule, *grants])
         apply_lock(self, f"{name}-grafana", scope_id=grafana.id, lock=args.lock, depends_on=grants)
+
+    def _default_recording_rules(self, azure: AzureMonitoringTarget, workspace_id: pulumi.Output[str],
+                                 opts: pulumi.ResourceOptions) -> None:
+        """Microsoft's default Node, Kubernetes and UX recording-rule groups (the metrics profile enabled through
+        ARM creates none, and the built-in dashboards read their series); scoped as Microsoft's template does:
+        the workspace and the cluster (``components/monitoring/data/azure-default-recording-rules.json``)."""
+        cluster = pulumi.Output.from_input(azure.cluster_name)
+        for group in default_groups():
+            alertsmanagement.PrometheusRuleGroup(
+                f"{self._name}-default-{group.name_prefix.split('RecordingRules')[0].lower()}-rules",
+                rule_group_name=cluster.apply(group.name), resource_group_name=azure.resource_group_name,
+                location=azure.location, tags=self._tags,
+                cluster_name=azure.cluster_name, description=group.description, enabled=True,
+                interval=group.interval, scopes=[workspace_id, azure.cluster_id],
+                rules=[alertsmanagement.PrometheusRuleArgs(record=r.record, expression=r.expression,
+                                                           labels=r.labels, enabled=True) for r in group.rules],
+                opts=opts)
 
     # ------------------------------------------------------------------ logs
 
