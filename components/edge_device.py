@@ -348,7 +348,8 @@ class EdgeDevice(pulumi.ComponentResource):
         def build(images: list[Any]) -> Any:
             spec = edge_engines.edge_container(args.fleet_name, fleet, args.model_id, args.model,
                                                args.device_class, image=images[0], fetch_image=images[1],
-                                               registry=_edge_registry(pull, images[2], images[3]))
+                                               registry=_edge_registry(pull, images[2], images[3]),
+                                               auth_proxy_image=fleet.auth_proxy_image)
             return fleet_objects(fleet_name=args.fleet_name, namespace=args.namespace, spec=spec,
                                  architecture=args.device_class.architecture, devices=fleet.devices,
                                  node_selector=fleet.device_selector, model_id=args.model_id,
@@ -366,7 +367,10 @@ class EdgeDevice(pulumi.ComponentResource):
         on_cluster = pulumi.ResourceOptions(parent=self, provider=self.provider)
         ns = k8s.core.v1.Namespace(f"{name}-ns", metadata=static.namespace["metadata"], opts=on_cluster)
         in_ns = pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[ns])
-        secrets = self._kube_secrets(name, args, static.daemon_set["metadata"]["labels"], in_ns)
+        secrets: list[pulumi.Resource] = [*self._kube_secrets(name, args, static.daemon_set["metadata"]["labels"], in_ns)]
+        if static.auth_proxy_config is not None:  # the API-key gate's template (no key in it)
+            secrets.append(k8s.core.v1.ConfigMap(f"{name}-auth-proxy", metadata=static.auth_proxy_config["metadata"],
+                                                 data=static.auth_proxy_config["data"], opts=in_ns))
         sa = k8s.core.v1.ServiceAccount(
             f"{name}-sa", metadata=static.service_account["metadata"],
             automount_service_account_token=False, opts=in_ns)
@@ -445,18 +449,20 @@ class EdgeDevice(pulumi.ComponentResource):
         views = pulumi.Output.all(image, fetch, registry, key,
                                   *((pull.login_server, pull.fill_image) if pull else (None, None))).apply(build)
         child = pulumi.ResourceOptions(parent=self, depends_on=list(args.iot_hub_grants))
+        # The ids hash the content, which holds the engine key (secret): a 10-hex digest of it reveals nothing,
+        # and the hub needs a readable id (a new key is a new id: deployments are immutable on the hub).
         ids: list[pulumi.Output[str]] = []
         if args.base_deployment_enabled:
             base = IotEdgeConfiguration(
                 f"{name}-base", hub_host_name=args.iot_hub_host_name or "",
-                configuration_id=views.apply(lambda v: v["base_id"]),
+                configuration_id=pulumi.Output.unsecret(views.apply(lambda v: v["base_id"])),
                 content=views.apply(lambda v: v["base"]),
                 target_condition=condition, priority=fleet.priority,
                 labels={**labels, "slmLayer": "base"}, opts=child)
             ids.append(base.configurationId)
         model = IotEdgeConfiguration(
             f"{name}-model", hub_host_name=args.iot_hub_host_name or "",
-            configuration_id=views.apply(lambda v: v["layered_id"]),
+            configuration_id=pulumi.Output.unsecret(views.apply(lambda v: v["layered_id"])),
             content=views.apply(lambda v: v["layered"]),
             target_condition=condition, priority=fleet.priority,
             labels={**labels, "slmLayer": "model"}, opts=child)
@@ -490,6 +496,15 @@ def _images(name: str, args: EdgeDeviceArgs) -> tuple[pulumi.Input[str], pulumi.
         for what, ref in (("image", image), ("fetch_image", fetch)):
             if isinstance(ref, str):
                 edge_engines.require_digest(args.fleet_name, ref, what=what)
+        if engine == "ollama":
+            proxy = args.fleet.auth_proxy_image
+            if proxy is None:
+                msg = (f"EdgeDevice {name!r}: fleet {args.fleet_name!r} (ollama) has no auth_proxy_image; Ollama checks "
+                       "no API key, so an nginx gate runs in front of it: import docker.io/library/nginx into the "
+                       "stack's registry and set edge.fleets.<fleet>.auth_proxy_image to "
+                       "'<registry>/nginx:<tag>@sha256:<digest>'")
+                raise ValueError(msg)
+            edge_engines.require_digest(args.fleet_name, proxy, what="auth_proxy_image")
     return image, fetch
 
 
@@ -518,7 +533,8 @@ def _iot_views(args: EdgeDeviceArgs, *, image: str, fetch_image: str | None,
     """Base, layered and full manifests (and their ids) of one iot-edge fleet."""
     spec = edge_engines.edge_container(args.fleet_name, args.fleet, args.model_id, args.model,
                                        args.device_class, image=image, fetch_image=fetch_image,
-                                       registry=model_registry)
+                                       registry=model_registry, auth_proxy_image=args.fleet.auth_proxy_image,
+                                       engine_host=iot_manifest.module_name(args.fleet_name))
     modules = iot_manifest.fleet_modules(
         args.fleet_name, spec, memory_bytes=spec.resources.memory_mib * 1024 * 1024,
         nano_cpus=spec.resources.cpu_millicores * iot_manifest.NANO_CPUS_PER_MILLICORE, secrets=secrets)

@@ -29,6 +29,7 @@ from components.engines.scaling import ScalePlan, scale_plan
 from components.engines.spec import (
     ALLOWED_GATEWAY_PATHS,
     FILL_IMAGE_FROM_REGISTRY,
+    AuthProxy,
     ContainerSpec,
     Engine,
     RegistryFill,
@@ -205,11 +206,13 @@ def workload_plan(args: ServingWorkloadsArgs, name: str, dep: AksDeployment, *,
     sku = VM_SKUS[pool.vm_size] if pool is not None else None
     spec = container_for(name, dep, model, sku, api_key_secret=API_KEY_SECRET, onnx_server_image=onnx_image,
                          digest_pinned_default=args.digest_pinning_required, registry=args.registry_fills.get(name))
-    images = [spec.image, *(s.image for s in spec.init_steps)]
+    images = [spec.image, *(s.image for s in spec.init_steps),
+              *([spec.auth_proxy.image] if spec.auth_proxy is not None else [])]
     built = {ONNX_IMAGE_FROM_REGISTRY, FILL_IMAGE_FROM_REGISTRY}
     unpinned = sorted({i for i in images if i not in built and not image_is_digest_pinned(i)})
     if args.digest_pinning_required and unpinned:
-        msg = (f"deployments.{name}.image: {', '.join(unpinned)} is not pinned by digest; prod images must be "
+        field = "auth_proxy_image" if spec.auth_proxy is not None and spec.auth_proxy.image in unpinned else "image"
+        msg = (f"deployments.{name}.{field}: {', '.join(unpinned)} is not pinned by digest; prod images must be "
                "'repo:tag@sha256:<digest>'")
         raise ValueError(msg)
     selector = {"app.kubernetes.io/name": spec.engine, "app.kubernetes.io/instance": name}
@@ -226,7 +229,7 @@ def workload_plan(args: ServingWorkloadsArgs, name: str, dep: AksDeployment, *,
     skips: list[str] = []
     if unpinned:
         skips.append(f"CKV_K8S_43={args.unpinned_image_note} (component check and policy K8S-08)")
-    if spec.secret_env:
+    if spec.secret_env or spec.auth_proxy is not None:
         skips.append("CKV_K8S_35=the engine reads its API key only from an environment variable; it comes "
                      "from a Secret synced by the Key Vault CSI driver (secretKeyRef, never a literal)")
     return WorkloadPlan(
@@ -305,7 +308,7 @@ def validation_errors(args: ServingWorkloadsArgs, plans: Mapping[str, WorkloadPl
             errors.append(f"deployments.{name}.model: {dep.model!r} is not in models")
         if args.pools and dep.pool is not None and dep.pool not in args.pools:
             errors.append(f"deployments.{name}.pool: {dep.pool!r} is not in pools ({', '.join(sorted(args.pools))})")
-    needs_key = sorted(n for n, p in plans.items() if p.spec.secret_env)
+    needs_key = sorted(n for n, p in plans.items() if p.spec.secret_env or p.spec.auth_proxy is not None)
     if args.key_vault is None and args.engine_api_key is None and needs_key:
         errors.append(f"engine_api_key: required for {', '.join(needs_key)} without key_vault (nothing else "
                       "holds it)")
@@ -331,6 +334,8 @@ class _PodParts:
     volumes: list[k8s.core.v1.VolumeArgs] = field(default_factory=list[k8s.core.v1.VolumeArgs])
     mounts: dict[str, k8s.core.v1.VolumeMountArgs] = field(default_factory=dict[str, k8s.core.v1.VolumeMountArgs])
     server_mounts: list[k8s.core.v1.VolumeMountArgs] = field(default_factory=list[k8s.core.v1.VolumeMountArgs])
+    gate_mounts: list[k8s.core.v1.VolumeMountArgs] = field(default_factory=list[k8s.core.v1.VolumeMountArgs])
+    """The API-key gate's mounts (its template, its in-memory run dir, the CSI volume), when it has one."""
     waits_for: list[pulumi.Resource] = field(default_factory=list[pulumi.Resource])
     """The Secret (or SecretProviderClass) and shared claims the Deployment waits for."""
 
@@ -431,6 +436,8 @@ class ServingWorkloads(pulumi.ComponentResource):
             f"{prefix}-sa", metadata=meta(plan.service_account, annotations=sa_annotations),
             automount_service_account_token=False, opts=in_ns)
         pod = self._volumes(prefix, plan, meta, common, in_ns)
+        if spec.auth_proxy is not None:
+            self._auth_proxy_volumes(prefix, plan, spec.auth_proxy, meta, pod=pod, opts=in_ns)
         self._secret_source(prefix, plan, meta, in_ns, pod)
         self._deployment(prefix, plan, meta, in_ns, pod)
         k8s.core.v1.Service(
@@ -489,14 +496,16 @@ class ServingWorkloads(pulumi.ComponentResource):
                        pod: _PodParts) -> None:
         """The Secret ``engine-api-key`` the engine reads: synced from Key Vault by the CSI driver, or plain."""
         args = self._args
-        if not plan.spec.secret_env:
+        gated = plan.spec.auth_proxy is not None
+        if not plan.spec.secret_env and not gated:
             return
         if args.key_vault is not None:
             pod.waits_for.insert(0, self._secret_provider_class(prefix, plan, args.key_vault, meta, opts))
             pod.volumes.append(k8s.core.v1.VolumeArgs(name="secrets-store", csi=k8s.core.v1.CSIVolumeSourceArgs(
                 driver="secrets-store.csi.k8s.io", read_only=True,
                 volume_attributes={"secretProviderClass": API_KEY_SECRET})))
-            pod.server_mounts.append(k8s.core.v1.VolumeMountArgs(
+            # Whoever reads the key mounts the CSI volume (the synced Secret exists only while one does).
+            (pod.gate_mounts if gated else pod.server_mounts).append(k8s.core.v1.VolumeMountArgs(
                 name="secrets-store", mount_path=CSI_MOUNT_PATH, read_only=True))
             return
         string_data: dict[str, pulumi.Input[str]] = {
@@ -506,17 +515,33 @@ class ServingWorkloads(pulumi.ComponentResource):
         pod.waits_for.insert(0, k8s.core.v1.Secret(
             f"{prefix}-api-key", metadata=meta(API_KEY_SECRET), type="Opaque", string_data=string_data, opts=opts))
 
-    def _containers(self, plan: WorkloadPlan, pod: _PodParts) -> tuple[k8s.core.v1.ContainerArgs,
+    def _auth_proxy_volumes(self, prefix: str, plan: WorkloadPlan, gate: AuthProxy, meta: Any, *,
+                            pod: _PodParts, opts: pulumi.ResourceOptions) -> None:
+        """The gate's config template (a ConfigMap, no secret in it) and in-memory run dir, and its mounts."""
+        config_name = f"{plan.name}-auth-proxy"
+        k8s.core.v1.ConfigMap(f"{prefix}-auth-proxy", metadata=meta(config_name),
+                              data={gate.template_name: gate.config_template}, opts=opts)
+        run = gate.run_volume
+        pod.volumes.append(k8s.core.v1.VolumeArgs(
+            name="proxy-config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=config_name)))
+        pod.volumes.append(k8s.core.v1.VolumeArgs(name=run.name, empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
+            medium="Memory", size_limit=_quantity_gib(run.size_limit_gib))))
+        pod.gate_mounts += [
+            k8s.core.v1.VolumeMountArgs(name="proxy-config", mount_path=gate.template_dir, read_only=True),
+            k8s.core.v1.VolumeMountArgs(name=run.name, mount_path=run.mount_path)]
+
+    def _containers(self, plan: WorkloadPlan, pod: _PodParts) -> tuple[list[k8s.core.v1.ContainerArgs],
                                                                         list[k8s.core.v1.ContainerArgs]]:
-        """The engine container and its init steps (registry-built images substituted by their digests)."""
+        """The engine container (and its API-key gate) and its init steps (registry-built images substituted)."""
         spec = plan.spec
+        gate = spec.auth_proxy
         image: pulumi.Input[str] = spec.image
         if spec.image == ONNX_IMAGE_FROM_REGISTRY and self._args.onnx_server_image is not None:
             image = self._args.onnx_server_image
 
-        def probe(p: Any) -> k8s.core.v1.ProbeArgs:
+        def probe(p: Any, port: str | int = spec.port_name) -> k8s.core.v1.ProbeArgs:
             return k8s.core.v1.ProbeArgs(
-                http_get=k8s.core.v1.HTTPGetActionArgs(path=p.path, port=spec.port_name),
+                http_get=k8s.core.v1.HTTPGetActionArgs(path=p.path, port=port),
                 period_seconds=p.period_seconds, timeout_seconds=p.timeout_seconds,
                 failure_threshold=p.failure_threshold, success_threshold=p.success_threshold,
                 initial_delay_seconds=p.initial_delay_seconds or None)
@@ -535,16 +560,34 @@ class ServingWorkloads(pulumi.ComponentResource):
             resources=k8s.core.v1.ResourceRequirementsArgs(requests=init_resources, limits=init_resources),
             security_context=container_security(spec.run_as_user),
         ) for step in spec.init_steps]
+        # Gated: the engine listens on loopback only, declares no port, and the kubelet probes it through the
+        # gate's port (by number: a named port resolves among the probed container's own ports).
+        engine_port: str | int = spec.port if gate is not None else spec.port_name
         container = k8s.core.v1.ContainerArgs(
             name=spec.engine, image=image, image_pull_policy="Always",
             command=list(spec.command) or None, args=list(spec.args),
-            ports=[k8s.core.v1.ContainerPortArgs(name=spec.port_name, container_port=spec.port, protocol="TCP")],
+            ports=None if gate is not None else [
+                k8s.core.v1.ContainerPortArgs(name=spec.port_name, container_port=spec.port, protocol="TCP")],
             env=env, volume_mounts=pod.server_mounts,
             resources=k8s.core.v1.ResourceRequirementsArgs(requests=quantities, limits=quantities),
-            startup_probe=probe(spec.startup_probe), readiness_probe=probe(spec.readiness_probe),
-            liveness_probe=probe(spec.liveness_probe), security_context=container_security(spec.run_as_user),
+            startup_probe=probe(spec.startup_probe, engine_port), readiness_probe=probe(spec.readiness_probe, engine_port),
+            liveness_probe=probe(spec.liveness_probe, engine_port),
+            security_context=container_security(spec.run_as_user),
         )
-        return container, init_containers
+        containers = [container]
+        if gate is not None:
+            gate_quantities = gate.resources.as_quantities()
+            containers.append(k8s.core.v1.ContainerArgs(
+                name="auth-proxy", image=gate.image, image_pull_policy="Always", command=list(gate.command),
+                env=[k8s.core.v1.EnvVarArgs(name=gate.key.name, value_from=k8s.core.v1.EnvVarSourceArgs(
+                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=gate.key.secret_name, key=gate.key.key)))],
+                ports=[k8s.core.v1.ContainerPortArgs(name=spec.port_name, container_port=gate.port, protocol="TCP")],
+                volume_mounts=pod.gate_mounts,
+                resources=k8s.core.v1.ResourceRequirementsArgs(requests=gate_quantities, limits=gate_quantities),
+                startup_probe=probe(gate.probe), readiness_probe=probe(gate.probe),
+                liveness_probe=probe(gate.liveness_probe), security_context=container_security(spec.run_as_user),
+            ))
+        return containers, init_containers
 
     @staticmethod
     def _placement(plan: WorkloadPlan) -> tuple[dict[str, str] | None, list[k8s.core.v1.TolerationArgs]]:
@@ -565,7 +608,7 @@ class ServingWorkloads(pulumi.ComponentResource):
     def _deployment(self, prefix: str, plan: WorkloadPlan, meta: Any, opts: pulumi.ResourceOptions,
                     pod: _PodParts) -> None:
         spec = plan.spec
-        container, init_containers = self._containers(plan, pod)
+        containers, init_containers = self._containers(plan, pod)
         node_selector, tolerations = self._placement(plan)
         spread = [k8s.core.v1.TopologySpreadConstraintArgs(
             max_skew=1, topology_key=key, when_unsatisfiable="ScheduleAnyway",
@@ -592,7 +635,7 @@ class ServingWorkloads(pulumi.ComponentResource):
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=plan.service_account, automount_service_account_token=False,
                         enable_service_links=False, security_context=pod_security(spec.run_as_user),
-                        init_containers=init_containers or None, containers=[container], volumes=pod.volumes,
+                        init_containers=init_containers or None, containers=containers, volumes=pod.volumes,
                         node_selector=node_selector, tolerations=tolerations or None,
                         topology_spread_constraints=spread, termination_grace_period_seconds=60,
                     ),

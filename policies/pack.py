@@ -449,6 +449,9 @@ SPECS: Final[tuple[Spec, ...]] = (
          "seed defect D5", serving.ollama_probes),
     Spec("slm-serving-ollama-env", "Ollama containers set only real OLLAMA_* server variables.", ("D7",), "A/M/M",
          "seed defect D7", serving.ollama_env, config=_s(extraOllamaVars={**_STR_LIST, "default": []})),
+    Spec("slm-serving-api-key", "Every model server checks an API key, or an API-key gate in its pod does (Ollama).",
+         ("D10", "INV-REACH"), "M/M/M", "vLLM --api-key/VLLM_API_KEY; llama.cpp LLAMA_API_KEY; Ollama has none "
+         "(components/engines/auth_proxy.py)", serving.api_key_gate, severity=H),
     Spec("slm-serving-no-foundry-local-container", "Foundry Local never runs as a Kubernetes workload.", ("D8",),
          "M/M/M", "seed defect D8", serving.no_foundry_local_container, severity=H),
     Spec("slm-serving-autoscaling-metric", "Inference autoscaling uses queue depth, not CPU/GPU utilization.",
@@ -523,7 +526,7 @@ SEED_DEFECTS: Final[dict[str, tuple[str, ...] | str]] = {
     "D8": ("slm-serving-no-foundry-local-container",),
     "D9": "text generation is server code behaviour (onnxruntime-genai loop), not an infrastructure input; tested in "
           "the engine's unit tests.",
-    "D10": ("slm-k8s-no-secrets-in-env",),
+    "D10": ("slm-k8s-no-secrets-in-env", "slm-serving-api-key"),
     "D11": ("slm-serving-autoscaling-metric",),
     "D12": "CI workflow content is not a stack resource; checked by actionlint/zizmor on .github/workflows.",
     "D13": ("slm-serving-trust-remote-code",),

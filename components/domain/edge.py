@@ -59,6 +59,9 @@ class Fleet(_Model):
     """IoT Edge target condition over device twin tags, e.g. ``{site: plant-3}``."""
     image: str | None = None
     """Default: the engine image built into the registry (pinned by its digest)."""
+    auth_proxy_image: str | None = None
+    """ollama only: the API-key gate (nginx) in front of the engine, which checks no key. Default:
+    ``nginx:1.28.0-alpine`` where digests are not required; prod needs ``<repo>:<tag>@sha256:<digest>``."""
     priority: int = Field(default=10, ge=0, le=2_147_483_647)
     """IoT Edge only: the layered deployment's priority (the higher wins a module both set).
     Default: 10."""

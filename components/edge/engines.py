@@ -22,6 +22,7 @@ from typing import Final
 
 from components.domain import ENGINES, DeviceClass, Fleet, ModelSpec
 from components.domain.fit import CPU_RUNTIME_OVERHEAD_GIB, estimate
+from components.engines.auth_proxy import auth_proxy
 from components.engines.spec import (
     ClaimVolume,
     ContainerSpec,
@@ -52,9 +53,11 @@ API_KEY_SECRET_KEY: Final = "api-key"  # noqa: S105 (a key name inside the Secre
 
 EDGE_PULL_TOKEN_NAME: Final = "edge-pull"  # noqa: S105 (a token name, not a secret)
 """The ACR token (pull-only scope map) edge devices authenticate with (``EdgePullToken``)."""
-EDGE_PULL_REPOSITORIES: Final = ("slm/onnx-genai-server", "ollama/ollama", "ggml-org/llama.cpp", "slm/model-fill")
+EDGE_PULL_REPOSITORIES: Final = ("slm/onnx-genai-server", "ollama/ollama", "ggml-org/llama.cpp", "slm/model-fill",
+                                  "nginx")
 """What devices pull: this repo's ONNX server and fill images and the engine images imported into the registry
-(plus ``models/<model>`` of each fleet's model: ``edge_pull_repositories``)."""
+(``nginx``: the API-key gate in front of Ollama; plus ``models/<model>`` of each fleet's model:
+``edge_pull_repositories``)."""
 FILL_COMMAND: Final = ("python", "/app/entrypoint.py")
 """The registry fill image's entrypoint (``components/registry/fill``)."""
 REGISTRY_USERNAME_ENV: Final = "SLM_REGISTRY_USERNAME"
@@ -137,8 +140,9 @@ def pull_scope_actions(repositories: tuple[str, ...] = EDGE_PULL_REPOSITORIES) -
 
 
 def enforces_api_key(engine: str | None) -> bool:
-    """Whether the engine checks ``Authorization: Bearer`` itself (Ollama does not)."""
-    return engine is not None and engine in ENGINES and ENGINES[engine].enforces_api_key
+    """Whether the fleet's server answers only with the API key: the engine itself (``ENGINES[...].enforces_api_key``)
+    or, for one that checks none (Ollama), the nginx gate in front of it. Every edge container engine is gated."""
+    return engine is not None and engine in ENGINES and "edge" in ENGINES[engine].runs_on
 
 
 def api_key_secret_name(fleet_name: str) -> str:
@@ -231,6 +235,8 @@ def edge_container(
     image: str,
     fetch_image: str | None = None,
     registry: EdgeRegistry | None = None,
+    auth_proxy_image: str | None = None,
+    engine_host: str = "127.0.0.1",
 ) -> ContainerSpec:
     """The serving container for one fleet (engine from ``fleet.engine``).
 
@@ -244,6 +250,9 @@ def edge_container(
         fetch_image: llama.cpp only: the Ollama image whose pull stores the GGUF blob (not with ``registry``).
         registry: the model comes from the environment's registry (staging and prod): the fill step
             replaces every public-hub pull or download.
+        auth_proxy_image: Ollama only: the API-key gate's image. Default: ``nginx:1.28.0-alpine``.
+        engine_host: Ollama only: where the gate reaches Ollama (loopback in a pod; the module's
+            name on IoT Edge, where the gate is a separate module).
     """
     version, sha256 = fleet.artifact_pin(model_id, model)
     resources = device_resources(device)
@@ -264,17 +273,20 @@ def edge_container(
                                   args=(edge_pull_script(gguf.ollama_tag, sha256),),
                                   env={**ollama_env, "OLLAMA_HOST": f"127.0.0.1:{OLLAMA_PORT}"},
                                   mounts=("models", "tmp"))
+        # Ollama checks no key: it listens on loopback and the nginx gate holds the device-facing port.
+        gate = auth_proxy(OLLAMA_PORT, key_secret=api_key_secret_name(fleet_name), key_secret_key=API_KEY_SECRET_KEY,
+                          image=auth_proxy_image, upstream_host=engine_host)
         return ContainerSpec(
             engine="ollama", image=image, args=("serve",),
-            env={**env, **ollama_env, "OLLAMA_HOST": f"0.0.0.0:{OLLAMA_PORT}",
+            env={**env, **ollama_env, "OLLAMA_HOST": f"127.0.0.1:{OLLAMA_PORT}",
                  "OLLAMA_CONTEXT_LENGTH": str(fleet.context_tokens), "OLLAMA_NUM_PARALLEL": "1",
                  "OLLAMA_MAX_LOADED_MODELS": "1", "OLLAMA_KEEP_ALIVE": "-1"},
-            port=OLLAMA_PORT, served_model_name=gguf.ollama_tag, metrics_path=None,  # D4
-            startup_probe=HttpProbe(path="/api/version", period_seconds=5, failure_threshold=60),
-            readiness_probe=HttpProbe(path="/api/version", period_seconds=10),
-            liveness_probe=HttpProbe(path="/", period_seconds=20, timeout_seconds=10),
+            port=gate.port, served_model_name=gguf.ollama_tag, metrics_path=None,  # D4
+            startup_probe=HttpProbe(path=gate.health_path, period_seconds=5, failure_threshold=60),
+            readiness_probe=HttpProbe(path=gate.health_path, period_seconds=10),
+            liveness_probe=HttpProbe(path=gate.health_path, period_seconds=20, timeout_seconds=10),
             scratch_volumes=(tmp,), claim_volumes=(store,), init_steps=(pull,), resources=resources,
-            supports_api_key=False,
+            supports_api_key=False, auth_proxy=gate,
         )
     if fleet.engine == "llamacpp":
         gguf = model.artifacts.gguf

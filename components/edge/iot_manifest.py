@@ -22,11 +22,13 @@ from typing import Any, Final
 
 from components.edge.engines import (
     MODELS_PATH,
+    OLLAMA_PORT,
     SERVER_ENTRYPOINTS,
     VERIFIED_MARKER_PATH,
     serve_after_pull_script,
 )
-from components.engines.spec import ContainerSpec, SecretEnv
+from components.engines import auth_proxy
+from components.engines.spec import AuthProxy, ContainerSpec, SecretEnv
 
 EDGE_AGENT_IMAGE: Final = "mcr.microsoft.com/azureiotedge-agent:1.5"
 EDGE_HUB_IMAGE: Final = "mcr.microsoft.com/azureiotedge-hub:1.5"
@@ -49,8 +51,35 @@ ENGINE_API_KEY_PLACEHOLDER: Final = "${SLM_ENGINE_API_KEY}"
 
 
 def module_name(fleet_name: str) -> str:
-    """The model module's name on the device."""
+    """The model module's name on the device (also its host name on the ``azure-iot-edge`` network)."""
     return f"slm-{fleet_name}"
+
+
+def auth_proxy_module_name(fleet_name: str) -> str:
+    """The API-key gate's module (Ollama fleets): the only module publishing a host port."""
+    return f"{module_name(fleet_name)}-auth-proxy"
+
+
+def auth_proxy_create_options(gate: AuthProxy, *, uid: int) -> dict[str, Any]:
+    """The gate publishes its port on the host; its run dir is a tmpfs owned by ``uid`` (the key's render)."""
+    port = f"{gate.port}/tcp"
+    memory = gate.resources.memory_mib * 1024 * 1024
+    return {
+        "User": f"{uid}:{uid}",
+        "Entrypoint": [gate.command[0], gate.command[1]],
+        "Cmd": [auth_proxy.INLINE_START_SCRIPT],
+        "ExposedPorts": {port: {}},
+        "HostConfig": {
+            "Memory": memory, "MemorySwap": memory,
+            "NanoCpus": gate.resources.cpu_millicores * NANO_CPUS_PER_MILLICORE,
+            "PortBindings": {port: [{"HostPort": str(gate.port)}]},
+            "ReadonlyRootfs": True,
+            "Tmpfs": {gate.run_volume.mount_path: f"rw,noexec,nosuid,size=16m,mode=0700,uid={uid},gid={uid}"},
+            "CapDrop": ["ALL"],
+            "SecurityOpt": ["no-new-privileges"],
+            "LogConfig": {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}},
+        },
+    }
 
 
 def route_name(fleet_name: str) -> str:
@@ -164,11 +193,27 @@ def fleet_modules(fleet_name: str, spec: ContainerSpec, *, memory_bytes: int, na
     sha = spec.env.get("SLM_MODEL_SHA256")
     version = spec.env.get("SLM_MODEL_VERSION", spec.served_model_name)
     filled = next((step for step in spec.init_steps if step.name == "fill-model"), None)
+    gate = spec.auth_proxy
+    if spec.engine == "ollama" and gate is None:
+        msg = f"fleet {fleet_name!r}: the ollama module needs its API-key gate (spec.auth_proxy)"
+        raise ValueError(msg)
+    if gate is not None:
+        if f"//{module_name(fleet_name)}:" not in gate.config_template:
+            msg = (f"fleet {fleet_name!r}: the gate must reach the engine at {module_name(fleet_name)} (the module's "
+                   "name); build the spec with engine_host=module_name(fleet)")
+            raise ValueError(msg)
+        # The engine listens on the module network only (no host port): the gate module is the one way in.
+        modules[auth_proxy_module_name(fleet_name)] = _module(
+            gate.image, auth_proxy_create_options(gate, uid=spec.run_as_user),
+            {**secret_env_values(fleet_name, spec, secrets or {}, (gate.key,)),
+             auth_proxy.TEMPLATE_ENV: gate.config_template}, startup_order=11)
+        server_env["OLLAMA_HOST"] = f"0.0.0.0:{OLLAMA_PORT}"
     if spec.engine == "ollama" and filled is None:
         options = create_options(spec, memory_bytes=memory_bytes, nano_cpus=nano_cpus,
                                  entrypoint=("/bin/sh", "-c"),
                                  cmd=(serve_after_pull_script(spec.served_model_name, sha),))
-        modules[module_name(fleet_name)] = _module(spec.image, options, spec.env, startup_order=10)
+        del options["ExposedPorts"], options["HostConfig"]["PortBindings"]
+        modules[module_name(fleet_name)] = _module(spec.image, options, server_env, startup_order=10)
         return modules
     for step in spec.init_steps:
         fetch_memory = min(FETCH_MEMORY_BYTES, memory_bytes)
@@ -186,6 +231,8 @@ def fleet_modules(fleet_name: str, spec: ContainerSpec, *, memory_bytes: int, na
         cmd = (GATE_SCRIPT, served, *(spec.command or SERVER_ENTRYPOINTS[spec.engine]), *spec.args)
     options = create_options(spec, memory_bytes=memory_bytes, nano_cpus=nano_cpus,
                              entrypoint=entrypoint, cmd=cmd)
+    if gate is not None:
+        del options["ExposedPorts"], options["HostConfig"]["PortBindings"]
     modules[module_name(fleet_name)] = _module(spec.image, options, server_env, startup_order=10)
     return modules
 

@@ -41,13 +41,15 @@ class EdgeObjects:
     allow_serving: dict[str, Any]
     allow_egress: dict[str, Any] | None = None
     """With ``egress_cidrs``: DNS and HTTPS to the registry endpoint only (default-deny covers egress)."""
+    auth_proxy_config: dict[str, Any] | None = None
+    """The API-key gate's ConfigMap (its nginx template; no key in it) when the engine has no key (Ollama)."""
 
 
 DNS_PORTS: Final = ({"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"})
 
 
-def _probe(p: HttpProbe) -> dict[str, Any]:
-    return {"httpGet": {"path": p.path, "port": "http"}, "periodSeconds": p.period_seconds,
+def _probe(p: HttpProbe, port: str | int = "http") -> dict[str, Any]:
+    return {"httpGet": {"path": p.path, "port": port}, "periodSeconds": p.period_seconds,
             "timeoutSeconds": p.timeout_seconds, "failureThreshold": p.failure_threshold,
             "successThreshold": p.success_threshold, "initialDelaySeconds": p.initial_delay_seconds}
 
@@ -125,22 +127,47 @@ def fleet_objects(
         "resources": {"requests": quantities, "limits": quantities},
         "securityContext": _security_context(spec.run_as_user),
     } for step in spec.init_steps]
+    gate = spec.auth_proxy
+    # Gated (Ollama): the engine listens on loopback, declares no port, and is probed through the gate (by
+    # number: a named port resolves among the probed container's own ports).
+    probe_port: str | int = spec.port if gate is not None else "http"
     container: dict[str, Any] = {
         "name": "server", "image": spec.image, "imagePullPolicy": "IfNotPresent",
         "args": list(spec.args), "env": _env(spec.env, spec.secret_env),
         "ports": [{"name": "http", "containerPort": spec.port, "protocol": "TCP"}],
         "resources": {"requests": quantities, "limits": quantities},
-        "startupProbe": _probe(spec.startup_probe), "readinessProbe": _probe(spec.readiness_probe),
-        "livenessProbe": _probe(spec.liveness_probe), "volumeMounts": mounts,
+        "startupProbe": _probe(spec.startup_probe, probe_port), "readinessProbe": _probe(spec.readiness_probe, probe_port),
+        "livenessProbe": _probe(spec.liveness_probe, probe_port), "volumeMounts": mounts,
         "securityContext": _security_context(spec.run_as_user),
     }
+    if gate is not None:
+        del container["ports"]
     if spec.command:
         container["command"] = list(spec.command)
+    containers = [container]
+    config_name = f"{app}-auth-proxy"
+    if gate is not None:
+        gate_quantities = gate.resources.as_quantities()
+        containers.append({
+            "name": "auth-proxy", "image": gate.image, "imagePullPolicy": "IfNotPresent",
+            "command": list(gate.command), "env": _env({}, (gate.key,)),
+            "ports": [{"name": "http", "containerPort": gate.port, "protocol": "TCP"}],
+            "resources": {"requests": gate_quantities, "limits": gate_quantities},
+            "startupProbe": _probe(gate.probe), "readinessProbe": _probe(gate.probe),
+            "livenessProbe": _probe(gate.liveness_probe),
+            "volumeMounts": [{"name": "proxy-config", "mountPath": gate.template_dir, "readOnly": True},
+                             {"name": gate.run_volume.name, "mountPath": gate.run_volume.mount_path}],
+            "securityContext": _security_context(spec.run_as_user),
+        })
     volumes: list[dict[str, Any]] = [
         {"name": v.name, "emptyDir": {"sizeLimit": f"{v.size_limit_gib:g}Gi",
                                       **({"medium": "Memory"} if v.in_memory else {})}}
         for v in spec.scratch_volumes
     ]
+    if gate is not None:
+        volumes += [{"name": "proxy-config", "configMap": {"name": config_name}},
+                    {"name": gate.run_volume.name,
+                     "emptyDir": {"medium": "Memory", "sizeLimit": f"{int(gate.run_volume.size_limit_gib * 1024)}Mi"}}]
     for claim in spec.claim_volumes:
         claim_spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"],
                                       "resources": {"requests": {"storage": f"{claim.size_gib}Gi"}}}
@@ -159,7 +186,7 @@ def fleet_objects(
         "securityContext": _pod_security(spec.run_as_user),
         "nodeSelector": {"kubernetes.io/os": "linux", "kubernetes.io/arch": architecture,
                          **dict(sorted(node_selector.items()))},
-        "initContainers": init_containers, "containers": [container], "volumes": volumes,
+        "initContainers": init_containers, "containers": containers, "volumes": volumes,
         "terminationGracePeriodSeconds": 30,
     }
     if affinity:
@@ -194,4 +221,6 @@ def fleet_objects(
                  "ports": [dict(p) for p in DNS_PORTS]},
                 {"to": [{"ipBlock": {"cidr": cidr}} for cidr in egress_cidrs],
                  "ports": [{"port": 443, "protocol": "TCP"}]}]}},
+        auth_proxy_config=None if gate is None else {
+            "metadata": {"name": config_name, **meta}, "data": {gate.template_name: gate.config_template}},
     )

@@ -91,11 +91,14 @@ def render_edge(
             fill_image=f"{registry_login_server}/{MODEL_FILL_REPOSITORY}{DIGEST_PLACEHOLDER}")
             if weights_from_registry else None)
         spec = edge_engines.edge_container(name, fleet, fleet.model, model, device, image=image,
-                                           fetch_image=None if registry else fetch, registry=registry)
+                                           fetch_image=None if registry else fetch, registry=registry,
+                                           auth_proxy_image=fleet.auth_proxy_image,
+                                           engine_host=iot_manifest.module_name(name))
+        keys = [*spec.secret_env, *([spec.auth_proxy.key] if spec.auth_proxy is not None else [])]
         modules = iot_manifest.fleet_modules(
             name, spec, memory_bytes=spec.resources.memory_mib * 1024 * 1024,
             nano_cpus=spec.resources.cpu_millicores * iot_manifest.NANO_CPUS_PER_MILLICORE,
-            secrets={s.name: iot_manifest.ENGINE_API_KEY_PLACEHOLDER for s in spec.secret_env}
+            secrets={s.name: iot_manifest.ENGINE_API_KEY_PLACEHOLDER for s in keys}
             | {edge_engines.REGISTRY_USERNAME_ENV: edge_engines.EDGE_PULL_TOKEN_NAME,
                edge_engines.REGISTRY_PASSWORD_ENV: iot_manifest.REGISTRY_PASSWORD_PLACEHOLDER})
         condition = iot_manifest.target_condition(name, fleet.device_selector)

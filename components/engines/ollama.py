@@ -19,6 +19,7 @@ from typing import Final
 from components.domain import ModelSpec, OllamaDeployment
 from components.domain.catalogue import VmSku
 from components.domain.engines import ENGINES
+from components.engines.auth_proxy import auth_proxy
 from components.engines.spec import (
     AZURE_FILES_PREMIUM_MIN_GIB,
     CONTAINER_TMP,
@@ -75,8 +76,14 @@ def ollama_container(
     *,
     image: str | None = None,
     registry: RegistryFill | None = None,
+    api_key_secret: str = "engine-api-key",  # noqa: S107 (the Secret's name, InferenceCluster's API_KEY_SECRET)
+    api_key_secret_key: str = "api-key",  # noqa: S107 (a key name inside the Secret)
 ) -> ContainerSpec:
     """The Ollama serving container (with its pull or registry-fill init step) for deployment ``name``.
+
+    Ollama checks no API key, so it listens on ``127.0.0.1`` only and an nginx gate (``auth_proxy``)
+    in the same pod is the one reachable port; the key comes from ``api_key_secret`` like the other
+    engines' ``ENGINE_API_KEY``.
 
     ``registry``: the model store comes from the ModelRegistry, laid out as Ollama keeps it
     (``manifests/...`` and ``blobs/sha256-...``, each verified), so the server starts without pulling.
@@ -87,7 +94,7 @@ def ollama_container(
         raise ValueError(msg)
     gpu = sku is not None and sku.is_gpu
     env = {
-        "OLLAMA_HOST": f"0.0.0.0:{PORT}",
+        "OLLAMA_HOST": f"127.0.0.1:{PORT}",  # the gate is the only way in
         "OLLAMA_MODELS": MODELS_PATH,
         "OLLAMA_NUM_PARALLEL": str(dep.num_parallel),
         "OLLAMA_CONTEXT_LENGTH": str(dep.context_tokens),
@@ -117,17 +124,20 @@ def ollama_container(
         env["OLLAMA_MODELS"] = registry.local_path(MODELS_PATH)
         claim = ClaimVolume(name="models", mount_path=MODELS_PATH, shared=True, storage_class=SHARED_MODEL_STORAGE_CLASS,
                             size_gib=max(AZURE_FILES_PREMIUM_MIN_GIB, dep.models_volume_gib))
+    gate = auth_proxy(PORT, key_secret=api_key_secret, key_secret_key=api_key_secret_key,
+                      image=dep.auth_proxy_image)
     return ContainerSpec(
         engine="ollama",
         image=image_ref,
         args=("serve",),
         env={**env, "HOME": CONTAINER_TMP},
-        port=PORT,
+        port=gate.port,
         served_model_name=gguf.ollama_tag,
         metrics_path=None,
-        startup_probe=HttpProbe(path="/api/version", period_seconds=5, timeout_seconds=3, failure_threshold=60),
-        readiness_probe=HttpProbe(path="/api/version", period_seconds=5, timeout_seconds=3, failure_threshold=3),
-        liveness_probe=HttpProbe(path="/", period_seconds=20, timeout_seconds=10, failure_threshold=3),
+        # Through the gate's open health route (Ollama's /api/version): the kubelet cannot reach loopback.
+        startup_probe=HttpProbe(path=gate.health_path, period_seconds=5, timeout_seconds=3, failure_threshold=60),
+        readiness_probe=HttpProbe(path=gate.health_path, period_seconds=5, timeout_seconds=3, failure_threshold=3),
+        liveness_probe=HttpProbe(path=gate.health_path, period_seconds=20, timeout_seconds=10, failure_threshold=3),
         scratch_volumes=(ScratchVolume(name="tmp", mount_path=CONTAINER_TMP, size_limit_gib=2),),
         claim_volumes=(claim,),
         init_steps=(pull,),
@@ -135,6 +145,7 @@ def ollama_container(
                             ephemeral_storage_mib=gib_to_mib(3), gpus=1 if gpu else 0),
         needs_https_egress=False,
         supports_api_key=False,
+        auth_proxy=gate,
         queue_metric=None,
     )
 
@@ -144,4 +155,4 @@ def adapter(name: str, dep: object, model: ModelSpec, sku: VmSku | None, inputs:
     if not isinstance(dep, OllamaDeployment):
         msg = f"deployment {name!r}: the ollama adapter got a {type(dep).__name__}"
         raise TypeError(msg)
-    return ollama_container(name, dep, model, sku, registry=inputs.registry)
+    return ollama_container(name, dep, model, sku, registry=inputs.registry, api_key_secret=inputs.api_key_secret)

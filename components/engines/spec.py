@@ -153,6 +153,36 @@ class SecretEnv:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AuthProxy:
+    """An API-key gate container in the serving pod, in front of an engine without a key (Ollama).
+
+    When a spec has one, ``ContainerSpec.port`` is the proxy's port (what Services, NetworkPolicies,
+    the Ingress and host bindings use) and the engine listens on ``127.0.0.1:upstream_port`` only.
+    Built by ``components.engines.auth_proxy.auth_proxy``.
+    """
+
+    image: str
+    port: int
+    upstream_port: int
+    command: tuple[str, ...]
+    config_template: str
+    """The nginx config with the key left as ``${ENGINE_API_KEY}`` (rendered at container start)."""
+    template_dir: str
+    """Where the template is mounted (a ConfigMap, read-only)."""
+    template_name: str
+    key: SecretEnv
+    run_volume: ScratchVolume
+    """The proxy's writable prefix (in memory): rendered config, pid, temp files."""
+    probe: HttpProbe
+    """The proxy's own startup/readiness (answered by nginx, never by the engine)."""
+    liveness_probe: HttpProbe
+    """Same route, more tolerant: a busy proxy is taken out of rotation before it is restarted."""
+    health_path: str
+    """Open route to the engine's health check, for the engine container's probes (by port number)."""
+    resources: Resources
+
+
+@dataclass(frozen=True, kw_only=True)
 class InitStep:
     """An init container that prepares the model before the server starts (pull, download)."""
 
@@ -218,10 +248,22 @@ class ContainerSpec:
     needs_https_egress: bool = False
     """Whether the server itself downloads weights at start (NetworkPolicy allows HTTPS out)."""
     supports_api_key: bool = True
-    """Whether the engine enforces the API key itself (Ollama does not: the gateway must)."""
+    """Whether the engine enforces the API key itself (Ollama does not: ``auth_proxy`` does)."""
+    auth_proxy: AuthProxy | None = None
+    """The API-key gate in front of an engine that has none; ``port`` is then the gate's."""
     queue_metric: str | None = None
     """PromQL for the waiting-request count KEDA scales on; ``None``: no queue metric (D11)."""
     run_as_user: int = NON_ROOT_UID
+
+    @property
+    def engine_port(self) -> int:
+        """Where the engine itself listens (``127.0.0.1`` only when gated)."""
+        return self.auth_proxy.upstream_port if self.auth_proxy is not None else self.port
+
+    @property
+    def gated(self) -> bool:
+        """Whether every request reaches the engine only with the API key (itself or its proxy)."""
+        return self.supports_api_key or self.auth_proxy is not None
 
     @property
     def gpu(self) -> bool:

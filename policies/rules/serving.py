@@ -279,3 +279,65 @@ def memory_fit(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
                        f"{gpu_memory_gib:g} GiB GPU; vLLM would fail at start. Lower it to at most "
                        f"{fit.max_context_tokens_one_sequence} or use a larger GPU.")
     return out
+
+
+LOOPBACK_HOSTS: Final = ("127.0.0.1", "localhost", "[::1]")
+GATE_KEY_ENV: Final = "ENGINE_API_KEY"
+"""What the API-key gate in front of Ollama reads its key from (components/engines/auth_proxy.py)."""
+
+
+def _key_from_secret(c: Container, names: tuple[str, ...]) -> bool:
+    """Whether one of ``names`` is set from a Secret (a literal is a finding of slm-k8s-no-plaintext-secrets)."""
+    return any(str(e.get("name")) in names and (get(e, "valueFrom.secretKeyRef") or e.get("value"))
+               for e in c.env())
+
+
+def _gate(containers: list[Container]) -> Container | None:
+    """The API-key gate container of a pod: a non-engine container with a key from a Secret and a port."""
+    for c in containers:
+        if is_ollama(c) or is_vllm(c):
+            continue
+        if get(c.spec, "env") and any(str(e.get("name")) == GATE_KEY_ENV and get(e, "valueFrom.secretKeyRef")
+                                      for e in c.env()) and items(c.spec.get("ports")):
+            return c
+    return None
+
+
+def api_key_gate(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+    """Every model server checks an API key itself (vLLM, llama.cpp, our ONNX server) or sits behind one.
+
+    Ollama checks none: it must listen on loopback only (``OLLAMA_HOST``), declare no port, and share its
+    pod with a gate container that reads ``ENGINE_API_KEY`` from a Secret and holds the pod's port.
+    """
+    pod = pod_spec(type_, props)
+    if pod is None:
+        return []
+    main = pod.containers(include_init=False)
+    out: list[str] = []
+    for c in main:
+        if is_ollama(c):
+            host = next((str(e.get("value", "")) for e in c.env() if e.get("name") == "OLLAMA_HOST"), "")
+            if not host.startswith(LOOPBACK_HOSTS):
+                out.append(f"{c.path}.env.OLLAMA_HOST: found {show(host or 'unset')}, so Ollama (which checks no API "
+                           "key) listens on the pod's address; set '127.0.0.1:11434' and put an API-key gate "
+                           "(components/engines/auth_proxy.py) in front of it.")
+            if items(c.spec.get("ports")):
+                out.append(f"{c.path}.ports: found {show(c.spec.get('ports'))} on the Ollama container; declare the "
+                           "port only on the API-key gate, the one way in.")
+            if _gate(main) is None:
+                out.append(f"{c.path}: found Ollama with no API-key gate in its pod; add a proxy container that reads "
+                           f"{GATE_KEY_ENV} from a Secret (secretKeyRef) and holds the pod's serving port.")
+        elif is_vllm(c):
+            if c.flag("--api-key") is None and not _key_from_secret(c, ("VLLM_API_KEY",)):
+                out.append(f"{c.path}: found vLLM without --api-key or VLLM_API_KEY; set VLLM_API_KEY from a Secret "
+                           "(secretKeyRef) so /v1 answers 401 without it.")
+        elif "llama.cpp" in c.image.lower() or "llama-server" in " ".join(c.args()):
+            if c.flag("--api-key") is None and c.flag("--api-key-file") is None and \
+                    not _key_from_secret(c, ("LLAMA_API_KEY",)):
+                out.append(f"{c.path}: found llama.cpp's server without --api-key or LLAMA_API_KEY; set "
+                           "LLAMA_API_KEY from a Secret (secretKeyRef).")
+        elif ("/app/server.py" in " ".join(c.args()) or "onnx" in c.image.lower()) and \
+                not _key_from_secret(c, (GATE_KEY_ENV,)):
+            out.append(f"{c.path}: found the ONNX server without {GATE_KEY_ENV}; set it from a Secret "
+                       "(secretKeyRef) so /v1 answers 401 without it.")
+    return out

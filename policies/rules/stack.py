@@ -203,8 +203,10 @@ def inference_scraped(resources: Sequence[StackResource], cfg: Mapping[str, Any]
         pod = pod_spec(w.type, w.props)
         assert pod is not None  # noqa: S101 (workload types carry a pod spec)
         main = pod.containers(include_init=False)
-        if len(main) == 1 and "ollama" in main[0].image.lower():
-            continue  # Ollama has no /metrics (seed defect D4, ollama#3144): scraped through the gateway instead.
+        if any("ollama" in c.image.lower() for c in main):
+            # Ollama has no /metrics (seed defect D4, ollama#3144): scraped through the gateway instead. Its
+            # pod also runs the API-key gate (nginx), which serves no metrics either.
+            continue
         ns, labels = namespace_of(w.props), _pod_labels(w)
         scraped = any(m.type in POD_MONITORS and _monitor_namespaces_ok(m, ns)
                       and selector_matches(get(m.props, "spec.selector", {}), labels) for m in monitors)

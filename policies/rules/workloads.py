@@ -43,9 +43,9 @@ SAFE_SYSCTLS: Final = frozenset({
 SELINUX_TYPES: Final = frozenset({"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"})
 ALLOWED_VOLUMES: Final = frozenset({"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
                                     "persistentVolumeClaim", "projected", "secret"})
-DEFAULT_REGISTRIES: Final = ("docker.io/vllm", "docker.io/ollama", "ghcr.io/ggml-org", "mcr.microsoft.com",
-                             "nvcr.io/nvidia")
-"""Public upstreams; the stack's own ACR (``stackRegistries``, set by the pack) is added, never ``*.azurecr.io``
+DEFAULT_REGISTRIES: Final = ("docker.io/vllm", "docker.io/ollama", "docker.io/library/nginx", "ghcr.io/ggml-org",
+                             "mcr.microsoft.com", "nvcr.io/nvidia")
+"""Public upstreams (``docker.io/library/nginx``: the official image of Ollama's API-key gate); the stack's own ACR (``stackRegistries``, set by the pack) is added, never ``*.azurecr.io``
 (any tenant can create a registry under that suffix)."""
 STACK_REGISTRIES_KEY: Final = "stackRegistries"
 SECRET_WORDS: Final = frozenset({"TOKEN", "PASSWORD", "PASSWD", "PASS", "PWD", "SECRET", "SECRETS", "CREDENTIAL",

@@ -12,6 +12,8 @@ DIGEST = "b" * 64
 OLLAMA_IMAGE = f"slmdevacr.azurecr.io/ollama/ollama:0.12.6@sha256:{DIGEST}"
 LLAMACPP_IMAGE = f"slmdevacr.azurecr.io/ggml-org/llama.cpp:server@sha256:{'c' * 64}"
 ONNX_IMAGE = f"slmdevacr.azurecr.io/slm/onnx-server@sha256:{'d' * 64}"
+AUTH_PROXY_IMAGE = f"slmdevacr.azurecr.io/nginx:1.28.0-alpine@sha256:{'e' * 64}"
+"""The API-key gate in front of Ollama (nginx imported into the registry), pinned like the engines."""
 
 BASE: dict[str, Any] = {
     "tier": "dev",
@@ -38,9 +40,10 @@ BASE: dict[str, Any] = {
         },
         "fleets": {
             "shop": {"device_class": "nuc", "model": "phi-4-mini", "delivery": "kubernetes", "engine": "ollama",
-                     "devices": ["nuc-01", "nuc-02"], "image": OLLAMA_IMAGE},
+                     "devices": ["nuc-01", "nuc-02"], "image": OLLAMA_IMAGE, "auth_proxy_image": AUTH_PROXY_IMAGE},
             "plant": {"device_class": "nuc", "model": "phi-4-mini", "delivery": "iot-edge", "engine": "ollama",
-                      "device_selector": {"site": "plant-3"}, "image": OLLAMA_IMAGE},
+                      "device_selector": {"site": "plant-3"}, "image": OLLAMA_IMAGE,
+                      "auth_proxy_image": AUTH_PROXY_IMAGE},
             "desk": {"device_class": "laptop", "model": "phi-4-mini", "delivery": "foundry-local",
                      "devices": ["lt-1"]},
         },

@@ -15,7 +15,7 @@ from components.edge_device import EdgeDevice, EdgeDeviceArgs, EdgeHub, EdgeHubA
 from slmctl import recorder
 from slmctl.recorder import Recording, record, redact, secret_paths
 from stacks.settings import EnvironmentSettings
-from tests.edge.fleets import OLLAMA_IMAGE, SHA, make_settings
+from tests.edge.fleets import AUTH_PROXY_IMAGE, OLLAMA_IMAGE, SHA, make_settings
 
 KUBECONFIG = "apiVersion: v1\nkind: Config\nusers: [{name: edge, user: {token: kube-secret-token}}]\n"
 DYNAMIC = "pulumi-python:dynamic:Resource"
@@ -53,6 +53,17 @@ def _plan(s: EnvironmentSettings, *fleets: str, **over: Any) -> Recording:
     return record(program)
 
 
+def _reveal(value: Any) -> Any:
+    """The wire value with secret wrappers replaced by what they hold (to read a secret deployment's shape)."""
+    if isinstance(value, dict):
+        if value.get(recorder.SECRET_SIG) == recorder.SECRET_VALUE_SIG:
+            return _reveal(value.get("value"))
+        return {k: _reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_reveal(v) for v in value]
+    return value
+
+
 def _one(rec: Recording, type_token: str, name: str) -> recorder.Registration:
     (reg,) = [r for r in rec.by_type(type_token) if r.name == name]
     return reg
@@ -66,7 +77,9 @@ class TestKubernetes:
         k8s_objects = [r for r in rec.registrations if r.type.startswith("kubernetes:")]
         assert {r.type for r in k8s_objects} == {
             "kubernetes:core/v1:Namespace", "kubernetes:core/v1:ServiceAccount", "kubernetes:apps/v1:DaemonSet",
-            "kubernetes:core/v1:Service", "kubernetes:networking.k8s.io/v1:NetworkPolicy"}
+            "kubernetes:core/v1:Service", "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+            # Ollama checks no key: the gate's key (a Secret) and its nginx template (a ConfigMap, no key in it).
+            "kubernetes:core/v1:Secret", "kubernetes:core/v1:ConfigMap"}
         for obj in k8s_objects:
             assert obj.provider.startswith(provider.urn + "::"), obj.name
             assert "slm:edge:EdgeDevice" in obj.urn
@@ -81,10 +94,11 @@ class TestKubernetes:
         assert meta["annotations"]["slm.io/model-version"] == "phi4-mini:3.8b-q4_K_M"
         assert meta["annotations"]["slm.io/model-sha256"] == SHA
         pod = ds["spec"]["template"]["spec"]
-        (server,) = pod["containers"]
-        containers = [server, *pod["initContainers"]]
-        for c in containers:
+        server, proxy = pod["containers"]
+        assert proxy["image"] == AUTH_PROXY_IMAGE
+        for c in [server, *pod["initContainers"]]:
             assert c["image"] == OLLAMA_IMAGE
+        for c in [server, proxy, *pod["initContainers"]]:
             assert c["imagePullPolicy"] == "IfNotPresent"
             assert c["securityContext"]["allowPrivilegeEscalation"] is False
             assert c["securityContext"]["readOnlyRootFilesystem"] is True
@@ -99,11 +113,35 @@ class TestKubernetes:
         assert pod["nodeSelector"]["kubernetes.io/arch"] == "amd64"
         terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
         assert terms["nodeSelectorTerms"][0]["matchExpressions"][0]["values"] == ["nuc-01", "nuc-02"]
-        assert {v["name"] for v in pod["volumes"]} == {"tmp", "models"}
+        assert {v["name"] for v in pod["volumes"]} == {"tmp", "models", "proxy-config", "proxy-run"}
         assert "hostPath" not in json.dumps(pod["volumes"])
         env = {e["name"]: e["value"] for e in server["env"]}
         assert env["OLLAMA_CONTEXT_LENGTH"] == "4096"
         assert "ollama show phi4-mini:3.8b-q4_K_M" in pod["initContainers"][0]["args"][0]
+
+    def test_ollama_is_reached_only_through_its_api_key_gate(self) -> None:
+        rec = _plan(make_settings(), "shop")
+        pod = _one(rec, "kubernetes:apps/v1:DaemonSet", "edge-shop-server").inputs["spec"]["template"]["spec"]
+        server, proxy = pod["containers"]
+        assert {e["name"]: e.get("value") for e in server["env"]}["OLLAMA_HOST"] == "127.0.0.1:11434"
+        assert "ports" not in server
+        assert proxy["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+        assert proxy["env"] == [{"name": "ENGINE_API_KEY", "valueFrom": {"secretKeyRef": {
+            "name": "slm-shop-api-key", "key": "api-key"}}}]
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert server[probe]["httpGet"] == {"path": "/healthz", "port": 8080}
+            assert proxy[probe]["httpGet"]["path"] == "/-/proxy"
+        secret = _one(rec, "kubernetes:core/v1:Secret", "edge-shop-api-key").inputs
+        assert secret["metadata"]["name"] == "slm-shop-api-key"
+        assert secret_paths(secret) == ["stringData"]
+        config = _one(rec, "kubernetes:core/v1:ConfigMap", "edge-shop-auth-proxy").inputs
+        assert {v["name"]: v for v in pod["volumes"]}["proxy-config"]["configMap"]["name"] == \
+            config["metadata"]["name"]
+        assert ENGINE_KEY not in json.dumps(config)
+        svc = _one(rec, "kubernetes:core/v1:Service", "edge-shop-svc").inputs
+        assert svc["spec"]["ports"] == [{"name": "http", "port": 8080, "targetPort": "http"}]
+        allow = _one(rec, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "edge-shop-allow").inputs
+        assert allow["spec"]["ingress"] == [{"ports": [{"port": 8080, "protocol": "TCP"}]}]
 
     def test_namespace_enforces_restricted_pod_security(self) -> None:
         ns = _one(_plan(make_settings(), "shop"), "kubernetes:core/v1:Namespace", "edge-shop-ns").inputs
@@ -125,7 +163,8 @@ class TestKubernetes:
     def test_device_count_does_not_change_the_resource_count(self) -> None:
         def count(n: int) -> int:
             fleet = {"device_class": "nuc", "model": "phi-4-mini", "delivery": "kubernetes", "engine": "ollama",
-                     "devices": [f"d{i}" for i in range(n)], "image": OLLAMA_IMAGE}
+                     "devices": [f"d{i}" for i in range(n)], "image": OLLAMA_IMAGE,
+                     "auth_proxy_image": AUTH_PROXY_IMAGE}
             return len(_plan(make_settings(shop=fleet), "shop").registrations)
 
         assert count(2) == count(200)
@@ -148,20 +187,45 @@ class TestIotEdge:
             assert cfg["hubHostName"].endswith(".azure-devices.net")
             assert cfg["targetCondition"] == "tags.slmFleet='plant' AND tags.site='plant-3'"
             assert cfg["priority"] == 10
+        model = _reveal(model)
         assert model["configurationId"].startswith("slm-plant-model-")
         agent = model["content"]["modulesContent"]["$edgeAgent"]
-        assert list(agent) == ["properties.desired.modules.slm-plant"]
+        # Ollama's module and the API-key gate in front of it (Ollama checks no key).
+        assert sorted(agent) == ["properties.desired.modules.slm-plant", "properties.desired.modules.slm-plant-auth-proxy"]
         assert agent["properties.desired.modules.slm-plant"]["settings"]["image"] == OLLAMA_IMAGE
         hub_layer = model["content"]["modulesContent"]["$edgeHub"]
         assert list(hub_layer) == ["properties.desired.routes.slm_plant_upstream"]
+        base = _reveal(base)
         system = base["content"]["modulesContent"]["$edgeAgent"]["properties.desired"]["systemModules"]
         assert system["edgeHub"]["settings"]["image"] == "mcr.microsoft.com/azureiotedge-hub:1.5"
         assert rec.outputs["plant-ids"] == [base["configurationId"], model["configurationId"]]
 
+    def test_ollama_module_is_unpublished_and_its_gate_module_holds_the_host_port(self) -> None:
+        from components.edge.iot_manifest import join_create_options
+
+        model = _reveal(_one(_plan(make_settings(), "plant"), DYNAMIC, "edge-plant-model").inputs)
+        agent = model["content"]["modulesContent"]["$edgeAgent"]
+        ollama = agent["properties.desired.modules.slm-plant"]
+        gate = agent["properties.desired.modules.slm-plant-auth-proxy"]
+        ollama_options, gate_options = join_create_options(ollama["settings"]), join_create_options(gate["settings"])
+        assert "PortBindings" not in ollama_options["HostConfig"]  # not on the device's network
+        assert ollama["env"]["OLLAMA_HOST"] == {"value": "0.0.0.0:11434"}  # the module network only
+        assert gate_options["HostConfig"]["PortBindings"] == {"8080/tcp": [{"HostPort": "8080"}]}
+        assert gate_options["HostConfig"]["ReadonlyRootfs"] is True
+        assert gate_options["User"] == "10001:10001"
+        assert "uid=10001" in gate_options["HostConfig"]["Tmpfs"]["/run/slm-proxy"]
+        assert gate["env"]["ENGINE_API_KEY"] == {"value": ENGINE_KEY}  # rides in the secret deployment
+        template = gate["env"]["SLM_PROXY_CONFIG_TEMPLATE"]["value"]
+        assert "proxy_pass http://slm-plant:11434;" in template  # Ollama's module, by its network name
+        assert ENGINE_KEY not in template
+        assert gate["startupOrder"] > ollama["startupOrder"]
+
     def test_serialized_provider_and_inputs_hold_no_secret(self) -> None:
         rec = _plan(make_settings(), "plant")
         for reg in rec.by_type(DYNAMIC):
-            assert secret_paths(reg.inputs) == []
+            # The deployment carries the gate's key, so Pulumi keeps it secret; no value shows in plain text.
+            assert set(secret_paths(reg.inputs)) <= {"configurationId", "content"}
+            assert ENGINE_KEY not in json.dumps(redact(reg.inputs))
             provider = base64.b64decode(reg.inputs["__provider"])
             assert b"IotHubConfigurationProvider" in provider
             assert b"Bearer" not in provider
@@ -174,7 +238,8 @@ class TestIotEdge:
     def test_device_count_does_not_change_the_resource_count(self) -> None:
         def count(n: int) -> int:
             fleet = {"device_class": "nuc", "model": "phi-4-mini", "delivery": "iot-edge", "engine": "ollama",
-                     "devices": [f"d{i}" for i in range(n)], "image": OLLAMA_IMAGE}
+                     "devices": [f"d{i}" for i in range(n)], "image": OLLAMA_IMAGE,
+                     "auth_proxy_image": AUTH_PROXY_IMAGE}
             return len(_plan(make_settings(plant=fleet), "plant").registrations)
 
         assert count(1) == count(500)
@@ -224,7 +289,7 @@ class TestErrors:
         s = make_settings()
         fleet = s.edge.fleets["plant"].model_copy(update={"image": "ollama/ollama:0.12.6"})
         with pytest.raises(ValueError, match="is not pinned by digest"):
-            EdgeDevice("e", _args(s, "plant", fleet=fleet, iot_hub_host_name="h"))
+            EdgeDevice("e", _args(s, "plant", fleet=fleet, iot_hub_host_name="h", engine_api_key="k"))
 
     def test_foundry_local_on_a_linux_class_is_refused(self) -> None:
         s = make_settings()
@@ -244,3 +309,13 @@ def test_shipped_stack_fleets_build(stack_file: Path) -> None:
     onnx = f"{s.name_prefix}acr.azurecr.io/slm/onnx-server@sha256:{'d' * 64}"
     rec = _plan(s, *sorted(s.edge.fleets), onnx_server_image=onnx, digest_pinning_required=s.tier == "prod")
     assert len(rec.by_type("slm:edge:EdgeDevice")) == len(s.edge.fleets)
+
+
+def test_an_ollama_fleet_without_a_pinned_gate_image_is_refused_where_digests_are_required() -> None:
+    s = make_settings()
+    unpinned = s.edge.fleets["plant"].model_copy(update={"auth_proxy_image": None})
+    with pytest.raises(ValueError, match=r"fleet 'plant' \(ollama\) has no auth_proxy_image; Ollama checks no API"):
+        EdgeDevice("e", _args(s, "plant", fleet=unpinned, iot_hub_host_name="h", engine_api_key="k"))
+    tagged = s.edge.fleets["plant"].model_copy(update={"auth_proxy_image": "nginx:1.28.0-alpine"})
+    with pytest.raises(ValueError, match=r"auth_proxy_image 'nginx:1\.28\.0-alpine' is not pinned by digest"):
+        EdgeDevice("e", _args(s, "plant", fleet=tagged, iot_hub_host_name="h", engine_api_key="k"))

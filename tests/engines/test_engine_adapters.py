@@ -166,7 +166,18 @@ class TestOllama:
         spec = ollama_container("o", self.dep(context_tokens=4096, num_parallel=3), model(), CPU)
         assert spec.env["OLLAMA_CONTEXT_LENGTH"] == "4096"
         assert spec.env["OLLAMA_NUM_PARALLEL"] == "3"
-        assert spec.env["OLLAMA_HOST"] == "0.0.0.0:11434"
+
+    def test_ollama_listens_on_loopback_behind_its_api_key_gate(self) -> None:
+        spec = ollama_container("o", self.dep(), model(), CPU, api_key_secret="engine-api-key")
+        assert spec.env["OLLAMA_HOST"] == "127.0.0.1:11434"  # unreachable from outside the pod
+        gate = spec.auth_proxy
+        assert gate is not None
+        assert spec.port == gate.port == 8080 != spec.engine_port == gate.upstream_port == 11434
+        assert (gate.key.name, gate.key.secret_name, gate.key.key) == ("ENGINE_API_KEY", "engine-api-key", "api-key")
+        assert "proxy_pass http://127.0.0.1:11434;" in gate.config_template
+        assert {spec.startup_probe.path, spec.readiness_probe.path, spec.liveness_probe.path} == {gate.health_path}
+        assert spec.gated
+        assert not spec.supports_api_key
 
     def test_gpu_pool_requests_a_gpu_and_cpu_pool_none(self) -> None:
         assert ollama_container("o", self.dep(), model(), T4).resources.gpus == 1

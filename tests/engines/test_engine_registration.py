@@ -98,8 +98,11 @@ def test_container_for_dispatches_to_the_registered_adapter(engine: EngineRegist
     model = domain.ModelSpec.model_validate(MODELS["phi-4-mini"])
     spec = container_for("probe", dep, model, domain.VM_SKUS["Standard_NC4as_T4_v3"],  # type: ignore[arg-type]
                          api_key_secret="probe-key", onnx_server_image="registry.example/onnx@sha256:" + "b" * 64)
-    assert (spec.engine, spec.port) == (engine.name, engine.ports["cluster"])
+    # The engine listens on its registered port; one that checks no key gets a gate holding the pod's port.
+    assert (spec.engine, spec.engine_port) == (engine.name, engine.ports["cluster"])
     assert spec.supports_api_key is engine.enforces_api_key
+    assert spec.gated
+    assert (spec.auth_proxy is None) is engine.enforces_api_key
 
 
 def test_a_managed_target_is_not_a_workload() -> None:

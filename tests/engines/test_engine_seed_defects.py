@@ -76,7 +76,11 @@ def test_d4_ollama_has_no_metrics_path() -> None:
 def test_d5_ollama_probes_are_http_on_real_routes() -> None:
     spec = ollama_container("o", ollama(), phi(), CPU)
     paths = {spec.startup_probe.path, spec.readiness_probe.path, spec.liveness_probe.path}
-    assert paths <= {"/", "/api/version"}
+    # Through the API-key gate's open /healthz, which proxies to Ollama's real /api/version.
+    assert spec.auth_proxy is not None
+    assert paths == {spec.auth_proxy.health_path}
+    assert "location = /healthz {\n            proxy_pass http://127.0.0.1:11434/api/version;" in \
+        spec.auth_proxy.config_template
 
 
 def test_d6_ollama_pulls_in_an_init_container_from_the_stock_image() -> None:

@@ -246,8 +246,9 @@ POD: dict[str, Any] = {
 LABELS = {"app.kubernetes.io/part-of": "matrix", "slm.io/scraped": "yes"}
 VLLM_ARGS = ["--model", "microsoft/Phi-4-mini-instruct", "--max-model-len", "16384",
              "--enable-auto-tool-choice", "--tool-call-parser", "phi4_mini_json"]
+KEY_ENV = {"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": "engine-api-key", "key": "api-key"}}}
 VLLM_CONTAINER = _merge(CONTAINER, {
-    "name": "vllm", "image": VLLM_IMAGE, "args": VLLM_ARGS,
+    "name": "vllm", "image": VLLM_IMAGE, "args": VLLM_ARGS, "env": [KEY_ENV],
     "resources": {"requests": {"nvidia.com/gpu": 1}, "limits": {"nvidia.com/gpu": 1}},
     "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
 })
@@ -263,12 +264,12 @@ def workload(name: str, *, container: dict[str, Any] | None = None, pod: dict[st
              labels: dict[str, str] | None = None, namespace: str = NS, replicas: int | None = 2,
              kind: str = "Deployment", base: tuple[dict[str, Any], dict[str, Any]] = (CONTAINER, POD),
              annotations: dict[str, str] | None = None, strategy: dict[str, Any] | None = None,
-             opts: pulumi.ResourceOptions | None = None) -> None:
+             opts: pulumi.ResourceOptions | None = None, sidecars: tuple[dict[str, Any], ...] = ()) -> None:
     """A workload built from the compliant baseline; ``container`` / ``pod`` override parts of it."""
     pod_labels = {**LABELS, "app": name, **(labels or {})}
     pod_labels = {k: v for k, v in pod_labels.items() if v}
     pod_spec = _merge(base[1], pod or {})
-    pod_spec["containers"] = [_merge(base[0], container or {})]
+    pod_spec["containers"] = [_merge(base[0], container or {}), *sidecars]
     spec: dict[str, Any] = {"selector": {"matchLabels": {"app": name}},
                             "template": {"metadata": {"labels": pod_labels}, "spec": pod_spec}}
     if replicas is not None and kind != "DaemonSet":
@@ -292,12 +293,20 @@ def vllm(name: str, *, container: dict[str, Any] | None = None, pod: dict[str, A
 PHI4_MINI = ModelShape(parameters_billion=3.84, layers=32, kv_heads=8, head_dim=128, quantization="bf16")
 
 
-def ollama(name: str, *, container: dict[str, Any] | None = None) -> None:
-    base = _merge(CONTAINER, {"name": "ollama", "image": OLLAMA_IMAGE, "args": ["serve"],
-                              "readinessProbe": {"httpGet": {"path": "/api/version", "port": 11434}},
-                              "livenessProbe": {"httpGet": {"path": "/", "port": 11434}, "failureThreshold": 6},
-                              "startupProbe": {"httpGet": {"path": "/", "port": 11434}, "failureThreshold": 60}})
-    workload(name, container=container, labels=INFERENCE, base=(base, POD))
+OLLAMA_HOST = {"name": "OLLAMA_HOST", "value": "127.0.0.1:11434"}
+AUTH_PROXY = _merge(CONTAINER, {
+    "name": "auth-proxy", "image": "docker.io/library/nginx:1.28.0-alpine" + DIGEST,
+    "env": [{"name": "ENGINE_API_KEY", "valueFrom": {"secretKeyRef": {"name": "engine-api-key", "key": "api-key"}}}],
+    "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]})
+"""The API-key gate Ollama's pod runs (components/engines/auth_proxy.py): Ollama itself checks no key."""
+
+
+def ollama(name: str, *, container: dict[str, Any] | None = None, gated: bool = True) -> None:
+    base = _merge(CONTAINER, {"name": "ollama", "image": OLLAMA_IMAGE, "args": ["serve"], "env": [OLLAMA_HOST],
+                              "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}},
+                              "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "failureThreshold": 6},
+                              "startupProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "failureThreshold": 60}})
+    workload(name, container=container, labels=INFERENCE, base=(base, POD), sidecars=(AUTH_PROXY,) if gated else ())
 
 
 def autoscaler_hpa(name: str, *, target: str, metrics: list[dict[str, Any]], max_replicas: int = 4) -> None:
@@ -579,7 +588,8 @@ def violating_edge_and_serving() -> None:
     edge = {"slm.io/tier": "edge"}
     workload("bad-edge-unpinned", labels=edge, container={"image": "docker.io/ollama/ollama:0.12.6"})
     workload("bad-edge-host-network", labels=edge, pod={"hostNetwork": True})
-    edge_pinned = {"imagePullPolicy": "IfNotPresent", "image": EDGE_IMAGE}
+    edge_pinned = {"imagePullPolicy": "IfNotPresent", "image": EDGE_IMAGE, "env": [
+        {"name": "ENGINE_API_KEY", "valueFrom": {"secretKeyRef": {"name": "slm-edge-api-key", "key": "api-key"}}}]}
     model_sha = {"slm.io/model-sha256": "c" * 64}
     fill = _merge(CONTAINER, {**edge_pinned, "name": "fill-model", "command": ["python", "/app/entrypoint.py"],
                               "args": ["--registry", "okreachacr.azurecr.io", "--model", "phi-4-mini", "--revision",
@@ -607,10 +617,13 @@ def violating_edge_and_serving() -> None:
     ollama("ok-ollama")
     ollama("bad-serving-ollama-curl-probe", container={"livenessProbe": {
         "exec": {"command": ["curl", "-f", "http://localhost:11434/api/health"]}}})
-    ollama("bad-serving-ollama-bogus-env", container={"env": [{"name": "OLLAMA_NUM_CTX", "value": "8192"}]})
+    ollama("bad-serving-ollama-bogus-env", container={"env": [{"name": "OLLAMA_NUM_CTX", "value": "8192"}, OLLAMA_HOST]})
+    ollama("bad-serving-ollama-open", gated=False, container={
+        "env": [{"name": "OLLAMA_HOST", "value": "0.0.0.0:11434"}],
+        "ports": [{"name": "http", "containerPort": 11434, "protocol": "TCP"}]})
     workload("bad-serving-foundry-local", container={"image": "mcr.microsoft.com/foundry-local/runtime:0.7" + DIGEST})
     vllm("bad-serving-trust-remote-code", container={"args": [*VLLM_ARGS, "--trust-remote-code"]})
-    vllm("bad-serving-dev-mode", container={"env": [{"name": "VLLM_SERVER_DEV_MODE", "value": "1"}]})
+    vllm("bad-serving-dev-mode", container={"env": [{"name": "VLLM_SERVER_DEV_MODE", "value": "1"}, KEY_ENV]})
     vllm("bad-serving-no-log-stats", container={"args": [*VLLM_ARGS, "--disable-log-stats"]})
     vllm("bad-serving-unbounded", container={"args": [a for a in VLLM_ARGS if a not in ("--max-model-len", "16384")]})
     vllm("bad-serving-no-shm", container={"volumeMounts": None}, pod={"volumes": None})
@@ -802,7 +815,8 @@ def existence_and_completeness() -> None:
                         namespace="monitoring",
                         repository_opts={"repo": "https://prometheus-community.github.io/helm-charts"})
     foundry_deployment("bad-foundry-data-zone-phi", sku={"name": "DataZoneStandard", "capacity": 10})
-    onnx = {"name": "onnx-genai", "command": ["python", "/app/server.py"]}
+    onnx = {"name": "onnx-genai", "command": ["python", "/app/server.py"], "env": [
+        {"name": "ENGINE_API_KEY", "valueFrom": {"secretKeyRef": {"name": "engine-api-key", "key": "api-key"}}}]}
     workload("ok-onnx-server", container={**onnx, "args": ["--model-dir", "/models/cpu", "--served-model-name", "phi4"]})
     workload("bad-serving-onnx-args", container={**onnx, "args": ["--model-dir", "/models/cpu"]})
 
@@ -943,6 +957,8 @@ CASES: tuple[tuple[str, str, str], ...] = (
     ("slm-serving-cuda-image-on-cpu", "bad-serving-cuda-on-cpu", "spec.template.spec.containers[0].image: found 'vllm/vllm-openai:v0.11.0@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...' without resources.limits['nvidia.com/gpu']; that image is CUDA-only. Give it a GPU, or serve on CPU with Ollama or ONNX Runtime GenAI."),
     ("slm-serving-ollama-metrics", "bad-serving-ollama-servicemonitor", "spec.endpoints[0]: found a scrape of Ollama (port 'http'); Ollama serves no /metrics. Scrape the gateway or a sidecar exporter instead."),
     ("slm-serving-ollama-probes", "bad-serving-ollama-curl-probe", "spec.template.spec.containers[0].livenessProbe: found an exec curl; use httpGet on '/api/version' (the image has no curl and no /api/health route)."),
+    ("slm-serving-api-key", "bad-serving-ollama-open", "spec.template.spec.containers[0]: found Ollama with no API-key gate in its pod; add a proxy container that reads ENGINE_API_KEY from a Secret (secretKeyRef) and holds the pod's serving port."),
+    ("slm-serving-api-key", "bad-serving-ollama-open", "spec.template.spec.containers[0].env.OLLAMA_HOST: found '0.0.0.0:11434', so Ollama (which checks no API key) listens on the pod's address; set '127.0.0.1:11434' and put an API-key gate (components/engines/auth_proxy.py) in front of it."),
     ("slm-serving-ollama-env", "bad-serving-ollama-bogus-env", "spec.template.spec.containers[0].env[0].name: found 'OLLAMA_NUM_CTX', which Ollama does not read; use OLLAMA_NUM_PARALLEL / OLLAMA_CONTEXT_LENGTH / Modelfile 'PARAMETER num_ctx' instead."),
     ("slm-serving-no-foundry-local-container", "bad-serving-foundry-local", "spec.template.spec.containers[0].image: found 'mcr.microsoft.com/foundry-local/runtime:0.7@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaa...'; Foundry Local has no container (CLI 'foundry', Windows/macOS only). Serve with Ollama or ONNX Runtime GenAI, or deliver Foundry Local as a device bootstrap script."),
     ("slm-serving-autoscaling-metric", "bad-serving-hpa-gpu-util", "spec.metrics[0]: found scaling on 'DCGM_FI_DEV_GPU_UTIL' utilization; GPU utilization sits near 100% while batching. Scale on vllm:num_requests_waiting (queue depth)."),
@@ -995,7 +1011,8 @@ ALSO_FIRES: dict[str, set[str]] = {
     "bad-foundry-model": {"slm-foundry-model-offered"},  # gpt-4o has no recorded offer
     "bad-ops-grafana-lb": {"slm-k8s-service-exposure"},
     # The two also lack the registry fill step (built before it existed; their own case is bad-edge-public-hub).
-    "bad-edge-unpinned": {"slm-k8s-image-digest", "slm-edge-models-from-registry"},
+    "bad-edge-unpinned": {"slm-k8s-image-digest", "slm-edge-models-from-registry",
+                          "slm-serving-api-key"},  # an Ollama image with no gate
     "bad-edge-host-network": {"slm-k8s-pss-baseline", "slm-edge-artifact-pinned", "slm-edge-models-from-registry"},
     "bad-deployer-acr": {"slm-identity-deployer-grants"},  # the push has no AcrPush grant either (same relation)
 }

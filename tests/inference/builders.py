@@ -25,6 +25,7 @@ REVISION = "0" * 39 + "1"
 GGUF_SHA256 = "3c168af1dea0a414299c7d9077e100ac763370e5a98b3c53801a958a47f0a5db"
 """An illustrative pinned blob digest (registry revisions of GGUF artifacts are their digest)."""
 PINNED_OLLAMA = "ollama/ollama:0.12.6@sha256:" + "a" * 64
+PINNED_AUTH_PROXY = "nginx:1.28.0-alpine@sha256:" + "b" * 64
 
 MODELS: dict[str, Any] = {
     "phi-4-mini": {
@@ -71,6 +72,7 @@ def settings_dict(tier: str = "dev", **overrides: Any) -> dict[str, Any]:
         base["cluster"]["pools"]["gpu"]["vm_size"] = "Standard_NC24ads_A100_v4"
         base["cluster"]["system_pool"] = {"zones": ["1", "2", "3"]}
         base["deployments"]["phi4-ollama"]["image"] = PINNED_OLLAMA
+        base["deployments"]["phi4-ollama"]["auth_proxy_image"] = PINNED_AUTH_PROXY
     if tier == "local":
         base["cluster"] = {"kube_context": "kind-slm"}
         for dep in base["deployments"].values():

@@ -52,7 +52,7 @@ class TestComponentErrors:
 
     def test_local_without_an_api_key_names_the_workloads_that_need_it(self) -> None:
         settings = make_settings("local")
-        with pytest.raises(ValueError, match="engine_api_key: required for phi4, phi4-onnx without key_vault"):
+        with pytest.raises(ValueError, match="engine_api_key: required for phi4, phi4-ollama, phi4-onnx without key_vault"):
             construct(settings, engine_api_key=None)
 
     def test_onnx_without_an_image_names_the_fix(self) -> None:

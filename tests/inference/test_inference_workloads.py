@@ -153,8 +153,53 @@ class TestSecrets:
         assert secret["stringData"]["value"] == {"api-key": "local-test-key"}
         assert of(local_recording, "SecretProviderClass") == []
 
-    def test_ollama_has_no_api_key_to_mount(self, dev_recording: Recording) -> None:
-        assert of(dev_recording, "SecretProviderClass", "slm-phi4-ollama") == []
+    @pytest.mark.parametrize("tier", ["dev", "local"])
+    def test_ollama_is_reached_only_through_its_api_key_gate(self, request: pytest.FixtureRequest,
+                                                              tier: str) -> None:
+        rec: Recording = request.getfixturevalue(f"{tier}_recording")
+        ns = "slm-phi4-ollama"
+        spec = pod(rec, "phi4-ollama")
+        containers = {c["name"]: c for c in spec["containers"]}
+        assert set(containers) == {"ollama", "auth-proxy"}
+        ollama, proxy = containers["ollama"], containers["auth-proxy"]
+        # Ollama listens on loopback and declares no port; the gate holds the only (named) port.
+        assert {"name": "OLLAMA_HOST", "value": "127.0.0.1:11434"} in ollama["env"]
+        assert "ports" not in ollama
+        assert proxy["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+        # The key: the same Secret as ENGINE_API_KEY elsewhere, read by the gate alone, never a literal.
+        (key,) = proxy["env"]
+        assert key == {"name": "ENGINE_API_KEY",
+                       "valueFrom": {"secretKeyRef": {"name": "engine-api-key", "key": "api-key"}}}
+        assert not any("API_KEY" in e["name"] for e in ollama["env"])
+        if tier == "dev":
+            (spc,) = of(rec, "SecretProviderClass", ns)
+            assert spc["spec"]["secretObjects"][0]["secretName"] == "engine-api-key"
+            assert any(m["mountPath"] == "/mnt/secrets-store" for m in proxy["volumeMounts"])
+        else:
+            (secret,) = of(rec, "Secret", ns)
+            assert secret["stringData"]["value"] == {"api-key": "local-test-key"}
+        # Probes: the engine's through the gate's open /healthz (by number), the gate's on itself.
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert ollama[probe]["httpGet"] == {"path": "/healthz", "port": 8080}
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert proxy[probe]["httpGet"] == {"path": "/-/proxy", "port": "http"}
+        # The template comes from a ConfigMap with no key in it; the rendered config lives in memory.
+        (config,) = of(rec, "ConfigMap", ns)
+        template = config["data"]["nginx.conf.template"]
+        assert '"Bearer ${ENGINE_API_KEY}"' in template
+        assert "local-test-key" not in template
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        assert volumes["proxy-config"]["configMap"]["name"] == config["metadata"]["name"]
+        assert volumes["proxy-run"]["emptyDir"]["medium"] == "Memory"
+        assert proxy["securityContext"]["readOnlyRootFilesystem"] is True
+        # Who reaches it, where: the Service, the gateway's NetworkPolicy and the Ingress all name the gate.
+        (svc,) = of(rec, "Service", ns)
+        assert svc["spec"]["ports"] == [{"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}]
+        gateway = {p["metadata"]["name"]: p for p in of(rec, "NetworkPolicy", ns)}["allow-gateway"]
+        assert gateway["spec"]["ingress"][0]["ports"] == [{"port": 8080, "protocol": "TCP"}]
+        (ingress,) = of(rec, "Ingress", ns)
+        backends = {p["backend"]["service"]["port"]["name"] for p in ingress["spec"]["rules"][0]["http"]["paths"]}
+        assert backends == {"http"}
 
 
 class TestTraffic:

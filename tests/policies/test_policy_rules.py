@@ -296,7 +296,7 @@ class TestWorkloads:
         props = with_(pod(), "spec.template.spec.containers.0.image", "quay.io/evil/vllm:latest")
         assert workloads.image_provenance(DEPLOYMENT, props, {}) == [
             f"{C0}.image: found registry 'quay.io/evil/vllm'; pull from docker.io/vllm, docker.io/ollama, "
-            "ghcr.io/ggml-org, mcr.microsoft.com, nvcr.io/nvidia (or add the registry to allowedRegistries).",
+            "docker.io/library/nginx, ghcr.io/ggml-org, mcr.microsoft.com, nvcr.io/nvidia (or add the registry to allowedRegistries).",
             f"{C0}.image: found 'quay.io/evil/vllm:latest' (tag latest); pin a version tag and preferably a @sha256 "
             "digest."]
 
