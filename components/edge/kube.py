@@ -112,6 +112,11 @@ def fleet_objects(
               "app.kubernetes.io/managed-by": "pulumi", "slm.io/fleet": fleet_name, **EDGE_TIER_LABEL}
     selector = {"app.kubernetes.io/name": app, "slm.io/fleet": fleet_name}
     model_annotations = {ANNOTATION_MODEL_ID: model_id, ANNOTATION_MODEL_VERSION: model_version}
+    pod_annotations = dict(model_annotations)
+    if spec.metrics_path is not None:
+        # The fleet's own cluster (k3s / Arc) scrapes by annotation: no ServiceMonitor CRD is assumed there.
+        pod_annotations |= {"prometheus.io/scrape": "true", "prometheus.io/port": str(spec.port),
+                            "prometheus.io/path": spec.metrics_path}
     if model_sha256 is not None:
         model_annotations[ANNOTATION_MODEL_SHA256] = model_sha256
     annotations = {**model_annotations, "checkov.io/skip1": CKV_K8S_15_SKIP}
@@ -202,7 +207,7 @@ def fleet_objects(
             "metadata": {"name": app, **meta, "annotations": annotations},
             "spec": {"selector": {"matchLabels": selector},
                      "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
-                     "template": {"metadata": {"labels": labels, "annotations": model_annotations},
+                     "template": {"metadata": {"labels": labels, "annotations": pod_annotations},
                                   "spec": pod_spec}},
         },
         service={"metadata": {"name": app, **meta},

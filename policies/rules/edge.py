@@ -16,6 +16,10 @@ from policies.rules.workloads import registry_allowed
 EDGE_LABEL: Final = "slm.io/tier"
 DEVICE_CLASS_LABEL: Final = "slm.io/device-class"
 MODEL_DIGEST_KEY: Final = "slm.io/model-sha256"
+MODEL_VERSION_KEY: Final = "slm.io/model-version"
+GIT_PINNED_VERSION_RE: Final = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+@[0-9a-f]{40}(/.*)?$")
+"""``<repo>@<40-hex commit>[/<variant>]``: an ONNX artifact pinned by its git commit, which names its content
+(the settings accept it in prod for the same reason: stacks/settings.py, ``artifact_sha256``)."""
 SHA256_RE: Final = re.compile(r"^(sha256:)?[0-9a-f]{64}$")
 _UNITS: Final = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 
@@ -59,7 +63,9 @@ def artifact_pinned(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[st
                mapping(get(props, "metadata.annotations")).get(MODEL_DIGEST_KEY)]
     digests += [str(e.get("value")) for c in pod.containers() for e in c.env()
                 if "SHA256" in str(e.get("name", "")).upper()]
-    if not any(d and SHA256_RE.match(str(d)) for d in digests):
+    versions = [pod.annotations.get(MODEL_VERSION_KEY), mapping(get(props, "metadata.annotations")).get(MODEL_VERSION_KEY)]
+    git_pinned = any(v and GIT_PINNED_VERSION_RE.match(str(v)) for v in versions)
+    if not git_pinned and not any(d and SHA256_RE.match(str(d)) for d in digests):
         out.append(f"{pod.path}: found no model sha256; annotate the pod template '{MODEL_DIGEST_KEY}' with the "
                    "model artifact digest so devices verify what they load.")
     return out

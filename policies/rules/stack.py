@@ -192,6 +192,18 @@ def _monitor_namespaces_ok(m: StackResource, ns: str) -> bool:
     return ns in names if names else namespace_of(m.props) == ns
 
 
+def _edge_annotated_for_scraping(w: StackResource) -> bool:
+    """An edge-tier workload whose pod template declares its metrics endpoint (``prometheus.io/scrape``,
+    ``port``, ``path``): an edge fleet runs on its own cluster (k3s / Arc), never scraped by this stack's
+    Prometheus, so the declaration is what the plan can check."""
+    pod = pod_spec(w.type, w.props)
+    if pod is None or _pod_labels(w).get("slm.io/tier") != "edge":
+        return False
+    notes = pod.annotations
+    return notes.get("prometheus.io/scrape") == "true" and bool(notes.get("prometheus.io/port")) and \
+        str(notes.get("prometheus.io/path", "")).startswith("/")
+
+
 def inference_scraped(resources: Sequence[StackResource], cfg: Mapping[str, Any]) -> list[Finding]:
     """OPS-03: every inference workload is scraped; GPU clusters run a DCGM exporter."""
     monitors = [r for r in resources if r.type in SERVICE_MONITORS | POD_MONITORS]
@@ -208,6 +220,8 @@ def inference_scraped(resources: Sequence[StackResource], cfg: Mapping[str, Any]
             # pod also runs the API-key gate (nginx), which serves no metrics either.
             continue
         ns, labels = namespace_of(w.props), _pod_labels(w)
+        if _edge_annotated_for_scraping(w):
+            continue  # an edge fleet's own cluster scrapes it by annotation; its agent is outside this plan
         scraped = any(m.type in POD_MONITORS and _monitor_namespaces_ok(m, ns)
                       and selector_matches(get(m.props, "spec.selector", {}), labels) for m in monitors)
         for svc in (s for s in services if _service_selects(s, w)):

@@ -431,6 +431,31 @@ class TestEdgeMonitoringCost:
             "spec.template.spec.containers[*].resources.limits.memory: found 24.0 GiB in total; device class 'gw' "
             "offers 16 GiB. Use a smaller quantization or context."]
 
+    def test_an_onnx_revision_pinned_by_git_commit_counts_as_the_model_pin(self) -> None:
+        props = self.edge_pod()
+        props["spec"]["template"]["metadata"]["annotations"] = {
+            "slm.io/model-version": "microsoft/Phi-4-mini-instruct-onnx@" + "f" * 40 + "/cpu_and_mobile/cpu-int4"}
+        assert edge.artifact_pinned(DEPLOYMENT, props, OWN_ACR) == []
+        for moving in ("microsoft/Phi-4-mini-instruct-onnx@main/cpu", "phi4-mini:3.8b-q4_K_M", "x@" + "f" * 39):
+            props["spec"]["template"]["metadata"]["annotations"] = {"slm.io/model-version": moving}
+            assert edge.artifact_pinned(DEPLOYMENT, props, OWN_ACR) == [
+                "spec.template.spec: found no model sha256; annotate the pod template 'slm.io/model-sha256' with the "
+                "model artifact digest so devices verify what they load."], moving
+
+    def test_an_edge_fleet_declaring_its_metrics_endpoint_is_scraped_by_its_own_cluster(self) -> None:
+        no_dcgm = {"requireDcgm": False}  # the baseline pod has a GPU; the DCGM check is not under test
+        scrape = {"prometheus.io/scrape": "true", "prometheus.io/port": "8080", "prometheus.io/path": "/metrics"}
+        props = self.edge_pod()
+        props["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"] = "inference"
+        props["spec"]["template"]["metadata"]["annotations"] |= scrape
+        assert stack.inference_scraped([res(DEPLOYMENT, "edge", props)], no_dcgm) == []
+        bare = with_(props, "spec.template.metadata.annotations", {"slm.io/model-sha256": "b" * 64})
+        assert [f.message.split(";")[0] for f in stack.inference_scraped([res(DEPLOYMENT, "edge", bare)], no_dcgm)] == [
+            "metrics: found no ServiceMonitor or PodMonitor scraping 'edge'"]
+        central = with_(props, "spec.template.metadata.labels", {"app.kubernetes.io/component": "inference"})
+        assert len(stack.inference_scraped([res(DEPLOYMENT, "central", central)], no_dcgm)) == 1, \
+            "annotations count only for edge fleets; the stack's own workloads need a monitor"
+
     def test_iot_hub(self) -> None:
         hub = {"properties": {"disableLocalAuth": True, "minTlsVersion": "1.2", "publicNetworkAccess": "Enabled"}}
         assert edge.iot_hub(tokens.IOT_HUB, hub, {}) == []
