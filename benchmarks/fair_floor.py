@@ -5,8 +5,9 @@
 flags and the alias specs the SDK sent) as plain ``CustomResource`` / ``ComponentResource`` /
 ``ProviderResource`` objects through ``slmctl.recorder.record`` (the same ``PlatformMocks`` and
 ``RecordingMonitor``), and nothing else: no settings, no components' logic, no provider SDK classes.
-With ``--imports`` it first imports the provider SDK modules the real plan process had loaded, which
-separates what the provider SDKs cost to import from what our program costs.
+With ``--imports`` it first imports the provider SDK modules the real plan process had loaded, the way
+the plan loads them (``components/_lean_sdk.py``: one module per class, not whole service packages),
+which separates what the provider SDKs cost to import from what our program costs.
 Existing-resource reads are not replayed (no shipped stack has one).
 """
 
@@ -55,6 +56,8 @@ def main() -> None:
     """Replay the tree named on the command line."""
     tree = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
     if "--imports" in sys.argv[2:]:
+        import components  # noqa: F401 (its __init__ makes azure-native's service packages lean, as in the plan)
+
         for module in tree["modules"]:
             importlib.import_module(module)
     recording = record(lambda: replay(tree), stack=tree["stack"])
