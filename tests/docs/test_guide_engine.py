@@ -9,8 +9,8 @@ naming its file and, where it is not plain code for that file, how it goes in:
 - ``# <path>: add to ENGINES``: its imports join the module's imports, the rest is one more entry of ``ENGINES``;
 - ``# <path> (new file)``: the whole block is that new module.
 
-The ```yaml block is pasted into ``stacks/Pulumi.dev.yaml``; the ```bash steps are run (schema, plan, gate,
-tests), except ``make test``, which is the full suite the lead runs.
+The ```yaml block is pasted into ``stacks/Pulumi.dev.yaml``; ``make schema`` (its Makefile recipe), the ```bash
+plan and gate and the guide's pytest command are run; ``make test`` is the full suite the lead runs.
 """
 
 from __future__ import annotations
@@ -141,9 +141,10 @@ def test_adding_an_engine_as_written(tmp_path: Path) -> None:
         paste_into_stack(copy, "dev", snippet)
 
     (commands,) = [m["body"] for m in BASH_FENCE.finditer(guide)]
-    steps = [line for line in commands.splitlines() if line.strip() and line.strip() != "make test"]
-    schema, plan, gate, tests = steps
-    assert run(copy, schema).returncode == 0
+    plan, gate = [line for line in commands.splitlines() if line.strip() and line.strip() != "make test"]
+    assert "`make schema`" in guide
+    (recipe,) = re.findall(r"^schema:.*\n\t(?P<recipe>.*)$", (copy / "Makefile").read_text(), re.M)
+    assert run(copy, recipe.replace("$(PY)", ".venv/bin/python")).returncode == 0
     assert '"sglang"' in (copy / "stacks" / "stack.schema.json").read_text()
     assert plan.endswith("plan dev")
     assert gate.endswith("gate dev")
@@ -153,6 +154,7 @@ def test_adding_an_engine_as_written(tmp_path: Path) -> None:
     assert "sglang.launch_server" in plan_json
     assert 'sglang:num_queue_reqs{model_name=\\"phi-4-mini-sglang\\"}' in plan_json  # KEDA scales on its queue
     assert "sglang:time_to_first_token_seconds_bucket" in plan_json  # its TTFT SLO alert, from the registration
+    (tests,) = re.findall(r"`(\.venv/bin/python -m pytest [^`]*)`", guide)
     result = run(copy, f"{tests} -n 0 -p no:cacheprovider -vv")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "test_container_for_dispatches_to_the_registered_adapter[sglang] PASSED" in result.stdout
