@@ -43,6 +43,17 @@ class TestComponentErrors:
         with pytest.raises(ValueError, match=r"cluster\.pools\.gpu\.min_count: 1 keeps GPU nodes running in dev"):
             construct(settings)
 
+    def test_prod_needs_the_ollama_gate_image_by_digest(self) -> None:
+        doc = settings_dict("prod")
+        del doc["deployments"]["phi4-ollama"]["auth_proxy_image"]  # the default is nginx's tag, not a digest
+        with pytest.raises(ValueError, match=r"deployments\.phi4-ollama\.auth_proxy_image: nginx:1\.28\.0-alpine is "
+                                             r"not pinned by digest"):
+            construct(EnvironmentSettings.model_validate(doc))
+        doc["deployments"]["phi4-ollama"]["auth_proxy_image"] = "nginx:1.28.0-alpine"  # a tag, refused at load
+        with pytest.raises(pydantic.ValidationError, match=r"deployments\.phi4-ollama\.auth_proxy_image: "
+                                                           r"'nginx:1\.28\.0-alpine' is not pinned by digest"):
+            EnvironmentSettings.model_validate(doc)
+
     def test_prod_rejects_a_tag_only_default_image(self) -> None:
         doc = settings_dict("prod")
         del doc["deployments"]["phi4-ollama"]["image"]
