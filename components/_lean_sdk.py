@@ -54,6 +54,8 @@ class ServicePackage(types.ModuleType):
         if not stems:
             stem = module_stem(name)
             owner = name.removesuffix("Args").removesuffix("_output")  # FooArgs, get_foo_output live with Foo
+            if owner.startswith("Get") and owner.endswith("Result"):  # GetFooResult lives with get_foo
+                owner = owner.removesuffix("Result")
             stems = [stem, *([module_stem(owner)] if owner != name else []), *_SHARED]
         for stem in stems:
             if not ((where / f"{stem}.py").is_file() or (where / stem / "__init__.py").is_file()):
