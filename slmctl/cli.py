@@ -76,13 +76,13 @@ def progress(message: str, *, quiet: bool = False, console: Console | None = Non
     return console.status(Text(message), spinner="dots")
 
 
-def _record(loaded: LoadedStack, *, quiet: bool = False) -> Any:
+def _record(loaded: LoadedStack, *, quiet: bool = False, first_preview: bool = False) -> Any:
     """Record the stack; a component that refuses its input is bad input (exit 2), named by file."""
     from slmctl.plan import make_plan
 
     try:
         with progress(f"Planning {loaded.stack} (the program under the Pulumi mock monitor)…", quiet=quiet):
-            return make_plan(loaded)
+            return make_plan(loaded, first_preview=first_preview)
     except Exception as exc:  # the program's own errors surface here, wrapped by the SDK
         code, lines = classify(exc)
         if code != EXIT_USAGE:
@@ -242,12 +242,15 @@ def _run_gate(loaded: LoadedStack, recording: Any, fmt: GateFormat, output: Path
 
 
 @app.command("gate")
-def gate_cmd(
+def gate_cmd(  # noqa: PLR0917 (typer options are keyword parameters to the user)
     stack: StackArg = None,
     stack_file: StackFileOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="text, json, sarif, junit or markdown.")] = "text",
     output: Annotated[Path | None, typer.Option("--output", help="Write the report to FILE.")] = None,
     quiet: QuietOpt = False,
+    first_preview: Annotated[bool, typer.Option(
+        "--first-preview", help="Gate as the stack's first `pulumi preview` (no state yet): every output of a "
+        "resource being created is unknown, as the engine sends it.")] = False,
 ) -> None:
     """Run the CrossGuard pack over the analyzer protocol, as `pulumi preview --policy-pack` would."""
     formats = ("text", "json", "sarif", "junit", "markdown")
@@ -261,9 +264,9 @@ def gate_cmd(
 
     loaded = _load(stack, stack_file)
     out_dir = default_out_dir(loaded.stack, loaded.path)
-    recording = reusable_recording(loaded, out_dir)
+    recording = None if first_preview else reusable_recording(loaded, out_dir)
     if recording is None:
-        recording = _record(loaded, quiet=quiet).recording
+        recording = _record(loaded, quiet=quiet, first_preview=first_preview).recording
     elif not quiet:
         err.print(Text(f"note analyzing the registrations recorded with {_shown(out_dir / 'plan.json')} "
                        "(same stack file, code and SDKs; nothing re-planned)"))

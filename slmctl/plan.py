@@ -23,7 +23,7 @@ from stacks.platform import PlatformSecrets, build
 BUILD_DIR: Final = REPO_ROOT / "build"
 
 
-def record_stack(loaded: LoadedStack, *, type_aliases: bool = False) -> Recording:
+def record_stack(loaded: LoadedStack, *, type_aliases: bool = False, first_preview: bool = False) -> Recording:
     """Run ``stacks.platform.build`` for a loaded stack under the mock monitor (see ``record``)."""
 
     def program() -> None:
@@ -33,7 +33,7 @@ def record_stack(loaded: LoadedStack, *, type_aliases: bool = False) -> Recordin
             pulumi.export(key, value)
 
     return record(program, stack=loaded.stack, config=loaded.config, secret_keys=loaded.secret_keys,
-                  type_aliases=type_aliases)
+                  type_aliases=type_aliases, first_preview=first_preview)
 
 
 @dataclass(frozen=True)
@@ -181,6 +181,6 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def make_plan(loaded: LoadedStack, *, type_aliases: bool = False) -> Plan:
-    """Record a loaded stack and wrap it as a plan."""
-    return Plan(loaded=loaded, recording=record_stack(loaded, type_aliases=type_aliases))
+def make_plan(loaded: LoadedStack, *, type_aliases: bool = False, first_preview: bool = False) -> Plan:
+    """Record a loaded stack and wrap it as a plan (``first_preview``: as a first ``pulumi preview``)."""
+    return Plan(loaded=loaded, recording=record_stack(loaded, type_aliases=type_aliases, first_preview=first_preview))

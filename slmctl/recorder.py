@@ -204,11 +204,47 @@ def random_string(name: str, inputs: Mapping[str, Any]) -> str:
     return "".join(alphabet[b % len(alphabet)] for b in digest[:length])
 
 
+def preview_outputs(inputs: Mapping[str, Any], computed: Mapping[str, Any]) -> dict[str, Any]:
+    """What a create step answers at preview: its inputs, and every computed output unknown.
+
+    This is azure-native's ``PreviewOutputs`` ("maps [the inputs] to the outputs shape, adding unknowns
+    for all properties that are not defined in inputs"), applied to the outputs :func:`computed_outputs`
+    stands in for: a key only the provider fills (``name``, ``principalId``, ``endpoint``, ``result``,
+    ``digest``) is the engine's unknown, at any depth; a key whose output has another shape than its
+    input (``identity.userAssignedIdentities``: a list of ids in, a map id -> computed ids out) is
+    unknown as a whole.
+    """
+    out: dict[str, Any] = dict(inputs)
+    for key, value in computed.items():
+        given = inputs.get(key)
+        if key not in inputs:
+            out[key] = UNKNOWN
+        elif isinstance(value, Mapping) and isinstance(given, Mapping):
+            out[key] = preview_outputs(given, value)
+        elif type(value) is not type(given):
+            out[key] = UNKNOWN
+    return out
+
+
 class PlatformMocks(pulumi.runtime.Mocks):
-    """Answers registrations and invokes with deterministic, realistic stand-ins."""
+    """Answers registrations and invokes with deterministic, realistic stand-ins.
+
+    With ``first_preview`` it answers as the engine does for a resource a first ``pulumi preview``
+    would create: its inputs and nothing else, no id. Every output the provider computes on create
+    (ARM ids, principal ids, FQDNs, login servers, keys, random results, image digests) is then
+    unknown to the program, so whatever is derived from it reaches the next registration as the
+    engine's unknown sentinel. Reads (``Resource.get``, ``StackReference``) exist already and answer
+    in full, as they do in a real preview.
+    """
+
+    def __init__(self, *, first_preview: bool = False) -> None:
+        super().__init__()
+        self.first_preview = first_preview
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         computed = computed_outputs(args.typ, args.name, args.inputs)
+        if self.first_preview and not args.resource_id:
+            return None, preview_outputs(args.inputs, computed)
         resource_id = computed.pop("id", None) or f"{args.name}-id"
         state = {"name": computed.pop("name"), **dict(args.inputs), **computed}
         return resource_id, state
@@ -276,6 +312,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         response = super().ReadResource(request)
+        if not response.id:  # the engine answers a read with the resource's id; the SDK's mock leaves it
+            response.id = request.id  # empty, which a dry run takes for "unknown"
         with self._lock:
             self.registrations.append(Registration(
                 urn=response.urn, type=request.type, name=request.name, custom=True,
@@ -378,8 +416,12 @@ def record(
     config: Mapping[str, str] | None = None,
     secret_keys: list[str] | None = None,
     type_aliases: bool = False,
+    first_preview: bool = False,
 ) -> Recording:
     """Run ``program`` under a fresh mock monitor and return what it registered.
+
+    ``first_preview`` runs it as the first ``pulumi preview`` of a stack with no state: the SDK is in
+    dry-run mode and every resource is a create whose outputs are unknown (:class:`PlatformMocks`).
 
     Each call gets its own event loop and settings (the registry otherwise accumulates across
     runs: PULUMI_FACTS section 1.6), so ``record`` can be called repeatedly in one process.
@@ -390,9 +432,9 @@ def record(
     asyncio.set_event_loop(loop)
     pulumi_settings.reset_options()
     pulumi.runtime.set_all_config(dict(config or {}), secret_keys or [])
-    mocks = PlatformMocks()
+    mocks = PlatformMocks(first_preview=first_preview)
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=first_preview, monitor=monitor)
     outputs: dict[str, Any] = {}
 
     @pulumi.runtime.test
