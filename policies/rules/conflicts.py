@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from policies.rules.plan_graph import deps_of, known, listed
+from policies.rules.plan_graph import UNKNOWN, deps_of, known, listed
 from policies.rules.stack import DIAGNOSTIC_SETTINGS, REQUIRED_LOGS, Finding, StackResource
-from policies.rules.wire import get
+from policies.rules.wire import Unknown, get
 
 ALL_LOGS: Final = "allLogs"
 AUDIT_GROUP: Final = "audit"
@@ -99,9 +99,27 @@ def _scope(r: StackResource, name_key: str) -> tuple[str, ...] | None:
         return (group_kind, str(get(r.props, "metadata.namespace") or ""))
     if not r.type.startswith("azure-native:"):
         return None
-    parents = tuple(f"{k}={v}" for k, v in sorted(r.props.items())
-                    if k != name_key and (k.endswith("Name") or k in {"resourceUri", "scope"}) and known(v))
+    parents = tuple(_parent(r, k, v) for k, v in sorted(r.props.items())
+                    if k != name_key and (k.endswith("Name") or k in {"resourceUri", "scope"})
+                    and (known(v) or _unknown(v)))
     return (r.type, *parents)
+
+
+def _unknown(value: object) -> bool:
+    return isinstance(value, Unknown) or (isinstance(value, str) and UNKNOWN in value)
+
+
+def _parent(r: StackResource, key: str, value: object) -> str:
+    """One parent-name input as a scope part: its value, or (unknown at a first preview, because the parent
+    is created in this stack) the resources it comes from; an unknown from nowhere in the stack is read, so
+    the rule reports it as "cannot verify" rather than calling two unknown parents one scope."""
+    text = known(value)
+    if text:
+        return f"{key}={text}"
+    deps = deps_of(r, key)
+    if deps:
+        return f"{key}=urn:{','.join(sorted(deps))}"
+    return f"{key}={value}#{r.urn}"  # str() of an Unknown records the read
 
 
 def _name(r: StackResource) -> tuple[str, str] | None:

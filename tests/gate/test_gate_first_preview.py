@@ -72,7 +72,7 @@ def test_first_preview_sees_unknowns_the_offline_plan_never_has(shipped: tuple[G
     assert not [v for v in planned.violations if "unknown at preview" in v.detail]
 
 
-@pytest.mark.xfail(strict=True, reason="open: slm-conflict-unique-names compares two unknown scopes as equal; "
+@pytest.mark.xfail(strict=True, reason="open: "
                    "slm-ops-diagnostic-settings, slm-aks-defender, slm-k8s-image-provenance/-digest, "
                    "slm-identity-secrets-reader and slm-reach-deployer read an unknown as unset or ''")
 def test_first_preview_adds_only_cannot_verify_findings(shipped: tuple[GateResult, GateResult]) -> None:

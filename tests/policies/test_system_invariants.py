@@ -112,6 +112,21 @@ def test_names_are_unique_per_scope_and_globally_for_dns_names() -> None:
                                    res(pool, "y", {"agentPoolName": "gpu", "resourceName": "aks2"})], {}) == []
 
 
+
+def test_a_parent_name_unknown_at_preview_is_the_resource_it_comes_from() -> None:
+    """A first preview: each link's zone is created in this stack, so its name is unknown; the links are in
+    different zones (different source resources), not in one scope with an unknown parent."""
+    link = "azure-native:privatedns:VirtualNetworkLink"
+    zone = "azure-native:privatedns:PrivateZone"
+
+    def on(name: str, source: str) -> StackResource:
+        return res(link, name, {"virtualNetworkLinkName": "link-slm", "resourceGroupName": "rg",
+                                "privateZoneName": UNKNOWN}, pdeps={"privateZoneName": [f"{zone}::{source}"]})
+
+    assert conflicts.unique_names([on("blob-link", "blob"), on("vault-link", "vault")], {}) == []
+    assert [f.resource.name for f in conflicts.unique_names([on("a-link", "blob"), on("b-link", "blob")], {})
+            if f.resource] == ["a-link"]
+
 # --------------------------------------------------------------------------- identity
 
 
