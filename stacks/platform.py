@@ -301,7 +301,8 @@ def _foundation_args(settings: EnvironmentSettings, subscription_id: pulumi.Inpu
 def _deploy_runner(settings: EnvironmentSettings, foundation: Foundation,
                    tags: Mapping[str, str]) -> DeployRunner | None:
     """The in-VNet runner ``pulumi up`` runs on when ``deployer.location`` is ``in-vnet-runner``."""
-    runner, label, cidr = settings.deployer.runner, settings.deploy_runner_label, settings.deploy_runner_subnet_cidr()
+    runner, cidr = settings.deployer.runner, settings.deploy_runner_subnet_cidr()
+    label = settings.deploy_runner_label(pulumi.get_stack())  # the workflows' runs-on for this stack
     if settings.deployer.location != "in-vnet-runner" or runner is None or label is None or cidr is None:
         return None  # the settings validation requires deployer.runner with in-vnet-runner
     return DeployRunner("deploy", DeployRunnerArgs(

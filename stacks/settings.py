@@ -144,7 +144,8 @@ class DeployRunnerSettings(_Model):
     github_app_id: int = Field(ge=1)
     github_app_installation_id: int = Field(ge=1)
     label: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{2,62}$")] | None = None
-    """The ``runs-on`` label the workflows use for this stack. Default: ``slm-deploy-<tier>``."""
+    """The ``runs-on`` label the workflows use for this stack. Default: ``slm-deploy-<stack>``, so two stacks on
+    one tier (a ``qa`` stack on the staging tier) never share a runner, its VNet or its identity."""
     subnet_cidr: str | None = None
     """Default: the /27 right after ``network.private_endpoint_subnet_cidr``."""
     vm_size: VmSize = "Standard_D2ds_v5"
@@ -417,13 +418,14 @@ class EnvironmentSettings(_Model):
         """``deployer.principal_type``: the principal type of the deployer's role assignments."""
         return self.deployer.principal_type
 
-    @property
-    def deploy_runner_label(self) -> str | None:
-        """The ``runs-on`` label of this stack's in-VNet runner, or None without one."""
+    def deploy_runner_label(self, stack: str) -> str | None:
+        """The ``runs-on`` label of stack ``stack``'s in-VNet runner (``deployer.runner.label``, else
+        ``slm-deploy-<stack>``), or None without one. Keyed by the stack, not the tier: the settings do not know
+        their stack's name, so the caller passes it."""
         runner = self.deployer.runner
         if runner is None:
             return None
-        return runner.label or f"slm-deploy-{self.tier}"
+        return runner.label or f"slm-deploy-{stack}"
 
     def deploy_runner_subnet_cidr(self) -> str | None:
         """The runner's subnet: ``deployer.runner.subnet_cidr``, else the /27 after the private-endpoint subnet."""

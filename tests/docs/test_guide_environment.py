@@ -47,11 +47,10 @@ def test_adding_an_environment_as_written(tmp_path: Path) -> None:
     # 1. the stack file: a copy of staging with its own name_prefix and tags
     assert "Copy the nearest one (`staging`" in guide
     text = (copy / "stacks" / "Pulumi.staging.yaml").read_text().replace("name_prefix: slmstg", "name_prefix: slmqa")
-    # ... whose in-VNet runner gets its own label (the guide's only YAML snippet)
-    [runner_snippet] = yaml_snippets("adding-an-environment.md")
-    label = runner_snippet["runner"]["label"]
-    assert "\n      runner:\n" in text
-    text = text.replace("\n      runner:\n", f"\n      runner:\n        label: {label}\n", 1)
+    # ... whose in-VNet runner takes its label from the stack name: no label step, no YAML snippet to paste
+    assert "the label `slm-deploy-qa`" in guide
+    assert yaml_snippets("adding-an-environment.md") == []
+    assert "label:" not in text
     (copy / "stacks" / "Pulumi.qa.yaml").write_text(text)
     # 2. its policy levels, and its environment
     shutil.copy(copy / "policies" / "config" / "staging.json", copy / "policies" / "config" / "qa.json")

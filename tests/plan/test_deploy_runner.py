@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -58,6 +59,16 @@ class TestRunnerResources:
         assert subnet["addressPrefix"] == "10.41.17.0/27"
         assert subnet["defaultOutboundAccess"] is False
         assert subnet["natGateway"]["id"].endswith("/ng-slmstg-deploy-runner")
+
+    def test_the_runner_registers_the_label_of_its_stack_not_its_tier(self, staging: Recording,
+                                                                       tmp_path: Path) -> None:
+        # a qa stack on the staging tier: its runner must not answer staging's runs-on label
+        qa_file = tmp_path / "Pulumi.qa.yaml"
+        qa_file.write_text((REPO_ROOT / "stacks" / "Pulumi.staging.yaml").read_text())
+        qa = record_stack(load_stack_file(qa_file))
+        labels = {name: one(rec, "azure-native:compute:VirtualMachineScaleSet", "deploy-vmss")["tags"]["slm.io/runner-label"]
+                  for name, rec in (("staging", staging), ("qa", qa))}
+        assert labels == {"staging": "slm-deploy-staging", "qa": "slm-deploy-qa"}
 
     def test_dev_api_server_admits_the_runners_nat_ip(self) -> None:
         dev = recorded("dev")

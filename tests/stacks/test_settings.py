@@ -185,8 +185,16 @@ class TestDeployer:
         for name in ("dev", "staging", "prod"):
             settings = EnvironmentSettings.model_validate(stack_settings(name))
             assert settings.deployer.location == "in-vnet-runner"
-            assert settings.deploy_runner_label == f"slm-deploy-{name}"
+            assert settings.deploy_runner_label(name) == f"slm-deploy-{name}"
         assert EnvironmentSettings.model_validate(stack_settings("local")).deployer.location == "workstation"
+
+    def test_the_default_runner_label_is_the_stacks_not_the_tiers(self) -> None:
+        # a qa stack on the staging tier must not register (and be picked by) staging's label
+        staging = EnvironmentSettings.model_validate(stack_settings("staging"))
+        assert staging.deploy_runner_label("qa") == "slm-deploy-qa"
+        raw = stack_settings("staging")
+        raw["deployer"]["runner"]["label"] = "slm-deploy-qa-vnet"
+        assert EnvironmentSettings.model_validate(raw).deploy_runner_label("qa") == "slm-deploy-qa-vnet"
 
     def test_the_runner_subnet_defaults_to_the_27_after_the_private_endpoint_subnet(self) -> None:
         staging = EnvironmentSettings.model_validate(stack_settings("staging"))

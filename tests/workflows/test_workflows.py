@@ -564,7 +564,7 @@ class TestWorkflowsAgreeWithTheDeployerSetting:
     @pytest.mark.parametrize("stack", AZURE_STACKS)
     def test_every_pulumi_job_of_the_stack_runs_where_its_deployer_is(self, stack: str) -> None:
         settings = self.settings(stack)
-        label = settings.deploy_runner_label
+        label = settings.deploy_runner_label(stack)
         jobs = self.pulumi_jobs(stack)
         assert {f for f, *_ in jobs} == {"deploy.yml", "pr.yml", "drift.yml"}
         for file, job_id, job, _ in jobs:
@@ -593,10 +593,21 @@ class TestWorkflowsAgreeWithTheDeployerSetting:
         assert boot_id in ancestors(jobs, up_jobs()[stack]), f"up {stack} does not wait for {boot_id}"
         assert jobs[boot_id]["concurrency"]["group"] == jobs[up_jobs()[stack]]["concurrency"]["group"]
 
+    def test_no_two_stacks_share_a_runner_label(self) -> None:
+        # A shared label lets one stack's deploy jobs run on the other's runner: inside the other's VNet, with
+        # the other's identity. The default (slm-deploy-<stack>) cannot collide; an explicit label can.
+        owners: dict[str, list[str]] = {}
+        for stack in STACKS:
+            label = self.settings(stack).deploy_runner_label(stack)
+            if label is not None:
+                owners.setdefault(label, []).append(stack)
+        shared = {label: stacks for label, stacks in owners.items() if len(stacks) > 1}
+        assert not shared, f"stacks share an in-VNet runner label (set deployer.runner.label apart): {shared}"
+
     def test_every_self_hosted_label_is_a_stacks_runner_and_declared_for_actionlint(self) -> None:
         declared = set(yaml.safe_load((REPO_ROOT / ".github" / "actionlint.yaml").read_text())
                        ["self-hosted-runner"]["labels"])
-        runners = {s: self.settings(s).deploy_runner_label for s in AZURE_STACKS}
+        runners = {s: self.settings(s).deploy_runner_label(s) for s in AZURE_STACKS}
         used = {runs_on(job, s) for _, _, job in all_jobs() for s in AZURE_STACKS
                 if "${{" not in runs_on(job, s) and not runs_on(job, s).startswith("ubuntu-")}
         assert used <= {label for label in runners.values() if label}, used
