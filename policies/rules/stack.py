@@ -22,8 +22,10 @@ from policies.rules.tokens import (
     SERVICE,
 )
 from policies.rules.wire import (
+    UNKNOWN_SENTINELS,
     WORKLOAD_TYPES,
     Props,
+    Unknown,
     get,
     is_inference,
     items,
@@ -77,6 +79,28 @@ class Finding:
     resource: StackResource | None = None
 
 
+STACK_REFERENCE: Final = "pulumi:pulumi:StackReference"
+
+
+def _urn_type(urn: str) -> str:
+    """The type token of a URN (the last of its parent type chain)."""
+    return urn.split("::")[2].rsplit("$", 1)[-1] if urn.count("::") >= 3 else ""
+
+
+def created_here(r: StackResource, prop: str, value: object = None) -> bool:
+    """``value`` (default: top-level input ``prop`` of ``r``) is unknown only because it is an output of
+    resources this stack creates (a first preview: new ids, names, principal ids), as its property
+    dependencies on ``prop`` show. Reads nothing, so it never makes a "cannot verify" by itself.
+
+    An unknown with no dependency, or one flowing from a ``StackReference`` (another stack's output,
+    outside what this preview shows), is not: the rule's ordinary read of it still fails closed.
+    """
+    raw = dict.get(r.props, prop) if value is None and isinstance(r.props, dict) else value
+    unknown = isinstance(raw, Unknown) or (isinstance(raw, str) and raw in UNKNOWN_SENTINELS)
+    deps = r.property_dependencies.get(prop, ())
+    return unknown and bool(deps) and all(_urn_type(u) != STACK_REFERENCE for u in deps)
+
+
 def _physical(r: StackResource, key: str) -> str:
     return str(get(r.props, key) or r.name)
 
@@ -85,6 +109,8 @@ def _refers_to(ref: StackResource, prop: str, target: StackResource, id_segment:
     """``ref.prop`` points at ``target``: through its property dependencies, or by its ARM id."""
     if target.urn in ref.property_dependencies.get(prop, ()):
         return True
+    if created_here(ref, prop):  # an id of another resource this stack creates: not target's
+        return False
     return f"/{id_segment}/{_physical(target, id_segment[:-1] + 'Name')}".lower() in str(get(ref.props, prop)).lower()
 
 
@@ -101,7 +127,7 @@ def private_endpoints(resources: Sequence[StackResource], cfg: Mapping[str, Any]
         for pe in pes:
             for conn in items(get(pe.props, "privateLinkServiceConnections")):
                 c = mapping(conn)
-                pe_ref = StackResource(pe.type, pe.name, pe.urn, {"privateLinkServiceId": c.get("privateLinkServiceId")},
+                pe_ref = StackResource(pe.type, pe.name, pe.urn, {"privateLinkServiceId": dict.get(c, "privateLinkServiceId")},
                                        property_dependencies={"privateLinkServiceId":
                                                               pe.property_dependencies.get("privateLinkServiceConnections", ())})
                 if _refers_to(pe_ref, "privateLinkServiceId", t, id_segment) and \
@@ -124,14 +150,15 @@ def diagnostic_settings(resources: Sequence[StackResource], cfg: Mapping[str, An
     out = []
     for t in (r for r in resources if r.type in REQUIRED_LOGS):
         mine = [s for s in settings if t.urn in s.property_dependencies.get("resourceUri", ())
-                or f"/{segments[t.type]}/{_physical(t, names[t.type])}".lower() in str(get(s.props, "resourceUri")).lower()]
+                or (not created_here(s, "resourceUri") and f"/{segments[t.type]}/{_physical(t, names[t.type])}".lower()
+                    in str(get(s.props, "resourceUri")).lower())]
         if not mine:
             out.append(Finding(f"diagnosticSettings: found none for {t.name!r}; add a DiagnosticSetting with "
                                "resourceUri set to its id and a workspaceId.", t))
             continue
         enabled: set[str] = set()
         for s in mine:
-            if not get(s.props, "workspaceId"):
+            if not created_here(s, "workspaceId") and not get(s.props, "workspaceId"):
                 out.append(Finding(f"workspaceId: found unset on {s.name!r}; send the logs to Log Analytics.", s))
             for log in items(get(s.props, "logs")):
                 lg = mapping(log)
