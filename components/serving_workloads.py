@@ -112,8 +112,6 @@ class ServingWorkloadsArgs:
     digest_pinning_required: bool = False
     """Default: tag-pinned images are allowed (and carry a Checkov skip saying why). ``True``: every image
     must be pinned by digest, else an error names the deployment."""
-    unpinned_image_note: str = "tag-pinned image where digests are not required"
-    """Default: the reason the Checkov skip ``CKV_K8S_43`` gives on a tag-pinned image."""
     registry_fills: Mapping[str, RegistryFill] = field(default_factory=dict[str, RegistryFill])
     """Default: none; each engine downloads its pinned weights itself. Given (by deployment name): the pod's
     ``fill-model`` init step copies them from the weights storage instead, and needs ``model_fill_image``."""
@@ -228,7 +226,7 @@ def workload_plan(args: ServingWorkloadsArgs, name: str, dep: AksDeployment, *,
     replicas = dep.replicas or args.default_replicas
     skips: list[str] = []
     if unpinned:
-        skips.append(f"CKV_K8S_43={args.unpinned_image_note} (component check and policy K8S-08)")
+        skips.append("CKV_K8S_43=tag-pinned image where digests are not required (component check and policy K8S-08)")
     if spec.secret_env or spec.auth_proxy is not None:
         skips.append("CKV_K8S_35=the engine reads its API key only from an environment variable; it comes "
                      "from a Secret synced by the Key Vault CSI driver (secretKeyRef, never a literal)")

@@ -99,7 +99,6 @@ def workloads_args(settings: EnvironmentSettings, **wiring: Any) -> ServingWorkl
         "pools": dict(c.pools) if settings.uses_azure else {},
         "default_replicas": settings.replicas,
         "digest_pinning_required": settings.tier == "prod",
-        "unpinned_image_note": f"tag-pinned image on the {settings.tier} tier; prod requires digests",
         "registry_fills": fills,
         # Staging and prod reach the weights storage only through its private endpoint.
         "private_endpoint_cidr": settings.network.private_endpoint_subnet_cidr
