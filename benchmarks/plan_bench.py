@@ -1,15 +1,21 @@
-"""Plan and gate against a fair floor, whole process, per shipped stack.
+"""Plan and gate against a fair floor, whole process, for the shipped stacks and generated ones.
 
-Run: ``PYTHONPATH=. .venv/bin/python benchmarks/plan_bench.py [REPEATS]``. For each stack it first
-dumps the plan's exact tree (``--dump``, in a child process), then runs, interleaved, REPEATS rounds of
-five whole processes: ``slmctl plan <stack> --no-gate --quiet``, ``slmctl gate`` on a copy of the stack
-file never planned (so it plans), ``slmctl gate`` on a copy planned just before (so it analyzes the
-recording ``plan`` left, ``slmctl/plan_reuse.py``), the fair floor (``fair_floor.py``: the same tree,
-with the type aliases a real deploy sends, same mocks, nothing else) and the floor that also imports
-the provider SDK modules the plan loaded. It prints medians of wall and CPU seconds (user + system of
-the process and its children: the gate's pack included) and the peak RSS, the ratios, and the fitted
-growth (least squares, seconds per resource across the stacks). Absolute times on a shared machine are
-noisy; the ratios, measured in one interleaved run, are the claim. It prints; it never asserts time.
+Run: ``PYTHONPATH=. .venv/bin/python -m benchmarks.plan_bench [--rounds N] [--quick] [--scale]``.
+
+For each stack file it first dumps the plan's exact tree (``--dump``, in a child process), then runs,
+interleaved, N rounds (default 1) of five whole processes on copies of the stack file in a temp dir:
+``slmctl plan --no-gate --quiet`` (which also writes the recording ``gate`` may reuse), ``slmctl gate``
+on that planned copy (it analyzes plan's recording: *gate after plan*), ``slmctl gate`` on a copy never
+planned (*gate cold*: it plans again, as CI's first step does), the fair floor (``fair_floor.py``: the
+same tree, same mocks, nothing else) and the floor that also imports the provider SDK modules the plan
+loaded. The stacks are the four shipped ones, prod with 1, 10, 30, 60 and 120 vLLM deployments, and prod
+with 1, 30, 100 and 300 IoT Edge fleets (``benchmarks/generated_stacks.py``); ``--quick`` keeps the
+shipped ones. It prints medians of wall and CPU seconds (user + system of the process and its children:
+the gate's pack included) and peak RSS, the ratios, the fitted growth (least squares per resource, per
+deployment and per fleet, with R² and the slope of the upper half against the lower half: 1.0 is
+linear), and ``--scale`` adds the ~2,400- and ~6,100-resource runs (plan, gate cold, the AnalyzeStack
+message size). Absolute times on a shared machine are noisy; the ratios, measured in one interleaved run,
+are the claim. It prints; it never asserts time.
 """
 
 from __future__ import annotations
@@ -25,16 +31,25 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import generated_stacks
+
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ("local", "dev", "staging", "prod")
+VLLM = (1, 10, 30, 60, 120)
+FLEETS = (1, 30, 100, 300)
+SCALE_DEPLOYMENTS = (120, 300)
+"""About 2,400 and 6,100 resources (~20 per deployment). 490 deployments would be 10,000, but their stack
+config (156 KB) exceeds the 128 KiB Linux passes in one environment variable: the gate refuses it
+(``slmctl.gate.ENV_STRING_MAX``); ``gate_scale_bench.py`` gates 10,000 resources with a small config."""
 PROVIDER_PREFIXES = ("pulumi_azure_native", "pulumi_kubernetes", "pulumi_docker", "pulumi_random", "pulumi_tls")
-REDUCED = ("generated stacks (1-120 vLLM deployments, 1-300 edge fleets) are not in this script yet; "
-           "fleet_bench.py covers fleet growth in-process")
+KINDS = ("plan", "gate after plan", "gate cold", "floor", "floor+imports")
+Sample = tuple[float, float, float]
 
 
-def dump(stack: str, out: Path) -> None:
-    """Write the tree of ``stack``'s plan (with the alias specs the SDK sent) and the provider modules loaded."""
-    from slmctl import recorder
+def dump(stack_file: Path, out: Path) -> None:
+    """Write the tree of the plan of ``stack_file`` (with the alias specs the SDK sent), the provider modules
+    loaded and the size of the AnalyzeStack message the gate would send."""
+    from slmctl import gate, recorder
     from slmctl.loader import load_stack_file
     from slmctl.plan import make_plan
 
@@ -48,21 +63,24 @@ def dump(stack: str, out: Path) -> None:
 
     recorder.RecordingMonitor.RegisterResource = capture  # type: ignore[method-assign]
     try:
-        # With the aliases a real deploy sends: the floor replays what the SDK costs, not what plan skips.
-        plan = make_plan(load_stack_file(ROOT / "stacks" / f"Pulumi.{stack}.yaml"), type_aliases=True)
+        plan = make_plan(load_stack_file(stack_file))
     finally:
         recorder.RecordingMonitor.RegisterResource = original  # type: ignore[method-assign]
-    stack_urns = {r.urn for r in plan.recording.registrations if r.type == "pulumi:pulumi:Stack"}
-    tree = {"stack": stack,
+    regs = plan.recording.registrations
+    by_urn = {r.urn: r for r in regs}
+    stack_urns = {r.urn for r in regs if r.type == "pulumi:pulumi:Stack"}
+    tree = {"stack": plan.loaded.stack,
             "modules": sorted(m for m in sys.modules if m.startswith(PROVIDER_PREFIXES)),
+            "analyzed": sum(1 for r in regs if r.custom and not r.read and not r.type.startswith("pulumi:providers:")),
+            "stack_message_bytes": sum(gate._stack_resource(r, by_urn).ByteSize() for r in regs),  # pyright: ignore[reportPrivateUsage]
             "resources": [{"urn": r.urn, "type": r.type, "name": r.name, "custom": r.custom,
                            "parent": None if r.parent in stack_urns or not r.parent or "pulumi:pulumi:Stack" in r.parent
                            else r.parent, "inputs": r.inputs, "protect": r.protect, "aliases": aliases.get(r.urn, [])}
-                          for r in plan.recording.registrations if not r.read]}
+                          for r in regs if not r.read]}
     out.write_text(json.dumps(tree), encoding="utf-8")
 
 
-def run(argv: list[str]) -> tuple[float, float, float]:
+def run(argv: list[str]) -> Sample:
     """Wall s, CPU s (process + children) and peak RSS MiB of one whole process."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -76,76 +94,155 @@ def run(argv: list[str]) -> tuple[float, float, float]:
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
-def _fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
-    slope, intercept = statistics.linear_regression(xs, ys)
-    return slope, intercept
+def _copies(label: str, source: Path, tmp: Path) -> tuple[Path, Path]:
+    """Two copies of ``source`` (same name, two folders): one to plan then gate, one to gate cold."""
+    paths = []
+    for kind in ("planned", "cold"):
+        folder = tmp / label / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        paths.append(Path(shutil.copy(source, folder / source.name)))
+    return paths[0], paths[1]
 
 
-def main() -> None:
-    """Print the markdown table the README quotes."""
-    repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    py = sys.executable
-    print(f"load average at start: {os.getloadavg()[0]:.2f} (1 min); {repeats} interleaved rounds; medians")
-    print(f"reduced: {REDUCED}")
+def _build_dirs(*stack_files: Path) -> list[Path]:
+    from slmctl.loader import stack_name_of
     from slmctl.plan import default_out_dir
+
+    return [default_out_dir(stack_name_of(p), p) for p in stack_files]
+
+
+def measure(cases: list[tuple[str, str, int, Path]], rounds: int, tmp: Path) -> list[dict[str, Any]]:
+    """``(label, dimension, n, stack file)`` cases, each dumped, then every case's processes once per round."""
     from slmctl.plan_reuse import RECORDING_NAME
 
-    rows: list[dict[str, Any]] = []
-    out_dirs: list[Path] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for stack in STACKS:
-            tree = Path(tmp) / f"{stack}.json"
-            subprocess.run([py, __file__, "--dump", stack, str(tree)], cwd=ROOT, check=True,
-                           env={**os.environ, "PYTHONPATH": str(ROOT)})
-            count = len(json.loads(tree.read_text(encoding="utf-8"))["resources"])
-            # gate on a copy of the stack file that was never planned (it plans, as on a fresh checkout), and
-            # gate on another copy right after its plan (it reuses the recording: slmctl/plan_reuse.py).
-            fresh, planned = (Path(tmp) / kind / f"Pulumi.{stack}.yaml" for kind in ("fresh", "planned"))
-            for copy in (fresh, planned):
-                copy.parent.mkdir(exist_ok=True)
-                copy.write_bytes((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_bytes())
-            subprocess.run([py, "-m", "slmctl", "plan", "--stack-file", str(planned), "--no-gate", "--quiet"],
-                           cwd=ROOT, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
-            stale = default_out_dir(stack, fresh) / RECORDING_NAME
-            out_dirs.extend(default_out_dir(stack, copy) for copy in (fresh, planned))
-            commands = {
-                "plan": [py, "-m", "slmctl", "plan", stack, "--no-gate", "--quiet", "--out", f"{tmp}/{stack}"],
-                "gate": [py, "-m", "slmctl", "gate", "--stack-file", str(fresh), "--quiet", "--format", "json",
-                         "--output", f"{tmp}/{stack}-gate.json"],
-                "gate after plan": [py, "-m", "slmctl", "gate", "--stack-file", str(planned), "--quiet", "--format",
-                                    "json", "--output", f"{tmp}/{stack}-gate-reused.json"],
-                "floor": [py, str(ROOT / "benchmarks" / "fair_floor.py"), str(tree)],
-                "floor+imports": [py, str(ROOT / "benchmarks" / "fair_floor.py"), str(tree), "--imports"],
-            }
-            samples: dict[str, list[tuple[float, float, float]]] = {k: [] for k in commands}
-            for _ in range(repeats):
-                for key, argv in commands.items():
-                    stale.unlink(missing_ok=True)  # never a recording for the fresh copy's gate to reuse
-                    samples[key].append(run(argv))
-            med = {k: tuple(statistics.median(s[i] for s in v) for i in range(3)) for k, v in samples.items()}
-            rows.append({"stack": stack, "resources": count, **med})
-    for out_dir in out_dirs:  # build/<stack>-<hash>/ of the temporary copies
-        shutil.rmtree(out_dir, ignore_errors=True)
-    print()
-    print("| stack | resources | plan wall / CPU s | gate wall / CPU s | floor wall / CPU s | floor+imports wall / CPU s "
-          "| plan / floor (CPU) | plan / floor+imports (CPU) | gate − plan (CPU s) | gate after plan wall / CPU s "
-          "| peak MiB plan / gate / floor |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    py = sys.executable
+    prepared: list[dict[str, Any]] = []
+    for label, dim, n, source in cases:
+        tree = tmp / f"{label}.json"
+        subprocess.run([py, "-m", "benchmarks.plan_bench", "--dump", str(source), str(tree)], cwd=ROOT, check=True,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+        doc = json.loads(tree.read_text(encoding="utf-8"))
+        planned, cold = _copies(label, source, tmp)
+        commands = {
+            "plan": [py, "-m", "slmctl", "plan", "--stack-file", str(planned), "--no-gate", "--quiet"],
+            "gate after plan": [py, "-m", "slmctl", "gate", "--stack-file", str(planned), "--quiet", "--format",
+                                "json", "--output", str(tmp / f"{label}-gate.json")],
+            "gate cold": [py, "-m", "slmctl", "gate", "--stack-file", str(cold), "--quiet", "--format", "json",
+                          "--output", str(tmp / f"{label}-gate-cold.json")],
+            "floor": [py, str(ROOT / "benchmarks" / "fair_floor.py"), str(tree)],
+            "floor+imports": [py, str(ROOT / "benchmarks" / "fair_floor.py"), str(tree), "--imports"],
+        }
+        prepared.append({"label": label, "dim": dim, "n": n, "resources": len(doc["resources"]),
+                         "analyzed": doc["analyzed"], "bytes": doc["stack_message_bytes"], "commands": commands,
+                         "samples": {k: [] for k in commands}, "build": _build_dirs(planned, cold)})
+    try:
+        for _ in range(rounds):
+            for case in prepared:
+                for key, argv in case["commands"].items():
+                    if key == "gate cold":  # never a recording for the cold copy's gate to reuse
+                        (case["build"][1] / RECORDING_NAME).unlink(missing_ok=True)
+                    case["samples"][key].append(run(argv))
+    finally:
+        for case in prepared:
+            for folder in case["build"]:
+                shutil.rmtree(folder, ignore_errors=True)
+    for case in prepared:
+        case.update({k: tuple(statistics.median(s[i] for s in v) for i in range(3)) for k, v in case["samples"].items()})
+    return prepared
+
+
+def _fit(xs: list[float], ys: list[float]) -> str:
+    """``a s + b ms per x (R² r, upper/lower half slope q)``."""
+    slope, intercept = statistics.linear_regression(xs, ys)
+    r2 = statistics.correlation(xs, ys) ** 2 if len(set(xs)) > 1 else 1.0
+    half = len(xs) // 2
+    low = statistics.linear_regression(xs[:half + 1], ys[:half + 1])[0] if half >= 1 else slope
+    high = statistics.linear_regression(xs[half:], ys[half:])[0] if len(xs) - half >= 2 else slope
+    ratio = f"{high / low:.2f}" if low > 0 else "n/a"
+    return f"{intercept:.2f} s + {slope * 1000:.1f} ms (R² {r2:.3f}, upper/lower-half slope {ratio})"
+
+
+def table(rows: list[dict[str, Any]]) -> None:
+    """The markdown table the README quotes."""
+    print("| stack | resources | plan wall / CPU s | gate after plan wall / CPU s | gate cold wall / CPU s "
+          "| floor wall / CPU s | floor+imports wall / CPU s | plan / floor (CPU) | plan / floor+imports (CPU) "
+          "| gate cold − plan (CPU s) | (gate cold − plan) / analyzed, ms | peak MiB plan / gate cold / floor |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        p, g, f, fi, ga = r["plan"], r["gate"], r["floor"], r["floor+imports"], r["gate after plan"]
-        print(f"| {r['stack']} | {r['resources']} | {p[0]:.2f} / {p[1]:.2f} | {g[0]:.2f} / {g[1]:.2f} "
-              f"| {f[0]:.2f} / {f[1]:.2f} | {fi[0]:.2f} / {fi[1]:.2f} | {p[1] / f[1]:.2f} | {p[1] / fi[1]:.2f} "
-              f"| {g[1] - p[1]:.2f} | {ga[0]:.2f} / {ga[1]:.2f} | {p[2]:.0f} / {g[2]:.0f} / {f[2]:.0f} |")
+        p, ga, g, f, fi = (r[k] for k in KINDS)
+        per = (g[1] - p[1]) / r["analyzed"] * 1000 if r["analyzed"] else 0.0
+        print(f"| {r['label']} | {r['resources']} | {p[0]:.2f} / {p[1]:.2f} | {ga[0]:.2f} / {ga[1]:.2f} "
+              f"| {g[0]:.2f} / {g[1]:.2f} | {f[0]:.2f} / {f[1]:.2f} | {fi[0]:.2f} / {fi[1]:.2f} "
+              f"| {p[1] / f[1]:.2f} | {p[1] / fi[1]:.2f} | {g[1] - p[1]:.2f} | {per:.2f} "
+              f"| {p[2]:.0f} / {g[2]:.0f} / {f[2]:.0f} |")
+
+
+def growth(rows: list[dict[str, Any]]) -> None:
+    """Fitted CPU growth per resource (all rows), per vLLM deployment and per edge fleet; the gate's cost per
+    analyzed resource (the slope of gate cold − plan: both processes, pack start and AnalyzeStack included)."""
+    slope, intercept = statistics.linear_regression([float(r["analyzed"]) for r in rows],
+                                                    [r["gate cold"][1] - r["plan"][1] for r in rows])
+    print(f"gate cold − plan CPU per analyzed resource: {intercept:.2f} s + {slope * 1000:.2f} ms")
+    for dim, unit in (("all", "resource"), ("vllm", "deployment"), ("fleets", "fleet")):
+        sub = rows if dim == "all" else [r for r in rows if r["dim"] == dim]
+        if len(sub) < 2:
+            continue
+        xs = [float(r["resources"] if dim == "all" else r["n"]) for r in sub]
+        if dim != "all":
+            slope, _ = statistics.linear_regression(xs, [float(r["resources"]) for r in sub])
+            print(f"resources per {unit}: {slope:.1f}")
+        for key in (*KINDS, "memory"):
+            ys = [r["gate cold"][2] / 1000 if key == "memory" else r[key][1] for r in sub]
+            fitted = _fit(xs, ys)
+            if key == "memory":  # MiB, printed in the same shape
+                fitted = fitted.replace(" s + ", " GiB + ").replace(" ms ", " MiB ")
+            print(f"fitted {'peak RSS of gate cold' if key == 'memory' else key + ' CPU'} per {unit}: {fitted}")
+
+
+def scale(tmp: Path) -> None:
+    """Plan and gate cold at ~2,400 and ~10,000 resources, with the AnalyzeStack message size."""
+    cases = [(f"vllm-{n}", "vllm", n, generated_stacks.write(generated_stacks.vllm_settings(n), tmp / f"src-{n}"))
+             for n in SCALE_DEPLOYMENTS]
+    rows = measure(cases, 1, tmp)
+    print("| stack | resources | analyzed | AnalyzeStack MiB | plan wall / CPU s | gate cold wall / CPU s "
+          "| gate after plan wall / CPU s | peak MiB gate cold |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        p, g, ga = r["plan"], r["gate cold"], r["gate after plan"]
+        print(f"| {r['label']} | {r['resources']} | {r['analyzed']} | {r['bytes'] / 2**20:.1f} | {p[0]:.1f} / {p[1]:.1f} "
+              f"| {g[0]:.1f} / {g[1]:.1f} | {ga[0]:.1f} / {ga[1]:.1f} | {g[2]:.0f} |")
     xs = [float(r["resources"]) for r in rows]
-    print()
-    for key in ("plan", "gate", "gate after plan", "floor", "floor+imports"):
-        slope, intercept = _fit(xs, [r[key][1] for r in rows])
-        print(f"fitted CPU growth, {key}: {intercept:.2f} s + {slope * 1000:.2f} ms per resource")
+    for key in ("plan", "gate cold", "gate after plan"):
+        slope, intercept = statistics.linear_regression(xs, [r[key][1] for r in rows])
+        print(f"{key} CPU between them: {intercept:.1f} s + {slope * 1000:.2f} ms per resource")
+
+
+def main(argv: list[str]) -> None:
+    """Print the table, the fitted growth and, with ``--scale``, the large runs."""
+    rounds = int(argv[argv.index("--rounds") + 1]) if "--rounds" in argv else 1
+    print(f"load average at start: {os.getloadavg()[0]:.2f} (1 min); {rounds} interleaved round(s); medians")
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        cases: list[tuple[str, str, int, Path]] = [(s, "shipped", 0, ROOT / "stacks" / f"Pulumi.{s}.yaml")
+                                                   for s in STACKS]
+        if "--quick" not in argv:
+            cases += [(f"vllm-{n}", "vllm", n, generated_stacks.write(generated_stacks.vllm_settings(n), tmp / f"v{n}"))
+                      for n in VLLM]
+            cases += [(f"fleets-{n}", "fleets", n,
+                       generated_stacks.write(generated_stacks.fleet_settings(n), tmp / f"f{n}")) for n in FLEETS]
+        rows = measure(cases, rounds, tmp)
+        print()
+        table(rows)
+        print()
+        growth(rows)
+        if "--scale" in argv:
+            print()
+            scale(tmp)
     print(f"load average at end: {os.getloadavg()[0]:.2f} (1 min)")
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--dump":
-        dump(sys.argv[2], Path(sys.argv[3]))
+        dump(Path(sys.argv[2]), Path(sys.argv[3]))
     else:
-        main()
+        main(sys.argv[1:])

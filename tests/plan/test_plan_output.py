@@ -271,7 +271,7 @@ def test_repeated_recordings_leave_no_event_loop_to_die_noisily() -> None:
         "from slmctl.recorder import record\n"
         "loaded = load_stack_file(pathlib.Path('stacks/Pulumi.local.yaml'))\n"
         "tree_file = pathlib.Path(tempfile.mkdtemp()) / 'local.json'\n"
-        "dump('local', tree_file)\n"
+        "dump(pathlib.Path('stacks/Pulumi.local.yaml'), tree_file)\n"
         "tree = json.loads(tree_file.read_text())\n"
         "for _ in range(3):\n"
         "    make_plan(loaded)\n"
