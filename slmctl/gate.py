@@ -287,6 +287,27 @@ def config_integrity(info: analyzer_pb2.AnalyzerInfo, resolved: Mapping[str, tup
 # --------------------------------------------------------------------------- the pack process
 
 
+ENV_STRING_MAX: Final = 131_072
+"""Linux's MAX_ARG_STRLEN: the most bytes one ``NAME=value`` environment string may hold at exec."""
+
+
+def _check_environment_size(env: Mapping[str, str]) -> None:
+    """Refuse, as input, a stack config the pack cannot be started with (exec fails with E2BIG).
+
+    The engine hands a policy pack the stack's config the same way (``PULUMI_CONFIG``), so a stack whose
+    settings exceed it cannot be gated by ``pulumi preview --policy-pack`` on Linux either.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    for name in ("PULUMI_CONFIG",):
+        size = len(f"{name}={env[name]}".encode()) + 1
+        if size > ENV_STRING_MAX:
+            msg = (f"the stack config is {size:,} bytes as {name}, above the {ENV_STRING_MAX:,} bytes Linux "
+                   "passes in one environment variable (the Pulumi engine passes it the same way); split the "
+                   "stack, or shorten its settings")
+            raise GateInputError(msg)
+
+
 class PackProcess:
     """The policy pack running as the engine runs it; one process and one channel per gate run."""
 
@@ -294,6 +315,7 @@ class PackProcess:
         env = {**os.environ, "PULUMI_PROJECT": project, "PULUMI_STACK": stack, "PULUMI_DRY_RUN": "true",
                "PULUMI_CONFIG": json.dumps(dict(config)), "PYTHONDONTWRITEBYTECODE": "1"}
         env.pop("PULUMI_ORGANIZATION", None)
+        _check_environment_size(env)
         self.policy_dir = policy_dir or POLICY_DIR
         self.proc = subprocess.Popen(  # the engine's exact argv (PULUMI_FACTS 2.1)
             [sys.executable, "-u", "-m", "pulumi.policy", ENGINE_ADDRESS, "."], cwd=self.policy_dir, env=env,

@@ -55,3 +55,21 @@ def test_a_stack_above_the_limit_is_input_refused_before_the_pack_starts(monkeyp
     assert len(lines) == 1
     assert f"the stack's {BIG} resources make a " in lines[0]
     assert "above the pack's limit of 1,000 bytes" in lines[0]
+
+
+def test_a_stack_config_the_pack_cannot_be_started_with_is_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Linux refuses exec with one environment string above 128 KiB; the engine passes PULUMI_CONFIG alike."""
+    from slmctl.cli import _run_gate
+    from slmctl.errors import UsageError, classify
+
+    started: list[object] = []
+    monkeypatch.setattr(gate_mod.subprocess, "Popen", lambda *a, **k: started.append(a))  # pyright: ignore[reportUnknownLambdaType]
+    monkeypatch.setattr(gate_mod, "_stack_config", lambda *_: {"slm-platform:settings": "x" * 140_000})
+    monkeypatch.setattr(gate_mod.sys, "platform", "linux")
+    loaded = load_stack_file(REPO_ROOT / "stacks" / "Pulumi.dev.yaml")
+    with pytest.raises(UsageError) as err:
+        _run_gate(loaded, record(_big, stack="dev"), "text", None)
+    code, lines = classify(err.value)
+    assert (code, len(lines)) == (2, 1)
+    assert "above the 131,072 bytes Linux passes in one environment variable" in lines[0]
+    assert not started
