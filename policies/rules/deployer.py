@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from policies.rules.stack import Finding, StackResource
+from policies.rules.stack import Finding, StackResource, created_here
 from policies.rules.tokens import (
     CLUSTER,
     DNS_ZONE_LINK,
@@ -79,6 +79,15 @@ def _by_urn(resources: Sequence[StackResource]) -> dict[str, StackResource]:
 
 def _deps(r: StackResource) -> set[str]:
     return set(r.dependencies) | {u for us in r.property_dependencies.values() for u in us}
+
+
+def _zone_of(link: StackResource, index: Mapping[str, StackResource]) -> str:
+    """The private DNS zone a VirtualNetworkLink is in: its ``privateZoneName``, or (unknown at a first
+    preview, because the zone is created in this stack) the name the zone is created under."""
+    if created_here(link, "privateZoneName"):
+        zones = [index[u] for u in link.property_dependencies["privateZoneName"] if u in index]
+        return str(get(zones[0].props, "privateZoneName") or "") if len(zones) == 1 else ""
+    return str(get(link.props, "privateZoneName"))
 
 
 def _vnet_of_subnet(subnet: StackResource) -> str:
@@ -167,7 +176,7 @@ def _private_path(target: StackResource, resources: Sequence[StackResource], vne
         and any(_vnet_of_subnet(s) in vnets for s in _subnets_of(pe, index))
         for pe in resources if pe.type == PRIVATE_ENDPOINT)
     vnet_urns = {r.urn for r in resources if r.type == VNET and str(get(r.props, "virtualNetworkName")) in vnets}
-    linked = any(str(get(link.props, "privateZoneName")) == zone and _deps(link) & vnet_urns
+    linked = any(_zone_of(link, index) == zone and _deps(link) & vnet_urns
                  for link in resources if link.type == DNS_ZONE_LINK)
     return endpoint and linked
 

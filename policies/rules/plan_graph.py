@@ -35,9 +35,17 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from policies.rules.catalog import VM_SKUS, VmSku
-from policies.rules.stack import StackResource
-from policies.rules.tokens import AGENT_POOL, CLUSTER, HPA, IDENTITY, ROLE_ASSIGNMENT, SCALED_OBJECT
-from policies.rules.wire import GPU_RESOURCE, get, items, mapping, number, pod_spec
+from policies.rules.stack import StackResource, created_here, urn_type
+from policies.rules.tokens import (
+    AGENT_POOL,
+    CLUSTER,
+    HPA,
+    IDENTITY,
+    RESOURCE_GROUP,
+    ROLE_ASSIGNMENT,
+    SCALED_OBJECT,
+)
+from policies.rules.wire import GPU_RESOURCE, Unknown, get, items, mapping, number, pod_spec
 
 SPOT_TAINT_KEY: Final = "kubernetes.azure.com/scalesetpriority"
 SPOT_TAINT: Final = f"{SPOT_TAINT_KEY}=spot:NoSchedule"
@@ -145,6 +153,11 @@ def refers_to(ref: StackResource, prop: str, target: StackResource, value: objec
     """``ref.prop`` (or ``value`` taken from it) points at ``target``: a property dependency or its ARM id."""
     if target.urn in deps_of(ref, prop):
         return True
+    raw = value if value is not None else (dict.get(ref.props, prop) if isinstance(ref.props, dict) else None)
+    if created_here(ref, prop, raw):  # an id of another resource this stack creates (a first preview)
+        return False
+    if isinstance(raw, Unknown):  # an unknown from outside the stack: read, so it cannot be verified
+        raw.touch()
     text = known(value if value is not None else get(ref.props, prop))
     return bool(text) and text.rstrip("/").lower().endswith("/" + physical_name(target).lower())  # type: ignore[union-attr]
 
@@ -169,6 +182,9 @@ def scope_covers(ra: StackResource, target: StackResource) -> bool:
     """``ra.scope`` is ``target``, or its resource group, or its subscription."""
     if refers_to(ra, "scope", target):
         return True
+    if created_here(ra, "scope"):  # the id of a resource group this stack creates, holding target, covers it
+        groups = {u for u in deps_of(ra, "scope") if urn_type(u) == RESOURCE_GROUP}
+        return bool(groups & set(deps_of(target, "resourceGroupName")))
     scope = known(get(ra.props, "scope"))
     if scope is None:
         return False

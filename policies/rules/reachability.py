@@ -36,7 +36,7 @@ from policies.rules.plan_graph import (
     role_assignments,
     scope_covers,
 )
-from policies.rules.stack import Finding, StackResource
+from policies.rules.stack import Finding, StackResource, created_here
 from policies.rules.tokens import (
     CLUSTER,
     DNS_ZONE_GROUP,
@@ -117,7 +117,7 @@ def _endpoints(target: StackResource, spec: Private, resources: Sequence[StackRe
     out = []
     for pe in _of(resources, PRIVATE_ENDPOINT):
         for conn in listed(get(pe.props, "privateLinkServiceConnections")):
-            points = refers_to(pe, "privateLinkServiceConnections", target, conn.get("privateLinkServiceId"))
+            points = refers_to(pe, "privateLinkServiceConnections", target, dict.get(conn, "privateLinkServiceId"))
             if points and spec.group in [str(g) for g in items(conn.get("groupIds"))]:
                 out.append(pe)
     return out
@@ -131,7 +131,8 @@ def _dns_gap(pe: StackResource, spec: Private, vnet: StackResource | None, resou
     names = {str(get(z.props, "privateZoneName") or physical_name(z)) for z in zones}
     for g in groups:
         names |= {str(c.get("privateDnsZoneId") or "").rsplit("/", 1)[-1] for c in listed(
-            get(g.props, "privateDnsZoneConfigs"))}
+            get(g.props, "privateDnsZoneConfigs"))  # a zone this stack creates counts by its input name (above)
+            if not created_here(g, "privateDnsZoneConfigs", dict.get(c, "privateDnsZoneId"))}
     missing = [z for z in spec.zones if z not in names]
     if missing:
         return (f"no PrivateDnsZoneGroup on {pe.name!r} registers it in {', '.join(missing)}; add one whose "
@@ -139,7 +140,7 @@ def _dns_gap(pe: StackResource, spec: Private, vnet: StackResource | None, resou
     for zone in spec.zones:
         zone_res = [z for z in zones if str(get(z.props, "privateZoneName")) == zone]
         links = [ln for ln in _of(resources, DNS_ZONE_LINK) if any(z.urn in deps_of(ln, "privateZoneName") for z in zone_res)
-                 or get(ln.props, "privateZoneName") == zone]
+                 or (not created_here(ln, "privateZoneName") and get(ln.props, "privateZoneName") == zone)]
         if not any(vnet is None or vnet.urn in deps_of(ln, "virtualNetwork") or refers_to(
                 ln, "virtualNetwork", vnet, get(ln.props, "virtualNetwork.id")) for ln in links):
             where = f"VNet {vnet.name!r}" if vnet is not None else "a VNet"

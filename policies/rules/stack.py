@@ -20,6 +20,7 @@ from policies.rules.tokens import (
     PRIVATE_ENDPOINT,
     SCALED_OBJECT,
     SERVICE,
+    STACK_REFERENCE,
 )
 from policies.rules.wire import (
     UNKNOWN_SENTINELS,
@@ -79,10 +80,7 @@ class Finding:
     resource: StackResource | None = None
 
 
-STACK_REFERENCE: Final = "pulumi:pulumi:StackReference"
-
-
-def _urn_type(urn: str) -> str:
+def urn_type(urn: str) -> str:
     """The type token of a URN (the last of its parent type chain)."""
     return urn.split("::")[2].rsplit("$", 1)[-1] if urn.count("::") >= 3 else ""
 
@@ -98,7 +96,7 @@ def created_here(r: StackResource, prop: str, value: object = None) -> bool:
     raw = dict.get(r.props, prop) if value is None and isinstance(r.props, dict) else value
     unknown = isinstance(raw, Unknown) or (isinstance(raw, str) and raw in UNKNOWN_SENTINELS)
     deps = r.property_dependencies.get(prop, ())
-    return unknown and bool(deps) and all(_urn_type(u) != STACK_REFERENCE for u in deps)
+    return unknown and bool(deps) and all(urn_type(u) != STACK_REFERENCE for u in deps)
 
 
 def _physical(r: StackResource, key: str) -> str:

@@ -82,3 +82,5 @@ def normalize_type(type_: str) -> str:
     """
     m = _VERSIONED_TOKEN_RE.match(type_)
     return m.group(1) + m.group(2) if m else type_
+RESOURCE_GROUP: Final = "azure-native:resources:ResourceGroup"
+STACK_REFERENCE: Final = "pulumi:pulumi:StackReference"

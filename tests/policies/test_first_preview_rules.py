@@ -80,3 +80,31 @@ def test_private_endpoints_of_new_vaults_pass_and_a_missing_one_is_still_found()
     found = messages("slm-keyvault-private-endpoint", stack[:3])
     assert [m for m in found if m.startswith("privateEndpoint: found none for 'kv-b'")], found
     assert not [m for m in found if "cannot verify" in m], found
+
+
+RA = "azure-native:authorization:RoleAssignment"
+RG = "azure-native:resources:ResourceGroup"
+
+
+def grant(scope_from: str) -> StackResource:
+    return res(RA, "ra", {"scope": UNKNOWN, "principalId": "p", "roleDefinitionId": "x"}, {"scope": [scope_from]})
+
+
+def test_a_scope_created_here_covers_only_the_resource_or_group_it_comes_from() -> None:
+    from policies.rules.plan_graph import scope_covers
+    from policies.rules.wire import tracking_reads, with_unknowns
+
+    kv_a = res(VAULT, "kv-a", {"vaultName": "kv-a", "resourceGroupName": UNKNOWN}, {"resourceGroupName": [f"{RG}::rg"]})
+    kv_b = vault("kv-b")
+    with tracking_reads() as reads:
+        assert scope_covers(grant(f"{VAULT}::kv-a"), kv_a)
+        assert not scope_covers(grant(f"{VAULT}::kv-a"), kv_b)
+        assert scope_covers(grant(f"{RG}::rg"), kv_a)
+        assert not scope_covers(grant(f"{RG}::rg"), kv_b)
+    assert reads == set()
+    outside = grant(f"{STACK_REF}::shared")
+    outside = StackResource(outside.type, outside.name, outside.urn, with_unknowns(outside.props),
+                            property_dependencies=outside.property_dependencies)
+    with tracking_reads() as reads:
+        assert not scope_covers(outside, kv_b)
+    assert reads == {"scope"}  # a scope from another stack is read: "cannot verify" in staging/prod
