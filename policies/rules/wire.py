@@ -263,6 +263,11 @@ class Container:
         """The image reference, empty when unset."""
         return str(self.spec.get("image") or "")
 
+    @property
+    def image_unknown(self) -> bool:
+        """The image is unknown at preview: reading it is recorded (a "cannot verify"), and it is no empty image."""
+        return isinstance(self.spec.get("image"), Unknown)
+
     def args(self) -> list[str]:
         """``command`` then ``args`` as the server parses them: ``--flag=value`` split in two, flag names with
         ``_`` read as ``-`` (``--trust_remote_code``, as vLLM's parser does), and a shell's ``-c "vllm serve

@@ -250,6 +250,8 @@ def image_provenance(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[s
                *(str(r) for r in cfg.get(STACK_REGISTRIES_KEY, []))]
     out = []
     for c in pod.containers():
+        if c.image_unknown:  # reported as "cannot verify", not as an empty reference
+            continue
         ref = parse_image(c.image)
         if ref is None:
             out.append(f"{c.path}.image: found {show(c.image)}; set a full image reference.")
@@ -268,7 +270,7 @@ def image_digest(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     pod = _pod(type_, props)
     return [] if pod is None else [
         f"{c.path}.image: found {show(c.image)} without a digest; pin it as 'repo:tag@sha256:<digest>'."
-        for c in pod.containers() if "@sha256:" not in c.image]
+        for c in pod.containers() if not c.image_unknown and "@sha256:" not in c.image]
 
 
 def _is_model_server(c: Container) -> bool:

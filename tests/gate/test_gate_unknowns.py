@@ -107,3 +107,12 @@ def test_an_unknown_no_rule_reads_is_not_reported(monkeypatch: pytest.MonkeyPatc
         "cannot verify spec.type: its value is unknown at preview (an output of another resource) and this policy "
         "fails closed here; make it known at preview (derive it from settings), or exempt the resource with a "
         "written reason."]
+
+
+@pytest.mark.parametrize("policy", ["slm-k8s-image-provenance", "slm-k8s-image-digest"])
+def test_an_unknown_image_is_cannot_verify_not_an_empty_reference(strict: GateResult, policy: str) -> None:
+    """A first preview's image digest of an image the stack builds is unknown, not '' (which misled: "set a
+    full image reference")."""
+    found = _on(strict, "unknown-image", policy)
+    assert found
+    assert all("cannot verify spec.template.spec.containers[0].image" in m for m in found), found
