@@ -12,7 +12,7 @@ from policies.rules.catalog import VM_SKUS
 from policies.rules.cidr import admits_internet, describe
 from policies.rules.cost import is_spot, node_count
 from policies.rules.tokens import AGENT_POOL, CLUSTER, VMSS
-from policies.rules.wire import Props, get, items, mapping, number, show, truthy
+from policies.rules.wire import Props, Unknown, get, items, mapping, number, show, truthy
 
 NETWORK_POLICIES: Final = frozenset({"azure", "calico", "cilium"})
 SYSTEM_TAINT: Final = "CriticalAddonsOnly=true:NoSchedule"
@@ -144,7 +144,8 @@ def defender(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     if get(props, "securityProfile.defender.securityMonitoring.enabled") is not True:
         return [f"securityProfile.defender.securityMonitoring.enabled: found "
                 f"{show(get(props, 'securityProfile.defender.securityMonitoring.enabled'))}; enable Defender."]
-    if not get(props, "securityProfile.defender.logAnalyticsWorkspaceResourceId"):
+    workspace = get(props, "securityProfile.defender.logAnalyticsWorkspaceResourceId")
+    if not workspace and not isinstance(workspace, Unknown):  # unknown (a first preview) is "cannot verify"
         return ["securityProfile.defender.logAnalyticsWorkspaceResourceId: found unset; point it at the workspace."]
     return []
 

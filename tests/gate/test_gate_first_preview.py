@@ -73,7 +73,6 @@ def test_first_preview_sees_unknowns_the_offline_plan_never_has(shipped: tuple[G
 
 
 @pytest.mark.xfail(strict=True, reason="open: "
-                   "slm-aks-defender, "
                    "slm-identity-secrets-reader and slm-reach-deployer read an unknown as unset or ''")
 def test_first_preview_adds_only_cannot_verify_findings(shipped: tuple[GateResult, GateResult]) -> None:
     """An unknown must be reported as unknown, never judged as an empty, unset or equal value."""

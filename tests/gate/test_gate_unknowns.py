@@ -116,3 +116,15 @@ def test_an_unknown_image_is_cannot_verify_not_an_empty_reference(strict: GateRe
     found = _on(strict, "unknown-image", policy)
     assert found
     assert all("cannot verify spec.template.spec.containers[0].image" in m for m in found), found
+
+
+def test_an_unknown_defender_workspace_is_cannot_verify_not_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At a first preview the workspace id is an output of the workspace being created: unknown, not unset."""
+    monkeypatch.setenv("PULUMI_STACK", "prod")
+    props = {"securityProfile": {"defender": {"securityMonitoring": {"enabled": True},
+                                              "logAnalyticsWorkspaceResourceId": UNKNOWN}}}
+    found = run_resource_rule(SPEC["slm-aks-defender"], "azure-native:containerservice:ManagedCluster", props, {})
+    assert found == [
+        "cannot verify securityProfile.defender.logAnalyticsWorkspaceResourceId: its value is unknown at preview (an "
+        "output of another resource) and this policy fails closed here; make it known at preview (derive it from "
+        "settings), or exempt the resource with a written reason."]
