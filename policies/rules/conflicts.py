@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from policies.rules.plan_graph import UNKNOWN, deps_of, known, listed
-from policies.rules.stack import DIAGNOSTIC_SETTINGS, REQUIRED_LOGS, Finding, StackResource
+from policies.rules.stack import DIAGNOSTIC_SETTINGS, REQUIRED_LOGS, Finding, StackResource, created_here
 from policies.rules.wire import Unknown, get
 
 ALL_LOGS: Final = "allLogs"
@@ -36,6 +36,8 @@ GLOBAL_NAMES: Final[Mapping[str, str]] = {
 
 def _key(r: StackResource, prop: str) -> str:
     """What ``r.prop`` designates: its ARM id when known, else the resources it came from."""
+    if created_here(r, prop):  # an id of a resource this stack creates: that resource, read nothing
+        return "urn:" + ",".join(sorted(deps_of(r, prop)))
     text = known(get(r.props, prop))
     return text.lower() if text else "urn:" + ",".join(sorted(deps_of(r, prop)))
 
@@ -64,7 +66,7 @@ def _overlap(a: set[str], b: set[str]) -> list[str]:
 
 def _destination(s: StackResource) -> tuple[str, ...]:
     return tuple(_key(s, p) for p in ("workspaceId", "storageAccountId", "eventHubAuthorizationRuleId")
-                 if known(get(s.props, p)) or deps_of(s, p))
+                 if created_here(s, p) or known(get(s.props, p)) or deps_of(s, p))
 
 
 def diagnostic_sinks(resources: Sequence[StackResource], cfg: Mapping[str, Any]) -> list[Finding]:
@@ -78,7 +80,8 @@ def diagnostic_sinks(resources: Sequence[StackResource], cfg: Mapping[str, Any])
             sinks = set(_destination(a)) & set(_destination(b))
             shared = _overlap(_categories(a), _categories(b)) if sinks else []
             if shared:
-                target = known(get(a.props, "resourceUri")) or "the same resource"
+                target = (None if created_here(a, "resourceUri") else known(get(a.props, "resourceUri"))) \
+                    or "the same resource"
                 target = target.rstrip("/").rsplit("/", 1)[-1]
                 out.append(Finding(
                     f"diagnostic setting {a.name!r} sends {', '.join(c.removeprefix('metric:') for c in shared)} "

@@ -78,6 +78,23 @@ def test_two_settings_sending_one_category_to_one_workspace_conflict() -> None:
     assert "same destination as 'serving-diag-audit'" in found
 
 
+
+def test_ids_created_in_the_stack_are_compared_without_reading_them() -> None:
+    """At a first preview every resourceUri/workspaceId is unknown: judged by the resources they come from,
+    so the check reads no unknown (no "cannot verify") and still finds the conflict."""
+    from policies.rules.wire import tracking_reads, with_unknowns
+
+    def unknowns(r: StackResource) -> StackResource:
+        return StackResource(r.type, r.name, r.urn, with_unknowns(r.props), None, r.dependencies,
+                             r.property_dependencies)
+
+    audit = [{"categoryGroup": "audit", "enabled": True}]
+    with tracking_reads() as reads:
+        assert len(conflicts.diagnostic_sinks([unknowns(diag("a", audit)), unknowns(diag("b", audit))], {})) == 1
+        assert conflicts.diagnostic_sinks([unknowns(diag("a", audit)), unknowns(diag("b", audit, target="kv"))],
+                                          {}) == []
+    assert reads == set()
+
 def test_a_category_group_overlaps_the_categories_it_covers() -> None:
     a = diag("a", [{"categoryGroup": "allLogs", "enabled": True}])
     b = diag("b", [{"category": "guard", "enabled": True}])
