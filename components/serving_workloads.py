@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -353,6 +353,8 @@ class ServingWorkloads(pulumi.ComponentResource):
     """What ``MonitoringStack`` scrapes, by deployment name."""
     kube_provider: k8s.Provider
     """The provider the objects were applied with (``kube_provider``, or the component's own)."""
+    _type_token: ClassVar[str] = TYPE_TOKEN
+    """The package constructs it as ``slm:index:ServingWorkloads`` (``components.package``)."""
 
     def __init__(self, name: str, args: ServingWorkloadsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         onnx_image = (args.onnx_server_image if isinstance(args.onnx_server_image, str)
@@ -367,7 +369,7 @@ class ServingWorkloads(pulumi.ComponentResource):
         if errors:
             msg = f"ServingWorkloads {name!r}:\n" + "\n".join(f"- {e}" for e in errors)
             raise ValueError(msg)
-        super().__init__(TYPE_TOKEN, name, None, opts)
+        super().__init__(self._type_token, name, None, opts)
         self._args = args
         self._rollouts = rollouts(args.pools, plans)
         self.kube_provider = args.kube_provider or k8s.Provider(

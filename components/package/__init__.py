@@ -16,6 +16,12 @@ What this module adds to ``component_provider_host`` (``SlmComponentProvider``),
   the schema: the default is the documented behaviour. Python-only fields (``Callable`` hooks such as
   ``ModelRegistryArgs.registry_token_provider``, handles on arbitrary resources such as
   ``DeployRunnerArgs.after``) stay out of the schema and keep their default.
+* **Unions of kinds** (``ServingWorkloadsArgs.deployments``: vLLM, Ollama or ONNX, chosen by ``target``).
+  A Pulumi schema has no tagged unions, so ``analyze_kinds`` writes one object type (``AksDeployment``):
+  ``target`` an enum of the kinds, every kind's fields optional properties whose descriptions name the
+  kinds they apply to. ``build_kind`` validates what arrives with the real pydantic kind: a field of
+  another kind, an unknown kind or a value the model refuses fails ``Construct`` before anything is
+  registered, as the protocol's ``InputPropertiesError`` (path, value and fix).
 * **Typed Args in Construct.** The stock provider hands the component a plain dict; ours are frozen
   dataclasses (``args.models``), so ``map_inputs`` builds the Args dataclass (nested ones too) from it.
 * **Outputs of any shape.** The stock state mapping handles a dataclass output only at the top level
@@ -29,14 +35,17 @@ a test compares it with what the analyzer infers.
 """
 
 import dataclasses
+import inspect
 import json
+import re
 import sys
 import types
 from collections import abc
 from enum import Enum
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, NoReturn, Union, cast, get_args, get_origin
 
 import pulumi
+from pulumi.errors import InputPropertiesError, InputPropertyError
 from pulumi.provider import main as provider_main
 from pulumi.provider.experimental.analyzer import (
     Analyzer,
@@ -46,6 +55,7 @@ from pulumi.provider.experimental.analyzer import (
 )
 from pulumi.provider.experimental.component import ComponentProvider
 from pulumi.provider.experimental.schema import generate_schema
+from pulumi.provider.experimental.util import camel_case
 from pulumi.provider.provider import ConstructResult, Provider
 
 PACKAGE_NAME = "slm"
@@ -61,8 +71,39 @@ def exported_components() -> list[type[pulumi.ComponentResource]]:
     from components.inference_cluster import InferenceCluster
     from components.model_registry import ModelRegistry
     from components.monitoring_stack import MonitoringStack
+    from components.serving_workloads import ServingWorkloads
 
-    return [DeployRunner, EdgeDevice, Foundation, InferenceCluster, ModelRegistry, MonitoringStack]
+    return [DeployRunner, EdgeDevice, Foundation, InferenceCluster, ModelRegistry, MonitoringStack,
+            ServingWorkloads]
+
+
+DISCRIMINATOR = "target"
+"""The field that names a deployment's kind (``components/domain/deployments.py``)."""
+
+
+def union_type_name(members: tuple[type, ...]) -> str:
+    """The schema name of a union of kinds: the domain's alias (``AksDeployment``) for the serving kinds."""
+    from components.domain.deployments import AksDeployment
+
+    return "AksDeployment" if set(members) == set(get_args(AksDeployment)) else "Or".join(m.__name__ for m in members)
+
+
+def kinds(tp: Any) -> dict[str, type] | None:
+    """``{discriminator value: model}`` when ``tp`` is a union of pydantic models that each fix ``target``
+    to one string ``Literal`` (the deployment kinds), else ``None``. ``T | None`` is not such a union."""
+    if get_origin(tp) is Annotated:
+        tp = get_args(tp)[0]
+    if not _is_union(tp):
+        return None
+    members = [a for a in get_args(tp) if a is not type(None)]
+    found: dict[str, type] = {}
+    for m in members:
+        field = getattr(m, "model_fields", {}).get(DISCRIMINATOR) if isinstance(m, type) else None
+        values = get_args(field.annotation) if field is not None and get_origin(field.annotation) is Literal else ()
+        if len(values) != 1 or not isinstance(values[0], str):
+            return None
+        found[values[0]] = m
+    return found if len(members) > 1 else None
 
 
 def _annotations(obj: Any) -> dict[str, Any]:
@@ -101,7 +142,8 @@ def _is_callable(tp: Any) -> bool:
 
 
 class SlmAnalyzer(Analyzer):
-    """Pulumi's analyzer, reading resolved annotations, ``Literal`` / ``tuple`` fields and dataclass defaults."""
+    """Pulumi's analyzer, reading resolved annotations, ``Literal`` / ``tuple`` fields, dataclass defaults
+    and discriminated unions of pydantic kinds (``analyze_kinds``)."""
 
     def analyze_component(self, component: type[pulumi.ComponentResource]) -> ComponentDefinition:
         """As the stock analyzer, with ``args``' annotation resolved (``from __future__`` modules)."""
@@ -123,7 +165,6 @@ class SlmAnalyzer(Analyzer):
         self, typ: type, *, is_component_output: bool
     ) -> tuple[dict[str, PropertyDefinition], dict[str, str]]:
         """Properties of ``typ`` from its resolved annotations; dataclass fields with a default are optional."""
-        from pulumi.provider.experimental.util import camel_case
         from pulumi.resource import ComponentResource, Resource
 
         ann: dict[str, Any] = {}
@@ -143,7 +184,14 @@ class SlmAnalyzer(Analyzer):
 
     def analyze_property(self, arg: Any, typ: type, name: str, *, can_be_plain: bool,
                          is_component_output: bool, optional: bool | None = None) -> PropertyDefinition:
-        """``Literal["a", "b"]`` is a string, ``tuple[T, ...]`` a list of ``T``; the rest as Pulumi's."""
+        """``Literal["a", "b"]`` is a string, ``tuple[T, ...]`` a list of ``T``, a union of kinds one object
+        (``analyze_kinds``); the rest as Pulumi's."""
+        union = kinds(arg)
+        if union is not None:
+            return PropertyDefinition(ref=self.analyze_kinds(union, can_be_plain=can_be_plain,
+                                                             is_component_output=is_component_output),
+                                      optional=bool(optional), plain=True if can_be_plain else None,
+                                      description=self.get_docstring(typ, name))
         if get_origin(arg) is Literal and all(isinstance(v, str) for v in get_args(arg)):
             return PropertyDefinition(type=PropertyType.STRING, optional=bool(optional),
                                       plain=True if can_be_plain else None,
@@ -156,18 +204,125 @@ class SlmAnalyzer(Analyzer):
         return super().analyze_property(arg, typ, name, can_be_plain=can_be_plain,
                                         is_component_output=is_component_output, optional=optional)
 
+    def analyze_kinds(self, union: dict[str, type], *, can_be_plain: bool, is_component_output: bool) -> str:
+        """A union of kinds as one object type (a Pulumi schema has no tagged unions): ``target`` is an enum
+        of the kinds, every kind's fields are properties, optional unless every kind requires them, each
+        described with the kinds it applies to. ``Construct`` validates the object with the real union."""
+        from pulumi.provider.experimental.analyzer import EnumValueDefinition, TypeDefinition
+
+        members = tuple(union.values())
+        type_name = union_type_name(members)
+        enum_name = f"{type_name}Target"
+        ref = f"#/types/{self.name}:index:{type_name}"
+        if type_name in self.type_definitions:
+            return ref
+        target_enum = cast("type[Enum]", Enum(enum_name, {v.upper().replace("-", "_"): v for v in union}, type=str))
+        self.type_definitions[enum_name] = TypeDefinition(
+            name=enum_name, type=PropertyType.STRING, properties={}, properties_mapping={},
+            module=members[0].__module__, python_type=target_enum,
+            description=f"Which kind an ``{type_name}`` is: which engine serves it.",
+            enum=[EnumValueDefinition(name=m.name, value=m.value, description=(union[m.value].__doc__ or "").strip())
+                  for m in target_enum])
+        type_def = TypeDefinition(
+            name=type_name, type=PropertyType.OBJECT, properties={}, properties_mapping={},
+            module=members[0].__module__, python_type=dict,  # only an enum's is read; Construct: build_kind
+            description=(f"One of the kinds {', '.join(union)}, chosen by ``{DISCRIMINATOR}``. A property "
+                         "applies only to the kinds its description names; another kind's property is "
+                         "refused with an error naming it."))
+        self.type_definitions[type_name] = type_def
+        names = [n for m in members for n in m.model_fields if n != DISCRIMINATOR]
+        props: dict[str, PropertyDefinition] = {camel_case(DISCRIMINATOR): PropertyDefinition(
+            ref=f"#/types/{self.name}:index:{enum_name}", optional=False, plain=True if can_be_plain else None,
+            description="The kind: which engine serves the model, and so which other properties apply.")}
+        for field_name in dict.fromkeys(names):
+            props[camel_case(field_name)] = self._kind_property(union, field_name, can_be_plain=can_be_plain,
+                                                                is_component_output=is_component_output)
+        type_def.properties = props
+        type_def.properties_mapping = {camel_case(n): n for n in [DISCRIMINATOR, *dict.fromkeys(names)]}
+        return ref
+
+    def _kind_property(self, union: dict[str, type], field_name: str, *, can_be_plain: bool,
+                       is_component_output: bool) -> PropertyDefinition:
+        """One field of the kinds that have it: its type (the same in each), its docs, where it applies."""
+        having = {k: m for k, m in union.items() if field_name in m.model_fields}
+        owners = {k: next(c for c in m.__mro__ if field_name in inspect.get_annotations(c))
+                  for k, m in having.items()}
+        hints = {k: _annotations(owner)[field_name] for k, owner in owners.items()}
+        if len({repr(h) for h in hints.values()}) > 1:
+            msg = f"{field_name}: the kinds {', '.join(having)} give it different types {set(hints.values())}"
+            raise TypeError(msg)
+        kind, owner = next(iter(owners.items()))
+        prop = self.analyze_property(hints[kind], owner, field_name, can_be_plain=can_be_plain,
+                                     is_component_output=is_component_output,
+                                     optional=not all(k in having and having[k].model_fields[field_name].is_required()
+                                                  for k in union))
+        applies = ("Applies to every kind." if len(having) == len(union)
+                   else f"Applies to {', '.join(having)} only.")
+        defaults = {k: m.model_fields[field_name].default for k, m in having.items()
+                    if not m.model_fields[field_name].is_required()
+                    and isinstance(m.model_fields[field_name].default, bool | int | float | str)}
+        if len(set(defaults.values())) > 1:
+            applies += " Default: " + ", ".join(f"{v!r} ({k})" for k, v in defaults.items()) + "."
+        prop.description = " ".join(x for x in (self.get_docstring(owner, field_name), applies) if x)
+        return prop
 
 
 
-def build_value(tp: Any, value: Any) -> Any:
+
+def refuse(problems: list[tuple[str, Any, str]]) -> NoReturn:
+    """Fail ``Construct`` as the provider protocol reports bad inputs: one ``path=value: fix`` line each in
+    the message, and each as an ``InputPropertiesError`` detail (``property_path``, ``reason``)."""
+    shown = [(path, int(v) if isinstance(v, float) and v.is_integer() else v, reason)  # numbers travel as floats
+             for path, v, reason in problems]
+    raise InputPropertiesError("; ".join(f"{path}={value!r}: {reason}" for path, value, reason in shown),
+                               [{"property_path": path, "reason": f"{value!r}: {reason}"}
+                                for path, value, reason in shown])
+
+
+def build_kind(union: dict[str, type], value: dict[str, Any], path: str) -> Any:
+    """The kind ``value[target]`` names, validated by the domain model itself; a field of another kind, an
+    unknown kind or a value the model refuses fails with the schema path, the value and the fix."""
+    raw = value.get(DISCRIMINATOR)
+    target = raw.value if isinstance(raw, Enum) else raw
+    if target not in union:
+        refuse([(f"{path}.{DISCRIMINATOR}", target, f"not a kind; use one of {', '.join(union)}")])
+    model = union[target]
+    wrong = [(f"{path}.{camel_case(key)}", given,
+              f"applies to {', '.join(k for k, m in union.items() if key in m.model_fields)} only, not "
+              f"{target}; remove it, or set {DISCRIMINATOR} to "
+              f"{next(k for k, m in union.items() if key in m.model_fields)}")
+             for key, given in value.items() if key != DISCRIMINATOR and key not in model.model_fields]
+    if wrong:
+        refuse(wrong)
+    hints = {k: v for cls in reversed(model.__mro__) for k, v in _annotations(cls).items()}
+    fields = {k: build_value(hints.get(k, Any), v, f"{path}.{camel_case(k)}") for k, v in value.items()}
+    return validated(model, fields | {DISCRIMINATOR: target}, path)
+
+
+def validated(model: Any, data: dict[str, Any], path: str) -> Any:
+    """``model.model_validate(data)``; what pydantic refuses is refused with its schema path (``refuse``)."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        refuse([(".".join([path, *(camel_case(str(p)) for p in err["loc"])]), err["input"], err["msg"])
+                for err in e.errors()])
+
+
+def build_value(tp: Any, value: Any, path: str = "") -> Any:
     """``value`` (what Construct received, names already in Python form) as an instance of ``tp``.
 
     Dataclasses are built from dicts (recursively), enums from their values, integral floats of ``int``
-    fields become ints, mappings and sequences go item by item; ``pulumi.Input`` values and Outputs pass
-    through unchanged.
+    fields become ints, mappings and sequences go item by item, a union of kinds by its ``target``
+    (``build_kind``); ``pulumi.Input`` values and Outputs pass through unchanged. ``path`` names the
+    value in messages, in schema names (``deployments.phi.target``).
     """
     if value is None or isinstance(value, pulumi.Output):
         return value
+    union = kinds(tp)
+    if union is not None and isinstance(value, dict):
+        return build_kind(union, value, path)
     if _is_union(tp):
         members = [a for a in get_args(tp) if a is not type(None)]
         if any(get_origin(a) is abc.Awaitable for a in members):  # pulumi.Input[T]: pass it on
@@ -177,19 +332,20 @@ def build_value(tp: Any, value: Any) -> Any:
     if isinstance(tp, type) and hasattr(tp, "model_validate") and isinstance(value, dict):
         # A pydantic domain type (components/domain: NodePool, SystemPool): its fields, then its validators.
         hints = {k: v for cls in reversed(tp.__mro__) for k, v in _annotations(cls).items()}
-        return tp.model_validate({k: build_value(hints.get(k, Any), v) for k, v in value.items()})
+        return validated(tp, {k: build_value(hints.get(k, Any), v, _join(path, camel_case(k)))
+                              for k, v in value.items()}, path)
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         hints: dict[str, Any] = {}
         for cls in reversed(tp.__mro__):
             hints.update(_annotations(cls))
-        return tp(**{f.name: build_value(hints[f.name], value[f.name])
+        return tp(**{f.name: build_value(hints[f.name], value[f.name], _join(path, camel_case(f.name)))
                      for f in dataclasses.fields(tp) if f.init and f.name in value})
     if origin in (abc.Mapping, dict, abc.MutableMapping) and isinstance(value, dict):
         item = get_args(tp)[1] if get_args(tp) else Any
-        return {k: build_value(item, v) for k, v in value.items()}
+        return {k: build_value(item, v, f"{path}.{k}") for k, v in value.items()}
     if origin in (abc.Sequence, list, tuple, abc.MutableSequence) and isinstance(value, list | tuple):
         item = get_args(tp)[0] if get_args(tp) else Any
-        return tuple(build_value(item, v) for v in value)
+        return tuple(build_value(item, v, f"{path}[{i}]") for i, v in enumerate(value))
     if isinstance(tp, type) and issubclass(tp, Enum) and not isinstance(value, tp):
         return tp(value)
     if tp is int and isinstance(value, float) and value.is_integer():
@@ -199,9 +355,12 @@ def build_value(tp: Any, value: Any) -> Any:
     return value
 
 
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
 def to_state(value: Any) -> Any:
     """An output value as the engine takes it: dataclasses as camelCase objects, enums as values."""
-    from pulumi.provider.experimental.util import camel_case
 
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {camel_case(f.name): to_state(getattr(value, f.name)) for f in dataclasses.fields(value)
@@ -232,8 +391,17 @@ class SlmComponentProvider(ComponentProvider):
         Provider.__init__(self, version, json.dumps(schema.to_json()))
 
     def map_inputs(self, inputs: Any, component_def: ComponentDefinition) -> Any:
-        """The component's Args instance (not the stock dict)."""
-        mapped = super().map_inputs(inputs, component_def)
+        """The component's Args instance (not the stock dict). A bad input is refused with its path, its
+        value and the fix, in the error's message too (the stock one leaves it empty), before any
+        registration."""
+        try:
+            mapped = super().map_inputs(inputs, component_def)
+        except InputPropertyError as e:
+            allowed = re.search(r"for enum '(\w+)'", e.reason)
+            enum = self._type_defs.get(allowed.group(1)) if allowed else None
+            fix = f"; use one of {', '.join(str(v.value) for v in enum.enum or [])}" if enum else ""
+            msg = f"{e.property_path}: {e.reason}{fix}"
+            raise InputPropertiesError(msg, [{"property_path": e.property_path, "reason": e.reason + fix}]) from None
         args_type = _annotations(self._components[component_def.name].__init__)["args"]
         return build_value(args_type, mapped)
 
