@@ -163,3 +163,33 @@ def test_the_yaml_check_catches_a_wrong_property() -> None:
     _check_object({"models": {}, "mode": "cloud"}, SCHEMA["resources"]["slm:index:MonitoringStack"], "q", problems)
     assert problems == ["p.mod: not a property of the schema", "q.mode: 'cloud' is not one of the enum's values"]
 
+
+
+def test_yaml_example_interpolations_name_outputs_of_the_schema() -> None:
+    """``${serving.workloads["phi-vllm"].port}``: the resource exists, the output and its field are in the schema."""
+    import re
+
+    program = yaml.safe_load(YAML_EXAMPLE.read_text(encoding="utf-8"))
+    text = YAML_EXAMPLE.read_text(encoding="utf-8")
+    found = re.findall(r'\$\{(\w+)\.(\w+)\["[^"]+"\]\.(\w+)\}', text)
+    assert found, "the monitoring is wired to the serving workloads' outputs"
+    for resource, output, field in found:
+        spec = SCHEMA["resources"][program["resources"][resource]["type"]]["properties"][output]
+        item = SCHEMA["types"][spec["additionalProperties"]["$ref"].removeprefix("#/types/")]
+        assert field in item["properties"], f"{resource}.{output}[...].{field}"
+
+
+def test_yaml_example_deployments_pass_constructs_validation() -> None:
+    """The YAML's ``deployments`` (one object type for every kind) become the real kinds in Construct."""
+    from components.domain import OllamaDeployment, VllmDeployment
+    from components.package import SlmComponentProvider, exported_components
+
+    program = yaml.safe_load(YAML_EXAMPLE.read_text(encoding="utf-8"))
+    props = {k: v for k, v in program["resources"]["serving"]["properties"].items()
+             if not (isinstance(v, str) and v.startswith("${"))}
+    provider = SlmComponentProvider(exported_components())
+    args = provider.map_inputs(props, provider._component_defs["ServingWorkloads"])
+    assert isinstance(args.deployments["phi-vllm"], VllmDeployment)
+    assert args.deployments["phi-vllm"].max_model_len_tokens == 8192
+    assert isinstance(args.deployments["phi-ollama"], OllamaDeployment)
+    assert args.deployments["phi-ollama"].num_parallel == 4
