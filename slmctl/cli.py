@@ -76,13 +76,14 @@ def progress(message: str, *, quiet: bool = False, console: Console | None = Non
     return console.status(Text(message), spinner="dots")
 
 
-def _record(loaded: LoadedStack, *, quiet: bool = False, first_preview: bool = False) -> Any:
+def _record(loaded: LoadedStack, *, quiet: bool = False, first_preview: bool = False,
+            after_targeted: bool = False) -> Any:
     """Record the stack; a component that refuses its input is bad input (exit 2), named by file."""
     from slmctl.plan import make_plan
 
     try:
         with progress(f"Planning {loaded.stack} (the program under the Pulumi mock monitor)…", quiet=quiet):
-            return make_plan(loaded, first_preview=first_preview)
+            return make_plan(loaded, first_preview=first_preview, after_targeted=after_targeted)
     except Exception as exc:  # the program's own errors surface here, wrapped by the SDK
         code, lines = classify(exc)
         if code != EXIT_USAGE:
@@ -251,6 +252,9 @@ def gate_cmd(  # noqa: PLR0917 (typer options are keyword parameters to the user
     first_preview: Annotated[bool, typer.Option(
         "--first-preview", help="Gate as the stack's first `pulumi preview` (no state yet): every output of a "
         "resource being created is unknown, as the engine sends it.")] = False,
+    after_targeted: Annotated[bool, typer.Option(
+        "--after-targeted", help="With --first-preview: the full update's preview in the documented order, after "
+        "the targeted ups of `slmctl bootstrap-targets` and `slmctl models targets` (what they create is known).")] = False,
 ) -> None:
     """Run the CrossGuard pack over the analyzer protocol, as `pulumi preview --policy-pack` would."""
     formats = ("text", "json", "sarif", "junit", "markdown")
@@ -259,6 +263,9 @@ def gate_cmd(  # noqa: PLR0917 (typer options are keyword parameters to the user
 
         msg = f"--format {fmt!r} is not one of: {', '.join(formats)}{did_you_mean(fmt, formats)}"
         raise UsageError(msg)
+    if after_targeted and not first_preview:
+        msg = "--after-targeted: only with --first-preview (an offline plan already knows every output)"
+        raise UsageError(msg)
     from slmctl.plan import default_out_dir
     from slmctl.plan_reuse import reusable_recording
 
@@ -266,7 +273,7 @@ def gate_cmd(  # noqa: PLR0917 (typer options are keyword parameters to the user
     out_dir = default_out_dir(loaded.stack, loaded.path)
     recording = None if first_preview else reusable_recording(loaded, out_dir)
     if recording is None:
-        recording = _record(loaded, quiet=quiet, first_preview=first_preview).recording
+        recording = _record(loaded, quiet=quiet, first_preview=first_preview, after_targeted=after_targeted).recording
     elif not quiet:
         err.print(Text(f"note analyzing the registrations recorded with {_shown(out_dir / 'plan.json')} "
                        "(same stack file, code and SDKs; nothing re-planned)"))

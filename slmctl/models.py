@@ -180,19 +180,27 @@ service, private endpoint, diagnostics, grants including the deployer's, lock)."
 EDGE_REGISTRY_TARGETS = ("models-acr", "models-acr-pe", "models-acr-pe-dns", "models-acr-ra-deployer-push",
                          "models-acr-diag-workspace")
 """The container registry, its private endpoint and the deployer's AcrPush: what the mirror publishes edge
-artifacts to (not the kubelet's AcrPull, which needs the cluster)."""
+artifacts to (the kubelet's AcrPull comes in only as a dependency of the fill image)."""
+
+
+MODEL_FILL_TARGET = "models-model-fill"
+"""The registry fill image (pulumi-docker, built and pushed to the ACR). In the registry step so that its
+digest, which every serving pod's init container is pinned to, is known at the full update's preview
+(and the gate can check the image); the step runs on the same in-VNet runner as the full update."""
 
 
 def registry_targets(registrations: list[Any], *, edge_registry: bool = False) -> list[str]:
     """URNs a targeted ``pulumi up`` needs so the weights storage exists before the serving workloads.
 
-    The weights storage's resources (and, with ``edge_registry``, the container registry the mirror
-    publishes edge artifacts to), plus everything they depend on, are parented by or are provided by,
-    transitively (a targeted update refuses a target whose dependencies do not exist yet).
+    The weights storage's resources, the registry fill image (:data:`MODEL_FILL_TARGET`) when the
+    stack builds it (and, with ``edge_registry``, the container registry the mirror publishes edge
+    artifacts to), plus everything they depend on, are parented by or are provided by, transitively
+    (a targeted update refuses a target whose dependencies do not exist yet).
     """
     by_urn = {r.urn: r for r in registrations}
     wanted = [r.urn for r in registrations if r.custom and (
-        r.name.startswith(WEIGHTS_PREFIX) or (edge_registry and r.name in EDGE_REGISTRY_TARGETS))]
+        r.name.startswith(WEIGHTS_PREFIX) or r.name == MODEL_FILL_TARGET
+        or (edge_registry and r.name in EDGE_REGISTRY_TARGETS))]
     seen: set[str] = set()
     while wanted:
         urn = wanted.pop()
@@ -206,12 +214,20 @@ def registry_targets(registrations: list[Any], *, edge_registry: bool = False) -
     return [r.urn for r in registrations if r.urn in seen]
 
 
+def stack_registry_targets(loaded: LoadedStack, registrations: list[Any]) -> list[str]:
+    """What ``slmctl models targets`` prints for a stack whose weights come from the registry (else nothing)."""
+    if not loaded.settings.weights_from_registry:
+        return []
+    edge = any(edge_published(loaded.settings, source) for source in artifact_sources(loaded.settings))
+    return registry_targets(registrations, edge_registry=edge)
+
+
 @app.command()
 def targets(
     stack: Annotated[str | None, typer.Argument(help="Stack name: dev, staging or prod.")] = None,
     stack_file: Annotated[Path | None, typer.Option("--stack-file", help="Any stack file instead of a name.")] = None,
 ) -> None:
-    """Print, one per line, the URNs of `pulumi up --target` that create the registry's weights storage first."""
+    """Print, one per line, the URNs of `pulumi up --target` that create the weights storage and fill image first."""
     loaded = _load(stack, stack_file)
     _selected(loaded, [])
     if not loaded.settings.weights_from_registry:
@@ -220,8 +236,7 @@ def targets(
                         "registry step comes before the workloads; run a plain `pulumi up`"])
     from slmctl.plan import make_plan
 
-    edge = any(edge_published(loaded.settings, source) for source in artifact_sources(loaded.settings))
-    for urn in registry_targets(make_plan(loaded).recording.registrations, edge_registry=edge):
+    for urn in stack_registry_targets(loaded, make_plan(loaded).recording.registrations):
         out.print(urn, soft_wrap=True, highlight=False, markup=False)
 
 

@@ -23,8 +23,30 @@ from stacks.platform import PlatformSecrets, build
 BUILD_DIR: Final = REPO_ROOT / "build"
 
 
-def record_stack(loaded: LoadedStack, *, type_aliases: bool = False, first_preview: bool = False) -> Recording:
-    """Run ``stacks.platform.build`` for a loaded stack under the mock monitor (see ``record``)."""
+def earlier_targets(loaded: LoadedStack, recording: Recording) -> list[str]:
+    """URNs the documented steps before the full ``pulumi up`` create with ``pulumi up --target``.
+
+    The deploy runner's bootstrap (``slmctl bootstrap-targets``, when the stack has a runner) and the
+    registry step (``slmctl models targets``, when weights come from the registry), from the same
+    functions those commands print, over an offline recording of the stack.
+    """
+    from slmctl.bootstrap import RUNNER_TYPE, bootstrap_targets
+    from slmctl.models import stack_registry_targets
+
+    runner = any(r.type == RUNNER_TYPE for r in recording.registrations)
+    urns = set(bootstrap_targets(recording)) if runner else set()
+    return sorted(urns | set(stack_registry_targets(loaded, recording.registrations)))
+
+
+def record_stack(loaded: LoadedStack, *, type_aliases: bool = False, first_preview: bool = False,
+                 after_targeted: bool = False) -> Recording:
+    """Run ``stacks.platform.build`` for a loaded stack under the mock monitor (see ``record``).
+
+    ``after_targeted`` (with ``first_preview``): the preview of the full ``pulumi up`` in the documented
+    order, where what :func:`earlier_targets` lists exists already and answers with its outputs.
+    """
+    existing = frozenset(earlier_targets(loaded, record_stack(loaded))) if first_preview and after_targeted \
+        else frozenset()
 
     def program() -> None:
         config = pulumi.Config("slm-platform")
@@ -33,7 +55,7 @@ def record_stack(loaded: LoadedStack, *, type_aliases: bool = False, first_previ
             pulumi.export(key, value)
 
     return record(program, stack=loaded.stack, config=loaded.config, secret_keys=loaded.secret_keys,
-                  type_aliases=type_aliases, first_preview=first_preview)
+                  type_aliases=type_aliases, first_preview=first_preview, existing=existing)
 
 
 @dataclass(frozen=True)
@@ -181,6 +203,8 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def make_plan(loaded: LoadedStack, *, type_aliases: bool = False, first_preview: bool = False) -> Plan:
+def make_plan(loaded: LoadedStack, *, type_aliases: bool = False, first_preview: bool = False,
+              after_targeted: bool = False) -> Plan:
     """Record a loaded stack and wrap it as a plan (``first_preview``: as a first ``pulumi preview``)."""
-    return Plan(loaded=loaded, recording=record_stack(loaded, type_aliases=type_aliases, first_preview=first_preview))
+    return Plan(loaded=loaded, recording=record_stack(loaded, type_aliases=type_aliases, first_preview=first_preview,
+                                                      after_targeted=after_targeted))

@@ -235,15 +235,23 @@ class PlatformMocks(pulumi.runtime.Mocks):
     unknown to the program, so whatever is derived from it reaches the next registration as the
     engine's unknown sentinel. Reads (``Resource.get``, ``StackReference``) exist already and answer
     in full, as they do in a real preview.
+
+    ``existing`` names (by URN) resources an earlier targeted ``pulumi up`` created: at the preview
+    of the next update each is an unchanged resource in the state, and the engine answers it with
+    its recorded outputs, so they stay known.
     """
 
-    def __init__(self, *, first_preview: bool = False) -> None:
+    def __init__(self, *, first_preview: bool = False, existing: frozenset[str] = frozenset()) -> None:
         super().__init__()
         self.first_preview = first_preview
+        self.existing = existing
+        self.registering = threading.local()
+        """The URN the monitor is registering on this thread (``new_resource`` is not told it)."""
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         computed = computed_outputs(args.typ, args.name, args.inputs)
-        if self.first_preview and not args.resource_id:
+        created_earlier = getattr(self.registering, "urn", None) in self.existing
+        if self.first_preview and not args.resource_id and not created_earlier:
             return None, preview_outputs(args.inputs, computed)
         resource_id = computed.pop("id", None) or f"{args.name}-id"
         state = {"name": computed.pop("name"), **dict(args.inputs), **computed}
@@ -289,6 +297,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self._lock = threading.Lock()
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        if isinstance(self.mocks, PlatformMocks):
+            self.mocks.registering.urn = self.make_urn(request.parent, request.type, request.name)
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
             return response
@@ -417,11 +427,13 @@ def record(
     secret_keys: list[str] | None = None,
     type_aliases: bool = False,
     first_preview: bool = False,
+    existing: frozenset[str] = frozenset(),
 ) -> Recording:
     """Run ``program`` under a fresh mock monitor and return what it registered.
 
     ``first_preview`` runs it as the first ``pulumi preview`` of a stack with no state: the SDK is in
-    dry-run mode and every resource is a create whose outputs are unknown (:class:`PlatformMocks`).
+    dry-run mode and every resource is a create whose outputs are unknown (:class:`PlatformMocks`),
+    except those whose URNs are in ``existing``: an earlier targeted ``pulumi up`` created them.
 
     Each call gets its own event loop and settings (the registry otherwise accumulates across
     runs: PULUMI_FACTS section 1.6), so ``record`` can be called repeatedly in one process.
@@ -432,7 +444,7 @@ def record(
     asyncio.set_event_loop(loop)
     pulumi_settings.reset_options()
     pulumi.runtime.set_all_config(dict(config or {}), secret_keys or [])
-    mocks = PlatformMocks(first_preview=first_preview)
+    mocks = PlatformMocks(first_preview=first_preview, existing=existing)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=first_preview, monitor=monitor)
     outputs: dict[str, Any] = {}

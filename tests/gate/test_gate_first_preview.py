@@ -14,14 +14,16 @@ from pathlib import Path
 
 import pulumi
 import pytest
+import typer
 from pulumi_azure_native import authorization, managedidentity, storage
 from typer.testing import CliRunner
 
 from slmctl.cli import app
+from slmctl.errors import run
 from slmctl.gate import GateResult, run_gate
 from slmctl.loader import load_stack_file
-from slmctl.plan import record_stack
-from slmctl.recorder import UNKNOWN, record
+from slmctl.plan import earlier_targets, record_stack
+from slmctl.recorder import UNKNOWN, Recording, record
 
 STACKS = Path(__file__).resolve().parents[2] / "stacks"
 EXISTING = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/old"
@@ -108,3 +110,86 @@ def test_the_cli_gates_a_first_preview(tmp_path: Path) -> None:
                                       "--format", "json", "--output", str(report), "--quiet"])
     assert result.exit_code == 1, result.output
     assert "unknown at preview" in report.read_text(encoding="utf-8")
+
+
+# The documented order (README real deploy, .github/workflows/deploy.yml): bootstrap the deploy runner
+# (`slmctl bootstrap-targets`), a targeted up of the registry step (`slmctl models targets`), `models sync`,
+# then the full `pulumi up`. At the full up's preview what the targeted ups created is in the state.
+
+REMAINING_AFTER_TARGETED = {
+    # The SecretProviderClass's vault name: the key vault is created by the full up, not a targeted step.
+    ("slm-identity-secrets-reader", "keyvaultName"),
+    # prod's edge deployments: the IoT Hub (host name) and the manifest derived from it come with the full up.
+    ("slm-edge-models-from-registry", "hubHostName"), ("slm-edge-models-from-registry", "content"),
+    ("slm-reach-deployer", "hubHostName"),
+}
+
+
+@pytest.fixture(scope="module", params=["staging", "prod"])
+def after_targeted(request: pytest.FixtureRequest) -> tuple[str, list[str], Recording, GateResult]:
+    path = STACKS / f"Pulumi.{request.param}.yaml"
+    loaded = load_stack_file(path)
+    earlier = earlier_targets(loaded, record_stack(loaded))
+    recording = record_stack(loaded, first_preview=True, after_targeted=True)
+    return request.param, earlier, recording, run_gate(recording, stack_file=path)
+
+
+def test_the_targeted_steps_are_what_the_documented_commands_print(
+        after_targeted: tuple[str, list[str], Recording, GateResult]) -> None:
+    """One source of truth: the resources taken as existing are the URNs the deploy workflow targets."""
+    stack, earlier, _, _ = after_targeted
+    printed: set[str] = set()
+    for args in (["bootstrap-targets", stack], ["models", "targets", stack]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        printed |= set(result.stdout.split())
+    assert set(earlier) == printed
+
+
+def test_the_fill_image_digest_is_known_at_the_full_ups_preview(
+        after_targeted: tuple[str, list[str], Recording, GateResult]) -> None:
+    """The registry step builds and pushes the fill image, so the serving pods' init container is pinned."""
+    _, earlier, recording, _ = after_targeted
+    assert [u for u in earlier if u.endswith("::models-model-fill")]
+    deployments = [r for r in recording.registrations
+                   if r.type == "kubernetes:apps/v1:Deployment" and r.name.startswith("serving-")]
+    assert deployments
+    for dep in deployments:
+        image = dep.inputs["spec"]["template"]["spec"]["initContainers"][0]["image"]  # type: ignore[index]
+        assert re.fullmatch(r"[a-z0-9]+\.azurecr\.io/slm/model-fill@sha256:[0-9a-f]{64}", str(image)), image
+
+
+def test_only_the_full_ups_own_creations_remain_unknown_after_the_targeted_steps(
+        after_targeted: tuple[str, list[str], Recording, GateResult]) -> None:
+    """Measured: staging 24 -> 1 and prod 76 -> 9 mandatory findings; nothing else is left."""
+    _, _, _, result = after_targeted
+    left = {(v.policy, found.group(1).rsplit(".", 1)[-1] if found else v.detail) for v in result.violations
+            if v.level == "mandatory" for found in [re.search(r"cannot verify (\S+):", v.detail)]}
+    others = [v.detail for v in result.violations
+              if v.level == "mandatory" and "unknown at preview" not in v.detail]
+    assert others == []
+    assert left <= REMAINING_AFTER_TARGETED
+
+
+@pytest.mark.xfail(strict=True, reason="open: the key vault (SecretProviderClass keyvaultName) and, in prod, the "
+                   "IoT Hub (edge hubHostName, content) are created by the full up: see REMAINING_AFTER_TARGETED")
+def test_the_full_ups_preview_after_the_documented_targeted_steps_passes(
+        after_targeted: tuple[str, list[str], Recording, GateResult]) -> None:
+    _, _, _, result = after_targeted
+    assert result.exit_code == 0, [v.detail for v in result.violations if v.level == "mandatory"][:5]
+
+
+def test_the_cli_gates_the_full_ups_preview_after_the_targeted_steps(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    report = tmp_path / "gate.json"
+    args = ["gate", "--first-preview", "--after-targeted", "--stack-file", str(STACKS / "Pulumi.staging.yaml"),
+            "--format", "json", "--output", str(report), "--quiet"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    text = report.read_text(encoding="utf-8")
+    assert "keyvaultName" in text
+    assert "initContainers[0].image" not in text
+    refused = run(typer.main.get_command(app), ["gate", "--after-targeted", "--stack-file",
+                                                str(STACKS / "Pulumi.staging.yaml")], "slmctl")
+    assert refused == 2  # usage, one line naming the fix
+    assert "--after-targeted: only with --first-preview" in capsys.readouterr().err

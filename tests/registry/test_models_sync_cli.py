@@ -194,4 +194,8 @@ def test_targets_of_a_stack_with_an_edge_fleet_also_create_the_registry_and_the_
     assert any(urn.endswith("$azure-native:containerregistry:Registry::models-acr") for urn in urns)
     assert any(urn.endswith("::models-acr-ra-deployer-push") for urn in urns)
     assert any(urn.endswith("::models-acr-pe") for urn in urns)
-    assert not [u for u in urns if "kubelet" in u or "ManagedCluster" in u or "EdgeDevice" in u]
+    assert not [u for u in urns if "ManagedCluster" in u or "EdgeDevice" in u or "$kubernetes:" in u]
+    # The fill image (in the step so its digest is known at the full up's preview) waits for the ACR's
+    # grants, the kubelet's AcrPull among them: an ARM grant to a user-assigned identity, no cluster.
+    assert any(urn.endswith("$docker:index/image:Image::models-model-fill") for urn in urns)
+    assert [u.rsplit("::", 1)[1] for u in urns if "kubelet" in u] == ["env-id-aks-kubelet", "models-acr-ra-kubelet-acrpull"]
