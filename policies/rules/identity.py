@@ -142,9 +142,14 @@ def kubelet_acr_pull(resources: Sequence[StackResource], cfg: Mapping[str, Any])
 
 
 def _vault_of(spc: StackResource, vaults: Sequence[StackResource]) -> StackResource | None:
+    """The vault the class reads: by dependency first, so a name that is unknown only because the vault is
+    created in this stack (a first preview) is judged by its source and never read; else by the name."""
+    for v in vaults:
+        if v.urn in deps_of(spc, "spec"):
+            return v
     name = known(get(spc.props, "spec.parameters.keyvaultName"))
     for v in vaults:
-        if v.urn in deps_of(spc, "spec") or (name is not None and physical_name(v).lower() == name.lower()):
+        if name is not None and physical_name(v).lower() == name.lower():
             return v
     return None
 
