@@ -129,7 +129,6 @@ def _analyze(self: Any, request: Any, _context: Any) -> Any:
     self._configure_runtime_settings()
     response = _sdk.proto.AnalyzeResponse()
     shared: tuple[Any, Any, Any] | None = None
-    name, version = self._PolicyAnalyzerServicer__policy_pack_name, self._PolicyAnalyzerServicer__policy_pack_version
     for policy in self._PolicyAnalyzerServicer__policies:
         level = self._get_enforcement_level(policy)
         if level == _sdk.EnforcementLevel.DISABLED or not isinstance(policy, _sdk.ResourceValidationPolicy):
@@ -150,23 +149,31 @@ def _analyze(self: Any, request: Any, _context: Any) -> Any:
         args = _sdk.ResourceValidationArgs(request.type, props, request.urn, request.name, opts, provider,
                                            self._get_policy_config(policy.name),
                                            self._PolicyAnalyzerServicer__stack_tags)
-        try:
-            result = policy.validate(args, report_violation)
-            if _sdk.isawaitable(result):
-                loop = asyncio.new_event_loop()
-                loop.run_until_complete(asyncio.Task(result, loop=loop))
-                loop.close()
-        except _sdk.UnknownValueError as e:
-            response.diagnostics.append(_sdk.proto.AnalyzeDiagnostic(
-                policyName=policy.name, policyPackName=name, policyPackVersion=version,
-                message=(f"can't run policy '{policy.name}' from policy pack '{name}@v{version}' during preview: "
-                         f"{e.message}"),
-                urn="", description=policy.description,
-                enforcementLevel=self._map_enforcement_level(_sdk.EnforcementLevel.ADVISORY)))
-        except _sdk._NotApplicableError as e:
-            response.not_applicable.append(_sdk.proto.PolicyNotApplicable(policy_name=policy.name,
-                                                                          reason=e.reason or ""))
+        _validate(self, policy, args, report_violation, response)
     return response
+
+
+def _validate(self: Any, policy: Any, args: Any, report_violation: Any, response: Any) -> None:
+    """The SDK's per-policy step, shared by Analyze and AnalyzeStack: run the validator (awaiting a
+    coroutine), and report an unknown value as the SDK's advisory "can't run" diagnostic and a
+    not-applicable policy as such."""
+    name, version = self._PolicyAnalyzerServicer__policy_pack_name, self._PolicyAnalyzerServicer__policy_pack_version
+    try:
+        result = policy.validate(args, report_violation)
+        if _sdk.isawaitable(result):
+            loop = asyncio.new_event_loop()
+            loop.run_until_complete(asyncio.Task(result, loop=loop))
+            loop.close()
+    except _sdk.UnknownValueError as e:
+        response.diagnostics.append(_sdk.proto.AnalyzeDiagnostic(
+            policyName=policy.name, policyPackName=name, policyPackVersion=version,
+            message=(f"can't run policy '{policy.name}' from policy pack '{name}@v{version}' during preview: "
+                     f"{e.message}"),
+            urn="", description=policy.description,
+            enforcementLevel=self._map_enforcement_level(_sdk.EnforcementLevel.ADVISORY)))
+    except _sdk._NotApplicableError as e:
+        response.not_applicable.append(_sdk.proto.PolicyNotApplicable(policy_name=policy.name,
+                                                                      reason=e.reason or ""))
 
 
 def _stack_resources(self: Any, request: Any) -> list[Any]:
@@ -198,7 +205,6 @@ def _analyze_stack(self: Any, request: Any, _context: Any) -> Any:
     self._configure_runtime_settings()
     response = _sdk.proto.AnalyzeResponse()
     resources: list[Any] | None = None
-    name, version = self._PolicyAnalyzerServicer__policy_pack_name, self._PolicyAnalyzerServicer__policy_pack_version
     for policy in self._PolicyAnalyzerServicer__policies:
         level = self._get_enforcement_level(policy)
         if level == _sdk.EnforcementLevel.DISABLED or not isinstance(policy, _sdk.StackValidationPolicy):
@@ -211,22 +217,7 @@ def _analyze_stack(self: Any, request: Any, _context: Any) -> Any:
             resources = _stack_resources(self, request)
         args = _sdk.StackValidationArgs(resources, self._get_policy_config(policy.name),
                                        self._PolicyAnalyzerServicer__stack_tags)
-        try:
-            result = policy.validate(args, report_violation)
-            if _sdk.isawaitable(result):
-                loop = asyncio.new_event_loop()
-                loop.run_until_complete(asyncio.Task(result, loop=loop))
-                loop.close()
-        except _sdk.UnknownValueError as e:
-            response.diagnostics.append(_sdk.proto.AnalyzeDiagnostic(
-                policyName=policy.name, policyPackName=name, policyPackVersion=version,
-                message=(f"can't run policy '{policy.name}' from policy pack '{name}@v{version}' during preview: "
-                         f"{e.message}"),
-                urn="", description=policy.description,
-                enforcementLevel=self._map_enforcement_level(_sdk.EnforcementLevel.ADVISORY)))
-        except _sdk._NotApplicableError as e:
-            response.not_applicable.append(_sdk.proto.PolicyNotApplicable(policy_name=policy.name,
-                                                                         reason=e.reason or ""))
+        _validate(self, policy, args, report_violation, response)
     return response
 
 
