@@ -189,18 +189,34 @@ digest, which every serving pod's init container is pinned to, is known at the f
 (and the gate can check the image); the step runs on the same in-VNet runner as the full update."""
 
 
+ONNX_SERVER_TARGET = "models-onnx-server"
+"""The ONNX server image, when the stack builds it: in the registry step for the same reason as the fill
+image. An IoT Edge fleet's deployment manifest embeds its digest, so without it the whole manifest is
+unknown at the full update's preview and no edge policy can read it."""
+
+
+EDGE_HUB_TYPE = "slm:edge:EdgeHub"
+"""The IoT Hub component (hub, private endpoint, the deployer's IoT Hub Data Contributor, diagnostics,
+lock). In the registry step: the IoT Edge configurations the full update writes take the hub's host name
+from the hub's state (Azure's own answer, right in every cloud and with the auto-named hub), so the full
+update's preview knows it; and the deployer's grant and the private endpoint exist a whole step before the
+first configuration is written through them, instead of milliseconds before."""
+
+
 def registry_targets(registrations: list[Any], *, edge_registry: bool = False) -> list[str]:
     """URNs a targeted ``pulumi up`` needs so the weights storage exists before the serving workloads.
 
-    The weights storage's resources, the registry fill image (:data:`MODEL_FILL_TARGET`) when the
-    stack builds it (and, with ``edge_registry``, the container registry the mirror publishes edge
+    The weights storage's resources, the images the registry builds (:data:`MODEL_FILL_TARGET`,
+    :data:`ONNX_SERVER_TARGET`), the IoT Hub's resources (:data:`EDGE_HUB_TYPE`) when the stack has
+    IoT Edge fleets (and, with ``edge_registry``, the container registry the mirror publishes edge
     artifacts to), plus everything they depend on, are parented by or are provided by, transitively
     (a targeted update refuses a target whose dependencies do not exist yet).
     """
     by_urn = {r.urn: r for r in registrations}
+    hubs = {r.urn for r in registrations if r.type == EDGE_HUB_TYPE}
     wanted = [r.urn for r in registrations if r.custom and (
-        r.name.startswith(WEIGHTS_PREFIX) or r.name == MODEL_FILL_TARGET
-        or (edge_registry and r.name in EDGE_REGISTRY_TARGETS))]
+        r.name.startswith(WEIGHTS_PREFIX) or r.name in {MODEL_FILL_TARGET, ONNX_SERVER_TARGET}
+        or (edge_registry and r.name in EDGE_REGISTRY_TARGETS) or r.parent in hubs)]
     seen: set[str] = set()
     while wanted:
         urn = wanted.pop()
@@ -227,7 +243,7 @@ def targets(
     stack: Annotated[str | None, typer.Argument(help="Stack name: dev, staging or prod.")] = None,
     stack_file: Annotated[Path | None, typer.Option("--stack-file", help="Any stack file instead of a name.")] = None,
 ) -> None:
-    """Print, one per line, the URNs of `pulumi up --target` that create the weights storage and fill image first."""
+    """Print, one per line, the URNs of `pulumi up --target` that create the weights storage, images and hub first."""
     loaded = _load(stack, stack_file)
     _selected(loaded, [])
     if not loaded.settings.weights_from_registry:

@@ -117,13 +117,6 @@ def test_the_cli_gates_a_first_preview(tmp_path: Path) -> None:
 # (`slmctl bootstrap-targets`), a targeted up of the registry step (`slmctl models targets`), `models sync`,
 # then the full `pulumi up`. At the full up's preview what the targeted ups created is in the state.
 
-REMAINING_AFTER_TARGETED = {
-    # prod's edge deployments: the IoT Hub (host name) and the manifest derived from it come with the full up.
-    ("slm-edge-models-from-registry", "hubHostName"), ("slm-edge-models-from-registry", "content"),
-    ("slm-reach-deployer", "hubHostName"),
-}
-
-
 @pytest.fixture(scope="module", params=["staging", "prod"])
 def after_targeted(request: pytest.FixtureRequest) -> tuple[str, list[str], Recording, GateResult]:
     path = STACKS / f"Pulumi.{request.param}.yaml"
@@ -158,27 +151,33 @@ def test_the_fill_image_digest_is_known_at_the_full_ups_preview(
         assert re.fullmatch(r"[a-z0-9]+\.azurecr\.io/slm/model-fill@sha256:[0-9a-f]{64}", str(image)), image
 
 
-def test_only_the_full_ups_own_creations_remain_unknown_after_the_targeted_steps(
+def test_the_iot_hub_and_the_onnx_image_come_from_the_registry_step(
         after_targeted: tuple[str, list[str], Recording, GateResult]) -> None:
-    """Measured: staging 24 -> 0 and prod 76 -> 6 mandatory findings; nothing else is left."""
-    _, _, _, result = after_targeted
-    left = {(v.policy, found.group(1).rsplit(".", 1)[-1] if found else v.detail) for v in result.violations
-            if v.level == "mandatory" for found in [re.search(r"cannot verify (\S+):", v.detail)]}
-    others = [v.detail for v in result.violations
-              if v.level == "mandatory" and "unknown at preview" not in v.detail]
-    assert others == []
-    assert left <= REMAINING_AFTER_TARGETED
+    """prod's IoT Edge configurations take the hub's host name from its state and embed the ONNX server's
+    digest: both exist before the full up, so its preview sees the manifest instead of an unknown."""
+    stack, earlier, recording, _ = after_targeted
+    configurations = [r for r in recording.registrations if r.type == "pulumi-python:dynamic:Resource"
+                      and r.name.startswith("edge-")]
+    if stack != "prod":
+        assert configurations == []
+        return
+    assert {u.rsplit("::", 1)[-1] for u in earlier} >= {
+        "edge-hub", "edge-ra-deployer", "edge-pe", "edge-pe-dns", "models-onnx-server"}
+    assert len(configurations) == 2
+    for conf in configurations:
+        assert re.fullmatch(r"[a-z0-9-]+\.azure-devices\.net", str(conf.inputs["hubHostName"]))
+        content = str(conf.inputs["content"])
+        assert UNKNOWN not in content
+        if conf.name.endswith("-model"):  # the layered deployment runs the server the registry step built
+            assert re.search(r"'image': '[a-z0-9]+\.azurecr\.io/slm/onnx-genai-server@sha256:[0-9a-f]{64}'", content)
 
 
 def test_the_full_ups_preview_after_the_documented_targeted_steps_passes(
         after_targeted: tuple[str, list[str], Recording, GateResult]) -> None:
-    stack, _, _, result = after_targeted
+    _, _, _, result = after_targeted
     mandatory = [v.detail for v in result.violations if v.level == "mandatory"]
-    if stack == "prod":  # the edge fleet's IoT Hub (host name, manifest) is created by the full up itself
-        assert mandatory
-        assert all(re.search(r"cannot verify \S*(hubHostName|content):", d) for d in mandatory), mandatory
-        pytest.xfail("open: prod's edge IoT Hub host name and manifest are created by the full up")
     assert result.exit_code == 0, mandatory[:5]
+    assert mandatory == []
 
 
 def _spc_program(*, from_the_vault: bool) -> None:
