@@ -66,11 +66,16 @@ class Deployer:
 
 @dataclass(frozen=True)
 class _Vantage:
-    """What the deployer can reach from: the VNets it sits in and the resources its egress IP comes from."""
+    """What the deployer can reach from: the VNets it sits in and the resources its egress IP comes from.
+
+    ``vnets_unknown``: a runner subnet's VNet name is unknown at preview and comes from nothing this stack
+    creates; the read already fails closed ("cannot verify"), so no finding is made up from it.
+    """
 
     vnets: frozenset[str]
     egress_urns: frozenset[str]
     runner: StackResource | None
+    vnets_unknown: bool = False
 
 
 def _by_urn(resources: Sequence[StackResource]) -> dict[str, StackResource]:
@@ -90,8 +95,22 @@ def _zone_of(link: StackResource, index: Mapping[str, StackResource]) -> str:
     return str(get(link.props, "privateZoneName"))
 
 
-def _vnet_of_subnet(subnet: StackResource) -> str:
-    return str(get(subnet.props, "virtualNetworkName") or "")
+def _vnet_of_subnet(subnet: StackResource, index: Mapping[str, StackResource]) -> str | None:
+    """The name of the VNet a subnet is in; ``None`` when it is unknown at preview (the read is recorded).
+
+    A subnet of a VNet this stack creates has the VNet's name as an output, unknown at a first preview:
+    then it is the name the VNet is created under, read from the VNet its ``virtualNetworkName`` comes from.
+    """
+    if created_here(subnet, "virtualNetworkName"):
+        vnets = [index[u] for u in subnet.property_dependencies["virtualNetworkName"]
+                 if u in index and index[u].type == VNET]
+        if len(vnets) == 1:
+            name = get(vnets[0].props, "virtualNetworkName")
+            return str(name) if isinstance(name, str) else None
+    name = get(subnet.props, "virtualNetworkName")
+    if name is None or isinstance(name, str):
+        return str(name or "")
+    return None if not name else str(name)  # an Unknown is falsy and records the read
 
 
 def _subnets_of(r: StackResource, index: Mapping[str, StackResource]) -> list[StackResource]:
@@ -116,7 +135,9 @@ def _vantage(resources: Sequence[StackResource], deployer: Deployer) -> _Vantage
     for subnet in subnets:
         for nat in (index[u] for u in _deps(subnet) if u in index and index[u].type == NAT_GATEWAY):
             egress |= {u for u in _deps(nat) if u in index and index[u].type == PUBLIC_IP}
-    return _Vantage(frozenset(_vnet_of_subnet(s) for s in subnets), frozenset(egress), runner)
+    names = [_vnet_of_subnet(s, index) for s in subnets]
+    return _Vantage(frozenset(n for n in names if n is not None), frozenset(egress), runner,
+                    vnets_unknown=None in names)
 
 
 def _covered(cidrs: Sequence[str], allowed: Sequence[str]) -> bool:
@@ -148,7 +169,10 @@ def _cluster_finding(cluster: StackResource, resources: Sequence[StackResource],
     access = mapping(get(cluster.props, "apiServerAccessProfile"))
     where = _where(deployer, vantage)
     if access.get("enablePrivateCluster") is True:
-        vnets = {_vnet_of_subnet(s) for s in _subnets_of(cluster, index)}
+        names = [_vnet_of_subnet(s, index) for s in _subnets_of(cluster, index)]
+        if vantage.vnets_unknown or None in names:
+            return None  # an unknown VNet name: already a "cannot verify", never compared as ''
+        vnets = {n for n in names if n is not None}
         if vantage.vnets and (not vnets or vnets & vantage.vnets):
             return None
         extra = "" if access.get("enablePrivateClusterPublicFQDN") else ", no public FQDN"
@@ -173,7 +197,7 @@ def _private_path(target: StackResource, resources: Sequence[StackResource], vne
     endpoint = any(target.urn in _deps(pe) and any(
         group in [str(g) for g in items(mapping(c).get("groupIds"))]
         for c in items(get(pe.props, "privateLinkServiceConnections")))
-        and any(_vnet_of_subnet(s) in vnets for s in _subnets_of(pe, index))
+        and any(_vnet_of_subnet(s, index) in vnets for s in _subnets_of(pe, index))
         for pe in resources if pe.type == PRIVATE_ENDPOINT)
     vnet_urns = {r.urn for r in resources if r.type == VNET and str(get(r.props, "virtualNetworkName")) in vnets}
     linked = any(_zone_of(link, index) == zone and _deps(link) & vnet_urns
@@ -187,6 +211,8 @@ def _data_plane_finding(target: StackResource, what: str, resources: Sequence[St
     props = target.props
     public = get(props, "publicNetworkAccess") or get(props, "properties.publicNetworkAccess")
     where = _where(deployer, vantage)
+    if vantage.vnets_unknown:
+        return None  # where the runner sits is unknown: already a "cannot verify", never compared as ''
     private_ok = bool(vantage.vnets) and _private_path(target, resources, vantage.vnets)
     if public == "Disabled":
         if private_ok:
@@ -224,7 +250,8 @@ def deployer_reach(resources: Sequence[StackResource], cfg: Mapping[str, Any],
         if message:
             out.append(Finding(message, cluster))
     pushed = {u for img in resources if img.type == DOCKER_IMAGE and not get(img.props, "skipPush") for u in _deps(img)}
-    applied = {u for d in resources if d.type == DYNAMIC_RESOURCE and get(d.props, "hubHostName") for u in _deps(d)}
+    applied = {u for d in resources if d.type == DYNAMIC_RESOURCE
+               and (created_here(d, "hubHostName") or get(d.props, "hubHostName")) for u in _deps(d)}
     for target in resources:
         if target.type == REGISTRY and target.urn in pushed:
             message = _data_plane_finding(target, "the image push", resources, deployer, vantage)

@@ -33,7 +33,7 @@ from policies.rules.plan_graph import (
     role_assignments,
     scope_covers,
 )
-from policies.rules.stack import Finding, StackResource
+from policies.rules.stack import Finding, StackResource, created_here
 from policies.rules.tokens import (
     CLUSTER,
     FEDERATED_CREDENTIAL,
@@ -165,7 +165,14 @@ def secrets_reader(resources: Sequence[StackResource], cfg: Mapping[str, Any]) -
         if vault is None:
             continue
         params = mapping(get(spc.props, "spec.parameters"))
-        if str(params.get("useVMManagedIdentity")).lower() == "true" or not params.get("clientID"):
+        client_id = dict.get(params, "clientID")  # not a tracked read: an unknown is judged by its source first
+        if str(params.get("useVMManagedIdentity")).lower() == "true":
+            callers = [k for c in clusters_running(spc, _of(resources, CLUSTER), index) for k in _kubelets(c, index)]
+        elif created_here(spc, "spec", client_id):
+            # The workload identity's client id, unknown at a first preview because the identity is created
+            # in this stack: the class reads as that identity (its dependency), never as "no clientID".
+            callers = identities_in(spc, "spec", index)
+        elif not params.get("clientID"):
             callers = [k for c in clusters_running(spc, _of(resources, CLUSTER), index) for k in _kubelets(c, index)]
         else:
             callers = identities_in(spc, "spec", index)

@@ -75,8 +75,6 @@ def test_first_preview_sees_unknowns_the_offline_plan_never_has(shipped: tuple[G
     assert not [v for v in planned.violations if "unknown at preview" in v.detail]
 
 
-@pytest.mark.xfail(strict=True, reason="open: "
-                   "slm-identity-secrets-reader and slm-reach-deployer read an unknown as unset or ''")
 def test_first_preview_adds_only_cannot_verify_findings(shipped: tuple[GateResult, GateResult]) -> None:
     """An unknown must be reported as unknown, never judged as an empty, unset or equal value."""
     assert [d for d in _only_in_preview(shipped) if "unknown at preview" not in d] == []

@@ -180,3 +180,36 @@ def test_without_stack_settings_a_tagged_runner_in_the_plan_is_where_pulumi_runs
     assert deployer_reach([*network(), *cluster(PRIVATE)], {}, None) == []
     plan = [r for r in network() if r.type != VMSS]
     assert len(deployer_reach([*plan, *cluster(PRIVATE)], {}, None)) == 1
+
+
+class TestUnknownVNetName:
+    """A first preview: subnets carry their VNet's name as an output, unknown (never read as '')."""
+
+    @staticmethod
+    def _first_preview(*, from_the_vnet: bool) -> list[StackResource]:
+        from dataclasses import replace
+
+        from policies.rules.wire import Unknown
+
+        out = []
+        for r in network():
+            deps = {"virtualNetworkName": (urn(VNET, "vnet"),)} if from_the_vnet else {}
+            out.append(replace(r, props={**r.props, "virtualNetworkName": Unknown(f"{r.name}.virtualNetworkName")},
+                               property_dependencies=deps) if r.type == SUBNET else r)
+        return out
+
+    def test_a_vnet_created_here_is_judged_by_the_name_it_is_created_under(self) -> None:
+        from policies.rules.wire import tracking_reads
+
+        with tracking_reads() as reads:
+            found = deployer_reach([*self._first_preview(from_the_vnet=True), *cluster(PRIVATE)], {}, IN_VNET)
+        assert found == []
+        assert reads == set()  # nothing unknown was read: no "cannot verify" either
+
+    def test_an_unknown_name_from_outside_is_read_and_no_finding_is_made_up(self) -> None:
+        from policies.rules.wire import tracking_reads
+
+        with tracking_reads() as reads:
+            found = deployer_reach([*self._first_preview(from_the_vnet=False), *cluster(PRIVATE)], {}, IN_VNET)
+        assert found == []  # no "(VNet ?)" / "outside VNet (unknown)" judged from ''
+        assert "snet-runner.virtualNetworkName" in reads  # the pack turns this read into "cannot verify"
