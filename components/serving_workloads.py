@@ -138,6 +138,10 @@ class ServingWorkloadsArgs:
     metrics_scraper_namespace: str | None = None
     """Default: ``monitoring_namespace``. The namespace whose pods may reach the metrics ports (Azure
     Managed Prometheus: ``kube-system``, where ``ama-metrics`` runs; policy ``slm-reach-metrics-scraper``)."""
+    metrics_scraper_pod_labels: dict[str, str] | None = None
+    """Default: none (every pod of the scraper namespace may reach the metrics ports). Given: only pods with
+    these labels may (Azure Managed Prometheus shares ``kube-system`` with every add-on: ``rsName: ama-metrics``,
+    ``policies.rules.reachability.AMA_METRICS_POD_LABELS``)."""
     prometheus_server_address: pulumi.Input[str] | None = None
     """Default: ``http://prometheus-operated.<monitoring_namespace>.svc:9090`` (the Service the
     Prometheus operator creates). KEDA queries it for the queue-depth triggers."""
@@ -751,7 +755,8 @@ class ServingWorkloads(pulumi.ComponentResource):
                                  pod_selector=pods, policy_types=["Ingress"],
                                  ingress=[np.NetworkPolicyIngressRuleArgs(
                                      from_=[np.NetworkPolicyPeerArgs(
-                                         namespace_selector=ns_selector(self._scraper_namespace()))],
+                                         namespace_selector=ns_selector(self._scraper_namespace()),
+                                         pod_selector=self._scraper_pods())],
                                      ports=port)]), opts=opts)
         egress = [np.NetworkPolicyEgressRuleArgs(
             to=[np.NetworkPolicyPeerArgs(namespace_selector=ns_selector("kube-system"))],
@@ -780,6 +785,11 @@ class ServingWorkloads(pulumi.ComponentResource):
         """Where the metrics scraper runs (``metrics_scraper_namespace``, else in-cluster Prometheus's)."""
         args = self._args
         return args.metrics_scraper_namespace or args.monitoring_namespace
+
+    def _scraper_pods(self) -> k8s.meta.v1.LabelSelectorArgs | None:
+        """The scraper's pods inside its namespace (``metrics_scraper_pod_labels``; none: the whole namespace)."""
+        labels = self._args.metrics_scraper_pod_labels
+        return k8s.meta.v1.LabelSelectorArgs(match_labels=dict(labels)) if labels else None
 
     def _gateway_namespace(self) -> str:
         return self._args.gateway_namespace

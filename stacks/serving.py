@@ -25,6 +25,7 @@ from components.inference_cluster import InferenceClusterArgs
 from components.model_registry import physical_names
 from components.registry.catalogue import source_for, storage_account_url
 from components.serving_workloads import ClusterAddons, ServingWorkloads, ServingWorkloadsArgs
+from policies.rules.reachability import AMA_METRICS_POD_LABELS
 from stacks.settings import EnvironmentSettings
 
 SERVING: Final = "serving"
@@ -104,6 +105,8 @@ def workloads_args(settings: EnvironmentSettings, **wiring: Any) -> ServingWorkl
         "private_endpoint_cidr": settings.network.private_endpoint_subnet_cidr
         if settings.tier in {"staging", "prod"} else None,
         "metrics_scraper_namespace": "kube-system" if settings.monitoring.mode == "azure-managed" else None,
+        "metrics_scraper_pod_labels": (dict(AMA_METRICS_POD_LABELS) if settings.monitoring.mode == "azure-managed"
+                                       else None),
         "addons": ClusterAddons.PROVIDED if settings.uses_azure else ClusterAddons(c.local_addons),
     }
     values.update(wiring)

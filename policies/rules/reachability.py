@@ -2,7 +2,8 @@
 
 - ``metrics_scraper``: the scraper of the chosen monitoring mode (in-cluster Prometheus in the
   kube-prometheus-stack namespace, ``monitoring``; Azure Managed Prometheus ``ama-metrics`` in
-  ``kube-system``) is admitted by every NetworkPolicy that guards a port it scrapes.
+  ``kube-system``) is admitted by every NetworkPolicy that guards a port it scrapes; ``ama-metrics`` shares
+  ``kube-system`` with every add-on, so a peer admitting it must also select its pods (``AMA_METRICS_POD_LABELS``).
 - ``firewalled_data``: pods and nodes reach the Key Vaults, storage accounts and registries they use:
   public with an open firewall; or a private endpoint whose private DNS zone is linked to the
   cluster's VNet; or a virtual-network rule for the cluster's subnet with the service endpoint on it.
@@ -259,11 +260,22 @@ class Scraper:
     name: str
     namespace: str
     labels: Mapping[str, str]
+    shared_namespace: bool = False
+    """The scraper lives in a namespace other workloads share (``kube-system``): a peer must also name its pods."""
+
+
+AMA_METRICS_POD_LABELS: Final = {"rsName": "ama-metrics"}
+"""The pod labels of Azure Managed Prometheus's collector ReplicaSet, which scrapes ServiceMonitor and PodMonitor
+targets (the target allocator hands them to it; the ``ama-metrics-node`` DaemonSet scrapes node targets only).
+Source: Azure/prometheus-collector ``otelcollector/deploy/addon-chart/azure-monitor-metrics-addon/templates/
+ama-metrics-deployment.yaml`` @ ``51cee7800dfa7b7405b77bb79d3e41a15ea9a975`` (2026-07-02): Deployment ``ama-metrics``
+in ``kube-system``, ``spec.selector.matchLabels`` and the pod template's labels both ``rsName: ama-metrics``."""
 
 
 def _scraper(monitor: StackResource, resources: Sequence[StackResource]) -> Scraper:
     if monitor.type.startswith(MANAGED_PROMETHEUS_GROUP):
-        return Scraper("Azure Managed Prometheus (ama-metrics)", "kube-system", {"rsName": "ama-metrics"})
+        return Scraper("Azure Managed Prometheus (ama-metrics)", "kube-system", AMA_METRICS_POD_LABELS,
+                       shared_namespace=True)
     release = next((r for r in _of(resources, HELM_RELEASE) if "kube-prometheus-stack" in str(get(r.props, "chart"))),
                    None)
     ns = str(get(release.props, "namespace") or "monitoring") if release is not None else "monitoring"
@@ -340,9 +352,24 @@ def _peer_admits(peer: Mapping[str, Any], scraper: Scraper, policy_ns: str) -> b
 
 def _rule_admits(rule: Mapping[str, Any], scraper: Scraper, port: int, w: StackResource, policy_ns: str) -> bool:
     peers = listed(rule.get("from"))
+    return _port_ok(rule, port, w) and (not peers or any(_peer_admits(p, scraper, policy_ns) for p in peers))
+
+
+def _port_ok(rule: Mapping[str, Any], port: int, w: StackResource) -> bool:
     ports = listed(rule.get("ports"))
-    port_ok = not ports or any(_port_number(p.get("port"), w) == port or p.get("port") is None for p in ports)
-    return port_ok and (not peers or any(_peer_admits(p, scraper, policy_ns) for p in peers))
+    return not ports or any(_port_number(p.get("port"), w) == port or p.get("port") is None for p in ports)
+
+
+def _whole_namespace(rule: Mapping[str, Any], scraper: Scraper, port: int, w: StackResource) -> bool:
+    """The rule admits every pod of the scraper's shared namespace on ``port`` (a namespace-only peer)."""
+    return _port_ok(rule, port, w) and any(
+        "ipBlock" not in p and p.get("podSelector") is None and p.get("namespaceSelector") is not None
+        and selector_matches(p.get("namespaceSelector"), {"kubernetes.io/metadata.name": scraper.namespace})
+        for p in listed(rule.get("from")))
+
+
+def _selector_text(labels: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
 def _guards(w: StackResource, policies: Sequence[StackResource]) -> list[StackResource]:
@@ -362,15 +389,23 @@ def metrics_scraper(resources: Sequence[StackResource], cfg: Mapping[str, Any]) 
                 and r.type.endswith((":ServiceMonitor", ":PodMonitor"))]
     for m in monitors:
         scraper = _scraper(m, resources)
+        wanted = f"namespaceSelector kubernetes.io/metadata.name={scraper.namespace}" + (
+            f" and podSelector {_selector_text(scraper.labels)}" if scraper.shared_namespace else "")
         for w, port in _targets(m, resources):
             guards = _guards(w, policies)
-            if not guards or any(_rule_admits(rule, scraper, port, w, namespace_of(p.props))
-                                 for p in guards for rule in listed(get(p.props, "spec.ingress"))):
-                continue
             names = ", ".join(repr(p.name) for p in guards)
+            rules = [(p, rule) for p in guards for rule in listed(get(p.props, "spec.ingress"))]
+            if scraper.shared_namespace:
+                broad = sorted({p.name for p, rule in rules if _whole_namespace(rule, scraper, port, w)})
+                if broad:
+                    out.append(Finding(
+                        f"network: {', '.join(map(repr, broad))} admit every pod of {scraper.namespace!r} to port "
+                        f"{port} of {w.name!r}, not only {scraper.name}; name its pods: {wanted}.", m))
+            if not guards or any(_rule_admits(rule, scraper, port, w, namespace_of(p.props)) for p, rule in rules):
+                continue
             out.append(Finding(
                 f"network: {m.name!r} is scraped by {scraper.name} from namespace {scraper.namespace!r}, but the "
                 f"NetworkPolicies guarding port {port} of {w.name!r} ({names}) admit no traffic from it, so no "
-                "metrics arrive (autoscaling and SLO alerts go blind); add an ingress rule from namespaceSelector "
-                f"kubernetes.io/metadata.name={scraper.namespace} on port {port}.", m))
+                "metrics arrive (autoscaling and SLO alerts go blind); add an ingress rule from "
+                f"{wanted} on port {port}.", m))
     return out

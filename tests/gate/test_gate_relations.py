@@ -36,7 +36,7 @@ def test_managed_monitoring_whose_scraper_is_refused_fails_naming_both_ends(monk
         "'kube-system', but the NetworkPolicies guarding port 8000 of 'serving-phi-4-mini-deploy' "
         "('serving-phi-4-mini-np-deny', 'serving-phi-4-mini-np-gateway', 'serving-phi-4-mini-np-metrics') admit no "
         "traffic from it, so no metrics arrive (autoscaling and SLO alerts go blind); add an ingress rule from "
-        "namespaceSelector kubernetes.io/metadata.name=kube-system on port 8000.")
+        "namespaceSelector kubernetes.io/metadata.name=kube-system and podSelector rsName=ama-metrics on port 8000.")
     assert result.exit_code == 1
 
 

@@ -314,7 +314,7 @@ def test_somebody_may_sign_in_to_managed_grafana() -> None:
 NP = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 
 
-def scrape_fragment(*, admit: str, managed: bool = True) -> list[StackResource]:
+def scrape_fragment(*, admit: str, managed: bool = True, pods: dict[str, str] | None = None) -> list[StackResource]:
     labels = {"app": "vllm"}
     deploy = workload("vllm", "vllm/vllm-openai:v0.11.0", labels=labels)
     svc = res("kubernetes:core/v1:Service", "svc", {"metadata": {"name": "vllm", "namespace": "slm-a",
@@ -329,9 +329,13 @@ def scrape_fragment(*, admit: str, managed: bool = True) -> list[StackResource]:
                                "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}})
     allow = res(NP, "np-metrics", {"metadata": {"name": "allow-monitoring", "namespace": "slm-a"}, "spec": {
         "podSelector": {"matchLabels": labels}, "policyTypes": ["Ingress"], "ingress": [{
-            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": admit}}}],
+            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": admit}},
+                      **({"podSelector": {"matchLabels": pods}} if pods is not None else {})}],
             "ports": [{"port": 8000, "protocol": "TCP"}]}]}})
     return [deploy, svc, monitor, deny, allow]
+
+
+AMA = {"rsName": "ama-metrics"}
 
 
 def test_managed_prometheus_must_be_admitted_from_kube_system() -> None:
@@ -340,8 +344,26 @@ def test_managed_prometheus_must_be_admitted_from_kube_system() -> None:
         "sm: network: 'sm' is scraped by Azure Managed Prometheus (ama-metrics) from namespace 'kube-system', but the "
         "NetworkPolicies guarding port 8000 of 'vllm' ('np-deny', 'np-metrics') admit no traffic from it, so no "
         "metrics arrive (autoscaling and SLO alerts go blind); add an ingress rule from namespaceSelector "
-        "kubernetes.io/metadata.name=kube-system on port 8000.")
-    assert reachability.metrics_scraper(scrape_fragment(admit="kube-system"), {}) == []
+        "kubernetes.io/metadata.name=kube-system and podSelector rsName=ama-metrics on port 8000.")
+    assert reachability.metrics_scraper(scrape_fragment(admit="kube-system", pods=AMA), {}) == []
+
+
+def test_managed_prometheus_admitted_as_all_of_kube_system_fails() -> None:
+    # Every add-on in kube-system (CSI drivers, konnectivity, KEDA...) would reach the metrics port.
+    (found,) = messages(reachability.metrics_scraper(scrape_fragment(admit="kube-system"), {}))
+    assert found == (
+        "sm: network: 'np-metrics' admit every pod of 'kube-system' to port 8000 of 'vllm', not only Azure Managed "
+        "Prometheus (ama-metrics); name its pods: namespaceSelector kubernetes.io/metadata.name=kube-system and "
+        "podSelector rsName=ama-metrics.")
+
+
+def test_managed_prometheus_pod_selector_must_match_the_addon_labels() -> None:
+    # The DaemonSet's label, or the upstream chart's other labels, select no collector of ServiceMonitor targets.
+    for wrong in ({"dsName": "ama-metrics-node"}, {"rsName": "ama-metrics-operator-targets"},
+                  {"app.kubernetes.io/name": "ama-metrics"}):
+        (found,) = messages(reachability.metrics_scraper(scrape_fragment(admit="kube-system", pods=wrong), {}))
+        assert "admit no traffic from it" in found
+        assert "podSelector rsName=ama-metrics on port 8000" in found
 
 
 def test_in_cluster_prometheus_must_be_admitted_from_its_namespace() -> None:
@@ -353,7 +375,7 @@ def test_in_cluster_prometheus_must_be_admitted_from_its_namespace() -> None:
 def test_an_unguarded_or_wrong_port_policy_is_judged_by_its_port() -> None:
     plan = [r for r in scrape_fragment(admit="monitoring") if not r.name.startswith("np-")]
     assert reachability.metrics_scraper(plan, {}) == []  # no NetworkPolicy: everything is admitted
-    wrong_port = copy.deepcopy(scrape_fragment(admit="kube-system"))
+    wrong_port = copy.deepcopy(scrape_fragment(admit="kube-system", pods=AMA))
     wrong_port[-1].props["spec"]["ingress"][0]["ports"] = [{"port": 9090}]  # type: ignore[index]
     assert len(reachability.metrics_scraper(wrong_port, {})) == 1
 
