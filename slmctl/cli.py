@@ -77,13 +77,13 @@ def progress(message: str, *, quiet: bool = False, console: Console | None = Non
 
 
 def _record(loaded: LoadedStack, *, quiet: bool = False, first_preview: bool = False,
-            after_targeted: bool = False) -> Any:
+            after_targeted: bool = False, step: str | None = None) -> Any:
     """Record the stack; a component that refuses its input is bad input (exit 2), named by file."""
     from slmctl.plan import make_plan
 
     try:
         with progress(f"Planning {loaded.stack} (the program under the Pulumi mock monitor)…", quiet=quiet):
-            return make_plan(loaded, first_preview=first_preview, after_targeted=after_targeted)
+            return make_plan(loaded, first_preview=first_preview, after_targeted=after_targeted, step=step)
     except Exception as exc:  # the program's own errors surface here, wrapped by the SDK
         code, lines = classify(exc)
         if code != EXIT_USAGE:
@@ -255,6 +255,10 @@ def gate_cmd(  # noqa: PLR0917 (typer options are keyword parameters to the user
     after_targeted: Annotated[bool, typer.Option(
         "--after-targeted", help="With --first-preview: the full update's preview in the documented order, after "
         "the targeted ups of `slmctl bootstrap-targets` and `slmctl models targets` (what they create is known).")] = False,
+    step: Annotated[str | None, typer.Option(
+        "--step", help="With --first-preview: the preview of one step of the first deploy, in order: bootstrap "
+        "(the runner's targeted up), registry (the `models targets` up), full (= --after-targeted). A targeted "
+        "preview still analyzes every resource of the program.")] = None,
 ) -> None:
     """Run the CrossGuard pack over the analyzer protocol, as `pulumi preview --policy-pack` would."""
     formats = ("text", "json", "sarif", "junit", "markdown")
@@ -266,6 +270,12 @@ def gate_cmd(  # noqa: PLR0917 (typer options are keyword parameters to the user
     if after_targeted and not first_preview:
         msg = "--after-targeted: only with --first-preview (an offline plan already knows every output)"
         raise UsageError(msg)
+    from slmctl.plan import STEPS
+
+    if step is not None and (not first_preview or step not in STEPS or (after_targeted and step != "full")):
+        msg = (f"--step {step!r}: one of {', '.join(STEPS)}, only with --first-preview (and --after-targeted "
+               "means --step full)")
+        raise UsageError(msg)
     from slmctl.plan import default_out_dir
     from slmctl.plan_reuse import reusable_recording
 
@@ -273,7 +283,8 @@ def gate_cmd(  # noqa: PLR0917 (typer options are keyword parameters to the user
     out_dir = default_out_dir(loaded.stack, loaded.path)
     recording = None if first_preview else reusable_recording(loaded, out_dir)
     if recording is None:
-        recording = _record(loaded, quiet=quiet, first_preview=first_preview, after_targeted=after_targeted).recording
+        recording = _record(loaded, quiet=quiet, first_preview=first_preview, after_targeted=after_targeted,
+                            step=step).recording
     elif not quiet:
         err.print(Text(f"note analyzing the registrations recorded with {_shown(out_dir / 'plan.json')} "
                        "(same stack file, code and SDKs; nothing re-planned)"))

@@ -38,14 +38,35 @@ def earlier_targets(loaded: LoadedStack, recording: Recording) -> list[str]:
     return sorted(urns | set(stack_registry_targets(loaded, recording.registrations)))
 
 
+STEPS: Final = ("bootstrap", "registry", "full")
+"""The documented first deploy of a stack with no state, in order: the deploy runner's targeted up
+(``slmctl bootstrap-targets``), the registry's targeted up (``slmctl models targets``; then ``models sync``),
+the full ``pulumi up``. Each step's preview runs the pack over EVERY registration of the program, targeted
+or not (pulumi/pulumi pkg/resource/deploy/step_generator.go: ``analyzeAll`` runs before the targeting
+decision, and ``AnalyzeResources`` ranges over every new state, skipped creates included)."""
+
+
+def existing_before(loaded: LoadedStack, recording: Recording, step: str) -> list[str]:
+    """URNs the documented steps before ``step`` created (in the state at ``step``'s preview)."""
+    if step == "bootstrap":
+        return []
+    if step == "registry":
+        from slmctl.bootstrap import RUNNER_TYPE, bootstrap_targets
+
+        return bootstrap_targets(recording) if any(r.type == RUNNER_TYPE for r in recording.registrations) else []
+    return earlier_targets(loaded, recording)
+
+
 def record_stack(loaded: LoadedStack, *, type_aliases: bool = False, first_preview: bool = False,
-                 after_targeted: bool = False) -> Recording:
+                 after_targeted: bool = False, step: str | None = None) -> Recording:
     """Run ``stacks.platform.build`` for a loaded stack under the mock monitor (see ``record``).
 
-    ``after_targeted`` (with ``first_preview``): the preview of the full ``pulumi up`` in the documented
-    order, where what :func:`earlier_targets` lists exists already and answers with its outputs.
+    ``step`` (with ``first_preview``, one of :data:`STEPS`): the preview of that step of a first deploy in
+    the documented order, where what :func:`existing_before` lists exists already and answers with its
+    outputs. ``after_targeted`` is ``step="full"``.
     """
-    existing = frozenset(earlier_targets(loaded, record_stack(loaded))) if first_preview and after_targeted \
+    step = "full" if after_targeted and step is None else step
+    existing = frozenset(existing_before(loaded, record_stack(loaded), step)) if first_preview and step \
         else frozenset()
 
     def program() -> None:
@@ -204,7 +225,7 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def make_plan(loaded: LoadedStack, *, type_aliases: bool = False, first_preview: bool = False,
-              after_targeted: bool = False) -> Plan:
+              after_targeted: bool = False, step: str | None = None) -> Plan:
     """Record a loaded stack and wrap it as a plan (``first_preview``: as a first ``pulumi preview``)."""
     return Plan(loaded=loaded, recording=record_stack(loaded, type_aliases=type_aliases, first_preview=first_preview,
-                                                      after_targeted=after_targeted))
+                                                      after_targeted=after_targeted, step=step))

@@ -213,3 +213,56 @@ def test_the_cli_gates_the_full_ups_preview_after_the_targeted_steps(
                                                 str(STACKS / "Pulumi.staging.yaml")], "slmctl")
     assert refused == 2  # usage, one line naming the fix
     assert "--after-targeted: only with --first-preview" in capsys.readouterr().err
+
+
+# Each step's own preview. A targeted `pulumi preview/up --target X --policy-pack` analyzes EVERY registered
+# resource, not only X (pulumi/pulumi@1b5949891b3cefcb9974752b24a5ecef0acc86c8 pkg/resource/deploy/
+# step_generator.go: generateSteps calls analyzeAll (l. 1469) before the untargeted create is skipped
+# (l. 1777); AnalyzeResources (l. 3496) ranges over deployment.news, which step_executor.go (l. 581) fills
+# for every step but reads, skipped creates included). So the bootstrap and registry steps are gated over
+# the whole program, with only the earlier steps' resources in the state.
+
+REMAINING_BEFORE_THE_REGISTRY_STEP = {
+    # the fill image's digest (every serving pod's init container) and its name (the ACR's login server),
+    # prod's edge manifests and hub (ONNX image, hub host name), prod's Defender workspace id: all created
+    # by the registry step or the full up, and unknown at the bootstrap/registry step's own preview.
+    "initContainers[0].image", "imageName", "content", "hubHostName", "logAnalyticsWorkspaceResourceId",
+}
+
+
+@pytest.fixture(scope="module", params=[(s, st) for s in ("staging", "prod") for st in ("bootstrap", "registry")])
+def early_step(request: pytest.FixtureRequest) -> tuple[str, str, GateResult]:
+    stack, step = request.param
+    path = STACKS / f"Pulumi.{stack}.yaml"
+    return stack, step, run_gate(record_stack(load_stack_file(path), first_preview=True, step=step), stack_file=path)
+
+
+def _unknown_leaves(result: GateResult) -> set[str]:
+    """The mandatory findings as the remaining entry each unknown path ends with (a finding's detail if none)."""
+    paths = [found.group(1) if found else v.detail for v in result.violations
+             if v.level == "mandatory" for found in [re.search(r"cannot verify (\S+): its value is unknown", v.detail)]]
+    return {next((r for r in REMAINING_BEFORE_THE_REGISTRY_STEP if p.endswith(r)), p) for p in paths}
+
+
+def test_an_early_steps_preview_fails_only_on_what_later_steps_create(early_step: tuple[str, str, GateResult]) -> None:
+    """Measured: bootstrap and registry previews 17 (staging) / 61 (prod) mandatory, every one an unknown."""
+    _, _, result = early_step
+    assert result.exit_code == 1
+    assert _unknown_leaves(result) <= REMAINING_BEFORE_THE_REGISTRY_STEP
+
+
+@pytest.mark.xfail(strict=True, reason="open: the bootstrap and registry steps' own previews analyze the whole "
+                   "program, whose fill image digest, ACR login server, edge manifests and Defender workspace id "
+                   "are created by that step or later (REMAINING_BEFORE_THE_REGISTRY_STEP)")
+def test_an_early_steps_preview_passes(early_step: tuple[str, str, GateResult]) -> None:
+    _, _, result = early_step
+    assert result.exit_code == 0
+
+
+def test_the_cli_gates_one_step_and_refuses_a_step_it_does_not_know(capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(STACKS / "Pulumi.staging.yaml")
+    cli = typer.main.get_command(app)
+    assert run(cli, ["gate", "--first-preview", "--step", "full", "--stack-file", path, "--quiet"], "slmctl") == 0
+    assert run(cli, ["gate", "--first-preview", "--step", "deploy", "--stack-file", path], "slmctl") == 2
+    assert run(cli, ["gate", "--step", "full", "--stack-file", path], "slmctl") == 2
+    assert "--step 'deploy': one of bootstrap, registry, full" in capsys.readouterr().err
