@@ -66,7 +66,10 @@ VERIFIED_MARKER_PATH: Final = f"{MODELS_PATH}/{STATE_DIR}/{VERIFIED_MARKER}"
 """Written by the fill step only after every file verified (``<model>@<revision>``)."""
 SERVER_ENTRYPOINTS: Final = {"ollama": ("/bin/ollama",), "llamacpp": ("/app/llama-server",),
                              "onnx-genai": ONNX_SERVER_COMMAND}
-"""The engine images' own ENTRYPOINTs, stated where a module must wrap them (IoT Edge gate on the marker)."""
+"""The engine images' own ENTRYPOINTs, stated where a module must wrap them (IoT Edge gate on the marker).
+Read from the upstream Dockerfiles (ollama/ollama ``Dockerfile`` @ v0.12.6, ggml-org/llama.cpp
+``.devops/cpu.Dockerfile`` target ``server``); the facts and their commits are in
+``components/engines/data/image-facts.json``, and tests/edge/test_image_facts.py checks these against them."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,8 +19,12 @@ official nginx image next to it:
 Nothing depends on the image's own ``nginx.conf`` or entrypoint: the whole config is ours
 (``config_template``) and nginx runs with ``-p RUN_DIR``, so the same text and start script run
 unchanged in the tests (Debian's nginx on loopback) and in the pod (read-only root filesystem,
-non-root UID). The image tag ``nginx:1.28.0-alpine`` is nginx's stable line (not pulled here: no
-registry access); tiers that require digests take ``auth_proxy_image`` from the settings.
+non-root UID). The image's own ``/docker-entrypoint.sh`` never runs: our command replaces it (Kubernetes
+``command``, IoT Edge ``Entrypoint``), and its template step would only touch ``/etc/nginx/templates`` ->
+``/etc/nginx/conf.d`` anyway (nginx/docker-nginx @ ``7f1d49f``, tag 1.28.0; facts in
+``components/engines/data/image-facts.json``). The tag ``nginx:1.28.0-alpine`` is a real docker-nginx
+release; its digest was not verified here (no registry access, and docker-library/repo-info's stored copy
+no longer lists that tag), so tiers that require digests take ``auth_proxy_image`` from the settings.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ Seed defects this adapter cannot reproduce: no ``/metrics`` (D4, ollama#3144: ``
 at image build (D6), and only real server variables are set (D7; ``OLLAMA_MAX_VRAM`` would be
 bytes, and context is ``OLLAMA_CONTEXT_LENGTH``, not a Modelfile ``PARAMETER context_length``).
 
-The image ``ollama/ollama:0.12.6`` is an assumed current tag (unverified here: no registry
-access); it runs as root, so the pod runs it as ``NON_ROOT_UID`` with ``HOME`` on an emptyDir (the
+The image ``ollama/ollama:0.12.6`` is release v0.12.6; its Dockerfile (@ ``1813ff8``, facts in
+``components/engines/data/image-facts.json``) declares ``ENTRYPOINT ["/bin/ollama"]`` and no ``USER``: it runs as root, so the pod runs it as ``NON_ROOT_UID`` with ``HOME`` on an emptyDir (the
 server writes its key pair to ``~/.ollama``) and ``OLLAMA_MODELS`` on the per-pod claim.
 """
 
