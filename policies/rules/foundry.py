@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from policies.rules.data import open_ip_rules
 from policies.rules.tokens import FOUNDRY_ACCOUNT, FOUNDRY_DEPLOYMENT, FOUNDRY_PROJECT, RAI_POLICY
-from policies.rules.wire import Props, get, items, number, show
+from policies.rules.wire import Props, Unknown, get, items, number, show
 
 CONNECTIONS: Final = frozenset({"azure-native:cognitiveservices:ProjectConnection",
                                 "azure-native:cognitiveservices:AccountConnection"})
@@ -37,7 +37,10 @@ def account_kind(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     out = []
     if get(props, "kind") != "AIServices":
         out.append(f"kind: found {show(get(props, 'kind'))}; use 'AIServices', the Foundry resource kind.")
-    if not get(props, "properties.customSubDomainName"):
+    subdomain = get(props, "properties.customSubDomainName")
+    if isinstance(subdomain, Unknown):  # e.g. a re-creatable dev name from a RandomString: unknown, not unset
+        subdomain.touch()  # read: "cannot verify" where unknowns fail closed
+    elif not subdomain:
         out.append("properties.customSubDomainName: found unset; set a globally unique subdomain, "
                    "required for Entra ID auth and private endpoints.")
     return out

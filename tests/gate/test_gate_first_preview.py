@@ -266,3 +266,12 @@ def test_the_cli_gates_one_step_and_refuses_a_step_it_does_not_know(capsys: pyte
     assert run(cli, ["gate", "--first-preview", "--step", "deploy", "--stack-file", path], "slmctl") == 2
     assert run(cli, ["gate", "--step", "full", "--stack-file", path], "slmctl") == 2
     assert "--step 'deploy': one of bootstrap, registry, full" in capsys.readouterr().err
+
+
+def test_devs_first_preview_passes_its_re_creatable_foundry_name_is_unknown_not_unset() -> None:
+    """dev names its Foundry account from a RandomString (re-creatable): unknown at a first preview. It must
+    not read as "customSubDomainName: found unset" (mandatory in dev); in prod it would be "cannot verify"."""
+    path = STACKS / "Pulumi.dev.yaml"
+    result = run_gate(record_stack(load_stack_file(path), first_preview=True), stack_file=path)
+    assert [v.detail for v in result.violations if v.policy == "slm-foundry-account-kind"] == []
+    assert result.exit_code == 0, [v.detail for v in result.violations if v.level == "mandatory"][:5]
