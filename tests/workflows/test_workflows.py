@@ -387,6 +387,15 @@ class TestPullRequestWorkflow:
         assert upload["with"]["category"] == "slm-policy-gate-${{ matrix.stack }}"
         assert upload["if"].startswith("always()")
 
+    def test_gate_reports_each_first_deploy_steps_preview_without_deciding_the_verdict(self) -> None:
+        steps = workflow("pr.yml")["jobs"]["gate"]["steps"]
+        (first,) = [s for s in steps if "--first-preview --step" in s.get("run", "")]
+        assert "for step in bootstrap registry full; do" in first["run"]
+        assert first["if"] == "always()"
+        assert "|| test -s" in first["run"]  # a mandatory finding is reported, a missing report is an error
+        assert steps.index(first) < len(steps) - 1
+        assert steps[-1]["if"] == "steps.gate.outcome != 'success'"
+
     def test_gate_verdict_fails_the_job_after_the_reports_are_published(self) -> None:
         steps = workflow("pr.yml")["jobs"]["gate"]["steps"]
         gate = next(s for s in steps if s.get("id") == "gate")
