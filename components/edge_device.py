@@ -533,8 +533,7 @@ def _iot_views(args: EdgeDeviceArgs, *, image: str, fetch_image: str | None,
     """Base, layered and full manifests (and their ids) of one iot-edge fleet."""
     spec = edge_engines.edge_container(args.fleet_name, args.fleet, args.model_id, args.model,
                                        args.device_class, image=image, fetch_image=fetch_image,
-                                       registry=model_registry, auth_proxy_image=args.fleet.auth_proxy_image,
-                                       engine_host=iot_manifest.module_name(args.fleet_name))
+                                       registry=model_registry, auth_proxy_image=args.fleet.auth_proxy_image)
     modules = iot_manifest.fleet_modules(
         args.fleet_name, spec, memory_bytes=spec.resources.memory_mib * 1024 * 1024,
         nano_cpus=spec.resources.cpu_millicores * iot_manifest.NANO_CPUS_PER_MILLICORE, secrets=secrets)

@@ -254,8 +254,8 @@ def edge_container(
         registry: the model comes from the environment's registry (staging and prod): the fill step
             replaces every public-hub pull or download.
         auth_proxy_image: Ollama only: the API-key gate's image. Default: ``nginx:1.28.0-alpine``.
-        engine_host: Ollama only: where the gate reaches Ollama (loopback in a pod; the module's
-            name on IoT Edge, where the gate is a separate module).
+        engine_host: Ollama only: where the gate reaches Ollama. Default loopback: in a pod, and on IoT Edge,
+            where Ollama's module joins the gate module's network namespace (``iot_manifest.shared_network``).
     """
     version, sha256 = fleet.artifact_pin(model_id, model)
     resources = device_resources(device)

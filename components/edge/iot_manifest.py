@@ -82,6 +82,20 @@ def auth_proxy_create_options(gate: AuthProxy, *, uid: int) -> dict[str, Any]:
     }
 
 
+def shared_network(gate_module: str) -> dict[str, Any]:
+    """Create options that put a module in the gate module's network namespace (Ollama on IoT Edge).
+
+    Ollama then binds ``127.0.0.1`` as in a pod: only the gate, in the same namespace, reaches it; other modules
+    on the ``azure-iot-edge`` network reach the gate's port only. edgeAgent passes ``HostConfig.NetworkMode``
+    through to Docker (Azure/iotedge ``edge-agent/src/Microsoft.Azure.Devices.Edge.Agent.Docker/models/
+    HostConfig.cs``) and adds its own network only when ``NetworkingConfig.EndpointsConfig`` is absent
+    (``CombinedEdgeletConfigProvider.InjectNetworkAliases``); aziot-edged creates the container as given, named
+    after the module (``edgelet/edgelet-docker/src/runtime.rs`` ``create``), all @ ``55353a6``. The empty
+    ``EndpointsConfig`` keeps the network out: Docker refuses a network endpoint, published or exposed ports
+    on a ``container:`` network mode."""
+    return {"HostConfig": {"NetworkMode": f"container:{gate_module}"}, "NetworkingConfig": {"EndpointsConfig": {}}}
+
+
 def route_name(fleet_name: str) -> str:
     """The module's upstream route name (letters, digits, underscores)."""
     return "slm_" + fleet_name.replace("-", "_") + "_upstream"
@@ -198,21 +212,22 @@ def fleet_modules(fleet_name: str, spec: ContainerSpec, *, memory_bytes: int, na
         msg = f"fleet {fleet_name!r}: the ollama module needs its API-key gate (spec.auth_proxy)"
         raise ValueError(msg)
     if gate is not None:
-        if f"//{module_name(fleet_name)}:" not in gate.config_template:
-            msg = (f"fleet {fleet_name!r}: the gate must reach the engine at {module_name(fleet_name)} (the module's "
-                   "name); build the spec with engine_host=module_name(fleet)")
+        if f"//127.0.0.1:{OLLAMA_PORT}" not in gate.config_template:
+            msg = (f"fleet {fleet_name!r}: the gate must reach the engine on 127.0.0.1:{OLLAMA_PORT} (the engine "
+                   "module joins the gate's network namespace); build the spec with the default engine_host")
             raise ValueError(msg)
-        # The engine listens on the module network only (no host port): the gate module is the one way in.
+        # The engine joins the gate's network namespace and listens on its loopback: the gate is the one way in.
+        # The gate starts first: the namespace the engine joins is the gate's running container's.
         modules[auth_proxy_module_name(fleet_name)] = _module(
             gate.image, auth_proxy_create_options(gate, uid=spec.run_as_user),
             {**secret_env_values(fleet_name, spec, secrets or {}, (gate.key,)),
-             auth_proxy.TEMPLATE_ENV: gate.config_template}, startup_order=11)
-        server_env["OLLAMA_HOST"] = f"0.0.0.0:{OLLAMA_PORT}"
+             auth_proxy.TEMPLATE_ENV: gate.config_template}, startup_order=9)
     if spec.engine == "ollama" and filled is None:
         options = create_options(spec, memory_bytes=memory_bytes, nano_cpus=nano_cpus,
                                  entrypoint=("/bin/sh", "-c"),
                                  cmd=(serve_after_pull_script(spec.served_model_name, sha),))
         del options["ExposedPorts"], options["HostConfig"]["PortBindings"]
+        _join(options, auth_proxy_module_name(fleet_name))
         modules[module_name(fleet_name)] = _module(spec.image, options, server_env, startup_order=10)
         return modules
     for step in spec.init_steps:
@@ -233,8 +248,15 @@ def fleet_modules(fleet_name: str, spec: ContainerSpec, *, memory_bytes: int, na
                              entrypoint=entrypoint, cmd=cmd)
     if gate is not None:
         del options["ExposedPorts"], options["HostConfig"]["PortBindings"]
+        _join(options, auth_proxy_module_name(fleet_name))
     modules[module_name(fleet_name)] = _module(spec.image, options, server_env, startup_order=10)
     return modules
+
+
+def _join(options: dict[str, Any], gate_module: str) -> None:
+    shared = shared_network(gate_module)
+    options["HostConfig"].update(shared["HostConfig"])
+    options["NetworkingConfig"] = shared["NetworkingConfig"]
 
 
 def _runtime(registry: Mapping[str, str] | None) -> dict[str, Any]:

@@ -92,8 +92,7 @@ def render_edge(
             if weights_from_registry else None)
         spec = edge_engines.edge_container(name, fleet, fleet.model, model, device, image=image,
                                            fetch_image=None if registry else fetch, registry=registry,
-                                           auth_proxy_image=fleet.auth_proxy_image,
-                                           engine_host=iot_manifest.module_name(name))
+                                           auth_proxy_image=fleet.auth_proxy_image)
         keys = [*spec.secret_env, *([spec.auth_proxy.key] if spec.auth_proxy is not None else [])]
         modules = iot_manifest.fleet_modules(
             name, spec, memory_bytes=spec.resources.memory_mib * 1024 * 1024,

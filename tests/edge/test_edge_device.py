@@ -209,16 +209,21 @@ class TestIotEdge:
         gate = agent["properties.desired.modules.slm-plant-auth-proxy"]
         ollama_options, gate_options = join_create_options(ollama["settings"]), join_create_options(gate["settings"])
         assert "PortBindings" not in ollama_options["HostConfig"]  # not on the device's network
-        assert ollama["env"]["OLLAMA_HOST"] == {"value": "0.0.0.0:11434"}  # the module network only
+        assert "ExposedPorts" not in ollama_options  # Docker refuses them on a container: network mode
+        # In the gate's network namespace, on its loopback: no other module on azure-iot-edge reaches it.
+        assert ollama_options["HostConfig"]["NetworkMode"] == "container:slm-plant-auth-proxy"
+        assert ollama_options["NetworkingConfig"] == {"EndpointsConfig": {}}  # edgeAgent adds no network
+        assert ollama["env"]["OLLAMA_HOST"] == {"value": "127.0.0.1:11434"}
+        assert "NetworkMode" not in gate_options["HostConfig"]  # the gate owns the namespace, on azure-iot-edge
         assert gate_options["HostConfig"]["PortBindings"] == {"8080/tcp": [{"HostPort": "8080"}]}
         assert gate_options["HostConfig"]["ReadonlyRootfs"] is True
         assert gate_options["User"] == "10001:10001"
         assert "uid=10001" in gate_options["HostConfig"]["Tmpfs"]["/run/slm-proxy"]
         assert gate["env"]["ENGINE_API_KEY"] == {"value": ENGINE_KEY}  # rides in the secret deployment
         template = gate["env"]["SLM_PROXY_CONFIG_TEMPLATE"]["value"]
-        assert "proxy_pass http://slm-plant:11434;" in template  # Ollama's module, by its network name
+        assert "proxy_pass http://127.0.0.1:11434;" in template  # Ollama, in the gate's namespace
         assert ENGINE_KEY not in template
-        assert gate["startupOrder"] > ollama["startupOrder"]
+        assert gate["startupOrder"] < ollama["startupOrder"]  # the namespace exists before Ollama joins it
 
     def test_serialized_provider_and_inputs_hold_no_secret(self) -> None:
         rec = _plan(make_settings(), "plant")

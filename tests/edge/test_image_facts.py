@@ -46,7 +46,7 @@ def _spec(engine: str, *, registry: bool) -> ContainerSpec:
     return edge_engines.edge_container(
         "site", fleet, "phi-4-mini", s.models["phi-4-mini"], s.edge.device_classes["nuc"], image=fleet_def["image"],
         fetch_image=None if registry else OLLAMA_IMAGE, registry=REGISTRY if registry else None,
-        auth_proxy_image=fleet.auth_proxy_image, engine_host=iot_manifest.module_name("site"))
+        auth_proxy_image=fleet.auth_proxy_image)
 
 
 def _modules(engine: str, *, registry: bool) -> dict[str, dict[str, Any]]:
