@@ -686,6 +686,49 @@ def cannot_verify(path: str) -> str:
             "resource with a written reason.")
 
 
+def is_unknown_finding(message: str) -> bool:
+    """True for a finding about a value unknown at preview: a :func:`cannot_verify`, or a rule's message that
+    quotes an unknown (``wire.Unknown`` renders as ``(unknown at preview)``) -- not a judgement of known values."""
+    return (message.startswith("cannot verify ") and ": its value is unknown at preview" in message) \
+        or "(unknown at preview)" in message
+
+
+TARGETS_ENV: Final = "SLM_POLICY_TARGETS"
+"""The URNs a targeted ``pulumi up --target`` creates or changes, one per line: the same list the workflow
+passes as ``--target`` (``slmctl bootstrap-targets``, ``slmctl models targets``). A targeted preview still
+sends the pack every resource of the program (``slmctl.plan.STEPS``); an unknown read on a resource that
+step does not touch is deferred (:data:`DEFERRED_PREFIX`) to the untargeted up's preview, which judges it.
+A judged violation is reported whatever the scope: the scope only decides what "cannot verify yet" means."""
+
+DEFERRED_PREFIX: Final = "deferred "
+
+
+def untargeted(urn: str) -> bool:
+    """True when ``SLM_POLICY_TARGETS`` scopes this run and ``urn`` is not one of its targets.
+
+    No scope (unset, empty), a target with a wildcard, or a list naming no URN of this stack
+    (``PULUMI_STACK``/``PULUMI_PROJECT``) scopes nothing: every resource is judged (fail closed).
+    """
+    targets = _targets_of(os.environ.get(TARGETS_ENV, ""), os.environ.get("PULUMI_STACK", ""),
+                          os.environ.get("PULUMI_PROJECT", ""))
+    return targets is not None and urn not in targets
+
+
+@functools.lru_cache(maxsize=4)
+def _targets_of(text: str, stack: str, project: str) -> frozenset[str] | None:
+    entries = [line.strip() for line in text.splitlines() if line.strip()]
+    prefix = f"urn:pulumi:{stack}::{project}::"
+    if not entries or any("*" in e for e in entries) or not any(e.startswith(prefix) for e in entries):
+        return None
+    return frozenset(entries)
+
+
+def deferred_note(name: str, count: int) -> str:
+    """The not-applicable reason the gate parses: ``deferred <name> (N unknown): ...``."""
+    return (f"{DEFERRED_PREFIX}{name} ({count} unknown): this targeted up does not create or change it "
+            f"({TARGETS_ENV}); the untargeted up's preview judges these values")
+
+
 FAIL_CLOSED_ENVIRONMENTS: Final = frozenset({"staging", "prod"})
 """Where a check that could not see its value is a finding of its policy (at the policy's level)."""
 
@@ -789,8 +832,12 @@ def _resource_validator(spec: Spec) -> Callable[[ResourceValidationArgs, ReportV
         exempt = exemption_for(cfg, args.name, args.urn)
         if exempt is not None:
             args.not_applicable(exemption_note(args.name, *exempt, len(messages)))
+        unknown = [m for m in messages if is_unknown_finding(m)] if untargeted(args.urn) else []
         for message in messages:
-            report_violation(f"{args.name} ({args.resource_type}): {message}", None)
+            if message not in unknown:
+                report_violation(f"{args.name} ({args.resource_type}): {message}", None)
+        if unknown:  # raises: after the judged findings are reported
+            args.not_applicable(deferred_note(args.name, len(unknown)))
 
     return validate
 
@@ -840,14 +887,19 @@ def _stack_validator(spec: Spec) -> Callable[[StackValidationArgs, ReportViolati
         resources = conversion.per_request(("stack-resources", id(args.resources)), args.resources,
                                            lambda: _stack_resources(args.resources))
         notes: list[str] = []
+        deferred: dict[str, int] = {}
         for finding in run_stack_rule(spec, resources, cfg):
             res = finding.resource
+            if res is not None and is_unknown_finding(finding.message) and untargeted(res.urn):
+                deferred[res.name] = deferred.get(res.name, 0) + 1
+                continue
             exempt = exemption_for(cfg, res.name, res.urn) if res is not None else None
             if res is not None and exempt is not None:
                 notes.append(exemption_note(res.name, *exempt, 1))
                 continue
             where = f"{res.name} ({res.type}): " if res is not None else "stack: "
             report_violation(where + finding.message, res.urn if res is not None else None)
+        notes += [deferred_note(name, count) for name, count in deferred.items()]
         if notes:
             args.not_applicable("\n".join(sorted(set(notes))))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import json
 import sys
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
@@ -165,6 +166,16 @@ def plan(
     except Exception:
         _stale_plan_removed(target)
         raise
+    _show_plan(loaded, result, target, before, as_json=as_json, quiet=quiet)
+    if gate and not as_json:
+        code = _run_gate(loaded, result.recording, "text", None, summary_only=True, quiet=quiet)
+        if code:
+            raise typer.Exit(code)
+
+
+def _show_plan(loaded: LoadedStack, result: Any, target: Path, before: dict[str, Any] | None, *, as_json: bool,
+               quiet: bool) -> None:
+    """Write plan.json (and the recording `gate` reuses), then print the tree, costs, summary and diff."""
     written = result.write(target)
     from slmctl.plan_reuse import write_recording
 
@@ -189,10 +200,6 @@ def plan(
         out.print(Text(format_diff(diff_documents(before, result.document()), "text").rstrip()))
     if not quiet:
         out.print(Text(f"Wrote {_shown(written)}"))
-    if gate:
-        code = _run_gate(loaded, result.recording, "text", None, summary_only=True, quiet=quiet)
-        if code:
-            raise typer.Exit(code)
 
 
 def _read_against(path: Path) -> dict[str, Any]:
@@ -210,12 +217,13 @@ def _details_hint(loaded: LoadedStack) -> str:
 
 
 def _run_gate(loaded: LoadedStack, recording: Any, fmt: GateFormat, output: Path | None, *,
-              summary_only: bool = False, quiet: bool = False) -> int:
+              summary_only: bool = False, quiet: bool = False, targets: Sequence[str] = ()) -> int:
     from slmctl import gate as gate_mod
 
     with progress(f"Running the policy gate on {loaded.stack} (the CrossGuard pack over gRPC)…", quiet=quiet):
         try:
-            result = gate_mod.run_gate(recording, stack_file=loaded.path)  # levels from the stack name, never its file
+            # levels from the stack name, never its file
+            result = gate_mod.run_gate(recording, stack_file=loaded.path, targets=targets)
         except gate_mod.GateInputError as exc:  # the policy config, a too large stack: input (exit 2); others: 3
             raise UsageError([line.strip() for line in str(exc).splitlines() if line.strip()]) from None
     text = gate_mod.format_result(result, fmt)
@@ -288,7 +296,10 @@ def gate_cmd(  # noqa: PLR0917 (typer options are keyword parameters to the user
     elif not quiet:
         err.print(Text(f"note analyzing the registrations recorded with {_shown(out_dir / 'plan.json')} "
                        "(same stack file, code and SDKs; nothing re-planned)"))
-    code = _run_gate(loaded, recording, fmt, output, quiet=quiet)  # type: ignore[arg-type]
+    from slmctl.plan import step_targets
+
+    targets = step_targets(loaded, recording, step) if first_preview and step else []
+    code = _run_gate(loaded, recording, fmt, output, quiet=quiet, targets=targets)  # type: ignore[arg-type]
     raise typer.Exit(code)
 
 

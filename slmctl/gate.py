@@ -58,6 +58,8 @@ LEVELS: Final = {analyzer_pb2.ADVISORY: "advisory", analyzer_pb2.MANDATORY: "man
 LEVEL_CODES: Final = {v: k for k, v in LEVELS.items()}
 EXEMPT_RE: Final = re.compile(r"^exempt (?P<name>\S+) \(pattern (?P<pattern>'.*?'|\".*?\"), (?P<n>\d+) suppressed\): "
                               r"(?P<reason>.+)$")
+DEFERRED_RE: Final = re.compile(r"^deferred (?P<name>\S+) \((?P<n>\d+) unknown\): ")
+"""The pack's note for unknowns on a resource a targeted up does not touch (``policies.pack.deferred_note``)."""
 Format = Literal["text", "json", "sarif", "junit", "markdown"]
 
 
@@ -114,6 +116,15 @@ class Exemption:
     suppressed: int
 
 
+@dataclass(frozen=True)
+class Deferred:
+    """Unknown values a targeted step's preview left to the untargeted up (``SLM_POLICY_TARGETS``)."""
+
+    policy: str
+    resource: str
+    unknown: int
+
+
 @dataclass
 class GateResult:
     """Everything the gate found, with enough context to format any report."""
@@ -133,6 +144,9 @@ class GateResult:
     """Resource name -> line of its declaration in the stack file (best effort)."""
     deviations: list[str] = field(default_factory=list)
     """Every difference between the policy config used and the levels the pack generates for the environment."""
+    targets: int = 0
+    """How many URNs scoped this run (a targeted step's ``--target`` list); 0 for an untargeted up."""
+    deferred: list[Deferred] = field(default_factory=list)
 
     @property
     def mandatory(self) -> list[Violation]:
@@ -148,6 +162,15 @@ class GateResult:
     def exit_code(self) -> int:
         """1 when any mandatory violation was reported, else 0."""
         return 1 if self.mandatory else 0
+
+
+@dataclass
+class _Found:
+    """What the pack's responses said, collected across Analyze and AnalyzeStack calls."""
+
+    violations: list[Violation] = field(default_factory=list)
+    exemptions: list[Exemption] = field(default_factory=list)
+    deferred: list[Deferred] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- config (engine semantics)
@@ -299,7 +322,9 @@ def _check_environment_size(env: Mapping[str, str]) -> None:
     """
     if not sys.platform.startswith("linux"):
         return
-    for name in ("PULUMI_CONFIG",):
+    for name in ("PULUMI_CONFIG", "SLM_POLICY_TARGETS"):
+        if name not in env:
+            continue
         size = len(f"{name}={env[name]}".encode()) + 1
         if size > ENV_STRING_MAX:
             msg = (f"the stack config is {size:,} bytes as {name}, above the {ENV_STRING_MAX:,} bytes Linux "
@@ -311,10 +336,14 @@ def _check_environment_size(env: Mapping[str, str]) -> None:
 class PackProcess:
     """The policy pack running as the engine runs it; one process and one channel per gate run."""
 
-    def __init__(self, *, project: str, stack: str, config: Mapping[str, str], policy_dir: Path | None = None) -> None:
+    def __init__(self, *, project: str, stack: str, config: Mapping[str, str], policy_dir: Path | None = None,
+                 targets: Sequence[str] = ()) -> None:
         env = {**os.environ, "PULUMI_PROJECT": project, "PULUMI_STACK": stack, "PULUMI_DRY_RUN": "true",
                "PULUMI_CONFIG": json.dumps(dict(config)), "PYTHONDONTWRITEBYTECODE": "1"}
         env.pop("PULUMI_ORGANIZATION", None)
+        env.pop("SLM_POLICY_TARGETS", None)  # only what this run says: a caller's variable must not scope it
+        if targets:  # as deploy.yml sets it beside `--target` (policies.pack.TARGETS_ENV)
+            env["SLM_POLICY_TARGETS"] = "".join(f"{urn}\n" for urn in targets)
         _check_environment_size(env)
         self.policy_dir = policy_dir or POLICY_DIR
         self.proc = subprocess.Popen(  # the engine's exact argv (PULUMI_FACTS 2.1)
@@ -438,8 +467,12 @@ def _stack_config(recording: Recording, stack_file: Path | None) -> dict[str, st
 
 
 def run_gate(recording: Recording, *, environment: str | None = None, config_path: Path | None = None,
-             stack_file: Path | None = None, policy_dir: Path | None = None) -> GateResult:
+             stack_file: Path | None = None, policy_dir: Path | None = None,
+             targets: Sequence[str] = ()) -> GateResult:
     """Analyze ``recording`` with the pack (``policy_dir``, default the repo's ``policies/``); see the module docstring.
+
+    ``targets``: the URNs a targeted step's ``pulumi up --target`` changes, passed to the pack as the
+    engine passes the workflow's environment (``SLM_POLICY_TARGETS``); unknowns elsewhere are deferred.
 
     Without ``environment`` the levels are the stack's own, derived from its name exactly as the pack
     under the engine derives them (``policies.environments``): ``config/<stack>.json`` when it exists,
@@ -454,8 +487,7 @@ def run_gate(recording: Recording, *, environment: str | None = None, config_pat
     policy_config = load_policy_config(path)
     stack_config = _stack_config(recording, stack_file)
     by_urn = {r.urn: r for r in recording.registrations}
-    violations: list[Violation] = []
-    exemptions: list[Exemption] = []
+    found = _Found()
     stack_req = analyzer_pb2.AnalyzeStackRequest(
         resources=[_stack_resource(r, by_urn) for r in recording.registrations])
     if stack_req.ByteSize() > MAX_MESSAGE_BYTES:
@@ -463,7 +495,7 @@ def run_gate(recording: Recording, *, environment: str | None = None, config_pat
                f"AnalyzeStack message, above the pack's limit of {MAX_MESSAGE_BYTES:,} bytes; split it into stacks")
         raise GateInputError(msg)
     with PackProcess(project=recording.project, stack=recording.stack, config=stack_config,
-                     policy_dir=policy_dir) as pack:
+                     policy_dir=policy_dir, targets=targets) as pack:
         stub = pack.stub
         try:
             stub.Handshake(analyzer_pb2.AnalyzerHandshakeRequest(
@@ -486,25 +518,25 @@ def run_gate(recording: Recording, *, environment: str | None = None, config_pat
         stub.Configure(request, timeout=RPC_TIMEOUT_SECONDS)
         analyzed = [r for r in recording.registrations if r.custom and not r.read
                     and not r.type.startswith("pulumi:providers:")]
-        _analyze_each(stub, analyzed, by_urn, violations, exemptions)
+        _analyze_each(stub, analyzed, by_urn, found)
         stack_timeout = RPC_TIMEOUT_SECONDS + STACK_SECONDS_PER_RESOURCE * len(recording.registrations)
-        _collect(stub.AnalyzeStack(stack_req, timeout=stack_timeout), None, by_urn, violations, exemptions)
+        _collect(stub.AnalyzeStack(stack_req, timeout=stack_timeout), None, by_urn, found)
     policies = [PolicyMeta(p.name, p.description, resolved[p.name][0], tuple(p.tags),
                            p.policy_type == analyzer_pb2.POLICY_TYPE_STACK) for p in info.policies]
-    unique = list(dict.fromkeys(violations))
+    unique = list(dict.fromkeys(found.violations))
     unique.sort(key=lambda v: (v.level != "mandatory", v.policy, v.resource, v.message))
     return GateResult(
         environment=environment, stack=recording.stack, project=recording.project, pack=info.name,
         pack_version=_pack_version(info.version), policies=policies, violations=unique,
-        exemptions=sorted(set(exemptions), key=lambda e: (e.policy, e.resource)),
+        exemptions=sorted(set(found.exemptions), key=lambda e: (e.policy, e.resource)),
         resources_analyzed=len(analyzed), stack_file=_relative(stack_file, recording.stack),
         seconds=round(time.perf_counter() - start, 3),
-        lines=_declaration_lines(stack_file, [r.name for r in recording.registrations]), deviations=deviations)
+        lines=_declaration_lines(stack_file, [r.name for r in recording.registrations]), deviations=deviations,
+        targets=len(targets), deferred=sorted(set(found.deferred), key=lambda d: (d.resource, d.policy)))
 
 
 def _analyze_each(stub: analyzer_pb2_grpc.AnalyzerStub, analyzed: Sequence[Registration],
-                  by_urn: Mapping[str, Registration], violations: list[Violation],
-                  exemptions: list[Exemption]) -> None:
+                  by_urn: Mapping[str, Registration], found: _Found) -> None:
     """One Analyze per resource with at most ``IN_FLIGHT`` outstanding, as the engine's step executor does.
 
     Submitting every call at once (the old way) queues thousands of streams on a 4-thread server: at
@@ -515,10 +547,10 @@ def _analyze_each(stub: analyzer_pb2_grpc.AnalyzerStub, analyzed: Sequence[Regis
         pending.append((reg, stub.Analyze.future(_analyze_request(reg, by_urn), timeout=RPC_TIMEOUT_SECONDS)))
         if len(pending) >= IN_FLIGHT:
             done, fut = pending.popleft()
-            _collect(fut.result(), done, by_urn, violations, exemptions)
+            _collect(fut.result(), done, by_urn, found)
     while pending:
         done, fut = pending.popleft()
-        _collect(fut.result(), done, by_urn, violations, exemptions)
+        _collect(fut.result(), done, by_urn, found)
 
 
 def _pack_version(reported: str) -> str:
@@ -531,18 +563,20 @@ def _pack_version(reported: str) -> str:
 
 
 def _collect(response: analyzer_pb2.AnalyzeResponse, reg: Registration | None, by_urn: Mapping[str, Registration],
-             violations: list[Violation], exemptions: list[Exemption]) -> None:
+             found: _Found) -> None:
     for d in response.diagnostics:
         urn = d.urn or (reg.urn if reg is not None else "")
         owner = by_urn.get(urn)
-        violations.append(Violation(
+        found.violations.append(Violation(
             policy=d.policyName, level=LEVELS.get(d.enforcementLevel, "advisory"), message=d.message, urn=urn,
             resource=owner.name if owner else "", type=owner.type if owner else "", description=d.description))
     for na in response.not_applicable:
         for line in na.reason.splitlines():
-            m = EXEMPT_RE.match(line)
-            if m:
-                exemptions.append(Exemption(na.policy_name, m["name"], m["pattern"][1:-1], m["reason"], int(m["n"])))
+            if m := EXEMPT_RE.match(line):
+                found.exemptions.append(
+                    Exemption(na.policy_name, m["name"], m["pattern"][1:-1], m["reason"], int(m["n"])))
+            elif m := DEFERRED_RE.match(line):
+                found.deferred.append(Deferred(na.policy_name, m["name"], int(m["n"])))
 
 
 # --------------------------------------------------------------------------- locations
@@ -606,6 +640,16 @@ def _where(r: GateResult, v: Violation) -> str:
     return f" ({r.stack_file}:{line})" if line else ""
 
 
+def scope_line(r: GateResult) -> str:
+    """What a targeted step's scope left to the untargeted up; empty for an untargeted run."""
+    if not r.targets:
+        return ""
+    values = sum(d.unknown for d in r.deferred)
+    return (f"scope: a targeted up of {r.targets} resources (SLM_POLICY_TARGETS); {values} unknown values on "
+            f"{len({d.resource for d in r.deferred})} resources it does not change are deferred to the untargeted "
+            "up's preview")
+
+
 def _text(r: GateResult) -> str:
     counts = policy_counts(r)
     lines = [f"policy gate: {r.pack}@{r.pack_version} on stack {r.stack} ({r.environment} levels), "
@@ -619,6 +663,8 @@ def _text(r: GateResult) -> str:
     if r.deviations:
         lines.append(f"config deviations from the generated {r.environment} levels ({len(r.deviations)}):")
         lines.extend(f"  {d}" for d in r.deviations)
+    if r.targets:
+        lines.append(scope_line(r))
     if r.exemptions:
         lines.append("exemptions:")
         lines.extend(f"  {e.policy}: {e.resource} (pattern '{e.pattern}', {e.suppressed} suppressed): {e.reason}"
@@ -633,6 +679,7 @@ def _json(r: GateResult) -> str:
            "counts": {"mandatory": len(r.mandatory), "advisory": len(r.advisory), "exempted": len(r.exemptions)},
            "violations": [{**asdict(v), "message": v.detail} for v in r.violations],
            "exemptions": [asdict(e) for e in r.exemptions], "configDeviations": r.deviations,
+           "targets": r.targets, "deferred": [asdict(d) for d in r.deferred],
            "policies": [asdict(p) for p in r.policies]}
     return json.dumps(doc, indent=2) + "\n"
 
@@ -728,6 +775,8 @@ def _markdown(r: GateResult) -> str:
         counts = Counter(v.policy for v in r.violations)
         lines += ["", "<details><summary>By policy</summary>", "", *(f"- {_code(k)}: {n}" for k, n in
                                                                    counts.most_common()), "", "</details>"]
+    if r.targets:
+        lines += ["", _md(scope_line(r))]
     if r.deviations:
         lines += ["", f"**Config deviations from the generated {r.environment} levels**", "",
                   *(f"- {_md(d)}" for d in r.deviations)]

@@ -46,6 +46,20 @@ or not (pulumi/pulumi pkg/resource/deploy/step_generator.go: ``analyzeAll`` runs
 decision, and ``AnalyzeResources`` ranges over every new state, skipped creates included)."""
 
 
+def step_targets(loaded: LoadedStack, recording: Recording, step: str) -> list[str]:
+    """The URNs ``step``'s ``pulumi up --target`` changes, as deploy.yml passes them (``--target`` and
+    ``SLM_POLICY_TARGETS``): ``slmctl bootstrap-targets``, ``slmctl models targets``; none for the full up."""
+    if step == "bootstrap":
+        from slmctl.bootstrap import RUNNER_TYPE, bootstrap_targets
+
+        return bootstrap_targets(recording) if any(r.type == RUNNER_TYPE for r in recording.registrations) else []
+    if step == "registry":
+        from slmctl.models import stack_registry_targets
+
+        return stack_registry_targets(loaded, recording.registrations)
+    return []
+
+
 def existing_before(loaded: LoadedStack, recording: Recording, step: str) -> list[str]:
     """URNs the documented steps before ``step`` created (in the state at ``step``'s preview)."""
     if step == "bootstrap":

@@ -387,21 +387,24 @@ class TestPullRequestWorkflow:
         assert upload["with"]["category"] == "slm-policy-gate-${{ matrix.stack }}"
         assert upload["if"].startswith("always()")
 
-    def test_gate_reports_each_first_deploy_steps_preview_without_deciding_the_verdict(self) -> None:
+    def test_gate_decides_on_each_first_deploy_steps_preview_after_publishing_it(self) -> None:
+        """Every step of a first deploy (bootstrap, registry, full) passes the gate, or the PR fails."""
         steps = workflow("pr.yml")["jobs"]["gate"]["steps"]
         (first,) = [s for s in steps if "--first-preview --step" in s.get("run", "")]
         assert "for step in bootstrap registry full; do" in first["run"]
         assert first["if"] == "always()"
-        assert "|| test -s" in first["run"]  # a mandatory finding is reported, a missing report is an error
+        assert first["id"] == "first-deploy"
+        assert first["continue-on-error"] is True
+        assert '|| code=$?' in first["run"]  # a mandatory finding is reported, and remembered
+        assert 'exit "$failed"' in first["run"]
         assert steps.index(first) < len(steps) - 1
-        assert steps[-1]["if"] == "steps.gate.outcome != 'success'"
 
     def test_gate_verdict_fails_the_job_after_the_reports_are_published(self) -> None:
         steps = workflow("pr.yml")["jobs"]["gate"]["steps"]
         gate = next(s for s in steps if s.get("id") == "gate")
         assert gate["continue-on-error"] is True
         verdict = steps[-1]
-        assert verdict["if"] == "steps.gate.outcome != 'success'"
+        assert verdict["if"] == "steps.gate.outcome != 'success' || steps.first-deploy.outcome != 'success'"
         assert "exit 1" in verdict["run"]
 
     def test_gate_comment_is_one_updated_comment_on_same_repo_prs_only(self) -> None:
@@ -506,6 +509,23 @@ class TestDeployWorkflow:
             assert step["with"]["stack-name"] == stack
             assert step["with"]["refresh"] is True
             assert "target" not in step["with"]
+
+    def test_each_targeted_up_scopes_the_pack_to_its_own_targets_and_no_other_up_does(self) -> None:
+        """The pack defers unknowns on what a targeted up does not touch (SLM_POLICY_TARGETS); only the same
+        list as --target may scope it, and an untargeted up (or a job/workflow env) must never carry one."""
+        doc = workflow("deploy.yml")
+        assert "SLM_POLICY_TARGETS" not in (doc.get("env") or {})
+        scoped = 0
+        for job_id, job in doc["jobs"].items():
+            assert "SLM_POLICY_TARGETS" not in (job.get("env") or {}), job_id
+            for step, stack in pulumi_runs(job):
+                env = step.get("env") or {}
+                if "target" in step["with"]:
+                    assert env.get("SLM_POLICY_TARGETS") == step["with"]["target"], (job_id, stack)
+                    scoped += 1
+                else:
+                    assert "SLM_POLICY_TARGETS" not in env, (job_id, stack)
+        assert scoped >= len(AZURE_STACKS)  # every Azure stack's bootstrap, and the private tiers' registry step
 
     def test_private_tiers_mirror_the_weights_between_the_registry_and_the_workloads(self) -> None:
         jobs = workflow("deploy.yml")["jobs"]
