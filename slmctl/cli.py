@@ -160,15 +160,24 @@ def plan(
     name, path = resolve_stack_path(stack, stack_file)
     target = out_dir or default_out_dir(name, path)
     before = _read_against(against) if against is not None else None
+    pack = None
     try:
         loaded = load_stack_file(path, stack=name)
+        pack = _early_pack(loaded) if gate and not as_json else None
         result = _record(loaded, quiet=quiet or as_json)
     except Exception:
+        if pack is not None:
+            pack.close()
         _stale_plan_removed(target)
         raise
-    _show_plan(loaded, result, target, before, as_json=as_json, quiet=quiet)
+    try:
+        _show_plan(loaded, result, target, before, as_json=as_json, quiet=quiet)
+    except BaseException:
+        if pack is not None:
+            pack.close()
+        raise
     if gate and not as_json:
-        code = _run_gate(loaded, result.recording, "text", None, summary_only=True, quiet=quiet)
+        code = _run_gate(loaded, result.recording, "text", None, summary_only=True, quiet=quiet, pack=pack)
         if code:
             raise typer.Exit(code)
 
@@ -216,14 +225,22 @@ def _details_hint(loaded: LoadedStack) -> str:
     return f"Details: python -m slmctl gate {target} (or --format sarif|junit|markdown|json)"
 
 
+def _early_pack(loaded: LoadedStack) -> Any:
+    """The policy pack, started now so it imports on the other core while this process plans (None: later)."""
+    from slmctl.gate import start_pack
+    from slmctl.recorder import PROJECT
+
+    return start_pack(project=PROJECT, stack=loaded.stack, stack_file=loaded.path)
+
+
 def _run_gate(loaded: LoadedStack, recording: Any, fmt: GateFormat, output: Path | None, *,
-              summary_only: bool = False, quiet: bool = False, targets: Sequence[str] = ()) -> int:
+              summary_only: bool = False, quiet: bool = False, targets: Sequence[str] = (), pack: Any = None) -> int:
     from slmctl import gate as gate_mod
 
     with progress(f"Running the policy gate on {loaded.stack} (the CrossGuard pack over gRPC)…", quiet=quiet):
         try:
             # levels from the stack name, never its file
-            result = gate_mod.run_gate(recording, stack_file=loaded.path, targets=targets)
+            result = gate_mod.run_gate(recording, stack_file=loaded.path, targets=targets, pack=pack)
         except gate_mod.GateInputError as exc:  # the policy config, a too large stack: input (exit 2); others: 3
             raise UsageError([line.strip() for line in str(exc).splitlines() if line.strip()]) from None
     text = gate_mod.format_result(result, fmt)
@@ -289,17 +306,24 @@ def gate_cmd(  # noqa: PLR0917 (typer options are keyword parameters to the user
 
     loaded = _load(stack, stack_file)
     out_dir = default_out_dir(loaded.stack, loaded.path)
-    recording = None if first_preview else reusable_recording(loaded, out_dir)
-    if recording is None:
-        recording = _record(loaded, quiet=quiet, first_preview=first_preview, after_targeted=after_targeted,
-                            step=step).recording
-    elif not quiet:
-        err.print(Text(f"note analyzing the registrations recorded with {_shown(out_dir / 'plan.json')} "
-                       "(same stack file, code and SDKs; nothing re-planned)"))
-    from slmctl.plan import step_targets
+    scoped = first_preview and step is not None and step != "full"  # its scope is known after recording
+    pack = None if scoped else _early_pack(loaded)
+    try:
+        recording = None if first_preview else reusable_recording(loaded, out_dir)
+        if recording is None:
+            recording = _record(loaded, quiet=quiet, first_preview=first_preview, after_targeted=after_targeted,
+                                step=step).recording
+        elif not quiet:
+            err.print(Text(f"note analyzing the registrations recorded with {_shown(out_dir / 'plan.json')} "
+                           "(same stack file, code and SDKs; nothing re-planned)"))
+        from slmctl.plan import step_targets
 
-    targets = step_targets(loaded, recording, step) if first_preview and step else []
-    code = _run_gate(loaded, recording, fmt, output, quiet=quiet, targets=targets)  # type: ignore[arg-type]
+        targets = step_targets(loaded, recording, step) if scoped and step else []
+    except BaseException:
+        if pack is not None:
+            pack.close()
+        raise
+    code = _run_gate(loaded, recording, fmt, output, quiet=quiet, targets=targets, pack=pack)  # type: ignore[arg-type]
     raise typer.Exit(code)
 
 

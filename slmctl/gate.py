@@ -333,13 +333,22 @@ def _check_environment_size(env: Mapping[str, str]) -> None:
             raise GateInputError(msg)
 
 
+def _pack_key(project: str, stack: str, config: Mapping[str, str], targets: Sequence[str],
+              policy_dir: Path) -> tuple[str, ...]:
+    return (project, stack, json.dumps(dict(config), sort_keys=True), "\n".join(targets), str(policy_dir))
+
+
 class PackProcess:
-    """The policy pack running as the engine runs it; one process and one channel per gate run."""
+    """The policy pack running as the engine runs it; one process and one channel per gate run.
+
+    Starting it only spawns the process: the port is read, and the channel opened, on first use of
+    :attr:`stub`, so a caller can start the pack before planning and let it import on the other core.
+    """
 
     def __init__(self, *, project: str, stack: str, config: Mapping[str, str], policy_dir: Path | None = None,
                  targets: Sequence[str] = ()) -> None:
         env = {**os.environ, "PULUMI_PROJECT": project, "PULUMI_STACK": stack, "PULUMI_DRY_RUN": "true",
-               "PULUMI_CONFIG": json.dumps(dict(config)), "PYTHONDONTWRITEBYTECODE": "1"}
+               "PULUMI_CONFIG": json.dumps(dict(config))}
         env.pop("PULUMI_ORGANIZATION", None)
         env.pop("SLM_POLICY_TARGETS", None)  # only what this run says: a caller's variable must not scope it
         if targets:  # as deploy.yml sets it beside `--target` (policies.pack.TARGETS_ENV)
@@ -349,13 +358,23 @@ class PackProcess:
         self.proc = subprocess.Popen(  # the engine's exact argv (PULUMI_FACTS 2.1)
             [sys.executable, "-u", "-m", "pulumi.policy", ENGINE_ADDRESS, "."], cwd=self.policy_dir, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.key = _pack_key(project, stack, config, targets, self.policy_dir)
+        """What this process was started with: a run that needs anything else starts its own."""
         self._stderr: list[bytes] = []
         threading.Thread(target=self._drain, daemon=True).start()
-        port = self._read_port()
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])
-        self.stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
+        self.channel: grpc.Channel | None = None
+        self._stub: analyzer_pb2_grpc.AnalyzerStub | None = None
+
+    @property
+    def stub(self) -> analyzer_pb2_grpc.AnalyzerStub:
+        """The analyzer client; the first use waits for the pack's port."""
+        if self._stub is None:
+            port = self._read_port()
+            self.channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])
+            self._stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
+        return self._stub
 
     def _drain(self) -> None:
         assert self.proc.stderr is not None  # noqa: S101 (opened with PIPE)
@@ -378,7 +397,7 @@ class PackProcess:
 
     def close(self) -> None:
         """Stop the pack (it never exits on its own) and close the channel."""
-        if getattr(self, "channel", None) is not None:
+        if self.channel is not None:
             self.channel.close()
         if self.proc.poll() is None:
             self.proc.kill()
@@ -442,12 +461,24 @@ def _stack_resource(reg: Registration, by_urn: Mapping[str, Registration]) -> an
 # --------------------------------------------------------------------------- the run
 
 
+def start_pack(*, project: str, stack: str, stack_file: Path, policy_dir: Path | None = None) -> PackProcess | None:
+    """Start the pack for an untargeted run of ``stack`` now, to pass to :func:`run_gate` later.
+
+    It imports pulumi_policy and the rules (~0.5 s) on the other core while the caller plans. None
+    when it cannot start as asked (the config too large: :func:`run_gate` then says why).
+    """
+    try:
+        return PackProcess(project=project, stack=stack, config=_stack_config(None, stack_file), policy_dir=policy_dir)
+    except GateInputError:
+        return None
+
+
 def default_config_path(environment: str) -> Path:
     """``policies/config/<environment>.json``."""
     return POLICY_DIR / "config" / f"{environment}.json"
 
 
-def _stack_config(recording: Recording, stack_file: Path | None) -> dict[str, str]:
+def _stack_config(recording: Recording | None, stack_file: Path | None) -> dict[str, str]:
     """The stack config as the engine passes it (``namespace:key`` -> string), from the stack file if given.
 
     Read through the same loader as ``plan`` so both see identical config; secret keys are left out
@@ -468,8 +499,11 @@ def _stack_config(recording: Recording, stack_file: Path | None) -> dict[str, st
 
 def run_gate(recording: Recording, *, environment: str | None = None, config_path: Path | None = None,
              stack_file: Path | None = None, policy_dir: Path | None = None,
-             targets: Sequence[str] = ()) -> GateResult:
+             targets: Sequence[str] = (), pack: PackProcess | None = None) -> GateResult:
     """Analyze ``recording`` with the pack (``policy_dir``, default the repo's ``policies/``); see the module docstring.
+
+    ``pack``: a pack process started earlier (:func:`start_pack`, beside planning); used when it was
+    started for this stack, config and scope, else a new one is started. Closed either way.
 
     ``targets``: the URNs a targeted step's ``pulumi up --target`` changes, passed to the pack as the
     engine passes the workflow's environment (``SLM_POLICY_TARGETS``); unknowns elsewhere are deferred.
@@ -494,8 +528,14 @@ def run_gate(recording: Recording, *, environment: str | None = None, config_pat
         msg = (f"the stack's {len(recording.registrations)} resources make a {stack_req.ByteSize():,}-byte "
                f"AnalyzeStack message, above the pack's limit of {MAX_MESSAGE_BYTES:,} bytes; split it into stacks")
         raise GateInputError(msg)
-    with PackProcess(project=recording.project, stack=recording.stack, config=stack_config,
-                     policy_dir=policy_dir, targets=targets) as pack:
+    if pack is not None and pack.key != _pack_key(recording.project, recording.stack, stack_config, targets,
+                                                  policy_dir or POLICY_DIR):
+        pack.close()
+        pack = None
+    if pack is None:
+        pack = PackProcess(project=recording.project, stack=recording.stack, config=stack_config,
+                           policy_dir=policy_dir, targets=targets)
+    with pack:
         stub = pack.stub
         try:
             stub.Handshake(analyzer_pb2.AnalyzerHandshakeRequest(

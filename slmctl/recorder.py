@@ -33,6 +33,8 @@ SECRET_VALUE_SIG: Final = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 (Pulu
 RESOURCE_REF_SIG: Final = "5cf8f73096256a8f31e491e813e4eb8e"
 UNKNOWN: Final = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 REDACTED: Final = "[secret]"
+PROJECT: Final = "slm-platform"
+"""The project every recording runs as: ``name`` in Pulumi.yaml (URNs carry it)."""
 
 MOCK_SUBSCRIPTION_ID: Final = "00000000-0000-0000-0000-000000000000"
 MOCK_TENANT_ID: Final = "11111111-1111-1111-1111-111111111111"
@@ -421,7 +423,7 @@ def drop_type_aliases(args: pulumi.ResourceTransformationArgs) -> pulumi.Resourc
 def record(
     program: Callable[[], object],
     *,
-    project: str = "slm-platform",
+    project: str = PROJECT,
     stack: str = "dev",
     config: Mapping[str, str] | None = None,
     secret_keys: list[str] | None = None,
