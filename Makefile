@@ -24,9 +24,13 @@ $(VENV)/.runtime: requirements.txt pyproject.toml
 	$(PIP) install --no-deps -e . --no-compile
 	@touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+# The runtime and the dev tools in one resolver pass (requirements-dev.txt includes requirements.txt):
+# 32 s instead of 28 + 15 s for two passes on a fresh machine.
+$(VENV)/.dev: requirements.txt requirements-dev.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --no-compile -r requirements-dev.txt
-	@touch $@
+	$(PIP) install --no-deps -e . --no-compile
+	@touch $(VENV)/.runtime $@
 
 plan: $(VENV)/.runtime  ## Print the offline plan of $(STACK) (default dev) and write build/$(STACK)/plan.json
 	$(PY) -m slmctl plan $(STACK)
@@ -52,11 +56,12 @@ typecheck: $(VENV)/.dev
 unit: $(VENV)/.dev tools
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
-# The checkers' installs (Debian, npm, PyPI: mostly network waits) run beside the project's pip install,
-# lint and typecheck; the tests then run alone on both cores. -Otarget keeps each job's output together.
+# The checkers' installs (Debian, npm, PyPI: mostly network waits) run beside the project's pip install
+# and lint; typecheck then runs beside the tests, which leave a third of the two cores idle waiting on
+# their subprocesses. -O keeps each job's output readable.
 test:  ## Every check: lint, types, tests (incl. promtool, actionlint, Checkov, kubernetes-validate)
-	@$(MAKE) --no-print-directory -j3 -Otarget lint typecheck tools
-	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory -j3 -Otarget lint tools
+	@$(MAKE) --no-print-directory -j2 -Oline typecheck unit
 
 bench: $(VENV)/.dev  ## Plan, fleet, ONNX server and model-sync benchmarks (print figures; never assert time)
 	$(PY) -m benchmarks.plan_bench
