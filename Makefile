@@ -56,12 +56,12 @@ typecheck: $(VENV)/.dev
 unit: $(VENV)/.dev tools
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
-# The checkers' installs (Debian, npm, PyPI: mostly network waits) run beside the project's pip install
-# and lint; typecheck then runs beside the tests, which leave a third of the two cores idle waiting on
-# their subprocesses. -O keeps each job's output readable.
+# One make -j3 over the whole graph: the checkers' installs (Debian, npm, PyPI: mostly network waits) run
+# beside the project's pip install; lint and typecheck start when the venv is ready; the tests start when
+# the venv and the checkers are, beside typecheck (the tests leave about a third of the two cores idle,
+# waiting on their subprocesses). -Oline keeps each line whole.
 test:  ## Every check: lint, types, tests (incl. promtool, actionlint, Checkov, kubernetes-validate)
-	@$(MAKE) --no-print-directory -j3 -Otarget lint tools
-	@$(MAKE) --no-print-directory -j2 -Oline typecheck unit
+	@$(MAKE) --no-print-directory -j3 -Oline lint typecheck unit
 
 bench: $(VENV)/.dev  ## Plan, fleet, ONNX server and model-sync benchmarks (print figures; never assert time)
 	$(PY) -m benchmarks.plan_bench
