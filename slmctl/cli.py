@@ -450,6 +450,9 @@ app.add_typer(_models_app(), name="models", help="The model registry: mirror pin
 
 def main() -> None:
     """Entry point for ``python -m slmctl`` and the installed ``slmctl`` command."""
+    from slmctl.recorder import keep_recordings_frozen
+
+    keep_recordings_frozen()  # one command, one process: what it recorded stays until exit
     try:
         app(prog_name="slmctl")
     finally:

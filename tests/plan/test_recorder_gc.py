@@ -44,3 +44,29 @@ def test_the_collector_is_restored_when_the_program_fails() -> None:
         record(failing)
     assert gc.isenabled()
     assert gc.get_freeze_count() == 0
+
+
+def test_the_cli_keeps_what_it_recorded_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One command, one process: after recording, the collector only traverses what comes next."""
+    from slmctl import recorder
+
+    monkeypatch.setattr(recorder, "_KEEP_FROZEN", True)
+    try:
+        before = len(gc.get_objects())
+        record(lambda: _program([]))
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= before  # everything alive then, and what the run kept
+    finally:
+        gc.unfreeze()
+
+
+def test_the_slmctl_entry_point_keeps_recordings_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
+    from slmctl import cli, recorder
+
+    monkeypatch.setattr(recorder, "_KEEP_FROZEN", False)
+    monkeypatch.setattr(cli, "app", lambda **_: None)
+    try:
+        cli.main()
+        assert recorder._KEEP_FROZEN  # the process-wide choice main() makes
+    finally:
+        gc.unfreeze()
