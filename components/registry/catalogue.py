@@ -129,5 +129,7 @@ def edge_published(settings: StackCatalogue, source: ArtifactSource) -> bool:
 
 
 def registry_login_server(registry_name: str) -> str:
-    """The ACR login server of a registry name (public DNS; resolves to its private endpoint where linked)."""
-    return f"{registry_name}.azurecr.io"
+    """The ACR login server Azure gives a registry name: lower case plus ``.azurecr.io`` (AzureCloud; public
+    DNS, resolving to its private endpoint where linked). A registry with an auto-generated domain-name-label
+    scope gets a hashed name instead; ``ModelRegistry`` never sets one."""
+    return f"{registry_name.lower()}.azurecr.io"
