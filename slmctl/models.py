@@ -29,7 +29,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from components.model_registry import physical_names
 from components.registry.catalogue import (
     ArtifactSource,
     artifact_sources,
@@ -268,6 +267,9 @@ def sync(  # noqa: PLR0917 (typer reads each option from the signature)
         "--registry-server", help="OCI registry for edge artifacts. Default: the stack's ACR login server.")] = None,
 ) -> None:
     """Copy every pinned artifact of the stack's models into the registry, verified, with a manifest."""
+    # Here: components.model_registry loads azure-native, which every other slmctl command would then pay.
+    from components.model_registry import physical_names
+
     loaded = _load(stack, stack_file)
     sources = _selected(loaded, list(model or []))
     token = _hf_token(sources)

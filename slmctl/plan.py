@@ -18,7 +18,6 @@ from policies.rules import cost
 from policies.rules.tokens import normalize_type
 from slmctl.loader import REPO_ROOT, STACKS_DIR, LoadedStack
 from slmctl.recorder import SECRET_SIG, SECRET_VALUE_SIG, Recording, record, redact
-from stacks.platform import PlatformSecrets, build
 
 BUILD_DIR: Final = REPO_ROOT / "build"
 
@@ -84,6 +83,10 @@ def record_stack(loaded: LoadedStack, *, type_aliases: bool = False, first_previ
         else frozenset()
 
     def program() -> None:
+        # Here, not at the top: `gate` analyzing a recording plan left never loads the program and its
+        # provider SDKs (0.4 s), and a plan imports them with the collector paused (slmctl.recorder).
+        from stacks.platform import PlatformSecrets, build
+
         config = pulumi.Config("slm-platform")
         outputs = build(loaded.settings, PlatformSecrets.from_config(config, loaded.settings))
         for key, value in outputs.items():
