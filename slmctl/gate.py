@@ -35,7 +35,7 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from policies.environments import config_path_for_stack, environment_of_stack
-from slmctl.loader import StackFileError, load_stack_file
+from slmctl.loader import StackFileError, go_json, load_stack_file
 from slmctl.recorder import Recording, Registration
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
@@ -348,7 +348,7 @@ class PackProcess:
     def __init__(self, *, project: str, stack: str, config: Mapping[str, str], policy_dir: Path | None = None,
                  targets: Sequence[str] = ()) -> None:
         env = {**os.environ, "PULUMI_PROJECT": project, "PULUMI_STACK": stack, "PULUMI_DRY_RUN": "true",
-               "PULUMI_CONFIG": json.dumps(dict(config))}
+               "PULUMI_CONFIG": go_json(dict(config))}
         env.pop("PULUMI_ORGANIZATION", None)
         env.pop("SLM_POLICY_TARGETS", None)  # only what this run says: a caller's variable must not scope it
         if targets:  # as deploy.yml sets it beside `--target` (policies.pack.TARGETS_ENV)

@@ -255,6 +255,20 @@ def load_stack_file(path: Path, *, stack: str | None = None) -> LoadedStack:
                        secret_keys=secret_keys, placeholder_secrets=placeholders, lines=lines)
 
 
+_GO_HTML_ESCAPES: Final = {"&": "\\u0026", "<": "\\u003c", ">": "\\u003e", "\u2028": "\\u2028",
+                            "\u2029": "\\u2029"}
+
+
+def go_json(value: Any) -> str:
+    """``value`` as Go's ``json.Marshal`` writes it, which is how the engine hands config to a program and a
+    policy pack (``PropertyMapToConfig``, ``constructConfig``): compact, keys sorted, UTF-8, and ``& < >``
+    U+2028 U+2029 escaped. The bytes matter where Linux limits an environment variable (131,072)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    for char, escaped in _GO_HTML_ESCAPES.items():  # these only ever occur inside JSON strings
+        text = text.replace(char, escaped)
+    return text
+
+
 def _engine_config(
     raw: Mapping[str, Any], rel: str, required: Iterable[str]
 ) -> tuple[dict[str, str], list[str], list[str]]:
@@ -270,7 +284,7 @@ def _engine_config(
             secret_keys.append(key)
             placeholders.append(key)
         elif isinstance(value, (dict, list)):
-            config[key] = json.dumps(value, sort_keys=True, default=str)  # YAML dates -> ISO strings
+            config[key] = go_json(value)  # as the engine passes it; YAML dates -> ISO strings
         else:
             config[key] = str(value).lower() if isinstance(value, bool) else str(value)
     for name in required:

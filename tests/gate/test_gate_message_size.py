@@ -6,6 +6,7 @@ is refused as input (exit 2) before the pack starts, instead of failing inside g
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pulumi_kubernetes as k8s
@@ -73,3 +74,18 @@ def test_a_stack_config_the_pack_cannot_be_started_with_is_input(monkeypatch: py
     assert (code, len(lines)) == (2, 1)
     assert "above the 131,072 bytes Linux passes in one environment variable" in lines[0]
     assert not started
+
+
+def test_the_pack_gets_the_config_as_the_engine_writes_it() -> None:
+    """Go's json.Marshal (PropertyMapToConfig, constructConfig): compact, sorted, HTML-escaped. A config the
+    engine can pass must not be refused for the spaces Python's json.dumps would add (~10 % here)."""
+    from slmctl.loader import go_json
+
+    settings = {"deployments": {f"d{i:04d}": {"model": "phi-4-mini", "pool": "gpua100",
+                                              "replicas": {"max": 2, "min": 2}} for i in range(1300)}}
+    spaced = json.dumps({"slm-platform:settings": json.dumps(settings, sort_keys=True)})
+    compact = go_json({"slm-platform:settings": go_json(settings)})
+    assert len(spaced) > gate_mod.ENV_STRING_MAX > len(compact)  # refused before, passed by the engine
+    gate_mod._check_environment_size({"PULUMI_CONFIG": compact})  # pyright: ignore[reportPrivateUsage]
+    assert json.loads(json.loads(compact)["slm-platform:settings"]) == settings
+    assert go_json({"note": "a <b> & c", "b": 1, "a": "é"}) == '{"a":"é","b":1,"note":"a \\u003cb\\u003e \\u0026 c"}'

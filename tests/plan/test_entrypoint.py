@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import runpy
 
 import pytest
 import yaml
 from stack_support import REPO_ROOT
 
-from slmctl.loader import load_stack_file
+from slmctl.loader import go_json, load_stack_file
 from slmctl.recorder import record
 
 
@@ -32,8 +33,9 @@ def test_main_program_builds_the_same_resources_as_slmctl_plan() -> None:
 def test_main_program_refuses_bad_settings_naming_the_yaml_path() -> None:
     loaded = load_stack_file(REPO_ROOT / "stacks" / "Pulumi.dev.yaml")
     config = dict(loaded.config)
-    config["slm-platform:settings"] = config["slm-platform:settings"].replace('"phi-4-mini", "pool"',
-                                                                              '"phi-5", "pool"')
+    settings = json.loads(config["slm-platform:settings"])
+    settings["deployments"]["phi-4-mini"]["model"] = "phi-5"
+    config["slm-platform:settings"] = go_json(settings)
     with pytest.raises(Exception, match=r"deployments\.phi-4-mini\.model: 'phi-5' is not in the catalogue"):
         record(lambda: runpy.run_path(str(REPO_ROOT / "__main__.py")), stack="dev", config=config,
                secret_keys=loaded.secret_keys)
