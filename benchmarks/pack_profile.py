@@ -66,7 +66,7 @@ def prepare(recording: Recording, stack_file: Path | None) -> InProcessGate:
 
     from policies.environments import config_path_for_stack, environment_of_stack
 
-    config = gate._stack_config(recording, stack_file)  # the gate's own request builders
+    config = gate._stack_config(stack_file)  # the gate's own request builders
     servicer = servicer_for(recording.stack, recording.project, config)
     info = servicer.GetAnalyzerInfo(empty_pb2.Empty(), None)
     resolved = gate.reconcile_config(info, gate.load_policy_config(config_path_for_stack(recording.stack)))

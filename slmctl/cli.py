@@ -9,8 +9,8 @@ from __future__ import annotations
 import gc
 import json
 import sys
-from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
@@ -160,22 +160,19 @@ def plan(
     name, path = resolve_stack_path(stack, stack_file)
     target = out_dir or default_out_dir(name, path)
     before = _read_against(against) if against is not None else None
-    pack = None
     try:
         loaded = load_stack_file(path, stack=name)
-        pack = _early_pack(loaded) if gate and not as_json else None
-        result = _record(loaded, quiet=quiet or as_json)
     except Exception:
-        if pack is not None:
-            pack.close()
         _stale_plan_removed(target)
         raise
-    try:
+    pack = _early_pack(loaded) if gate and not as_json else None
+    with _stopped_on_error(pack):
+        try:
+            result = _record(loaded, quiet=quiet or as_json)
+        except Exception:
+            _stale_plan_removed(target)
+            raise
         _show_plan(loaded, result, target, before, as_json=as_json, quiet=quiet)
-    except BaseException:
-        if pack is not None:
-            pack.close()
-        raise
     if gate and not as_json:
         code = _run_gate(loaded, result.recording, "text", None, summary_only=True, quiet=quiet, pack=pack)
         if code:
@@ -228,9 +225,19 @@ def _details_hint(loaded: LoadedStack) -> str:
 def _early_pack(loaded: LoadedStack) -> Any:
     """The policy pack, started now so it imports on the other core while this process plans (None: later)."""
     from slmctl.gate import start_pack
-    from slmctl.recorder import PROJECT
 
-    return start_pack(project=PROJECT, stack=loaded.stack, stack_file=loaded.path)
+    return start_pack(loaded)
+
+
+@contextmanager
+def _stopped_on_error(pack: Any) -> Iterator[None]:
+    """Stop an early-started pack when what comes before the gate fails: it never exits on its own."""
+    try:
+        yield
+    except BaseException:
+        if pack is not None:
+            pack.close()
+        raise
 
 
 def _run_gate(loaded: LoadedStack, recording: Any, fmt: GateFormat, output: Path | None, *,
@@ -308,7 +315,7 @@ def gate_cmd(  # noqa: PLR0917 (typer options are keyword parameters to the user
     out_dir = default_out_dir(loaded.stack, loaded.path)
     scoped = first_preview and step is not None and step != "full"  # its scope is known after recording
     pack = None if scoped else _early_pack(loaded)
-    try:
+    with _stopped_on_error(pack):
         recording = None if first_preview else reusable_recording(loaded, out_dir)
         if recording is None:
             recording = _record(loaded, quiet=quiet, first_preview=first_preview, after_targeted=after_targeted,
@@ -319,10 +326,6 @@ def gate_cmd(  # noqa: PLR0917 (typer options are keyword parameters to the user
         from slmctl.plan import step_targets
 
         targets = step_targets(loaded, recording, step) if scoped and step else []
-    except BaseException:
-        if pack is not None:
-            pack.close()
-        raise
     code = _run_gate(loaded, recording, fmt, output, quiet=quiet, targets=targets, pack=pack)  # type: ignore[arg-type]
     raise typer.Exit(code)
 

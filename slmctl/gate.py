@@ -35,8 +35,8 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from policies.environments import config_path_for_stack, environment_of_stack
-from slmctl.loader import StackFileError, go_json, load_stack_file
-from slmctl.recorder import Recording, Registration
+from slmctl.loader import LoadedStack, StackFileError, go_json, load_stack_file
+from slmctl.recorder import PROJECT, Recording, Registration
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 POLICY_DIR: Final = REPO_ROOT / "policies"
@@ -461,14 +461,14 @@ def _stack_resource(reg: Registration, by_urn: Mapping[str, Registration]) -> an
 # --------------------------------------------------------------------------- the run
 
 
-def start_pack(*, project: str, stack: str, stack_file: Path, policy_dir: Path | None = None) -> PackProcess | None:
-    """Start the pack for an untargeted run of ``stack`` now, to pass to :func:`run_gate` later.
+def start_pack(loaded: LoadedStack, *, project: str = PROJECT, policy_dir: Path | None = None) -> PackProcess | None:
+    """Start the pack for an untargeted run of ``loaded`` now, to pass to :func:`run_gate` later.
 
     It imports pulumi_policy and the rules (~0.5 s) on the other core while the caller plans. None
     when it cannot start as asked (the config too large: :func:`run_gate` then says why).
     """
     try:
-        return PackProcess(project=project, stack=stack, config=_stack_config(None, stack_file), policy_dir=policy_dir)
+        return PackProcess(project=project, stack=loaded.stack, config=engine_config(loaded), policy_dir=policy_dir)
     except GateInputError:
         return None
 
@@ -478,13 +478,17 @@ def default_config_path(environment: str) -> Path:
     return POLICY_DIR / "config" / f"{environment}.json"
 
 
-def _stack_config(recording: Recording | None, stack_file: Path | None) -> dict[str, str]:
+def engine_config(loaded: LoadedStack) -> dict[str, str]:
+    """The config the engine hands the pack, secret keys left out (the pack never needs them, and offline they
+    are placeholders anyway)."""
+    return {k: v for k, v in loaded.config.items() if k not in loaded.secret_keys}
+
+
+def _stack_config(stack_file: Path | None) -> dict[str, str]:
     """The stack config as the engine passes it (``namespace:key`` -> string), from the stack file if given.
 
-    Read through the same loader as ``plan`` so both see identical config; secret keys are left out
-    (the pack never needs them, and offline they are placeholders anyway).
+    Read through the same loader as ``plan`` so both see identical config (:func:`engine_config`).
     """
-    del recording
     if stack_file is None or not stack_file.is_file():
         return {}
     try:
@@ -494,7 +498,7 @@ def _stack_config(recording: Recording | None, stack_file: Path | None) -> dict[
         return {str(k): v if isinstance(v, str) else json.dumps(v, default=str)
                 for k, v in (doc.get("config") or {}).items()
                 if not (isinstance(v, Mapping) and "secure" in v)}
-    return {k: v for k, v in loaded.config.items() if k not in loaded.secret_keys}
+    return engine_config(loaded)
 
 
 def run_gate(recording: Recording, *, environment: str | None = None, config_path: Path | None = None,
@@ -519,7 +523,7 @@ def run_gate(recording: Recording, *, environment: str | None = None, config_pat
     else:
         path = config_path or default_config_path(environment)
     policy_config = load_policy_config(path)
-    stack_config = _stack_config(recording, stack_file)
+    stack_config = _stack_config(stack_file)
     by_urn = {r.urn: r for r in recording.registrations}
     found = _Found()
     stack_req = analyzer_pb2.AnalyzeStackRequest(

@@ -25,16 +25,10 @@ BUILD_DIR: Final = REPO_ROOT / "build"
 def earlier_targets(loaded: LoadedStack, recording: Recording) -> list[str]:
     """URNs the documented steps before the full ``pulumi up`` create with ``pulumi up --target``.
 
-    The deploy runner's bootstrap (``slmctl bootstrap-targets``, when the stack has a runner) and the
-    registry step (``slmctl models targets``, when weights come from the registry), from the same
-    functions those commands print, over an offline recording of the stack.
+    The deploy runner's bootstrap and the registry step (:func:`step_targets`), from the same functions
+    those commands print, over an offline recording of the stack.
     """
-    from slmctl.bootstrap import RUNNER_TYPE, bootstrap_targets
-    from slmctl.models import stack_registry_targets
-
-    runner = any(r.type == RUNNER_TYPE for r in recording.registrations)
-    urns = set(bootstrap_targets(recording)) if runner else set()
-    return sorted(urns | set(stack_registry_targets(loaded, recording.registrations)))
+    return sorted({*step_targets(loaded, recording, "bootstrap"), *step_targets(loaded, recording, "registry")})
 
 
 STEPS: Final = ("bootstrap", "registry", "full")
@@ -64,9 +58,7 @@ def existing_before(loaded: LoadedStack, recording: Recording, step: str) -> lis
     if step == "bootstrap":
         return []
     if step == "registry":
-        from slmctl.bootstrap import RUNNER_TYPE, bootstrap_targets
-
-        return bootstrap_targets(recording) if any(r.type == RUNNER_TYPE for r in recording.registrations) else []
+        return step_targets(loaded, recording, "bootstrap")
     return earlier_targets(loaded, recording)
 
 

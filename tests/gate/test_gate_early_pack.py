@@ -25,7 +25,7 @@ def _stopped(pack: gate.PackProcess) -> bool:
 
 def test_a_pack_started_for_the_stack_is_the_one_that_analyzes_it() -> None:
     path = STACKS / "Pulumi.local.yaml"
-    pack = gate.start_pack(project=PROJECT, stack="local", stack_file=path)
+    pack = gate.start_pack(load_stack_file(path))
     assert pack is not None
     started = pack.proc.pid
     result = gate.run_gate(record_stack(load_stack_file(path)), stack_file=path, pack=pack)
@@ -38,8 +38,8 @@ def test_a_pack_started_for_another_stack_or_scope_is_stopped_and_replaced() -> 
     """Another stack's levels (PULUMI_STACK), config or targets would judge the wrong thing."""
     dev, prod = STACKS / "Pulumi.dev.yaml", STACKS / "Pulumi.prod.yaml"
     loaded = load_stack_file(prod)
-    for wrong, kwargs in ((gate.start_pack(project=PROJECT, stack="dev", stack_file=dev), {}),
-                          (gate.start_pack(project=PROJECT, stack="prod", stack_file=prod),
+    for wrong, kwargs in ((gate.start_pack(load_stack_file(dev)), {}),
+                          (gate.start_pack(loaded),
                            {"targets": [f"urn:pulumi:prod::{PROJECT}::pulumi:pulumi:Stack::x"]})):
         assert wrong is not None
         result = gate.run_gate(record_stack(loaded), stack_file=prod, pack=wrong, **kwargs)
@@ -53,8 +53,8 @@ def test_plan_stops_the_early_pack_when_the_stack_is_refused(monkeypatch: pytest
     started: list[gate.PackProcess] = []
     real = gate.start_pack
 
-    def spy(**kwargs: Any) -> gate.PackProcess | None:
-        pack = real(**kwargs)
+    def spy(*args: Any, **kwargs: Any) -> gate.PackProcess | None:
+        pack = real(*args, **kwargs)
         if pack is not None:
             started.append(pack)
         return pack
