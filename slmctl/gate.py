@@ -322,14 +322,14 @@ def _check_environment_size(env: Mapping[str, str]) -> None:
     """
     if not sys.platform.startswith("linux"):
         return
-    for name in ("PULUMI_CONFIG", "SLM_POLICY_TARGETS"):
+    for name, what, fix in (("PULUMI_CONFIG", "the stack config", "shorten its settings"),
+                            ("SLM_POLICY_TARGETS", "the step's target list", "target fewer resources")):
         if name not in env:
             continue
         size = len(f"{name}={env[name]}".encode()) + 1
         if size > ENV_STRING_MAX:
-            msg = (f"the stack config is {size:,} bytes as {name}, above the {ENV_STRING_MAX:,} bytes Linux "
-                   "passes in one environment variable (the Pulumi engine passes it the same way); split the "
-                   "stack, or shorten its settings")
+            msg = (f"{what} is {size:,} bytes as {name}, above the {ENV_STRING_MAX:,} bytes Linux passes in one "
+                   f"environment variable (the Pulumi engine passes it the same way); split the stack, or {fix}")
             raise GateInputError(msg)
 
 

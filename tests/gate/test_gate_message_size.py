@@ -89,3 +89,10 @@ def test_the_pack_gets_the_config_as_the_engine_writes_it() -> None:
     gate_mod._check_environment_size({"PULUMI_CONFIG": compact})  # pyright: ignore[reportPrivateUsage]
     assert json.loads(json.loads(compact)["slm-platform:settings"]) == settings
     assert go_json({"note": "a <b> & c", "b": 1, "a": "é"}) == '{"a":"é","b":1,"note":"a \\u003cb\\u003e \\u0026 c"}'
+
+
+def test_a_target_list_the_pack_cannot_be_started_with_is_input_naming_the_variable(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gate_mod.sys, "platform", "linux")
+    with pytest.raises(gate_mod.GateInputError, match=r"^the step's target list is [\d,]+ bytes as SLM_POLICY_TARGETS"):
+        gate_mod._check_environment_size({"PULUMI_CONFIG": "{}", "SLM_POLICY_TARGETS": "u\n" * 70_000})  # pyright: ignore[reportPrivateUsage]
