@@ -11,6 +11,12 @@ same objects the SDK would have built; policies only read them (through its unkn
 The SDK also wraps the converted properties in a fresh unknown-checking proxy for every policy; that
 proxy is only read (``known_props`` copies it before any rule runs), so it is built once per message too. ``per_request`` lets the
 pack remember its own per-resource work (``known_props``, the coverage views) for the same call.
+
+Across calls, a Struct with the same bytes is converted once: the engine sends every resource (and
+its provider, the same for hundreds of resources) to ``Analyze`` and then again, all together, to
+``AnalyzeStack``. The conversion is a pure function of the bytes, so the reused result is the one a
+fresh conversion would build. What is remembered across calls is dropped when an ``AnalyzeStack``
+call ends (the engine's last call of a preview) or when it reaches ``ACROSS_CALLS_LIMIT`` entries.
 """
 
 from __future__ import annotations
@@ -53,6 +59,32 @@ def per_request(key: Any, source: object, compute: Callable[[], Any]) -> Any:
     return hit[1]
 
 
+ACROSS_CALLS_LIMIT: Final = 60_000
+"""Entries kept across calls (three per distinct Struct) before they are all dropped: ~20,000 resources."""
+_across: dict[Any, tuple[object, Any]] = {}
+
+
+def _across_calls(key: Any, source: object, compute: Callable[[], Any]) -> Any:
+    """``compute()`` remembered across calls until the next AnalyzeStack ends; ``source`` held as in ``per_request``.
+
+    Only inside a call (``per_request`` semantics outside one: nothing is remembered)."""
+    if _memo() is None:
+        return compute()
+    hit = _across.get(key)
+    if hit is None or hit[0] is not source:
+        if len(_across) >= ACROSS_CALLS_LIMIT:
+            _across.clear()
+        hit = (source, compute())
+        _across[key] = hit
+    return hit[1]
+
+
+def _struct_dict(message: Message) -> dict[str, Any]:
+    """``MessageToDict`` of a Struct, the same dict object for the same bytes (within a call: the same message)."""
+    return per_request(("dict", id(message)), message, lambda: _across_calls(
+        ("dict", message.SerializeToString(deterministic=True)), None, lambda: json_format.MessageToDict(message)))
+
+
 class _JsonFormatOncePerRequest:
     """Stands in for the ``json_format`` module inside ``pulumi_policy.policy`` only."""
 
@@ -64,16 +96,18 @@ class _JsonFormatOncePerRequest:
         """``json_format.MessageToDict``, remembered per message during one analyzer call."""
         if args or kwargs:
             return json_format.MessageToDict(message, *args, **kwargs)
+        if message.DESCRIPTOR.full_name == "google.protobuf.Struct":
+            return _struct_dict(message)
         return per_request(("dict", id(message)), message, lambda: json_format.MessageToDict(message))
 
 
 def _deserialize_once(props: dict[str, Any], proxy_secrets: bool = False) -> dict[str, Any]:
-    return per_request(("deserialized", id(props), proxy_secrets), props,
-                       lambda: _deserialize_properties(props, proxy_secrets))
+    return _across_calls(("deserialized", id(props), proxy_secrets), props,
+                         lambda: _deserialize_properties(props, proxy_secrets))
 
 
 def _proxy_once(props: dict[str, Any]) -> Any:
-    return per_request(("proxy", id(props)), props, lambda: _unknown_checking_proxy(props))
+    return _across_calls(("proxy", id(props)), props, lambda: _unknown_checking_proxy(props))
 
 
 def _once_per_message(method: Callable[[Any, Any], Any], name: str) -> Callable[[Any, Any], Any]:
@@ -221,7 +255,9 @@ def _analyze_stack(self: Any, request: Any, _context: Any) -> Any:
     return response
 
 
-def _per_request(method: Callable[..., Any]) -> Callable[..., Any]:
+def _per_request(method: Callable[..., Any], *, last: bool = False) -> Callable[..., Any]:
+    """``method`` with a fresh per-call memo; ``last``: it also drops what is remembered across calls."""
+
     @functools.wraps(method)
     def call(self: Any, request: Any, context: Any) -> Any:
         _scope.memo = {}
@@ -229,6 +265,8 @@ def _per_request(method: Callable[..., Any]) -> Callable[..., Any]:
             return method(self, request, context)
         finally:
             _scope.memo = None
+            if last:
+                _across.clear()
 
     return call
 
@@ -245,5 +283,5 @@ def install() -> None:
     servicer._get_provider_resource = _once_per_message(servicer._get_provider_resource, "provider")
     servicer._configure_runtime_settings = _once_per_environment(servicer._configure_runtime_settings)
     servicer.Analyze = _per_request(_analyze)
-    servicer.AnalyzeStack = _per_request(_analyze_stack)
+    servicer.AnalyzeStack = _per_request(_analyze_stack, last=True)
     servicer._slm_converts_once = True

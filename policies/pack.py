@@ -806,7 +806,8 @@ def run_resource_rule(spec: Spec, type_: str, props: Any, cfg: Mapping[str, Any]
     """Every message ``spec``'s rule reports, plus one per failure: a raise, or an unknown it read (fail closed)."""
     rule = spec.rule
     assert rule is not None  # noqa: S101 (only called for resource specs)
-    cfg = {**cfg, "stackRegistries": stack_registries()}
+    # Once per call: PULUMI_CONFIG is re-decoded (and its hash recomputed) on every os.environ read.
+    cfg = {**cfg, "stackRegistries": conversion.per_request(("registries",), None, stack_registries)}
     known = _known_once(props)
     messages: list[str] = []
     with tracking_reads() as reads:

@@ -77,7 +77,7 @@ def test_stack_resources_are_converted_once_per_call(monkeypatch: pytest.MonkeyP
     assert seen == [[{"i": 0.0}, {"i": 1.0}, {"i": 2.0}]] * 2
 
 
-def test_nothing_is_remembered_between_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_changed_message_is_converted_again_and_an_identical_one_reused(monkeypatch: pytest.MonkeyPatch) -> None:
     conversion.install()
     servicer = _servicer([])
     servicer.Analyze(_request(), None)
@@ -85,8 +85,27 @@ def test_nothing_is_remembered_between_calls(monkeypatch: pytest.MonkeyPatch) ->
     changed = _request()
     changed.properties.update({"publicNetworkAccess": "Disabled"})
     response = servicer.Analyze(changed, None)
-    assert calls[0] == 2
-    assert not response.diagnostics
+    assert calls[0] == 1  # the changed properties; the provider's bytes are the same as the last call's
+    assert not response.diagnostics  # judged on the new value, not the remembered one
+    servicer.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(), None)
+
+
+def test_analyze_stack_reuses_the_analyze_conversions_then_forgets_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    conversion.install()
+    seen: list[Any] = []
+    servicer = _servicer(seen)
+    stack = analyzer_pb2.AnalyzeStackRequest()
+    for i in range(3):
+        req = analyzer_pb2.AnalyzeRequest(type="t", urn=f"urn:{i}", name=f"r{i}")
+        req.properties.update({"i": i})
+        servicer.Analyze(req, None)
+        stack.resources.add(type="t", urn=f"urn:{i}", name=f"r{i}").properties.CopyFrom(req.properties)
+    calls = _counting(monkeypatch)
+    servicer.AnalyzeStack(stack, None)
+    assert calls[0] == 0  # the engine sends each resource twice: Analyze, then AnalyzeStack
+    assert seen[-2:] == [[{"i": 0.0}, {"i": 1.0}, {"i": 2.0}]] * 2
+    servicer.AnalyzeStack(stack, None)  # the first AnalyzeStack ended the preview: nothing is remembered
+    assert calls[0] == 3
 
 
 @pytest.mark.parametrize(("method", "digest", "ours"), [
