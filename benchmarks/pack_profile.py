@@ -4,7 +4,7 @@ Run: ``PYTHONPATH=. .venv/bin/python -m benchmarks.pack_profile [STACK_FILE] [TO
 ``stacks/Pulumi.prod.yaml``, 25 rows). It plans the stack in-process, builds the pack's servicer
 exactly as ``policies/__main__.py`` does (same policies, initial config, ``conversion.install``, the
 stack's ``PULUMI_*`` environment), configures it with the levels the gate resolves, and then sends
-the gate's own requests (``slmctl.gate._analyze_request`` / ``_stack_resource``) straight to
+the gate's own requests (``slmctl.gate.Requests``) straight to
 ``Analyze`` and ``AnalyzeStack`` without gRPC. It prints the milliseconds per analyzed resource, the
 AnalyzeStack seconds, and the functions with the most cumulative and own time. It asserts nothing.
 """
@@ -75,12 +75,12 @@ def prepare(recording: Recording, stack_file: Path | None) -> InProcessGate:
         request.policyConfig[name].enforcementLevel = gate.LEVEL_CODES[level]  # type: ignore[assignment]
         request.policyConfig[name].properties.update(props)
     servicer.Configure(request, None)
-    by_urn = {r.urn: r for r in recording.registrations}
+    requests = gate.Requests(recording.registrations)
     analyzed = [r for r in recording.registrations if r.custom and not r.read
                 and not r.type.startswith("pulumi:providers:")]
     return InProcessGate(
-        servicer, environment_of_stack(recording.stack), [gate._analyze_request(r, by_urn) for r in analyzed],
-        analyzer_pb2.AnalyzeStackRequest(resources=[gate._stack_resource(r, by_urn) for r in recording.registrations]),
+        servicer, environment_of_stack(recording.stack), [requests.analyze(r) for r in analyzed],
+        analyzer_pb2.AnalyzeStackRequest(resources=[requests.stack_resource(r) for r in recording.registrations]),
         len(recording.registrations))
 
 

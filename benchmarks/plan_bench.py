@@ -67,12 +67,12 @@ def dump(stack_file: Path, out: Path) -> None:
     finally:
         recorder.RecordingMonitor.RegisterResource = original  # type: ignore[method-assign]
     regs = plan.recording.registrations
-    by_urn = {r.urn: r for r in regs}
+    requests = gate.Requests(regs)
     stack_urns = {r.urn for r in regs if r.type == "pulumi:pulumi:Stack"}
     tree = {"stack": plan.loaded.stack,
             "modules": sorted(m for m in sys.modules if m.startswith(PROVIDER_PREFIXES)),
             "analyzed": sum(1 for r in regs if r.custom and not r.read and not r.type.startswith("pulumi:providers:")),
-            "stack_message_bytes": sum(gate._stack_resource(r, by_urn).ByteSize() for r in regs),  # pyright: ignore[reportPrivateUsage]
+            "stack_message_bytes": sum(requests.stack_resource(r).ByteSize() for r in regs),
             "resources": [{"urn": r.urn, "type": r.type, "name": r.name, "custom": r.custom,
                            "parent": None if r.parent in stack_urns or not r.parent or "pulumi:pulumi:Stack" in r.parent
                            else r.parent, "inputs": r.inputs, "protect": r.protect, "aliases": aliases.get(r.urn, [])}

@@ -247,7 +247,7 @@ def _run_gate(loaded: LoadedStack, recording: Any, fmt: GateFormat, output: Path
     with progress(f"Running the policy gate on {loaded.stack} (the CrossGuard pack over gRPC)…", quiet=quiet):
         try:
             # levels from the stack name, never its file
-            result = gate_mod.run_gate(recording, stack_file=loaded.path, targets=targets, pack=pack)
+            result = gate_mod.run_gate(recording, loaded=loaded, targets=targets, pack=pack)
         except gate_mod.GateInputError as exc:  # the policy config, a too large stack: input (exit 2); others: 3
             raise UsageError([line.strip() for line in str(exc).splitlines() if line.strip()]) from None
     text = gate_mod.format_result(result, fmt)

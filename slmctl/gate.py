@@ -428,34 +428,54 @@ def _options(reg: Registration) -> analyzer_pb2.AnalyzerResourceOptions:
         deleteBeforeReplace=reg.delete_before_replace, deleteBeforeReplaceDefined=reg.delete_before_replace)
 
 
-def _provider(reg: Registration, by_urn: Mapping[str, Registration]) -> analyzer_pb2.AnalyzerProviderResource | None:
-    urn = reg.provider.split("::")[0:-1] if reg.provider else []
-    prov = by_urn.get("::".join(urn)) if urn else None
-    if prov is None:
-        return None
-    return analyzer_pb2.AnalyzerProviderResource(type=prov.type, urn=prov.urn, name=prov.name,
-                                                 properties=_struct(prov.inputs))
+class Requests:
+    """The engine's analyzer messages for one recording's registrations.
 
+    Each registration's inputs become a ``Struct`` once (``Struct.update`` is pure Python): the engine
+    sends them in its ``Analyze`` call, in ``AnalyzeStack``, and a provider's with every resource it
+    manages (hundreds share the Kubernetes provider).
+    """
 
-def _analyze_request(reg: Registration, by_urn: Mapping[str, Registration]) -> analyzer_pb2.AnalyzeRequest:
-    req = analyzer_pb2.AnalyzeRequest(type=reg.type, urn=reg.urn, name=reg.name, properties=_struct(reg.inputs),
-                                      options=_options(reg))
-    prov = _provider(reg, by_urn)
-    if prov is not None:
-        req.provider.CopyFrom(prov)
-    return req
+    def __init__(self, registrations: Sequence[Registration]) -> None:
+        self.by_urn: dict[str, Registration] = {r.urn: r for r in registrations}
+        self._structs: dict[str, struct_pb2.Struct] = {}
+        self._providers: dict[str, analyzer_pb2.AnalyzerProviderResource | None] = {}
 
+    def _properties(self, reg: Registration) -> struct_pb2.Struct:
+        found = self._structs.get(reg.urn)
+        if found is None:
+            found = self._structs[reg.urn] = _struct(reg.inputs)
+        return found
 
-def _stack_resource(reg: Registration, by_urn: Mapping[str, Registration]) -> analyzer_pb2.AnalyzerResource:
-    res = analyzer_pb2.AnalyzerResource(
-        type=reg.type, urn=reg.urn, name=reg.name, properties=_struct(reg.inputs), options=_options(reg),
-        parent=reg.parent or "", dependencies=list(reg.dependencies))
-    for key, urns in reg.property_dependencies.items():
-        res.propertyDependencies[key].urns.extend(urns)
-    prov = _provider(reg, by_urn)
-    if prov is not None:
-        res.provider.CopyFrom(prov)
-    return res
+    def _provider(self, reg: Registration) -> analyzer_pb2.AnalyzerProviderResource | None:
+        if not reg.provider:
+            return None
+        if reg.provider not in self._providers:  # a provider reference is "<urn>::<id>"
+            prov = self.by_urn.get("::".join(reg.provider.split("::")[0:-1]))
+            self._providers[reg.provider] = None if prov is None else analyzer_pb2.AnalyzerProviderResource(
+                type=prov.type, urn=prov.urn, name=prov.name, properties=self._properties(prov))
+        return self._providers[reg.provider]
+
+    def analyze(self, reg: Registration) -> analyzer_pb2.AnalyzeRequest:
+        """The ``AnalyzeRequest`` of one resource."""
+        req = analyzer_pb2.AnalyzeRequest(type=reg.type, urn=reg.urn, name=reg.name,
+                                          properties=self._properties(reg), options=_options(reg))
+        prov = self._provider(reg)
+        if prov is not None:
+            req.provider.CopyFrom(prov)
+        return req
+
+    def stack_resource(self, reg: Registration) -> analyzer_pb2.AnalyzerResource:
+        """One resource of the ``AnalyzeStackRequest``."""
+        res = analyzer_pb2.AnalyzerResource(
+            type=reg.type, urn=reg.urn, name=reg.name, properties=self._properties(reg), options=_options(reg),
+            parent=reg.parent or "", dependencies=list(reg.dependencies))
+        for key, urns in reg.property_dependencies.items():
+            res.propertyDependencies[key].urns.extend(urns)
+        prov = self._provider(reg)
+        if prov is not None:
+            res.provider.CopyFrom(prov)
+        return res
 
 
 # --------------------------------------------------------------------------- the run
@@ -503,11 +523,15 @@ def _stack_config(stack_file: Path | None) -> dict[str, str]:
 
 def run_gate(recording: Recording, *, environment: str | None = None, config_path: Path | None = None,
              stack_file: Path | None = None, policy_dir: Path | None = None,
-             targets: Sequence[str] = (), pack: PackProcess | None = None) -> GateResult:
+             targets: Sequence[str] = (), pack: PackProcess | None = None,
+             loaded: LoadedStack | None = None) -> GateResult:
     """Analyze ``recording`` with the pack (``policy_dir``, default the repo's ``policies/``); see the module docstring.
 
     ``pack``: a pack process started earlier (:func:`start_pack`, beside planning); used when it was
     started for this stack, config and scope, else a new one is started. Closed either way.
+
+    ``loaded``: the stack file as the caller already read it (the CLI's): its path and config are
+    used instead of reading ``stack_file`` again.
 
     ``targets``: the URNs a targeted step's ``pulumi up --target`` changes, passed to the pack as the
     engine passes the workflow's environment (``SLM_POLICY_TARGETS``); unknowns elsewhere are deferred.
@@ -523,11 +547,15 @@ def run_gate(recording: Recording, *, environment: str | None = None, config_pat
     else:
         path = config_path or default_config_path(environment)
     policy_config = load_policy_config(path)
-    stack_config = _stack_config(stack_file)
-    by_urn = {r.urn: r for r in recording.registrations}
+    if loaded is not None:
+        stack_file, stack_config = loaded.path, engine_config(loaded)
+    else:
+        stack_config = _stack_config(stack_file)
+    requests = Requests(recording.registrations)
+    by_urn = requests.by_urn
     found = _Found()
     stack_req = analyzer_pb2.AnalyzeStackRequest(
-        resources=[_stack_resource(r, by_urn) for r in recording.registrations])
+        resources=[requests.stack_resource(r) for r in recording.registrations])
     if stack_req.ByteSize() > MAX_MESSAGE_BYTES:
         msg = (f"the stack's {len(recording.registrations)} resources make a {stack_req.ByteSize():,}-byte "
                f"AnalyzeStack message, above the pack's limit of {MAX_MESSAGE_BYTES:,} bytes; split it into stacks")
@@ -562,7 +590,7 @@ def run_gate(recording: Recording, *, environment: str | None = None, config_pat
         stub.Configure(request, timeout=RPC_TIMEOUT_SECONDS)
         analyzed = [r for r in recording.registrations if r.custom and not r.read
                     and not r.type.startswith("pulumi:providers:")]
-        _analyze_each(stub, analyzed, by_urn, found)
+        _analyze_each(stub, analyzed, requests, found)
         stack_timeout = RPC_TIMEOUT_SECONDS + STACK_SECONDS_PER_RESOURCE * len(recording.registrations)
         _collect(stub.AnalyzeStack(stack_req, timeout=stack_timeout), None, by_urn, found)
     policies = [PolicyMeta(p.name, p.description, resolved[p.name][0], tuple(p.tags),
@@ -580,7 +608,7 @@ def run_gate(recording: Recording, *, environment: str | None = None, config_pat
 
 
 def _analyze_each(stub: analyzer_pb2_grpc.AnalyzerStub, analyzed: Sequence[Registration],
-                  by_urn: Mapping[str, Registration], found: _Found) -> None:
+                  requests: Requests, found: _Found) -> None:
     """One Analyze per resource with at most ``IN_FLIGHT`` outstanding, as the engine's step executor does.
 
     Submitting every call at once (the old way) queues thousands of streams on a 4-thread server: at
@@ -588,13 +616,13 @@ def _analyze_each(stub: analyzer_pb2_grpc.AnalyzerStub, analyzed: Sequence[Regis
     """
     pending: deque[tuple[Registration, Any]] = deque()
     for reg in analyzed:
-        pending.append((reg, stub.Analyze.future(_analyze_request(reg, by_urn), timeout=RPC_TIMEOUT_SECONDS)))
+        pending.append((reg, stub.Analyze.future(requests.analyze(reg), timeout=RPC_TIMEOUT_SECONDS)))
         if len(pending) >= IN_FLIGHT:
             done, fut = pending.popleft()
-            _collect(fut.result(), done, by_urn, found)
+            _collect(fut.result(), done, requests.by_urn, found)
     while pending:
         done, fut = pending.popleft()
-        _collect(fut.result(), done, by_urn, found)
+        _collect(fut.result(), done, requests.by_urn, found)
 
 
 def _pack_version(reported: str) -> str:

@@ -30,8 +30,8 @@ def _big() -> None:
 
 def test_a_stack_message_beyond_grpcs_default_reaches_the_pack_and_back() -> None:
     recording = record(_big, stack="dev")
-    by_urn = {r.urn: r for r in recording.registrations}
-    size = sum(gate_mod._stack_resource(r, by_urn).ByteSize() for r in recording.registrations)  # pyright: ignore[reportPrivateUsage]
+    requests = gate_mod.Requests(recording.registrations)
+    size = sum(requests.stack_resource(r).ByteSize() for r in recording.registrations)
     assert size > GRPC_DEFAULT
     result = run_gate(recording, environment="dev")
     assert result.resources_analyzed == BIG
@@ -65,7 +65,7 @@ def test_a_stack_config_the_pack_cannot_be_started_with_is_input(monkeypatch: py
 
     started: list[object] = []
     monkeypatch.setattr(gate_mod.subprocess, "Popen", lambda *a, **k: started.append(a))  # pyright: ignore[reportUnknownLambdaType]
-    monkeypatch.setattr(gate_mod, "_stack_config", lambda *_: {"slm-platform:settings": "x" * 140_000})
+    monkeypatch.setattr(gate_mod, "engine_config", lambda *_: {"slm-platform:settings": "x" * 140_000})
     monkeypatch.setattr(gate_mod.sys, "platform", "linux")
     loaded = load_stack_file(REPO_ROOT / "stacks" / "Pulumi.dev.yaml")
     with pytest.raises(UsageError) as err:
