@@ -163,16 +163,11 @@ def _analyze(self: Any, request: Any, _context: Any) -> Any:
     self._configure_runtime_settings()
     response = _sdk.proto.AnalyzeResponse()
     shared: tuple[Any, Any, Any] | None = None
-    for policy in self._PolicyAnalyzerServicer__policies:
-        level = self._get_enforcement_level(policy)
-        if level == _sdk.EnforcementLevel.DISABLED or not isinstance(policy, _sdk.ResourceValidationPolicy):
-            continue
-        if not policy.has_validation():
+    for policy, level, validates in _resource_policies(self):
+        if not validates:
             response.not_applicable.append(_sdk.proto.PolicyNotApplicable(
                 policy_name=policy.name, reason="Policy does not implement validate"))
             continue
-        if level == _sdk.EnforcementLevel.REMEDIATE:
-            level = _sdk.EnforcementLevel.MANDATORY
         report_violation = self._create_report_violation(response, policy.name, policy.description, level,
                                                          policy.severity)
         if shared is None:
@@ -187,6 +182,25 @@ def _analyze(self: Any, request: Any, _context: Any) -> Any:
     return response
 
 
+def _resource_policies(self: Any) -> list[tuple[Any, Any, bool]]:
+    """The SDK's per-call selection, ``(policy, level, has_validation)`` of each enabled resource policy
+    (remediate as mandatory), made again only when ``Configure`` replaced the levels."""
+    levels = self._PolicyAnalyzerServicer__policy_pack_config_enforcement_level
+    cached = getattr(self, "_slm_resource_policies", None)
+    if cached is None or cached[0] is not levels:
+        selected: list[tuple[Any, Any, bool]] = []
+        for policy in self._PolicyAnalyzerServicer__policies:
+            level = self._get_enforcement_level(policy)
+            if level == _sdk.EnforcementLevel.DISABLED or not isinstance(policy, _sdk.ResourceValidationPolicy):
+                continue
+            if level == _sdk.EnforcementLevel.REMEDIATE:
+                level = _sdk.EnforcementLevel.MANDATORY
+            selected.append((policy, level, policy.has_validation()))
+        cached = (levels, selected)
+        self._slm_resource_policies = cached
+    return cached[1]
+
+
 def _validate(self: Any, policy: Any, args: Any, report_violation: Any, response: Any) -> None:
     """The SDK's per-policy step, shared by Analyze and AnalyzeStack: run the validator (awaiting a
     coroutine), and report an unknown value as the SDK's advisory "can't run" diagnostic and a
@@ -194,7 +208,7 @@ def _validate(self: Any, policy: Any, args: Any, report_violation: Any, response
     name, version = self._PolicyAnalyzerServicer__policy_pack_name, self._PolicyAnalyzerServicer__policy_pack_version
     try:
         result = policy.validate(args, report_violation)
-        if _sdk.isawaitable(result):
+        if result is not None and _sdk.isawaitable(result):  # the pack's validators return None
             loop = asyncio.new_event_loop()
             loop.run_until_complete(asyncio.Task(result, loop=loop))
             loop.close()

@@ -802,20 +802,29 @@ def _views_once(type_: str, known: Any) -> list[coverage.View]:
     return conversion.per_request(("views", id(known), type_), known, lambda: coverage.views(type_, known))
 
 
+def _resource_context(type_: str, props: Any) -> tuple[Any, list[coverage.View], list[str]]:
+    """What every resource policy of one Analyze call reads: the known props, their views, the stack's registries.
+
+    Once per call: rules only read them, and ``PULUMI_CONFIG`` is re-decoded (its hash recomputed) on
+    every ``os.environ`` read."""
+    known = _known_once(props)
+    return known, _views_once(normalize_type(type_), known), stack_registries()
+
+
 def run_resource_rule(spec: Spec, type_: str, props: Any, cfg: Mapping[str, Any]) -> list[str]:
     """Every message ``spec``'s rule reports, plus one per failure: a raise, or an unknown it read (fail closed)."""
     rule = spec.rule
     assert rule is not None  # noqa: S101 (only called for resource specs)
-    # Once per call: PULUMI_CONFIG is re-decoded (and its hash recomputed) on every os.environ read.
-    cfg = {**cfg, "stackRegistries": conversion.per_request(("registries",), None, stack_registries)}
-    known = _known_once(props)
+    known, views, registries = conversion.per_request(("resource", id(props), type_), props,
+                                                      lambda: _resource_context(type_, props))
+    cfg = {**cfg, "stackRegistries": registries}
     messages: list[str] = []
     with tracking_reads() as reads:
         try:
             if spec.raw_type:
                 messages = list(rule(type_, known, cfg))
             else:  # the resource, each item of a List, the kind of a Patch, every embedded pod spec
-                for view in _views_once(normalize_type(type_), known):
+                for view in views:
                     messages += [view.rewrite(m) for m in rule(view.type, view.props, cfg)]
         except Exception as exc:  # one bad input must not hide every other finding (issue 12.11)
             messages.append(rule_failure(exc))

@@ -151,3 +151,18 @@ def test_analyze_stack_answers_what_the_sdk_answers() -> None:
     assert len(ours.diagnostics) == 4  # three resources of "linked" (remediate -> mandatory) and "can't run"
     assert "r2 parent=r0 deps=['r0'] a=['r1']" in [d.message.splitlines()[-1] for d in ours.diagnostics]
     assert [n.reason for n in ours.not_applicable] == ["only on Tuesdays"]
+
+
+def test_levels_a_configure_call_sets_apply_to_the_next_analyze() -> None:
+    """The enabled resource policies are selected once per Configure, not once per call: a new level counts."""
+    conversion.install()
+    servicer = _servicer([])
+    assert len(servicer.Analyze(_request(), None).diagnostics) == POLICIES
+    request = analyzer_pb2.ConfigureAnalyzerRequest()
+    request.policyConfig["p0"].enforcementLevel = analyzer_pb2.DISABLED
+    request.policyConfig["p1"].enforcementLevel = analyzer_pb2.REMEDIATE
+    servicer.Configure(request, None)
+    response = servicer.Analyze(_request(), None)
+    assert response == conversion.SDK_ANALYZE(servicer, _request(), None)
+    assert [(d.policyName, d.enforcementLevel) for d in response.diagnostics][:2] == [
+        ("p1", analyzer_pb2.MANDATORY), ("p2", analyzer_pb2.MANDATORY)]
