@@ -852,6 +852,16 @@ def _resource_validator(spec: Spec) -> Callable[[ResourceValidationArgs, ReportV
     return validate
 
 
+def _silence_check(spec: Spec) -> Callable[[str, Any, Mapping[str, Any] | None], bool]:
+    """``conversion.SILENT_ATTR`` for ``spec``: its validator reports nothing exactly when the rule has no message
+    (``_resource_validator`` only reports, marks exempt or defers messages)."""
+
+    def silent(type_: str, props: Any, config: Mapping[str, Any] | None) -> bool:
+        return not run_resource_rule(spec, type_, props, config or {})
+
+    return silent
+
+
 def _stack_known(resources: Sequence[StackResource]) -> tuple[StackResource, ...]:
     """The stack as the stack rules read it: known props, normalized types, embedded workloads added.
 
@@ -930,7 +940,9 @@ def build_policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
             "tags": [*spec.ids], "remediation_steps": spec.remediation or None,
         }
         if spec.rule is not None:
-            policies.append(ResourceValidationPolicy(validate=_resource_validator(spec), **common))
+            policy = ResourceValidationPolicy(validate=_resource_validator(spec), **common)
+            setattr(policy, conversion.SILENT_ATTR, _silence_check(spec))  # an attribute the SDK does not have
+            policies.append(policy)
         else:
             policies.append(StackValidationPolicy(validate=_stack_validator(spec), **common))
     return policies

@@ -10,6 +10,7 @@ private endpoint), never to the internet at large.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Mapping
 from typing import Any, Final
@@ -41,11 +42,17 @@ def _outside(cidr: str, allowed: list[ipaddress.IPv4Network | ipaddress.IPv6Netw
     return not any(net.version == a.version and net.subnet_of(a) for a in allowed)  # type: ignore[arg-type]
 
 
+@functools.lru_cache(maxsize=16)
+def _networks(cidrs: tuple[str, ...]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """The allowed ranges parsed once per configured list, not once per NetworkPolicy (read only)."""
+    return [ipaddress.ip_network(c, strict=False) for c in cidrs]
+
+
 def no_internet_egress(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """SRV-EGRESS: serving NetworkPolicies open egress only to private ranges and Entra ID."""
     if type_ != NETWORK_POLICY or not _is_serving(props, cfg):
         return []
-    allowed = [ipaddress.ip_network(c, strict=False) for c in cfg.get("allowedEgressCidrs", DEFAULT_ALLOWED_EGRESS)]
+    allowed = _networks(tuple(str(c) for c in cfg.get("allowedEgressCidrs", DEFAULT_ALLOWED_EGRESS)))
     found: list[str] = []
     for i, rule in enumerate(items(get(props, "spec.egress"))):
         peers = items(mapping(rule).get("to"))

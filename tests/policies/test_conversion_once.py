@@ -43,14 +43,20 @@ def _request() -> analyzer_pb2.AnalyzeRequest:
 
 
 def _counting(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts conversions of a Struct to Python (the pack's ``struct_to_python``, or json_format's)."""
     calls = [0]
-    original = json_format.MessageToDict
+    original, original_json = conversion._struct_dict_of, json_format.MessageToDict  # pyright: ignore[reportPrivateUsage]
 
     def counted(message: Any, *args: Any, **kwargs: Any) -> Any:
         calls[0] += 1
         return original(message, *args, **kwargs)
 
-    monkeypatch.setattr(json_format, "MessageToDict", counted)
+    def counted_json(message: Any, *args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return original_json(message, *args, **kwargs)
+
+    monkeypatch.setattr(conversion, "_struct_dict_of", counted)
+    monkeypatch.setattr(json_format, "MessageToDict", counted_json)
     return calls
 
 
@@ -166,3 +172,50 @@ def test_levels_a_configure_call_sets_apply_to_the_next_analyze() -> None:
     assert response == conversion.SDK_ANALYZE(servicer, _request(), None)
     assert [(d.policyName, d.enforcementLevel) for d in response.diagnostics][:2] == [
         ("p1", analyzer_pb2.MANDATORY), ("p2", analyzer_pb2.MANDATORY)]
+
+
+def _edge_struct() -> Any:
+    from google.protobuf import struct_pb2
+
+    s = struct_pb2.Struct()
+    s.update({"z": None, "a": [1, 2.5, "x", True, None, [], {}, [{"k": [False]}]], "empty": {}, "list": [],
+              "unicodé": "ü\u2028", "n": -0.0, "big": 1e300, "secret": {
+                  "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "value": "s"}})
+    return s
+
+
+def test_struct_conversion_is_json_formats_for_every_request_the_gate_sends() -> None:
+    """``struct_to_python`` replaces ``MessageToDict`` for Structs: the same dict, keys in the same order."""
+    import json
+
+    from slmctl.gate import Requests
+    from slmctl.loader import REPO_ROOT, load_stack_file
+    from slmctl.plan import record_stack
+
+    structs = [_edge_struct()]
+    for stack in ("dev", "prod"):
+        regs = record_stack(load_stack_file(REPO_ROOT / "stacks" / f"Pulumi.{stack}.yaml")).registrations
+        requests = Requests(regs)
+        for reg in regs:
+            req = requests.stack_resource(reg)
+            structs += [req.properties, req.provider.properties]
+    assert len(structs) > 300
+    for s in structs:
+        ours, theirs = conversion.struct_to_python(s), json_format.MessageToDict(s)
+        assert json.dumps(ours) == json.dumps(theirs)  # values and key order
+        assert ours == theirs
+
+
+def test_a_non_finite_number_raises_json_formats_error() -> None:
+    from google.protobuf import struct_pb2
+
+    s = struct_pb2.Struct()
+    s.update({"a": {"b": [float("nan")]}})
+    with pytest.raises(ValueError, match="NaN") as theirs:
+        json_format.MessageToDict(s)
+    req = analyzer_pb2.AnalyzeRequest(type="t", urn="urn:x", name="x")
+    req.properties.CopyFrom(s)
+    conversion.install()
+    with pytest.raises(ValueError, match="NaN") as ours:
+        _servicer([]).Analyze(req, None)
+    assert str(ours.value) == str(theirs.value)
