@@ -65,7 +65,13 @@ ACROSS_CALLS_LIMIT: Final = 60_000
 _across: dict[Any, tuple[object, Any]] = {}
 
 
-def _across_calls(key: Any, source: object, compute: Callable[[], Any]) -> Any:
+def across_calls_get(key: Any, source: object) -> Any:
+    """What :func:`across_calls` remembers for ``(key, source)``, or None (also outside a call)."""
+    hit = _across.get(key) if _memo() is not None else None
+    return hit[1] if hit is not None and hit[0] is source else None
+
+
+def across_calls(key: Any, source: object, compute: Callable[[], Any]) -> Any:
     """``compute()`` remembered across calls until the next AnalyzeStack ends; ``source`` held as in ``per_request``.
 
     Only inside a call (``per_request`` semantics outside one: nothing is remembered)."""
@@ -119,7 +125,7 @@ def _struct_dict_of(message: Message) -> dict[str, Any]:
 
 def _struct_dict(message: Message) -> dict[str, Any]:
     """``MessageToDict`` of a Struct, the same dict object for the same bytes (within a call: the same message)."""
-    return per_request(("dict", id(message)), message, lambda: _across_calls(
+    return per_request(("dict", id(message)), message, lambda: across_calls(
         ("dict", message.SerializeToString(deterministic=True)), None, lambda: _struct_dict_of(message)))
 
 
@@ -140,12 +146,12 @@ class _JsonFormatOncePerRequest:
 
 
 def _deserialize_once(props: dict[str, Any], proxy_secrets: bool = False) -> dict[str, Any]:
-    return _across_calls(("deserialized", id(props), proxy_secrets), props,
+    return across_calls(("deserialized", id(props), proxy_secrets), props,
                          lambda: _deserialize_properties(props, proxy_secrets))
 
 
 def _proxy_once(props: dict[str, Any]) -> Any:
-    return _across_calls(("proxy", id(props)), props, lambda: _unknown_checking_proxy(props))
+    return across_calls(("proxy", id(props)), props, lambda: _unknown_checking_proxy(props))
 
 
 def _once_per_message(method: Callable[[Any, Any], Any], name: str) -> Callable[[Any, Any], Any]:

@@ -789,12 +789,29 @@ def _registries_of(pulumi_config: str) -> tuple[str, ...]:
 
 
 def _known_once(props: Any, path: str = "") -> Any:
-    """``known_props(props, path)``, computed once per Analyze / AnalyzeStack call for the same properties.
+    """``known_props(props, path)``, computed once for the same properties, across calls too.
 
-    Every policy of a call gets the same properties (``policies.conversion``); rules only read what
-    ``known_props`` returns (they build findings, never edit inputs), so one copy serves them all.
+    Every policy of a call gets the same properties (``policies.conversion``, which also hands a later
+    call the same object for the same bytes); rules only read what ``known_props`` returns (they build
+    findings, never edit inputs: ``tests/policies/test_pack_shares_inputs.py``), so one copy serves
+    them all. A path only shows in the ``Unknown`` leaves: AnalyzeStack's copy of a resource (its
+    name as the path) is the one Analyze built when it holds no unknown value.
     """
-    return conversion.per_request(("known", id(props), path), props, lambda: known_props(props, path))
+    if path:
+        analyzed = conversion.across_calls_get(("known", id(props), ""), props)
+        if analyzed is not None and not _has_unknown(analyzed):
+            return analyzed
+    return conversion.across_calls(("known", id(props), path), props, lambda: known_props(props, path))
+
+
+def _has_unknown(value: Any) -> bool:
+    if isinstance(value, Unknown):
+        return True
+    if isinstance(value, dict):
+        return any(_has_unknown(v) for v in dict.values(value))
+    if isinstance(value, list):
+        return any(_has_unknown(v) for v in value)
+    return False
 
 
 def _views_once(type_: str, known: Any) -> list[coverage.View]:

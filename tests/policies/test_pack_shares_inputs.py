@@ -101,3 +101,21 @@ def test_the_pack_answers_what_the_sdks_own_methods_answer(prepared: InProcessGa
     assert findings  # something was compared
     stack = servicer.AnalyzeStack(prepared.stack_request, None)
     assert stack == conversion.SDK_ANALYZE_STACK(servicer, prepared.stack_request, None)
+
+
+def test_the_stack_copy_is_the_analyzed_one_unless_it_holds_unknowns() -> None:
+    """Paths only show in unknown leaves: AnalyzeStack reuses Analyze's copy only where there are none."""
+    import pulumi_policy.policy as sdk
+
+    unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's unknown sentinel
+    plain = sdk.unknown_checking_proxy({"a": {"b": [1.0]}})
+    holes = sdk.unknown_checking_proxy({"a": {"b": [unknown]}})
+
+    def call(_self: Any, _request: Any, _context: Any) -> list[tuple[Any, Any]]:
+        return [(pack._known_once(p), pack._known_once(p, "res")) for p in (plain, holes)]  # pyright: ignore[reportPrivateUsage]
+
+    (plain_analyzed, plain_stack), (holes_analyzed, holes_stack) = conversion._per_request(call)(None, None, None)  # pyright: ignore[reportPrivateUsage]
+    assert plain_stack is plain_analyzed
+    assert holes_stack is not holes_analyzed
+    leaf = lambda known: dict.__getitem__(dict.__getitem__(known, "a"), "b")[0]  # noqa: E731
+    assert (leaf(holes_analyzed).path, leaf(holes_stack).path) == ("a.b[0]", "res.a.b[0]")
