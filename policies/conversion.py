@@ -243,17 +243,22 @@ def _resource_policies(self: Any) -> list[tuple[Any, Any, bool]]:
     levels = self._PolicyAnalyzerServicer__policy_pack_config_enforcement_level
     cached = getattr(self, "_slm_resource_policies", None)
     if cached is None or cached[0] is not levels:
-        selected: list[tuple[Any, Any, bool]] = []
-        for policy in self._PolicyAnalyzerServicer__policies:
-            level = self._get_enforcement_level(policy)
-            if level == _sdk.EnforcementLevel.DISABLED or not isinstance(policy, _sdk.ResourceValidationPolicy):
-                continue
-            if level == _sdk.EnforcementLevel.REMEDIATE:
-                level = _sdk.EnforcementLevel.MANDATORY
-            selected.append((policy, level, policy.has_validation()))
-        cached = (levels, selected)
+        cached = (levels, [(p, level, p.has_validation()) for p, level in _enabled(self, _sdk.ResourceValidationPolicy)])
         self._slm_resource_policies = cached
     return cached[1]
+
+
+def _enabled(self: Any, kind: type) -> list[tuple[Any, Any]]:
+    """The SDK's selection: ``(policy, level)`` of each policy of ``kind`` not disabled, remediate as mandatory."""
+    selected: list[tuple[Any, Any]] = []
+    for policy in self._PolicyAnalyzerServicer__policies:
+        level = self._get_enforcement_level(policy)
+        if level == _sdk.EnforcementLevel.DISABLED or not isinstance(policy, kind):
+            continue
+        if level == _sdk.EnforcementLevel.REMEDIATE:
+            level = _sdk.EnforcementLevel.MANDATORY
+        selected.append((policy, level))
+    return selected
 
 
 def _validate(self: Any, policy: Any, args: Any, report_violation: Any, response: Any) -> None:
@@ -308,12 +313,7 @@ def _analyze_stack(self: Any, request: Any, _context: Any) -> Any:
     self._configure_runtime_settings()
     response = _sdk.proto.AnalyzeResponse()
     resources: list[Any] | None = None
-    for policy in self._PolicyAnalyzerServicer__policies:
-        level = self._get_enforcement_level(policy)
-        if level == _sdk.EnforcementLevel.DISABLED or not isinstance(policy, _sdk.StackValidationPolicy):
-            continue
-        if level == _sdk.EnforcementLevel.REMEDIATE:
-            level = _sdk.EnforcementLevel.MANDATORY
+    for policy, level in _enabled(self, _sdk.StackValidationPolicy):
         report_violation = self._create_report_violation(response, policy.name, policy.description, level,
                                                          policy.severity)
         if resources is None:
