@@ -61,7 +61,8 @@ def per_request(key: Any, source: object, compute: Callable[[], Any]) -> Any:
 
 
 ACROSS_CALLS_LIMIT: Final = 60_000
-"""Entries kept across calls (three per distinct Struct) before they are all dropped: ~20,000 resources."""
+"""Entries kept across calls (about five per resource: its dict, deserialized and proxied properties and the
+pack's known copies) before they are all dropped: ~12,000 resources."""
 _across: dict[Any, tuple[object, Any]] = {}
 
 

@@ -853,7 +853,7 @@ def run_resource_rule(spec: Spec, type_: str, props: Any, cfg: Mapping[str, Any]
 def _resource_validator(spec: Spec) -> Callable[[ResourceValidationArgs, ReportViolation], None]:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         cfg = args.get_config() or {}
-        messages = run_resource_rule(spec, args.resource_type, args.props, cfg)
+        messages = _messages_once(spec, args.resource_type, args.props, cfg)
         if not messages:
             return
         exempt = exemption_for(cfg, args.name, args.urn)
@@ -874,9 +874,16 @@ def _silence_check(spec: Spec) -> Callable[[str, Any, Mapping[str, Any] | None],
     (``_resource_validator`` only reports, marks exempt or defers messages)."""
 
     def silent(type_: str, props: Any, config: Mapping[str, Any] | None) -> bool:
-        return not run_resource_rule(spec, type_, props, config or {})
+        return not _messages_once(spec, type_, props, config or {})
 
     return silent
+
+
+def _messages_once(spec: Spec, type_: str, props: Any, cfg: Mapping[str, Any]) -> list[str]:
+    """``run_resource_rule``, once per call: a policy with messages is asked by ``silent`` and then reports
+    them through the SDK's path, which reads the same messages (a call's config cannot change within it)."""
+    return conversion.per_request(("messages", spec.name, id(props), type_), props,
+                                  lambda: run_resource_rule(spec, type_, props, cfg))
 
 
 def _stack_known(resources: Sequence[StackResource]) -> tuple[StackResource, ...]:

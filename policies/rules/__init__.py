@@ -5,7 +5,7 @@ functions to refuse bad input before declaring anything, and the pack calls the 
 the wire properties the engine sends.
 
 The pack relies on the rules being pure functions of their arguments that only read them: every
-policy of a call gets the same copy of a resource's properties, and a resource rule is asked once
-whether it has anything to say (``policies.conversion.SILENT_ATTR``) and, only when it has, run again
-through the SDK's own path to report it.
+policy of a call gets the same copy of a resource's properties, and a resource rule's messages are
+computed once per call, both to decide whether it has anything to say (``policies.conversion.SILENT_ATTR``)
+and, when it has, to report them through the SDK's own path.
 """
