@@ -222,6 +222,8 @@ def load_stack_file(path: Path, *, stack: str | None = None) -> LoadedStack:
         where = f"{rel}:{mark.line + 1}" if mark else rel
         problem = getattr(exc, "problem", None) or str(exc)
         hint = "" if "duplicate key" in problem else "; fix the syntax (indentation, quotes, colons)"
+        if mark and "\t" in (text.splitlines()[mark.line:mark.line + 1] or [""])[0]:
+            hint = "; the line holds a tab: YAML indents with spaces only"  # libyaml does not name the character
         msg = f"{where}: YAML error: {problem}{hint}"
         raise StackFileError([msg]) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):

@@ -148,6 +148,15 @@ class TestErrors:
         assert line.startswith(f"{path}:")
         assert "YAML error" in line
 
+    def test_a_tab_indent_is_named_as_the_fix(self, tmp_path: Path) -> None:
+        path = tmp_path / "Pulumi.tabbed.yaml"
+        path.write_text("config:\n\tslm-platform:settings: {}\n")
+        with pytest.raises(StackFileError) as info:
+            load_stack_file(path)
+        (line,) = info.value.problems
+        assert line.startswith(f"{path}:2: YAML error: ")
+        assert "the line holds a tab: YAML indents with spaces only" in line
+
     def test_missing_stack_file_lists_the_shipped_stacks(self, tmp_path: Path) -> None:
         with pytest.raises(StackFileError) as info:
             load_stack_file(tmp_path / "Pulumi.nope.yaml")
