@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import pulumi
-from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
+
+from policies.structs import struct_dict
 
 SECRET_SIG: Final = "4dabf18193072939515e22adb298388d"  # noqa: S105 (Pulumi wire signature)
 SECRET_VALUE_SIG: Final = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 (Pulumi wire signature)
@@ -296,6 +297,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
         super().__init__(mocks)
         self.registrations: list[Registration] = []
+        self._urns: set[str] = set()
         self._lock = threading.Lock()
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
@@ -308,7 +310,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         reg = Registration(
             urn=response.urn, type=request.type, name=request.name, custom=bool(request.custom),
             parent=request.parent or None,
-            inputs=json_format.MessageToDict(request.object),
+            inputs=struct_dict(request.object),
             dependencies=sorted(set(request.dependencies)),
             property_dependencies={k: sorted(set(v)) for k, v in sorted(opts_deps.items())},
             protect=bool(request.protect), ignore_changes=sorted(request.ignoreChanges),
@@ -316,9 +318,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             aliases=[alias_urn(a, request, response.urn) for a in request.aliases if not _only_a_type(a)],
         )
         with self._lock:
-            if any(r.urn == reg.urn for r in self.registrations):
+            if reg.urn in self._urns:
                 msg = f"duplicate resource URN {reg.urn}: two resources share a type and name"
                 raise ValueError(msg)
+            self._urns.add(reg.urn)
             self.registrations.append(reg)
         return response
 
@@ -329,7 +332,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         with self._lock:
             self.registrations.append(Registration(
                 urn=response.urn, type=request.type, name=request.name, custom=True,
-                parent=request.parent or None, inputs=json_format.MessageToDict(request.properties),
+                parent=request.parent or None, inputs=struct_dict(request.properties),
                 provider=request.provider, read=True))
         return response
 

@@ -13,6 +13,7 @@ from pulumi.runtime.proto import analyzer_pb2
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
 
 from policies import conversion
+from policies.structs import struct_to_python
 
 POLICIES = 5
 
@@ -201,7 +202,7 @@ def test_struct_conversion_is_json_formats_for_every_request_the_gate_sends() ->
             structs += [req.properties, req.provider.properties]
     assert len(structs) > 300
     for s in structs:
-        ours, theirs = conversion.struct_to_python(s), json_format.MessageToDict(s)
+        ours, theirs = struct_to_python(s), json_format.MessageToDict(s)
         assert json.dumps(ours) == json.dumps(theirs)  # values and key order
         assert ours == theirs
 
