@@ -152,20 +152,47 @@ def _touch(value: Any) -> None:
         value.touch()
 
 
+_NEITHER: Final = frozenset({str, float, int, bool, type(None), bytes, Unknown})
+"""Exact types that are never a mapping or a list: answered without an ``isinstance`` check against an ABC
+(the pack asks ~170 times per resource; an ABC check is several times a type lookup)."""
+_MAPS: Final = frozenset({dict, KnownDict})
+_PATHS: dict[str, tuple[str, ...]] = {}
+_PATHS_KEPT: Final = 4096
+
+
 def is_map(value: Any) -> bool:
     """True for dicts and read-only mapping proxies."""
+    kind = type(value)
+    if kind in _MAPS:
+        return True
+    if kind in _NEITHER or kind is list:
+        return False
     return isinstance(value, Mapping)
 
 
 def is_list(value: Any) -> bool:
     """True for lists and sequence proxies, but not strings."""
+    kind = type(value)
+    if kind is list:
+        return True
+    if kind in _NEITHER or kind in _MAPS:
+        return False
     return isinstance(value, Sequence) and not isinstance(value, str | bytes)
+
+
+def _parts(path: str) -> tuple[str, ...]:
+    parts = _PATHS.get(path)
+    if parts is None:
+        parts = tuple(path.split("."))
+        if len(_PATHS) < _PATHS_KEPT:  # the rules' paths are literals, a few built from names: bounded anyway
+            _PATHS[path] = parts
+    return parts
 
 
 def get(props: Any, path: str, default: Any = None) -> Any:
     """The value at a dotted camelCase path (``properties.networkAcls.defaultAction``), or ``default``."""
     node = props
-    for part in path.split("."):
+    for part in _parts(path):
         if is_map(node) and part in node:
             node = node[part]
         elif is_list(node) and part.isdigit() and int(part) < len(node):
