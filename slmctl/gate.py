@@ -364,6 +364,7 @@ class PackProcess:
         threading.Thread(target=self._drain, daemon=True).start()
         self.channel: grpc.Channel | None = None
         self._stub: analyzer_pb2_grpc.AnalyzerStub | None = None
+        self._closed = False
 
     @property
     def stub(self) -> analyzer_pb2_grpc.AnalyzerStub:
@@ -396,7 +397,10 @@ class PackProcess:
         return int(line)
 
     def close(self) -> None:
-        """Stop the pack (it never exits on its own) and close the channel."""
+        """Stop the pack (it never exits on its own) and close the channel; again, nothing."""
+        if self._closed:
+            return
+        self._closed = True
         if self.channel is not None:
             self.channel.close()
         if self.proc.poll() is None:
@@ -540,6 +544,17 @@ def run_gate(recording: Recording, *, environment: str | None = None, config_pat
     under the engine derives them (``policies.environments``): ``config/<stack>.json`` when it exists,
     else ``config/<environment>.json``. An explicit ``environment`` uses ``config/<environment>.json``.
     """
+    try:
+        return _gate(recording, environment=environment, config_path=config_path, stack_file=stack_file,
+                     policy_dir=policy_dir, targets=targets, pack=pack, loaded=loaded)
+    finally:  # the pack it was handed never outlives the run, whatever it ended with (closing twice is harmless)
+        if pack is not None:
+            pack.close()
+
+
+def _gate(recording: Recording, *, environment: str | None, config_path: Path | None, stack_file: Path | None,
+          policy_dir: Path | None, targets: Sequence[str], pack: PackProcess | None,
+          loaded: LoadedStack | None) -> GateResult:
     start = time.perf_counter()
     if environment is None:
         environment = environment_of_stack(recording.stack)

@@ -71,3 +71,18 @@ def test_plan_stops_the_early_pack_when_the_stack_is_refused(monkeypatch: pytest
     assert run(typer.main.get_command(app), ["plan", "--stack-file", str(path), "--quiet"], "slmctl") == 2
     assert len(started) == 1
     assert _stopped(started[0])
+
+
+@pytest.mark.parametrize("levels", ["{", '{"no-such-policy": "mandatory"}'])
+def test_a_gate_refused_before_analyzing_stops_the_pack_it_was_handed(tmp_path: Path, levels: str) -> None:
+    """Bad levels are input (exit 2), found before the first Analyze: the early pack must not stay behind,
+    serving nobody, after the CLI has exited."""
+    path = STACKS / "Pulumi.dev.yaml"
+    loaded = load_stack_file(path)
+    pack = gate.start_pack(loaded)
+    assert pack is not None
+    config = tmp_path / "levels.json"
+    config.write_text(levels, encoding="utf-8")
+    with pytest.raises(gate.GateInputError):
+        gate.run_gate(record_stack(loaded), loaded=loaded, config_path=config, pack=pack)
+    assert _stopped(pack)
