@@ -437,18 +437,22 @@ class Requests:
 
     Each registration's inputs become a ``Struct`` once (``Struct.update`` is pure Python): the engine
     sends them in its ``Analyze`` call, in ``AnalyzeStack``, and a provider's with every resource it
-    manages (hundreds share the Kubernetes provider).
+    manages (hundreds share the Kubernetes provider). ``wire``: the serialized Structs the recording
+    process kept (``Recording.wire``), parsed instead of rebuilt from ``inputs``: the same message.
     """
 
-    def __init__(self, registrations: Sequence[Registration]) -> None:
+    def __init__(self, registrations: Sequence[Registration], wire: Mapping[str, bytes] | None = None) -> None:
         self.by_urn: dict[str, Registration] = {r.urn: r for r in registrations}
+        self._wire = wire or {}
         self._structs: dict[str, struct_pb2.Struct] = {}
         self._providers: dict[str, analyzer_pb2.AnalyzerProviderResource | None] = {}
 
     def _properties(self, reg: Registration) -> struct_pb2.Struct:
         found = self._structs.get(reg.urn)
         if found is None:
-            found = self._structs[reg.urn] = _struct(reg.inputs)
+            recorded = self._wire.get(reg.urn)
+            found = self._structs[reg.urn] = (_struct(reg.inputs) if recorded is None
+                                              else struct_pb2.Struct.FromString(recorded))
         return found
 
     def _provider(self, reg: Registration) -> analyzer_pb2.AnalyzerProviderResource | None:
@@ -566,7 +570,7 @@ def _gate(recording: Recording, *, environment: str | None, config_path: Path | 
         stack_file, stack_config = loaded.path, engine_config(loaded)
     else:
         stack_config = _stack_config(stack_file)
-    requests = Requests(recording.registrations)
+    requests = Requests(recording.registrations, recording.wire)
     by_urn = requests.by_urn
     found = _Found()
     stack_req = analyzer_pb2.AnalyzeStackRequest(

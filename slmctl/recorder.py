@@ -297,6 +297,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
         super().__init__(mocks)
         self.registrations: list[Registration] = []
+        self.wire: dict[str, bytes] = {}
+        """Each registered resource's inputs as the request carried them (``Recording.wire``)."""
         self._urns: set[str] = set()
         self._lock = threading.Lock()
 
@@ -323,6 +325,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 raise ValueError(msg)
             self._urns.add(reg.urn)
             self.registrations.append(reg)
+            self.wire[reg.urn] = request.object.SerializeToString()
         return response
 
     def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
@@ -345,6 +348,10 @@ class Recording:
     stack: str
     registrations: list[Registration]
     outputs: dict[str, Any]
+    wire: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
+    """By URN, the serialized ``Struct`` of inputs the program's ``RegisterResource`` carried, for the gate to
+    send as is (the same message ``inputs`` converts back to; ``slmctl.gate.Requests``). Only in the
+    process that recorded: never written to a file (it holds secret values)."""
 
     def by_type(self, type_token: str) -> list[Registration]:
         """Registrations of one type token, in URN order."""
@@ -518,7 +525,7 @@ def record(
         loop.close()
         asyncio.set_event_loop(None)
     registrations = sorted(monitor.registrations, key=lambda r: r.urn)
-    return Recording(project=project, stack=stack, registrations=registrations, outputs=outputs)
+    return Recording(project=project, stack=stack, registrations=registrations, outputs=outputs, wire=monitor.wire)
 
 
 def redact(value: Any) -> Any:

@@ -13,8 +13,9 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from slmctl import gate as gate_mod
-from slmctl.gate import run_gate
+from slmctl.gate import Requests, run_gate
 from slmctl.loader import load_stack_file
+from slmctl.plan import record_stack
 from slmctl.recorder import record
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -96,3 +97,18 @@ def test_a_target_list_the_pack_cannot_be_started_with_is_input_naming_the_varia
     monkeypatch.setattr(gate_mod.sys, "platform", "linux")
     with pytest.raises(gate_mod.GateInputError, match=r"^the step's target list is [\d,]+ bytes as SLM_POLICY_TARGETS"):
         gate_mod._check_environment_size({"PULUMI_CONFIG": "{}", "SLM_POLICY_TARGETS": "u\n" * 70_000})  # pyright: ignore[reportPrivateUsage]
+
+
+@pytest.mark.parametrize(("stack", "first_preview"), [("dev", False), ("prod", False), ("prod", True)])
+def test_the_recorded_wire_inputs_are_the_messages_the_inputs_build(stack: str, first_preview: bool) -> None:
+    """In the process that planned, the gate sends each resource's inputs as the program's request carried
+    them (``Recording.wire``): every Analyze and AnalyzeStack message is the one ``inputs`` builds."""
+    recording = record_stack(load_stack_file(REPO_ROOT / "stacks" / f"Pulumi.{stack}.yaml"),
+                             first_preview=first_preview)
+    assert set(recording.wire) == {r.urn for r in recording.registrations if not r.read}
+    recorded, rebuilt = Requests(recording.registrations, recording.wire), Requests(recording.registrations)
+    for reg in recording.registrations:
+        for build in (Requests.analyze, Requests.stack_resource):
+            ours, theirs = build(recorded, reg), build(rebuilt, reg)
+            assert ours == theirs
+            assert ours.SerializeToString(deterministic=True) == theirs.SerializeToString(deterministic=True)
