@@ -139,21 +139,23 @@ class TestErrors:
         assert "deployments.qwen3-8b.image" in line
         assert "not pinned by digest" in line
 
-    def test_yaml_syntax_error_names_the_line(self, tmp_path: Path) -> None:
-        path = tmp_path / "Pulumi.broken.yaml"
-        path.write_text("config:\n  slm-platform:settings:\n    tier: [dev\n")
+    @staticmethod
+    def _only_problem(path: Path, text: str) -> str:
+        path.write_text(text)
         with pytest.raises(StackFileError) as info:
             load_stack_file(path)
         (line,) = info.value.problems
+        return line
+
+    def test_yaml_syntax_error_names_the_line(self, tmp_path: Path) -> None:
+        path = tmp_path / "Pulumi.broken.yaml"
+        line = self._only_problem(path, "config:\n  slm-platform:settings:\n    tier: [dev\n")
         assert line.startswith(f"{path}:")
         assert "YAML error" in line
 
     def test_a_tab_indent_is_named_as_the_fix(self, tmp_path: Path) -> None:
         path = tmp_path / "Pulumi.tabbed.yaml"
-        path.write_text("config:\n\tslm-platform:settings: {}\n")
-        with pytest.raises(StackFileError) as info:
-            load_stack_file(path)
-        (line,) = info.value.problems
+        line = self._only_problem(path, "config:\n\tslm-platform:settings: {}\n")
         assert line.startswith(f"{path}:2: YAML error: ")
         assert "the line holds a tab: YAML indents with spaces only" in line
 
