@@ -44,6 +44,7 @@ def vllm_settings(n: int) -> dict[str, Any]:
     settings = doc["config"][KEY]
     template = copy.deepcopy(settings["deployments"]["phi-4-mini"])
     template.pop("slo", None)
+    template.pop("image", None)  # prod's default is the same digest-pinned image; 490 copies would not fit PULUMI_CONFIG
     template["replicas"] = {"min": REPLICAS, "max": REPLICAS}
     pool = settings["cluster"]["pools"].pop("gpua100")
     pools = -(-n // DEPLOYMENTS_PER_POOL)

@@ -35,7 +35,7 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from policies.environments import config_path_for_stack, environment_of_stack
-from slmctl.loader import LoadedStack, StackFileError, go_json, load_stack_file
+from slmctl.loader import ENV_STRING_MAX, LoadedStack, StackFileError, go_json, load_stack_file
 from slmctl.recorder import PROJECT, Recording, Registration
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
@@ -310,15 +310,11 @@ def config_integrity(info: analyzer_pb2.AnalyzerInfo, resolved: Mapping[str, tup
 # --------------------------------------------------------------------------- the pack process
 
 
-ENV_STRING_MAX: Final = 131_072
-"""Linux's MAX_ARG_STRLEN: the most bytes one ``NAME=value`` environment string may hold at exec."""
-
-
 def _check_environment_size(env: Mapping[str, str]) -> None:
-    """Refuse, as input, a stack config the pack cannot be started with (exec fails with E2BIG).
+    """Refuse, as input, a variable the pack cannot be started with (exec fails with E2BIG).
 
-    The engine hands a policy pack the stack's config the same way (``PULUMI_CONFIG``), so a stack whose
-    settings exceed it cannot be gated by ``pulumi preview --policy-pack`` on Linux either.
+    ``load_stack_file`` already refuses a stack config too large for ``PULUMI_CONFIG`` (the engine could
+    not start the program either); the target list of a ``--step`` is the gate's own.
     """
     if not sys.platform.startswith("linux"):
         return

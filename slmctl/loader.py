@@ -266,6 +266,9 @@ def load_stack_file(path: Path, *, stack: str | None = None) -> LoadedStack:
             f"the program reads as a secret; delete the line and run `pulumi config set --secret {key} <value>` "
             "(the file then holds only its encrypted 'secure:' form)" for key in plain])
     config, secret_keys, placeholders = _engine_config(raw_config, rel, required)
+    problem = _config_size_problem(raw_config, config, rel)
+    if problem is not None:
+        raise StackFileError([problem])
     return LoadedStack(stack=stack_name, path=path, settings=settings, config=config,
                        secret_keys=secret_keys, placeholder_secrets=placeholders, lines=lines)
 
@@ -282,6 +285,37 @@ def go_json(value: Any) -> str:
     for char, escaped in _GO_HTML_ESCAPES.items():  # these only ever occur inside JSON strings
         text = text.replace(char, escaped)
     return text
+
+
+ENV_STRING_MAX: Final = 131_072
+"""Linux's MAX_ARG_STRLEN: the most bytes one ``NAME=value`` environment string may hold at exec."""
+CONFIG_VARIABLE: Final = "PULUMI_CONFIG"
+
+
+def config_variable_bytes(config: Mapping[str, str]) -> int:
+    """The bytes ``PULUMI_CONFIG=<config>`` takes in a process's environment, its terminating NUL included."""
+    return len(f"{CONFIG_VARIABLE}={go_json(dict(config))}".encode()) + 1
+
+
+def _config_size_problem(raw: Mapping[str, Any], config: Mapping[str, str], rel: str) -> str | None:
+    """A stack config the Pulumi engine cannot start the program with, as one line; None when it fits.
+
+    The Python language host and the policy-pack host both pass the whole config in one environment
+    variable (``pulumiConfigVar`` in pulumi-language-python and in the analyzer plugin), and Linux refuses
+    exec with E2BIG ("argument list too long") above :data:`ENV_STRING_MAX`; deploy.yml runs on Linux.
+    Each secret counts at its encrypted size from the file, which is at least its plaintext's (a
+    ciphertext is base64 of the plaintext and more), not at the offline placeholder's.
+    """
+    sized = {key: raw[key]["secure"] if isinstance(raw.get(key), dict) and isinstance(raw[key].get("secure"), str)
+             else value for key, value in config.items()}
+    size = config_variable_bytes(sized)
+    if size <= ENV_STRING_MAX:
+        return None
+    return (f"{rel}: the stack config is {size:,} bytes as {CONFIG_VARIABLE}, above the {ENV_STRING_MAX:,} bytes "
+            "Linux passes in one environment variable; the Pulumi engine hands the program and the policy pack "
+            "their config that way, so `pulumi preview` would fail to start ('argument list too long'); split "
+            "the stack, or leave out settings that repeat a default (a prod deployment's image is the "
+            "digest-pinned default)")
 
 
 def _engine_config(
