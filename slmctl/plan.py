@@ -126,6 +126,12 @@ class Plan:
 
     def to_json(self) -> str:
         """Deterministic JSON: same stack file in, same bytes out."""
+        return self._json
+
+    @functools.cached_property
+    def _json(self) -> str:
+        """Encoded once: ``plan --json`` writes plan.json and prints the same text, and ``indent`` makes
+        ``json.dumps`` use its pure-Python encoder (0.3–0.6 s at 2,542 resources)."""
         return json.dumps(self.document(), indent=2, sort_keys=True) + "\n"
 
     def write(self, out_dir: Path | None = None) -> Path:
