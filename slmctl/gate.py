@@ -35,7 +35,14 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from policies.environments import config_path_for_stack, environment_of_stack
-from slmctl.loader import ENV_STRING_MAX, LoadedStack, StackFileError, go_json, load_stack_file
+from slmctl.loader import (
+    ENV_STRING_MAX,
+    LoadedStack,
+    StackFileError,
+    environment_string_bytes,
+    go_json,
+    load_stack_file,
+)
 from slmctl.recorder import PROJECT, Recording, Registration
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
@@ -322,7 +329,7 @@ def _check_environment_size(env: Mapping[str, str]) -> None:
                             ("SLM_POLICY_TARGETS", "the step's target list", "target fewer resources")):
         if name not in env:
             continue
-        size = len(f"{name}={env[name]}".encode()) + 1
+        size = environment_string_bytes(name, env[name])
         if size > ENV_STRING_MAX:
             msg = (f"{what} is {size:,} bytes as {name}, above the {ENV_STRING_MAX:,} bytes Linux passes in one "
                    f"environment variable (the Pulumi engine passes it the same way); split the stack, or {fix}")

@@ -292,9 +292,14 @@ ENV_STRING_MAX: Final = 131_072
 CONFIG_VARIABLE: Final = "PULUMI_CONFIG"
 
 
+def environment_string_bytes(name: str, value: str) -> int:
+    """The bytes ``NAME=value`` takes in a process's environment, its terminating NUL included."""
+    return len(f"{name}={value}".encode()) + 1
+
+
 def config_variable_bytes(config: Mapping[str, str]) -> int:
-    """The bytes ``PULUMI_CONFIG=<config>`` takes in a process's environment, its terminating NUL included."""
-    return len(f"{CONFIG_VARIABLE}={go_json(dict(config))}".encode()) + 1
+    """The bytes ``PULUMI_CONFIG=<config>`` takes, the config written as the engine writes it."""
+    return environment_string_bytes(CONFIG_VARIABLE, go_json(dict(config)))
 
 
 def _config_size_problem(raw: Mapping[str, Any], config: Mapping[str, str], rel: str) -> str | None:
