@@ -170,7 +170,8 @@ def _analyze(self: Any, request: Any, _context: Any) -> Any:
     """The SDK's ``Analyze`` with the resource's properties, options and provider built once per call.
 
     The SDK builds them again for each of the ~80 resource policies (the same values: ``install`` already
-    made the conversion itself once per call); everything else is the SDK's loop unchanged.
+    made the conversion itself once per call), and a report closure for each; here a policy that
+    reports nothing (``SILENT_ATTR``) gets none. Everything else is the SDK's loop unchanged.
     """
     self._configure_runtime_settings()
     response = _sdk.proto.AnalyzeResponse()
@@ -180,8 +181,6 @@ def _analyze(self: Any, request: Any, _context: Any) -> Any:
             response.not_applicable.append(_sdk.proto.PolicyNotApplicable(
                 policy_name=policy.name, reason="Policy does not implement validate"))
             continue
-        report_violation = self._create_report_violation(response, policy.name, policy.description, level,
-                                                         policy.severity)
         if shared is None:
             props = _sdk.unknown_checking_proxy(_sdk.deserialize_properties(
                 _sdk.json_format.MessageToDict(request.properties)))
@@ -191,6 +190,8 @@ def _analyze(self: Any, request: Any, _context: Any) -> Any:
         if silent is not None and silent(request.type, props, self._PolicyAnalyzerServicer__policy_pack_config.get(
                 policy.name)):
             continue  # it would report nothing: the SDK path below would add nothing to the response
+        report_violation = self._create_report_violation(response, policy.name, policy.description, level,
+                                                         policy.severity)
         args = _sdk.ResourceValidationArgs(request.type, props, request.urn, request.name, opts, provider,
                                            self._get_policy_config(policy.name),
                                            self._PolicyAnalyzerServicer__stack_tags)
