@@ -33,7 +33,7 @@ from policies.rules.plan_graph import (
     role_assignments,
     scope_covers,
 )
-from policies.rules.stack import Finding, StackResource, created_here
+from policies.rules.stack import Finding, StackResource, created_here, of_type
 from policies.rules.tokens import (
     CLUSTER,
     FEDERATED_CREDENTIAL,
@@ -59,7 +59,7 @@ GRAFANA_SIGN_IN: Final = ("Grafana Admin", "Grafana Editor", "Grafana Viewer")
 
 
 def _of(resources: Sequence[StackResource], type_: str) -> list[StackResource]:
-    return [r for r in resources if r.type == type_]
+    return of_type(resources, type_)
 
 
 def _kubelets(cluster: StackResource, index: Mapping[str, StackResource]) -> list[StackResource]:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from policies.rules.catalog import VM_SKUS, VmSku
-from policies.rules.stack import StackResource, created_here, urn_type
+from policies.rules.stack import StackResource, created_here, of_type, resources_by_urn, urn_type
 from policies.rules.tokens import (
     AGENT_POOL,
     CLUSTER,
@@ -104,9 +104,9 @@ def deps_of(r: StackResource, prop: str) -> tuple[str, ...]:
     return tuple(r.property_dependencies.get(prop, ()))
 
 
-def by_urn(resources: Sequence[StackResource]) -> dict[str, StackResource]:
-    """Resources keyed by URN."""
-    return {r.urn: r for r in resources}
+def by_urn(resources: Sequence[StackResource]) -> Mapping[str, StackResource]:
+    """Resources keyed by URN (read-only)."""
+    return resources_by_urn(resources)
 
 
 def ancestors(r: StackResource, index: Mapping[str, StackResource]) -> set[str]:
@@ -397,7 +397,7 @@ def node_allocatable(sku: VmSku, max_pods: int) -> tuple[float, float]:
 
 def clusters(resources: Sequence[StackResource]) -> list[StackResource]:
     """Every ManagedCluster of the plan."""
-    return [r for r in resources if r.type == CLUSTER]
+    return of_type(resources, CLUSTER)
 
 
 def _cluster_of_pool(pool: StackResource, cluster_list: Sequence[StackResource]) -> StackResource | None:

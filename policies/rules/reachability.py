@@ -37,7 +37,7 @@ from policies.rules.plan_graph import (
     role_assignments,
     scope_covers,
 )
-from policies.rules.stack import Finding, StackResource, created_here
+from policies.rules.stack import Finding, StackResource, created_here, of_type, workloads_of
 from policies.rules.tokens import (
     CLUSTER,
     DNS_ZONE_GROUP,
@@ -94,7 +94,7 @@ PRIVATE: Final[Mapping[str, Private]] = {
 
 
 def _of(resources: Sequence[StackResource], type_: str) -> list[StackResource]:
-    return [r for r in resources if r.type == type_]
+    return of_type(resources, type_)
 
 
 def _public(r: StackResource) -> bool:
@@ -313,7 +313,7 @@ def _port_number(value: object, w: StackResource) -> int | None:
 
 def _targets(monitor: StackResource, resources: Sequence[StackResource]) -> list[tuple[StackResource, int]]:
     """(workload, container port) pairs the monitor scrapes."""
-    workloads = [r for r in resources if r.type in WORKLOAD_TYPES]
+    workloads = workloads_of(resources)
     out: list[tuple[StackResource, int]] = []
     if monitor.type.endswith(":PodMonitor"):
         for w in workloads:
