@@ -16,7 +16,6 @@ import contextlib
 import copy
 import gc
 import hashlib
-import importlib
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -26,6 +25,7 @@ from typing import Any, Final
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import resource as sdk_resource
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.proto import source_pb2
 
@@ -470,7 +470,7 @@ def drop_type_aliases(args: pulumi.ResourceTransformationArgs) -> pulumi.Resourc
     return pulumi.ResourceTransformationResult(args.props, opts)
 
 
-_SDK_RESOURCE: Final[Any] = importlib.import_module("pulumi.runtime.resource")
+_SDK_RESOURCE: Final[Any] = sdk_resource
 """The SDK module whose ``_get_stack_trace`` builds each registration's stack trace and source position."""
 
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from policies.rules.stack import Finding, StackResource, created_here
+from policies.rules.stack import Finding, StackResource, by_urn, created_here
 from policies.rules.tokens import (
     CLUSTER,
     DNS_ZONE_LINK,
@@ -78,10 +78,6 @@ class _Vantage:
     vnets_unknown: bool = False
 
 
-def _by_urn(resources: Sequence[StackResource]) -> dict[str, StackResource]:
-    return {r.urn: r for r in resources}
-
-
 def _deps(r: StackResource) -> set[str]:
     return set(r.dependencies) | {u for us in r.property_dependencies.values() for u in us}
 
@@ -123,7 +119,7 @@ def _runners(resources: Sequence[StackResource]) -> list[StackResource]:
 
 
 def _vantage(resources: Sequence[StackResource], deployer: Deployer) -> _Vantage:
-    index = _by_urn(resources)
+    index = by_urn(resources)
     if deployer.location != "in-vnet-runner":
         return _Vantage(frozenset(), frozenset(), None)
     runners = _runners(resources)
@@ -165,7 +161,7 @@ def _where(deployer: Deployer, vantage: _Vantage) -> str:
 
 def _cluster_finding(cluster: StackResource, resources: Sequence[StackResource], deployer: Deployer,
                      vantage: _Vantage) -> str | None:
-    index = _by_urn(resources)
+    index = by_urn(resources)
     access = mapping(get(cluster.props, "apiServerAccessProfile"))
     where = _where(deployer, vantage)
     if access.get("enablePrivateCluster") is True:
@@ -192,7 +188,7 @@ def _cluster_finding(cluster: StackResource, resources: Sequence[StackResource],
 
 def _private_path(target: StackResource, resources: Sequence[StackResource], vnets: frozenset[str]) -> bool:
     """A private endpoint of ``target`` (right group id) in one of ``vnets``, whose DNS zone is linked there."""
-    index = _by_urn(resources)
+    index = by_urn(resources)
     group, zone = GROUP_IDS[target.type], ZONES[target.type]
     endpoint = any(target.urn in _deps(pe) and any(
         group in [str(g) for g in items(mapping(c).get("groupIds"))]

@@ -58,10 +58,6 @@ AKS_ADMIN: Final = ("Azure Kubernetes Service RBAC Cluster Admin", "Owner")
 GRAFANA_SIGN_IN: Final = ("Grafana Admin", "Grafana Editor", "Grafana Viewer")
 
 
-def _of(resources: Sequence[StackResource], type_: str) -> list[StackResource]:
-    return of_type(resources, type_)
-
-
 def _kubelets(cluster: StackResource, index: Mapping[str, StackResource]) -> list[StackResource]:
     """The kubelet identity: the bring-your-own one of ``identityProfile``, else the cluster's own."""
     return identities_in(cluster, "identityProfile", index) or [cluster]
@@ -86,7 +82,7 @@ def _subnets(cluster: StackResource, index: Mapping[str, StackResource]) -> list
 def create_time_grants(resources: Sequence[StackResource], cfg: Mapping[str, Any]) -> list[Finding]:
     """A cluster with a user-assigned control-plane identity gets its BYO-kubelet and subnet grants first."""
     index, ras, out = by_urn(resources), role_assignments(resources), []
-    for c in _of(resources, CLUSTER):
+    for c in of_type(resources, CLUSTER):
         for cp in identities_in(c, "identity", index):
             needs = [("Managed Identity Operator", k) for k in identities_in(c, "identityProfile", index) if k != cp]
             needs += [("Network Contributor", s) for s in _subnets(c, index)]
@@ -123,8 +119,8 @@ def kubelet_acr_pull(resources: Sequence[StackResource], cfg: Mapping[str, Any])
     """The kubelet of every cluster may pull (AcrPull) from each registry its pods' images come from."""
     index, ras, out = by_urn(resources), role_assignments(resources), []
     workloads = [r for r in resources if r.type in WORKLOAD_TYPES]
-    clusters = _of(resources, CLUSTER)
-    for reg in _of(resources, REGISTRY):
+    clusters = of_type(resources, CLUSTER)
+    for reg in of_type(resources, REGISTRY):
         pullers = [w for w in workloads if _pulls_from(w, reg, index)]
         on = {c.urn: c for w in pullers for c in clusters_running(w, clusters, index)}
         for c in on.values():
@@ -157,8 +153,8 @@ def _vault_of(spc: StackResource, vaults: Sequence[StackResource]) -> StackResou
 def secrets_reader(resources: Sequence[StackResource], cfg: Mapping[str, Any]) -> list[Finding]:
     """The identity a SecretProviderClass reads Key Vault with holds Key Vault Secrets User on that vault."""
     index, ras, out = by_urn(resources), role_assignments(resources), []
-    vaults = _of(resources, VAULT)
-    for spc in _of(resources, SECRET_PROVIDER_CLASS):
+    vaults = of_type(resources, VAULT)
+    for spc in of_type(resources, SECRET_PROVIDER_CLASS):
         if get(spc.props, "spec.provider") != "azure":
             continue
         vault = _vault_of(spc, vaults)
@@ -167,13 +163,13 @@ def secrets_reader(resources: Sequence[StackResource], cfg: Mapping[str, Any]) -
         params = mapping(get(spc.props, "spec.parameters"))
         client_id = dict.get(params, "clientID")  # not a tracked read: an unknown is judged by its source first
         if str(params.get("useVMManagedIdentity")).lower() == "true":
-            callers = [k for c in clusters_running(spc, _of(resources, CLUSTER), index) for k in _kubelets(c, index)]
+            callers = [k for c in clusters_running(spc, of_type(resources, CLUSTER), index) for k in _kubelets(c, index)]
         elif created_here(spc, "spec", client_id):
             # The workload identity's client id, unknown at a first preview because the identity is created
             # in this stack: the class reads as that identity (its dependency), never as "no clientID".
             callers = identities_in(spc, "spec", index)
         elif not params.get("clientID"):
-            callers = [k for c in clusters_running(spc, _of(resources, CLUSTER), index) for k in _kubelets(c, index)]
+            callers = [k for c in clusters_running(spc, of_type(resources, CLUSTER), index) for k in _kubelets(c, index)]
         else:
             callers = identities_in(spc, "spec", index)
         for who in callers:
@@ -205,11 +201,11 @@ def _federated_to_keda(uai: StackResource, fics: Sequence[StackResource]) -> boo
 def keda_metrics_reader(resources: Sequence[StackResource], cfg: Mapping[str, Any]) -> list[Finding]:
     """KEDA queries an Azure Monitor workspace as an identity federated to keda-operator with Monitoring Data Reader."""
     index, ras, out = by_urn(resources), role_assignments(resources), []
-    auths = _of(resources, TRIGGER_AUTH)
-    fics = _of(resources, FEDERATED_CREDENTIAL)
-    for so in _of(resources, SCALED_OBJECT):
+    auths = of_type(resources, TRIGGER_AUTH)
+    fics = of_type(resources, FEDERATED_CREDENTIAL)
+    for so in of_type(resources, SCALED_OBJECT):
         for i, trigger in enumerate(mapping(t) for t in items(get(so.props, "spec.triggers"))):
-            workspace = _workspace_of(so, trigger, _of(resources, MONITOR_WORKSPACE)) if trigger.get("type") == "prometheus" else None
+            workspace = _workspace_of(so, trigger, of_type(resources, MONITOR_WORKSPACE)) if trigger.get("type") == "prometheus" else None
             if workspace is None:
                 continue
             ref = str(mapping(trigger.get("authenticationRef")).get("name") or "")
@@ -263,17 +259,17 @@ def _aks_rbac_only(c: StackResource) -> bool:
 def deployer_grants(resources: Sequence[StackResource], cfg: Mapping[str, Any]) -> list[Finding]:
     """The identity running ``pulumi up`` may write every data plane the plan writes, before it writes."""
     index, ras, out = by_urn(resources), role_assignments(resources), []
-    providers = _of(resources, K8S_PROVIDER)
-    for c in (c for c in _of(resources, CLUSTER) if _aks_rbac_only(c)):
+    providers = of_type(resources, K8S_PROVIDER)
+    for c in (c for c in of_type(resources, CLUSTER) if _aks_rbac_only(c)):
         writers = [p for p in providers if c.urn in ancestors(p, index)]
         out += _deployer_need(c, writers, role=AKS_ADMIN[0], why="Kubernetes objects", ras=ras, index=index,
                               roles=AKS_ADMIN)
-    for hub in (h for h in _of(resources, IOT_HUB) if get(h.props, "properties.disableLocalAuth") is True):
+    for hub in (h for h in of_type(resources, IOT_HUB) if get(h.props, "properties.disableLocalAuth") is True):
         writers = [r for r in resources if r.type.startswith("pulumi-python:dynamic:")
                    and any(hub.urn in urns for urns in r.property_dependencies.values())]
         out += _deployer_need(hub, writers, role="IoT Hub Data Contributor", why="IoT Edge configurations", ras=ras,
                               index=index, roles=("IoT Hub Data Contributor", "Owner"))
-    for reg in _of(resources, REGISTRY):
+    for reg in of_type(resources, REGISTRY):
         writers = [r for r in resources if r.type.startswith("docker:") and get(r.props, "skipPush") is not True
                    and reg.urn in deps_of(r, "registry")]
         out += _deployer_need(reg, writers, role="AcrPush", why="images", ras=ras, index=index,
@@ -288,7 +284,7 @@ def grafana_users(resources: Sequence[StackResource], cfg: Mapping[str, Any]) ->
     """Somebody may sign in to and manage each Managed Grafana: a Grafana Admin grant to people."""
     out = []
     ras = role_assignments(resources)
-    for g in _of(resources, GRAFANA):
+    for g in of_type(resources, GRAFANA):
         admins = [ra for ra in ras if grants(ra, ("Grafana Admin", "Owner")) and scope_covers(ra, g)
                   and g.urn not in deps_of(ra, "principalId")]  # not Grafana's own identity
         if not admins:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from policies.rules.catalog import VM_SKUS, VmSku
-from policies.rules.stack import StackResource, created_here, of_type, resources_by_urn, urn_type
+from policies.rules.stack import StackResource, by_urn, created_here, of_type, urn_type
 from policies.rules.tokens import (
     AGENT_POOL,
     CLUSTER,
@@ -102,11 +102,6 @@ def known(value: object) -> str | None:
 def deps_of(r: StackResource, prop: str) -> tuple[str, ...]:
     """URNs whose outputs flowed into input ``prop`` of ``r``."""
     return tuple(r.property_dependencies.get(prop, ()))
-
-
-def by_urn(resources: Sequence[StackResource]) -> Mapping[str, StackResource]:
-    """Resources keyed by URN (read-only)."""
-    return resources_by_urn(resources)
 
 
 def ancestors(r: StackResource, index: Mapping[str, StackResource]) -> set[str]:

@@ -93,10 +93,6 @@ PRIVATE: Final[Mapping[str, Private]] = {
 """Private endpoint group id and private DNS zones (learn.microsoft.com/azure/private-link/private-endpoint-dns)."""
 
 
-def _of(resources: Sequence[StackResource], type_: str) -> list[StackResource]:
-    return of_type(resources, type_)
-
-
 def _public(r: StackResource) -> bool:
     value = get(r.props, "properties.publicNetworkAccess") or get(r.props, "publicNetworkAccess")
     return str(value) != "Disabled"
@@ -116,7 +112,7 @@ def _cluster_vnet(c: StackResource, index: Mapping[str, StackResource]) -> tuple
 
 def _endpoints(target: StackResource, spec: Private, resources: Sequence[StackResource]) -> list[StackResource]:
     out = []
-    for pe in _of(resources, PRIVATE_ENDPOINT):
+    for pe in of_type(resources, PRIVATE_ENDPOINT):
         for conn in listed(get(pe.props, "privateLinkServiceConnections")):
             points = refers_to(pe, "privateLinkServiceConnections", target, dict.get(conn, "privateLinkServiceId"))
             if points and spec.group in [str(g) for g in items(conn.get("groupIds"))]:
@@ -127,7 +123,7 @@ def _endpoints(target: StackResource, spec: Private, resources: Sequence[StackRe
 def _dns_gap(pe: StackResource, spec: Private, vnet: StackResource | None, resources: Sequence[StackResource],
              index: Mapping[str, StackResource]) -> str | None:
     """What is missing for ``pe``'s name to resolve from ``vnet`` (None: nothing)."""
-    groups = [g for g in _of(resources, DNS_ZONE_GROUP) if pe.urn in deps_of(g, "privateEndpointName")]
+    groups = [g for g in of_type(resources, DNS_ZONE_GROUP) if pe.urn in deps_of(g, "privateEndpointName")]
     zones = [index[u] for g in groups for u in deps_of(g, "privateDnsZoneConfigs") if u in index]
     names = {str(get(z.props, "privateZoneName") or physical_name(z)) for z in zones}
     for g in groups:
@@ -140,7 +136,7 @@ def _dns_gap(pe: StackResource, spec: Private, vnet: StackResource | None, resou
                 "privateDnsZoneConfigs name that zone")
     for zone in spec.zones:
         zone_res = [z for z in zones if str(get(z.props, "privateZoneName")) == zone]
-        links = [ln for ln in _of(resources, DNS_ZONE_LINK) if any(z.urn in deps_of(ln, "privateZoneName") for z in zone_res)
+        links = [ln for ln in of_type(resources, DNS_ZONE_LINK) if any(z.urn in deps_of(ln, "privateZoneName") for z in zone_res)
                  or (not created_here(ln, "privateZoneName") and get(ln.props, "privateZoneName") == zone)]
         if not any(vnet is None or vnet.urn in deps_of(ln, "virtualNetwork") or refers_to(
                 ln, "virtualNetwork", vnet, get(ln.props, "virtualNetwork.id")) for ln in links):
@@ -163,7 +159,7 @@ def _private_gap(target: StackResource, vnet: StackResource | None, resources: S
 def private_dns(resources: Sequence[StackResource], cfg: Mapping[str, Any]) -> list[Finding]:
     """A resource with public network access Disabled has a private endpoint and DNS for its clients' VNet."""
     index = by_urn(resources)
-    vnets = [v for c in _of(resources, CLUSTER) if (v := _cluster_vnet(c, index)[1]) is not None] or [None]
+    vnets = [v for c in of_type(resources, CLUSTER) if (v := _cluster_vnet(c, index)[1]) is not None] or [None]
     out = []
     for target in (r for r in resources if r.type in PRIVATE and not _public(r)):
         for vnet in vnets:
@@ -181,15 +177,15 @@ def private_dns(resources: Sequence[StackResource], cfg: Mapping[str, Any]) -> l
 def _clients(target: StackResource, resources: Sequence[StackResource],
              index: Mapping[str, StackResource]) -> list[tuple[str, StackResource]]:
     """(who, on which cluster) calls ``target``: the CSI driver, federated blob readers, image pulls."""
-    clusters = _of(resources, CLUSTER)
+    clusters = of_type(resources, CLUSTER)
     if target.type == "azure-native:keyvault:Vault":
         name = physical_name(target).lower()
-        return [(f"the CSI driver for {s.name!r}", c) for s in _of(resources, SECRET_PROVIDER_CLASS) if target.urn in deps_of(s, "spec")
+        return [(f"the CSI driver for {s.name!r}", c) for s in of_type(resources, SECRET_PROVIDER_CLASS) if target.urn in deps_of(s, "spec")
                 or str(get(s.props, "spec.parameters.keyvaultName") or "").lower() == name
                 for c in clusters_running(s, clusters, index)]
     if target.type == "azure-native:storage:StorageAccount":
         issuers = {u: [index[c] for c in deps_of(f, "issuer") if c in index and index[c].type == CLUSTER]
-                   for f in _of(resources, FEDERATED_CREDENTIAL) for u in deps_of(f, "resourceName")}
+                   for f in of_type(resources, FEDERATED_CREDENTIAL) for u in deps_of(f, "resourceName")}
         return [(f"pods federated to {i.name!r}", c) for ra in role_assignments(resources) if scope_covers(ra, target)
                 and grants(ra, ("Storage Blob Data Reader", "Storage Blob Data Contributor"))
                 for i in identities_in(ra, "principalId", index) for c in issuers.get(i.urn, [])]
@@ -276,7 +272,7 @@ def _scraper(monitor: StackResource, resources: Sequence[StackResource]) -> Scra
     if monitor.type.startswith(MANAGED_PROMETHEUS_GROUP):
         return Scraper("Azure Managed Prometheus (ama-metrics)", "kube-system", AMA_METRICS_POD_LABELS,
                        shared_namespace=True)
-    release = next((r for r in _of(resources, HELM_RELEASE) if "kube-prometheus-stack" in str(get(r.props, "chart"))),
+    release = next((r for r in of_type(resources, HELM_RELEASE) if "kube-prometheus-stack" in str(get(r.props, "chart"))),
                    None)
     ns = str(get(release.props, "namespace") or "monitoring") if release is not None else "monitoring"
     return Scraper(f"Prometheus ({ns})", ns, {"app.kubernetes.io/name": "prometheus"})
@@ -323,7 +319,7 @@ def _targets(monitor: StackResource, resources: Sequence[StackResource]) -> list
                     port = _port_number(ep.get("targetPort") or ep.get("port"), w)
                     out += [(w, port)] if port is not None else []
         return out
-    for svc in _of(resources, SERVICE):
+    for svc in of_type(resources, SERVICE):
         ns = namespace_of(svc.props)
         if not _in_namespaces(monitor, ns) or not selector_matches(get(monitor.props, "spec.selector", {}),
                                                                   metadata_labels(svc.props)):
@@ -383,7 +379,7 @@ def _guards(w: StackResource, policies: Sequence[StackResource]) -> list[StackRe
 
 def metrics_scraper(resources: Sequence[StackResource], cfg: Mapping[str, Any]) -> list[Finding]:
     """Every NetworkPolicy guarding a scraped metrics port admits the monitoring mode's scraper."""
-    policies = _of(resources, NETWORK_POLICY)
+    policies = of_type(resources, NETWORK_POLICY)
     out = []
     monitors = [r for r in resources if r.type.startswith((MANAGED_PROMETHEUS_GROUP, PROMETHEUS_GROUP))
                 and r.type.endswith((":ServiceMonitor", ":PodMonitor"))]

@@ -114,7 +114,7 @@ def _index(resources: tuple[StackResource, ...]) -> _Index:
     return last
 
 
-def resources_by_urn(resources: Sequence[StackResource]) -> Mapping[str, StackResource]:
+def by_urn(resources: Sequence[StackResource]) -> Mapping[str, StackResource]:
     """Resources keyed by URN (read-only; the last duplicate wins, as a dict built in order)."""
     if type(resources) is tuple:
         return _index(resources).by_urn
@@ -226,10 +226,6 @@ def diagnostic_settings(resources: Sequence[StackResource], cfg: Mapping[str, An
     return out
 
 
-def _workloads(resources: Sequence[StackResource]) -> list[StackResource]:
-    return workloads_of(resources)
-
-
 def _pod_labels(r: StackResource) -> dict[str, str]:
     pod = pod_spec(r.type, r.props)
     return pod.labels if pod else {}
@@ -239,14 +235,14 @@ def network_policy_coverage(resources: Sequence[StackResource], cfg: Mapping[str
     """K8S-12: every workload is selected by a NetworkPolicy; each namespace has default-deny."""
     policies = [r for r in resources if r.type == NETWORK_POLICY]
     out = []
-    for w in _workloads(resources):
+    for w in workloads_of(resources):
         ns = namespace_of(w.props)
         if not any(namespace_of(p.props) == ns and selector_matches(get(p.props, "spec.podSelector", {}),
                                                                     _pod_labels(w)) for p in policies):
             out.append(Finding(f"spec.template.metadata.labels: found no NetworkPolicy in namespace {ns!r} selecting "
                                f"{w.name!r}; add one that allows only its callers (the gateway, Prometheus).", w))
     kinds = ["Ingress", "Egress"] if cfg.get("requireDefaultDenyEgress", False) else ["Ingress"]
-    for ns in sorted({namespace_of(w.props) for w in _workloads(resources)}):
+    for ns in sorted({namespace_of(w.props) for w in workloads_of(resources)}):
         for kind in kinds:
             deny = [p for p in policies if namespace_of(p.props) == ns and not mapping(get(p.props, "spec.podSelector"))
                     .get("matchLabels") and not items(get(p.props, "spec.podSelector.matchExpressions"))
@@ -289,7 +285,7 @@ def inference_scraped(resources: Sequence[StackResource], cfg: Mapping[str, Any]
     monitors = [r for r in resources if r.type in SERVICE_MONITORS | POD_MONITORS]
     services = [r for r in resources if r.type == SERVICE]
     out = []
-    for w in _workloads(resources):
+    for w in workloads_of(resources):
         if not is_inference(w.type, w.props):
             continue
         pod = pod_spec(w.type, w.props)
@@ -312,8 +308,8 @@ def inference_scraped(resources: Sequence[StackResource], cfg: Mapping[str, Any]
             out.append(Finding(f"metrics: found no ServiceMonitor or PodMonitor scraping {w.name!r}; add one so the "
                                "vllm:* metrics and SLO alerts exist.", w))
     gpu = any(is_gpu_size(p.get("vmSize")) for r in resources for _, p in pools(r.type, r.props)) or any(
-        (pod := pod_spec(w.type, w.props)) is not None and pod.uses_gpu for w in _workloads(resources))
-    dcgm = any("dcgm" in c.image.lower() for w in _workloads(resources)
+        (pod := pod_spec(w.type, w.props)) is not None and pod.uses_gpu for w in workloads_of(resources))
+    dcgm = any("dcgm" in c.image.lower() for w in workloads_of(resources)
                if (spec := pod_spec(w.type, w.props)) is not None for c in spec.containers()) or any(
         r.type.startswith("kubernetes:helm.sh/") and any(k in str(get(r.props, "chart")).lower()
                                                          for k in ("dcgm", "gpu-operator")) for r in resources)
@@ -327,7 +323,7 @@ def disruption_budgets(resources: Sequence[StackResource], cfg: Mapping[str, Any
     """K8S-14: replicated Deployments/StatefulSets have a PodDisruptionBudget that allows disruption."""
     pdbs = [r for r in resources if r.type == PDB]
     out = []
-    for w in (r for r in _workloads(resources) if r.type in ("kubernetes:apps/v1:Deployment",
+    for w in (r for r in workloads_of(resources) if r.type in ("kubernetes:apps/v1:Deployment",
                                                              "kubernetes:apps/v1:StatefulSet")):
         replicas = number(get(w.props, "spec.replicas"))
         ns = namespace_of(w.props)
@@ -351,7 +347,7 @@ def disruption_budgets(resources: Sequence[StackResource], cfg: Mapping[str, Any
 def _find_target(resources: Sequence[StackResource], scaler: StackResource) -> StackResource | None:
     ref = mapping(get(scaler.props, "spec.scaleTargetRef"))
     kind = str(ref.get("kind") or "Deployment")
-    for r in _workloads(resources):
+    for r in workloads_of(resources):
         if r.type.rsplit(":", 1)[-1] == kind and str(get(r.props, "metadata.name")) == str(ref.get("name")) and \
                 namespace_of(r.props) == namespace_of(scaler.props):
             return r

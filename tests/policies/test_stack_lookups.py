@@ -11,7 +11,7 @@ import pytest
 
 from policies.rules import stack as stack_rules
 from policies.rules.plan_graph import by_urn, clusters
-from policies.rules.stack import StackResource, of_type, resources_by_urn, workloads_of
+from policies.rules.stack import StackResource, of_type, workloads_of
 from policies.rules.wire import KnownDict, Unknown, namespace_of, tracking_reads, with_unknowns
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -66,7 +66,7 @@ def test_the_stack_index_answers_what_a_scan_answers_in_stack_order() -> None:
         assert of_type(resources, DEPLOYMENT) == [r for r in listed if r.type == DEPLOYMENT]
         assert of_type(resources, "kubernetes:core/v1:Pod") == []
         assert workloads_of(resources) == [listed[1], listed[3], listed[4], listed[5]]
-        assert dict(resources_by_urn(resources)) == {r.urn: r for r in listed}
+        assert dict(by_urn(resources)) == {r.urn: r for r in listed}
         assert list(by_urn(resources)) == list({r.urn: r for r in listed})
         assert clusters(resources) == [listed[0]]
 
@@ -79,6 +79,6 @@ def test_a_new_tuple_is_indexed_anew_and_answers_cannot_edit_the_index() -> None
     assert len(of_type(second, DEPLOYMENT)) == 4
     assert len(of_type(first, DEPLOYMENT)) == 3
     with pytest.raises(TypeError):  # the URN index is shared by every stack rule of a call: read-only
-        resources_by_urn(first)["urn:new"] = first[0]  # type: ignore[index]
+        by_urn(first)["urn:new"] = first[0]  # type: ignore[index]
     assert stack_rules._last_index is not None
     assert stack_rules._last_index.resources is first
