@@ -59,7 +59,14 @@ from policies.rules import (
 from policies.rules import cost as cost_rules
 from policies.rules.stack import Finding, StackResource
 from policies.rules.tokens import normalize_type
-from policies.rules.wire import UNKNOWN_SENTINELS, WORKLOAD_TYPES, KnownDict, Unknown, tracking_reads
+from policies.rules.wire import (
+    UNKNOWN_SENTINELS,
+    WORKLOAD_TYPES,
+    KnownDict,
+    Unknown,
+    judged_types,
+    tracking_reads,
+)
 
 PACK_NAME: Final = "slm-platform"
 POLICY_DIR: Final = Path(__file__).resolve().parent
@@ -832,8 +839,7 @@ def run_resource_rule(spec: Spec, type_: str, props: Any, cfg: Mapping[str, Any]
     """Every message ``spec``'s rule reports, plus one per failure: a raise, or an unknown it read (fail closed)."""
     rule = spec.rule
     assert rule is not None  # noqa: S101 (only called for resource specs)
-    known, views, registries = conversion.per_request(("resource", id(props), type_), props,
-                                                      lambda: _resource_context(type_, props))
+    known, views, registries = _context(type_, props)
     cfg = {**cfg, "stackRegistries": registries}
     messages: list[str] = []
     with tracking_reads() as reads:
@@ -873,10 +879,26 @@ def _silence_check(spec: Spec) -> Callable[[str, Any, Mapping[str, Any] | None],
     """``conversion.SILENT_ATTR`` for ``spec``: its validator reports nothing exactly when the rule has no message
     (``_resource_validator`` only reports, marks exempt or defers messages)."""
 
+    judged = judged_types(spec.rule) if spec.rule is not None else None
+
     def silent(type_: str, props: Any, config: Mapping[str, Any] | None) -> bool:
+        if judged is not None and (type_ not in judged if spec.raw_type else
+                                   judged.isdisjoint(_view_types(type_, props))):
+            return True  # it judges none of the types the rule would see: ``applies_to`` returns [] unread
         return not _messages_once(spec, type_, props, config or {})
 
     return silent
+
+
+def _view_types(type_: str, props: Any) -> frozenset[str]:
+    """The types a (non-raw) resource rule is called with for this resource: those of its views, once per call."""
+    return conversion.per_request(("view-types", id(props), type_), props, lambda: frozenset(
+        view.type for view in _context(type_, props)[1]))
+
+
+def _context(type_: str, props: Any) -> tuple[Any, list[coverage.View], list[str]]:
+    """``_resource_context``, once per call."""
+    return conversion.per_request(("resource", id(props), type_), props, lambda: _resource_context(type_, props))
 
 
 def _messages_once(spec: Spec, type_: str, props: Any, cfg: Mapping[str, Any]) -> list[str]:

@@ -12,11 +12,13 @@ from policies.rules.catalog import VM_SKUS
 from policies.rules.cidr import admits_internet, describe
 from policies.rules.cost import is_spot, node_count
 from policies.rules.tokens import AGENT_POOL, CLUSTER, VMSS
-from policies.rules.wire import Props, Unknown, get, items, mapping, number, show, truthy
+from policies.rules.wire import Props, Unknown, applies_to, get, items, mapping, number, show, truthy
 
 NETWORK_POLICIES: Final = frozenset({"azure", "calico", "cilium"})
 SYSTEM_TAINT: Final = "CriticalAddonsOnly=true:NoSchedule"
 DEFAULT_GPU_TAINT: Final = "sku=gpu:NoSchedule"
+POOL_TYPES: Final = frozenset({AGENT_POOL, CLUSTER})
+"""The types ``pools`` reads node pools from: an AgentPool, or a cluster's inline ``agentPoolProfiles``."""
 
 
 def is_gpu_size(vm_size: Any) -> bool:
@@ -35,10 +37,9 @@ def pools(type_: str, props: Props) -> list[tuple[str, dict[str, Any]]]:
     return []
 
 
+@applies_to(CLUSTER)
 def entra_rbac(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AKS-01: managed Entra ID with admin groups and Kubernetes RBAC."""
-    if type_ != CLUSTER:
-        return []
     out = []
     if get(props, "aadProfile.managed") is not True:
         out.append(f"aadProfile.managed: found {show(get(props, 'aadProfile.managed'))}; enable managed Entra ID.")
@@ -49,6 +50,7 @@ def entra_rbac(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     return out
 
 
+@applies_to(CLUSTER)
 def azure_rbac(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AKS-01: Azure RBAC for Kubernetes authorization."""
     if type_ == CLUSTER and get(props, "aadProfile.enableAzureRBAC") is not True:
@@ -57,6 +59,7 @@ def azure_rbac(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     return []
 
 
+@applies_to(CLUSTER)
 def local_accounts(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AKS-02: no local (certificate) admin accounts."""
     if type_ == CLUSTER and get(props, "disableLocalAccounts") is not True:
@@ -65,10 +68,9 @@ def local_accounts(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str
     return []
 
 
+@applies_to(CLUSTER)
 def api_server_access(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AKS-03: private API server, or authorized IP ranges without 0.0.0.0/0."""
-    if type_ != CLUSTER:
-        return []
     if get(props, "apiServerAccessProfile.enablePrivateCluster") is True:
         return []
     if cfg.get("requirePrivateCluster", False):
@@ -83,26 +85,25 @@ def api_server_access(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[
     return []
 
 
+@applies_to(POOL_TYPES)
 def node_public_ip(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AKS-03: no public IPs on nodes."""
     return [f"{p}enableNodePublicIP: found true; nodes must not have public IPs (egress goes through the "
             "load balancer or NAT gateway)." for p, pool in pools(type_, props) if pool.get("enableNodePublicIP") is True]
 
 
+@applies_to(CLUSTER)
 def legacy_addons(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AKS-03: the Kubernetes dashboard and HTTP application routing add-ons stay off."""
-    if type_ != CLUSTER:
-        return []
     return [f"addonProfiles.{name}.enabled: found true; disable it ({why})."
             for name, why in (("kubeDashboard", "it exposes cluster-wide access"),
                               ("httpApplicationRouting", "it publishes services on a public DNS zone"))
             if get(props, f"addonProfiles.{name}.enabled") is True]
 
 
+@applies_to(CLUSTER)
 def network_policy(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AKS-04: a network policy engine, required even when ``networkProfile`` is absent."""
-    if type_ != CLUSTER:
-        return []
     engine = get(props, "networkProfile.networkPolicy")
     if engine in NETWORK_POLICIES:
         return []
@@ -110,10 +111,9 @@ def network_policy(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str
             "NetworkPolicies are enforced."]
 
 
+@applies_to(CLUSTER)
 def workload_identity(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AKS-05: managed identity, OIDC issuer and workload identity; no service principal secret."""
-    if type_ != CLUSTER:
-        return []
     out = []
     if get(props, "identity.type") not in ("SystemAssigned", "UserAssigned"):
         out.append(f"identity.type: found {show(get(props, 'identity.type'))}; use a managed identity.")
@@ -129,6 +129,7 @@ def workload_identity(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[
     return out
 
 
+@applies_to(CLUSTER)
 def azure_policy_addon(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AKS-06: the Azure Policy add-on (admission-time guardrails)."""
     if type_ == CLUSTER and get(props, "addonProfiles.azurepolicy.enabled") is not True:
@@ -137,10 +138,9 @@ def azure_policy_addon(type_: str, props: Props, cfg: Mapping[str, Any]) -> list
     return []
 
 
+@applies_to(CLUSTER)
 def defender(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AKS-07: Defender for Containers sensor with a Log Analytics workspace."""
-    if type_ != CLUSTER:
-        return []
     if get(props, "securityProfile.defender.securityMonitoring.enabled") is not True:
         return [f"securityProfile.defender.securityMonitoring.enabled: found "
                 f"{show(get(props, 'securityProfile.defender.securityMonitoring.enabled'))}; enable Defender."]
@@ -150,10 +150,9 @@ def defender(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     return []
 
 
+@applies_to(CLUSTER)
 def secrets_store_csi(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AKS-08: Key Vault secrets provider with rotation."""
-    if type_ != CLUSTER:
-        return []
     base = "addonProfiles.azureKeyvaultSecretsProvider"
     if get(props, f"{base}.enabled") is not True:
         return [f"{base}.enabled: found {show(get(props, f'{base}.enabled'))}; enable the Key Vault CSI driver so "
@@ -164,6 +163,7 @@ def secrets_store_csi(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[
     return []
 
 
+@applies_to(POOL_TYPES)
 def encryption_at_host(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AKS-09: host encryption on every pool; KMS and a disk encryption set when ``requireCmk``."""
     out = [f"{p}enableEncryptionAtHost: found {show(pool.get('enableEncryptionAtHost'))}; set it to true so temp "
@@ -177,10 +177,9 @@ def encryption_at_host(type_: str, props: Props, cfg: Mapping[str, Any]) -> list
     return out
 
 
+@applies_to(CLUSTER)
 def auto_upgrade(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AKS-10: cluster and node-OS auto-upgrade channels."""
-    if type_ != CLUSTER:
-        return []
     out = []
     channel = get(props, "autoUpgradeProfile.upgradeChannel")
     if channel in (None, "none"):
@@ -191,6 +190,7 @@ def auto_upgrade(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     return out
 
 
+@applies_to(POOL_TYPES)
 def production_sla(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AKS-11: paid tier with uptime SLA; a tainted, zonal System pool."""
     out = []
@@ -211,6 +211,7 @@ def production_sla(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str
 # --------------------------------------------------------------------------- GPU pools (group E)
 
 
+@applies_to(POOL_TYPES)
 def gpu_vm_sizes(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """GPU-01: GPU sizes and MIG profiles from the environment's allow-list."""
     allowed = [str(s) for s in cfg.get("allowedGpuVmSizes", sorted(n for n, s in VM_SKUS.items() if s.is_gpu))]
@@ -233,6 +234,7 @@ def gpu_vm_sizes(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     return out
 
 
+@applies_to(POOL_TYPES)
 def gpu_pool_autoscaling(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """GPU-02: GPU pools autoscale; scale to zero where ``requireScaleToZero`` (dev). The cap is ``gpu_node_cap``."""
     out = []
@@ -267,6 +269,7 @@ def gpu_node_groups(type_: str, props: Props) -> list[tuple[str, int, str, Any]]
     return out
 
 
+@applies_to(POOL_TYPES, VMSS)
 def gpu_node_cap(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """GPU-02: no group of GPU VMs may grow past ``maxGpuNodes`` (the cap, mandatory in every tier)."""
     cap = number(cfg.get("maxGpuNodes", 4)) or 0
@@ -274,6 +277,7 @@ def gpu_node_cap(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
             "config after a cost review)." for path, nodes, _, _ in gpu_node_groups(type_, props) if nodes > cap]
 
 
+@applies_to(POOL_TYPES, VMSS)
 def gpu_pool_priority(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """GPU-02: Spot (evict Delete, price cap) where ``priority`` is Spot; Regular where it is Regular (prod)."""
     want = str(cfg.get("priority", "any"))
@@ -294,6 +298,7 @@ def gpu_pool_priority(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[
     return out
 
 
+@applies_to(POOL_TYPES)
 def gpu_pool_isolation(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """GPU-03: GPU pools are User pools, tainted and labelled; System pools have no GPU."""
     taint = str(cfg.get("gpuTaint", DEFAULT_GPU_TAINT))

@@ -19,16 +19,15 @@ from policies.rules.tokens import (
     VAULT,
     VAULT_SECRET,
 )
-from policies.rules.wire import Props, get, items, mapping, number, show
+from policies.rules.wire import Props, applies_to, get, items, mapping, number, show
 
 SENSITIVE_PORTS: Final = (22, 3389, 6443, 11434, 8000, 8080)
 """SSH, RDP, the Kubernetes API, Ollama, vLLM and ONNX Runtime servers."""
 
 
+@applies_to(REGISTRY)
 def registry_auth(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """ACR-01: no admin user and no anonymous pull."""
-    if type_ != REGISTRY:
-        return []
     out = []
     if get(props, "adminUserEnabled") is True:
         out.append("adminUserEnabled: found true; disable it and grant AcrPull to managed identities.")
@@ -46,10 +45,9 @@ def open_ip_rules(path: str, rules: Any) -> list[str]:
             "office/CI ranges (at most a /8 in total) or use a private endpoint."]
 
 
+@applies_to(REGISTRY)
 def registry_network(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """ACR-02: public network access disabled or the firewall defaults to Deny (Premium)."""
-    if type_ != REGISTRY:
-        return []
     if get(props, "publicNetworkAccess") == "Disabled":
         return []
     if get(props, "networkRuleSet.defaultAction") == "Deny":
@@ -59,10 +57,9 @@ def registry_network(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[s
             "endpoint) or default the firewall to 'Deny'."]
 
 
+@applies_to(REGISTRY)
 def registry_content_policies(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """ACR-02 (advisory part): retention, quarantine, content trust, export disabled."""
-    if type_ != REGISTRY:
-        return []
     checks = (("policies.retentionPolicy.status", "enabled", "untagged manifests are purged"),
               ("policies.quarantinePolicy.status", "enabled", "images are scanned before use"),
               ("policies.trustPolicy.status", "enabled", "signed images only"),
@@ -71,10 +68,9 @@ def registry_content_policies(type_: str, props: Props, cfg: Mapping[str, Any]) 
             for path, want, why in checks if get(props, path) != want]
 
 
+@applies_to(VAULT)
 def keyvault_rbac(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """KV-01: Azure RBAC authorization, no access policies."""
-    if type_ != VAULT:
-        return []
     out = []
     if get(props, "properties.enableRbacAuthorization") is not True:
         out.append(f"properties.enableRbacAuthorization: found "
@@ -84,10 +80,9 @@ def keyvault_rbac(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]
     return out
 
 
+@applies_to(VAULT)
 def keyvault_recovery(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """KV-02: soft delete with enough retention, and purge protection."""
-    if type_ != VAULT:
-        return []
     out = []
     if get(props, "properties.enableSoftDelete") is False:
         out.append("properties.enableSoftDelete: found false; keep soft delete on.")
@@ -102,10 +97,9 @@ def keyvault_recovery(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[
     return out
 
 
+@applies_to(VAULT)
 def keyvault_network(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """KV-03: public access disabled or the firewall defaults to Deny."""
-    if type_ != VAULT:
-        return []
     if get(props, "properties.publicNetworkAccess") == "Disabled":
         return []
     if get(props, "properties.networkAcls.defaultAction") == "Deny":
@@ -115,10 +109,9 @@ def keyvault_network(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[s
             "publicNetworkAccess to 'Disabled' or networkAcls.defaultAction to 'Deny'."]
 
 
+@applies_to(VAULT_SECRET)
 def keyvault_secret_metadata(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """KV-04: secrets expire and say what they hold (never reads the value)."""
-    if type_ != VAULT_SECRET:
-        return []
     out = []
     # azure-native names ARM's `attributes.exp` `expires` on the wire; accept either spelling.
     if get(props, "properties.attributes.expires") is None and get(props, "properties.attributes.exp") is None:
@@ -129,10 +122,9 @@ def keyvault_secret_metadata(type_: str, props: Props, cfg: Mapping[str, Any]) -
     return out
 
 
+@applies_to(STORAGE_ACCOUNT)
 def storage_transport(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """STG-01: HTTPS only, TLS 1.2."""
-    if type_ != STORAGE_ACCOUNT:
-        return []
     out = []
     if get(props, "enableHttpsTrafficOnly") is False:
         out.append("enableHttpsTrafficOnly: found false; set it to true.")
@@ -141,6 +133,7 @@ def storage_transport(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[
     return out
 
 
+@applies_to(STORAGE_ACCOUNT, BLOB_CONTAINER)
 def storage_public_blob(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """STG-02: no anonymous blob access (account and containers)."""
     if type_ == STORAGE_ACCOUNT and get(props, "allowBlobPublicAccess") is not False:
@@ -151,6 +144,7 @@ def storage_public_blob(type_: str, props: Props, cfg: Mapping[str, Any]) -> lis
     return []
 
 
+@applies_to(STORAGE_ACCOUNT)
 def storage_shared_key(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """STG-02: no shared-key (account key / SAS) authorization."""
     if type_ == STORAGE_ACCOUNT and get(props, "allowSharedKeyAccess") is not False:
@@ -159,6 +153,7 @@ def storage_shared_key(type_: str, props: Props, cfg: Mapping[str, Any]) -> list
     return []
 
 
+@applies_to(STORAGE_ACCOUNT, BLOB_SERVICE)
 def storage_network(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """STG-03: firewall Deny (bypassing AzureServices) or no public access; blob soft delete."""
     if type_ == BLOB_SERVICE:
@@ -199,6 +194,7 @@ def _ports(rule: Mapping[str, Any]) -> list[tuple[int, int]]:
     return out
 
 
+@applies_to(NSG, SECURITY_RULE)
 def open_management_ports(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """NET-01: no inbound Allow from the internet to management or model-server ports."""
     if type_ == NSG:

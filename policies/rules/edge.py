@@ -10,7 +10,18 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from policies.rules.tokens import DYNAMIC_RESOURCE, IOT_HUB
-from policies.rules.wire import Props, get, items, mapping, metadata_labels, number, pod_spec, show
+from policies.rules.wire import (
+    WORKLOAD_TYPES,
+    Props,
+    applies_to,
+    get,
+    items,
+    mapping,
+    metadata_labels,
+    number,
+    pod_spec,
+    show,
+)
 from policies.rules.workloads import registry_allowed
 
 EDGE_LABEL: Final = "slm.io/tier"
@@ -43,6 +54,7 @@ def is_edge(type_: str, props: Props) -> bool:
     return labels.get(EDGE_LABEL) == "edge"
 
 
+@applies_to(WORKLOAD_TYPES)
 def artifact_pinned(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """EDGE-01: edge images by digest from the edge registry, IfNotPresent, model sha256 recorded."""
     pod = pod_spec(type_, props)
@@ -71,6 +83,7 @@ def artifact_pinned(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[st
     return out
 
 
+@applies_to("kubernetes:core/v1:Namespace", WORKLOAD_TYPES)
 def device_envelope(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """EDGE-02: limits within the device class; host paths only allow-listed; no host network."""
     if type_ == "kubernetes:core/v1:Namespace":
@@ -110,10 +123,9 @@ def device_envelope(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[st
     return out
 
 
-def iot_hub(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+@applies_to(IOT_HUB)
+def iot_hub(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:  # noqa: ARG001
     """EDGE-03: IoT Hub with Entra-only auth, TLS 1.2 and (where required) no public access."""
-    if type_ != IOT_HUB:
-        return []
     out = []
     if get(props, "properties.disableLocalAuth") is not True:
         out.append(f"properties.disableLocalAuth: found {show(get(props, 'properties.disableLocalAuth'))}; set it "
@@ -171,6 +183,7 @@ def _module_words(module: Mapping[str, Any]) -> tuple[list[str], dict[str, Any]]
     return words, dict(mapping(module.get("env")))
 
 
+@applies_to(DYNAMIC_RESOURCE, WORKLOAD_TYPES)
 def models_from_registry(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:  # noqa: ARG001
     """EDGE-MODELS: edge workloads load the model from the registry (the fill step), never from a public hub."""
     out: list[str] = []

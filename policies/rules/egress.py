@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from policies.rules.tokens import NETWORK_POLICY
-from policies.rules.wire import Props, get, items, mapping, metadata_labels, namespace_of, show
+from policies.rules.wire import Props, applies_to, get, items, mapping, metadata_labels, namespace_of, show
 
 PRIVATE_RANGES: Final = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
 """RFC 1918 and the shared address space (AKS overlay pod CIDRs): the VNet, peered VNets, private endpoints."""
@@ -48,6 +48,7 @@ def _networks(cidrs: tuple[str, ...]) -> list[ipaddress.IPv4Network | ipaddress.
     return [ipaddress.ip_network(c, strict=False) for c in cidrs]
 
 
+@applies_to(NETWORK_POLICY)
 def no_internet_egress(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """SRV-EGRESS: serving NetworkPolicies open egress only to private ranges and Entra ID."""
     if type_ != NETWORK_POLICY or not _is_serving(props, cfg):

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from policies.rules.catalog import FOUNDRY_OFFERS
-from policies.rules.plan_graph import HELM_RELEASE_TYPES, chart_name
+from policies.rules.plan_graph import chart_name
 from policies.rules.stack import Finding, StackResource
-from policies.rules.tokens import FOUNDRY_DEPLOYMENT
+from policies.rules.tokens import FOUNDRY_DEPLOYMENT, HELM_RELEASE_TYPES
 from policies.rules.wire import get, mapping, pod_spec
 
 DATA_DIR: Final = Path(__file__).resolve().parents[1] / "data"

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from policies.rules.data import open_ip_rules
 from policies.rules.tokens import FOUNDRY_ACCOUNT, FOUNDRY_DEPLOYMENT, FOUNDRY_PROJECT, RAI_POLICY
-from policies.rules.wire import Props, Unknown, get, items, number, show
+from policies.rules.wire import Props, Unknown, applies_to, get, items, number, show
 
 CONNECTIONS: Final = frozenset({"azure-native:cognitiveservices:ProjectConnection",
                                 "azure-native:cognitiveservices:AccountConnection"})
@@ -30,10 +30,9 @@ DEFAULT_ALLOWED_MODELS: Final = (
 DEFAULT_RAI_POLICIES: Final = ("Microsoft.DefaultV2", "Microsoft.Default")
 
 
+@applies_to(FOUNDRY_ACCOUNT)
 def account_kind(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AIF-01: a Foundry account is ``kind: AIServices`` with a custom subdomain (Entra auth needs it)."""
-    if type_ != FOUNDRY_ACCOUNT:
-        return []
     out = []
     if get(props, "kind") != "AIServices":
         out.append(f"kind: found {show(get(props, 'kind'))}; use 'AIServices', the Foundry resource kind.")
@@ -46,6 +45,7 @@ def account_kind(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     return out
 
 
+@applies_to(FOUNDRY_ACCOUNT, CONNECTIONS)
 def local_auth_disabled(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AIF-02: key auth off on the account; connections do not use API keys."""
     if type_ == FOUNDRY_ACCOUNT and get(props, "properties.disableLocalAuth") is not True:
@@ -56,10 +56,9 @@ def local_auth_disabled(type_: str, props: Props, cfg: Mapping[str, Any]) -> lis
     return []
 
 
+@applies_to(FOUNDRY_ACCOUNT)
 def public_network(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AIF-03 inbound: public network access disabled, or network ACLs default to Deny."""
-    if type_ != FOUNDRY_ACCOUNT:
-        return []
     pna = get(props, "properties.publicNetworkAccess")
     default_action = get(props, "properties.networkAcls.defaultAction")
     if pna == "Disabled":
@@ -71,10 +70,9 @@ def public_network(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str
             "private endpoint (or set networkAcls.defaultAction to 'Deny' with explicit ipRules)."]
 
 
+@applies_to(FOUNDRY_ACCOUNT)
 def outbound_restricted(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AIF-03 outbound: data exfiltration protection with an FQDN allow-list."""
-    if type_ != FOUNDRY_ACCOUNT:
-        return []
     if get(props, "properties.restrictOutboundNetworkAccess") is not True:
         return [f"properties.restrictOutboundNetworkAccess: found "
                 f"{show(get(props, 'properties.restrictOutboundNetworkAccess'))}; set it to true and list the "
@@ -84,10 +82,9 @@ def outbound_restricted(type_: str, props: Props, cfg: Mapping[str, Any]) -> lis
     return []
 
 
+@applies_to(FOUNDRY_ACCOUNT, FOUNDRY_PROJECT)
 def managed_identity(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AIF-05: accounts and projects have a managed identity."""
-    if type_ not in (FOUNDRY_ACCOUNT, FOUNDRY_PROJECT):
-        return []
     kind = get(props, "identity.type")
     if kind in MANAGED_IDENTITY_TYPES:
         return []
@@ -95,6 +92,7 @@ def managed_identity(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[s
             "resource authenticates to storage and Key Vault without keys."]
 
 
+@applies_to(FOUNDRY_ACCOUNT)
 def customer_managed_key(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AIF-06: encryption with a customer-managed key when ``requireCmk``."""
     if type_ != FOUNDRY_ACCOUNT or not cfg.get("requireCmk", True):
@@ -108,10 +106,9 @@ def customer_managed_key(type_: str, props: Props, cfg: Mapping[str, Any]) -> li
     return []
 
 
+@applies_to(FOUNDRY_DEPLOYMENT)
 def approved_models(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AIF-07: deployments use catalogue models, pinned, without silent auto-upgrade (config)."""
-    if type_ != FOUNDRY_DEPLOYMENT:
-        return []
     out = []
     fmt, name = get(props, "properties.model.format"), get(props, "properties.model.name")
     allowed = [str(m) for m in cfg.get("allowedModels", DEFAULT_ALLOWED_MODELS)]
@@ -127,6 +124,7 @@ def approved_models(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[st
     return out
 
 
+@applies_to(FOUNDRY_DEPLOYMENT, RAI_POLICY)
 def rai_policy(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AIF-08: deployments name an approved content-filter (RAI) policy."""
     allowed = [str(p) for p in cfg.get("approvedRaiPolicies", DEFAULT_RAI_POLICIES)]
@@ -150,10 +148,9 @@ def no_preview_api(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str
     return []
 
 
+@applies_to(FOUNDRY_DEPLOYMENT)
 def deployment_sku(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """GPU-06: deployment type and capacity within the environment's allowance."""
-    if type_ != FOUNDRY_DEPLOYMENT:
-        return []
     out = []
     sku = get(props, "sku.name")
     allowed = [str(s) for s in cfg.get("allowedDeploymentTypes", ["GlobalStandard", "DataZoneStandard", "Standard"])]

@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from policies.rules.tokens import GRAFANA, LOG_WORKSPACE
+from policies.rules.tokens import CLUSTER, GRAFANA, HELM_RELEASE_TYPES, LOG_WORKSPACE, SERVICE
 from policies.rules.wire import (
     Props,
+    applies_to,
     get,
     is_list,
     is_map,
@@ -23,9 +24,10 @@ from policies.rules.wire import (
 MONITORING_APPS: Final = ("grafana", "prometheus", "alertmanager")
 
 
+@applies_to(CLUSTER, LOG_WORKSPACE)
 def container_insights(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """OPS-02: cluster metrics collection on; workspace retention long enough."""
-    if type_ == "azure-native:containerservice:ManagedCluster":
+    if type_ == CLUSTER:
         if get(props, "addonProfiles.omsagent.enabled") is True or \
                 get(props, "azureMonitorProfile.metrics.enabled") is True:
             return []
@@ -63,10 +65,11 @@ def _plain_passwords(values: Any, path: str = "values") -> list[str]:
     return found
 
 
+@applies_to(SERVICE, GRAFANA, HELM_RELEASE_TYPES)
 def private_dashboards(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """OPS-04: Grafana/Prometheus/Alertmanager never public; no literal admin passwords."""
     namespace = str(cfg.get("monitoringNamespace", "monitoring"))
-    if type_ == "kubernetes:core/v1:Service" and _is_monitoring_service(props, namespace):
+    if type_ == SERVICE and _is_monitoring_service(props, namespace):
         kind = get(props, "spec.type")
         internal = str(mapping(get(props, "metadata.annotations")).get(
             "service.beta.kubernetes.io/azure-load-balancer-internal")).lower() == "true"
@@ -81,7 +84,7 @@ def private_dashboards(type_: str, props: Props, cfg: Mapping[str, Any]) -> list
         if cfg.get("forbidApiKeys", False) and get(props, "properties.apiKey") != "Disabled":
             out.append(f"properties.apiKey: found {show(get(props, 'properties.apiKey'))}; set 'Disabled'.")
         return out
-    if type_ in ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart", "kubernetes:helm.sh/v3:Chart"):
+    if type_ in HELM_RELEASE_TYPES:
         return [f"{p}: found a literal password (not shown); reference an existing Secret "
                 "(e.g. grafana.admin.existingSecret)." for p in _plain_passwords(get(props, "values"))]
     return []

@@ -39,6 +39,7 @@ from policies.rules.stack import StackResource, by_urn, created_here, of_type, u
 from policies.rules.tokens import (
     AGENT_POOL,
     CLUSTER,
+    HELM_RELEASE_TYPES,
     HPA,
     IDENTITY,
     RESOURCE_GROUP,
@@ -51,8 +52,6 @@ SPOT_TAINT_KEY: Final = "kubernetes.azure.com/scalesetpriority"
 SPOT_TAINT: Final = f"{SPOT_TAINT_KEY}=spot:NoSchedule"
 POOL_LABEL: Final = "kubernetes.azure.com/agentpool"
 GPU_PRESENT_LABEL: Final = "nvidia.com/gpu.present"
-HELM_RELEASE_TYPES: Final = frozenset({"kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart",
-                                       "kubernetes:helm.sh/v3:Chart"})
 DEFAULT_MAX_PODS: Final = {"overlay": 250, "azure": 30, "kubenet": 110, "none": 250}
 """AKS default maxPods per node by network plugin (Azure CNI Overlay: 250)."""
 EVICTION_MIB: Final = 100

@@ -12,7 +12,18 @@ from typing import Any, Final
 from policies.rules.catalog import VALID_TOOL_CALL_PARSERS
 from policies.rules.memory_fit import SHAPE_ANNOTATIONS, declares_shape, estimate, shape_from_annotations
 from policies.rules.tokens import HPA, SCALED_OBJECT
-from policies.rules.wire import Container, Props, get, items, mapping, number, pod_spec, show
+from policies.rules.wire import (
+    WORKLOAD_TYPES,
+    Container,
+    Props,
+    applies_to,
+    get,
+    items,
+    mapping,
+    number,
+    pod_spec,
+    show,
+)
 
 VALID_OLLAMA_VARS: Final = frozenset({
     "OLLAMA_HOST", "OLLAMA_NUM_PARALLEL", "OLLAMA_MAX_LOADED_MODELS", "OLLAMA_MAX_QUEUE", "OLLAMA_KEEP_ALIVE",
@@ -56,6 +67,7 @@ def _vllm_model(c: Container) -> str:
     return ""
 
 
+@applies_to(WORKLOAD_TYPES)
 def tool_call_parser(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """D1: ``--enable-auto-tool-choice`` needs a known ``--tool-call-parser``."""
     out = []
@@ -73,6 +85,7 @@ def tool_call_parser(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[s
     return out
 
 
+@applies_to(WORKLOAD_TYPES)
 def quantization_flag(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """D2: ``--quantization awq/gptq`` only with a checkpoint quantized that way."""
     out = []
@@ -88,6 +101,7 @@ def quantization_flag(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[
     return out
 
 
+@applies_to(WORKLOAD_TYPES)
 def cuda_image_on_cpu(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """D3: the vLLM CUDA image needs a GPU."""
     return [f"{c.path}.image: found {show(c.image)} without resources.limits['nvidia.com/gpu']; that image is "
@@ -96,6 +110,7 @@ def cuda_image_on_cpu(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[
             if "vllm/vllm-openai" in c.image and "cpu" not in c.image.lower() and c.gpu_limit() == 0]
 
 
+@applies_to(MONITORS, WORKLOAD_TYPES)
 def ollama_metrics(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """D4: Ollama has no /metrics endpoint (ollama#3144); do not scrape it."""
     if type_ in MONITORS:
@@ -122,6 +137,7 @@ def ollama_metrics(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str
     return []
 
 
+@applies_to(WORKLOAD_TYPES)
 def ollama_probes(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """D5: Ollama probes use HTTP on ``/`` or ``/api/version`` (no curl in the image, no /api/health)."""
     out = []
@@ -137,6 +153,7 @@ def ollama_probes(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]
     return out
 
 
+@applies_to(WORKLOAD_TYPES)
 def ollama_env(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """D7: only real Ollama server variables; ``OLLAMA_MAX_VRAM`` in bytes."""
     valid = VALID_OLLAMA_VARS | {str(v) for v in cfg.get("extraOllamaVars", [])}
@@ -153,6 +170,7 @@ def ollama_env(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     return out
 
 
+@applies_to(WORKLOAD_TYPES)
 def no_foundry_local_container(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """D8: Foundry Local is a desktop runtime with no container image; never a Kubernetes workload."""
     return [f"{c.path}.image: found {show(c.image)}; Foundry Local has no container (CLI 'foundry', Windows/macOS "
@@ -195,6 +213,7 @@ def autoscaling_metric(type_: str, props: Props, cfg: Mapping[str, Any]) -> list
     return out
 
 
+@applies_to(WORKLOAD_TYPES)
 def trust_remote_code(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """D13: ``--trust-remote-code`` only for allow-listed models."""
     allowed = {str(m) for m in cfg.get("allowTrustRemoteCode", [])}
@@ -208,6 +227,7 @@ def trust_remote_code(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[
     return out
 
 
+@applies_to(WORKLOAD_TYPES)
 def dev_mode(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """vLLM: never ``VLLM_SERVER_DEV_MODE`` (it opens debug endpoints)."""
     out = [f"{c.path}.env: found VLLM_SERVER_DEV_MODE; remove it, it exposes development endpoints."
@@ -218,18 +238,21 @@ def dev_mode(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     return out
 
 
+@applies_to(WORKLOAD_TYPES)
 def log_stats(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """vLLM: keep stats logging (``--disable-log-stats`` makes the metrics vanish)."""
     return [f"{c.path}.args: found --disable-log-stats; remove it or the vllm:* metrics disappear."
             for c in _containers(type_, props) if is_vllm(c) and c.flag("--disable-log-stats") is not None]
 
 
+@applies_to(WORKLOAD_TYPES)
 def bounded_context(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """vLLM: ``--max-model-len`` always bounded (checked at start against the KV cache)."""
     return [f"{c.path}.args: found no --max-model-len; bound it (e.g. 16384) so the server starts on its GPU."
             for c in _containers(type_, props) if is_vllm(c) and not c.flag("--max-model-len")]
 
 
+@applies_to(WORKLOAD_TYPES)
 def shared_memory(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """vLLM: a memory-backed, size-limited ``/dev/shm``."""
     pod = pod_spec(type_, props)
@@ -303,6 +326,7 @@ def _gate(containers: list[Container]) -> Container | None:
     return None
 
 
+@applies_to(WORKLOAD_TYPES)
 def api_key_gate(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """Every model server checks an API key itself (vLLM, llama.cpp, our ONNX server) or sits behind one.
 

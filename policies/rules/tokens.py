@@ -50,6 +50,8 @@ REPLICA_SET: Final = "kubernetes:apps/v1:ReplicaSet"
 HPA: Final = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 SERVICE: Final = "kubernetes:core/v1:Service"
 HELM_RELEASE: Final = "kubernetes:helm.sh/v3:Release"
+HELM_RELEASE_TYPES: Final = frozenset({HELM_RELEASE, "kubernetes:helm.sh/v4:Chart", "kubernetes:helm.sh/v3:Chart"})
+"""A Helm release as the stack declares it: the v3 Release, or a v3/v4 Chart component."""
 K8S_SECRET: Final = "kubernetes:core/v1:Secret"  # noqa: S105 (a type token)
 SCALED_OBJECT: Final = "kubernetes:keda.sh/v1alpha1:ScaledObject"
 TRIGGER_AUTH: Final = "kubernetes:keda.sh/v1alpha1:TriggerAuthentication"

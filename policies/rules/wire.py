@@ -7,9 +7,10 @@ caller chose to: rule messages must never contain a secret.
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -31,6 +32,38 @@ WORKLOAD_TYPES: Final = frozenset({
 INFERENCE_COMPONENT_LABEL: Final = "app.kubernetes.io/component"
 INFERENCE_COMPONENT_VALUE: Final = "inference"
 GPU_RESOURCE: Final = "nvidia.com/gpu"
+
+
+# --------------------------------------------------------------------------- the types a rule judges
+
+ResourceRule = Callable[[str, Props, Mapping[str, Any]], list[str]]
+
+
+def applies_to(*types: str | Iterable[str]) -> Callable[[ResourceRule], ResourceRule]:
+    """Declare the type tokens a resource rule judges; for any other type it returns ``[]`` unread.
+
+    The check is the decorator's own (the rule body only ever sees these types), so the declaration
+    cannot drift from what the rule does: the pack reads ``rule.applies_to`` and skips a rule for a
+    resource none of whose views has one of its types, without building the rule's arguments.
+    A rule without it judges every type.
+    """
+    judged = frozenset(t for group in types for t in ((group,) if isinstance(group, str) else group))
+
+    def decorate(rule: ResourceRule) -> ResourceRule:
+        @functools.wraps(rule)
+        def judge(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+            return rule(type_, props, cfg) if type_ in judged else []
+
+        judge.applies_to = judged  # type: ignore[attr-defined]
+        return judge
+
+    return decorate
+
+
+def judged_types(rule: Callable[..., Any]) -> frozenset[str] | None:
+    """The types ``rule`` declares with :func:`applies_to`, or None when it judges every type."""
+    declared = getattr(rule, "applies_to", None)
+    return declared if isinstance(declared, frozenset) else None
 
 
 # --------------------------------------------------------------------------- unknown values (issue 12.2)

@@ -16,11 +16,13 @@ from collections.abc import Mapping
 from fnmatch import fnmatch
 from typing import Any, Final
 
+from policies.rules.tokens import HELM_RELEASE, SERVICE
 from policies.rules.wire import (
     WORKLOAD_TYPES,
     Container,
     PodSpec,
     Props,
+    applies_to,
     get,
     is_inference,
     items,
@@ -68,6 +70,7 @@ def _ctx(c: Container) -> dict[str, Any]:
     return mapping(c.spec.get("securityContext"))
 
 
+@applies_to(WORKLOAD_TYPES)
 def pss_baseline(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """K8S-01: the Pod Security Standards Baseline profile."""
     pod = _pod(type_, props)
@@ -115,6 +118,7 @@ def _host_process_apparmor_selinux(path: str, sc: Mapping[str, Any]) -> list[str
     return out
 
 
+@applies_to(WORKLOAD_TYPES)
 def no_privilege_escalation(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """K8S-02: ``allowPrivilegeEscalation: false`` set explicitly on every container."""
     pod = _pod(type_, props)
@@ -129,6 +133,7 @@ def _effective(pod: PodSpec, c: Container, key: str) -> Any:
     return own if own is not None else get(pod.spec, f"securityContext.{key}")
 
 
+@applies_to(WORKLOAD_TYPES)
 def run_as_non_root(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """K8S-03: every container's effective ``runAsNonRoot`` is true and no effective ``runAsUser`` is 0."""
     pod = _pod(type_, props)
@@ -151,6 +156,7 @@ def run_as_non_root(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[st
     return out
 
 
+@applies_to(WORKLOAD_TYPES)
 def drop_capabilities(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """K8S-04: drop ALL capabilities; add at most NET_BIND_SERVICE."""
     pod = _pod(type_, props)
@@ -168,6 +174,7 @@ def drop_capabilities(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[
     return out
 
 
+@applies_to(WORKLOAD_TYPES)
 def seccomp(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """K8S-05: every container's effective seccomp profile is RuntimeDefault or Localhost (a container's
     ``Unconfined`` overrides a RuntimeDefault pod)."""
@@ -181,6 +188,7 @@ def seccomp(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
             for c in pod.containers() if _effective(pod, c, "seccompProfile.type") not in ok]
 
 
+@applies_to(WORKLOAD_TYPES, "kubernetes:core/v1:PersistentVolume")
 def volume_types(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """K8S-06: only the PSS Restricted volume types (hostPath only through an exemption), also through a
     PersistentVolume (a PVC is allowed, so a hostPath PV is the same host mount one step removed)."""
@@ -201,6 +209,7 @@ def volume_types(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     return out
 
 
+@applies_to(WORKLOAD_TYPES)
 def read_only_root(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """K8S-06: read-only root filesystem with emptyDir mounts for /tmp, caches and /dev/shm."""
     pod = _pod(type_, props)
@@ -210,6 +219,7 @@ def read_only_root(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str
         for c in pod.containers() if _ctx(c).get("readOnlyRootFilesystem") is not True]
 
 
+@applies_to(WORKLOAD_TYPES)
 def resources(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """K8S-07: requests and limits for cpu, memory and ephemeral-storage."""
     pod = _pod(type_, props)
@@ -241,6 +251,7 @@ def registry_allowed(image: str, allowed: list[str]) -> bool:
     return False
 
 
+@applies_to(WORKLOAD_TYPES)
 def image_provenance(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """K8S-08: images from allowed registries with an explicit, non-latest tag or a digest."""
     pod = _pod(type_, props)
@@ -265,6 +276,7 @@ def image_provenance(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[s
     return out
 
 
+@applies_to(WORKLOAD_TYPES)
 def image_digest(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """K8S-08: images pinned by ``@sha256:`` digest."""
     pod = _pod(type_, props)
@@ -277,6 +289,7 @@ def _is_model_server(c: Container) -> bool:
     return any(k in c.image.lower() for k in MODEL_SERVER_IMAGES)
 
 
+@applies_to(WORKLOAD_TYPES)
 def probes(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """K8S-09: readiness and liveness probes (not identical), a startupProbe for model servers."""
     pod = _pod(type_, props)
@@ -297,6 +310,7 @@ def probes(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     return out
 
 
+@applies_to(WORKLOAD_TYPES)
 def service_account(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """K8S-10: a dedicated service account; no token mount unless it uses workload identity."""
     pod = _pod(type_, props)
@@ -360,6 +374,7 @@ def _workload_subject(subject: Mapping[str, Any]) -> bool:
         "system:authenticated", "system:unauthenticated"))
 
 
+@applies_to(WORKLOAD_TYPES, "kubernetes:core/v1:Namespace")
 def namespaces(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """K8S-11: workloads outside ``default``; namespaces enforce the restricted Pod Security level."""
     if type_ in WORKLOAD_TYPES and namespace_of(props) == "default":
@@ -379,6 +394,7 @@ def namespaces(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     return out
 
 
+@applies_to(SERVICE, "kubernetes:networking.k8s.io/v1:Ingress")
 def service_exposure(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """K8S-13: no NodePort; internal load balancers only; TLS on every Ingress."""
     if type_ == "kubernetes:core/v1:Service":
@@ -395,6 +411,7 @@ def service_exposure(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[s
     return []
 
 
+@applies_to("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet")
 def replicas_spread(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """K8S-14: enough replicas, spread over nodes/zones."""
     if type_ not in ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"):
@@ -475,6 +492,7 @@ def _secret_env(c: Container) -> list[str]:
     return out
 
 
+@applies_to(WORKLOAD_TYPES, "kubernetes:core/v1:ConfigMap")
 def no_secrets_in_env(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """K8S-15 / seed D10: no secret-looking literal env values or ConfigMap data."""
     if type_ == "kubernetes:core/v1:ConfigMap":
@@ -511,6 +529,7 @@ def stable_api(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     return []
 
 
+@applies_to(HELM_RELEASE)
 def helm_release_opaque(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """K8S-16: a Helm Release is opaque to these policies (pulumi/pulumi#10055)."""
     if type_ == "kubernetes:helm.sh/v3:Release":
@@ -535,6 +554,7 @@ def _tolerates(pod: PodSpec, taint: str) -> bool:
     return False
 
 
+@applies_to(WORKLOAD_TYPES)
 def gpu_scheduling(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """GPU-04: GPU limits within bounds, requests equal limits, tolerations and node selection."""
     pod = _pod(type_, props)
@@ -562,6 +582,7 @@ def gpu_scheduling(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str
     return out
 
 
+@applies_to(WORKLOAD_TYPES)
 def non_gpu_tolerations(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """GPU-04: pods without GPUs do not tolerate the GPU taint (they would occupy GPU nodes)."""
     pod = _pod(type_, props)
