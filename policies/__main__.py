@@ -31,9 +31,11 @@ from policies.pack import PACK_NAME, build_policies, environment_for_stack, init
 
 conversion.install()  # each resource's properties converted once per request, not once per policy
 STACK = os.environ.get("PULUMI_STACK")
+POLICIES = list(build_policies())
+conversion.defer_full_collections()  # what a preview's calls share is long-lived: collected once per preview
 PolicyPack(
     name=PACK_NAME,
-    policies=list(build_policies()),  # pyright: ignore[reportArgumentType]  # List is invariant
+    policies=POLICIES,  # pyright: ignore[reportArgumentType]  # List is invariant
     initial_config=initial_config(environment_for_stack(STACK), STACK),
     description="slm-platform guardrails: Foundry, AKS, data services, Kubernetes workloads, GPU cost, "
     "monitoring, edge, and the seed's serving defects.",

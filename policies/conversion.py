@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import os
 import threading
 from collections.abc import Callable
@@ -82,10 +83,48 @@ def across_calls(key: Any, source: object, compute: Callable[[], Any]) -> Any:
     hit = _across.get(key)
     if hit is None or hit[0] is not source:
         if len(_across) >= ACROSS_CALLS_LIMIT:
-            _across.clear()
+            _drop_across_calls()
         hit = (source, compute())
         _across[key] = hit
     return hit[1]
+
+
+def _drop_across_calls() -> None:
+    global _full_collection_due  # noqa: PLW0603 (process-wide, like the memo itself)
+    _across.clear()
+    _full_collection_due = _full_collections_deferred
+
+
+NO_AUTOMATIC_FULL_COLLECTION: Final = 1_000_000
+"""The collector's third threshold under :func:`defer_full_collections`: young collections before an
+automatic full one (about 10**10 allocations: never, within one preview)."""
+_full_collections_deferred = False
+_full_collection_due = False
+
+
+def defer_full_collections() -> None:
+    """In the pack's own process (``policies/__main__.py``): no automatic full collection during a preview.
+
+    What the calls remember across calls (every resource's converted properties, dozens of containers
+    each) is long-lived by design, and each automatic full collection traversed all of it again: at
+    10,035 resources that was a third of Analyze's CPU, growing with the stack. Young collections still
+    run, so short-lived cycles are still freed; the imports are frozen (never traversed again); and the
+    first call after the memo is dropped (an AnalyzeStack ended, or the memo reached its limit) runs one
+    full collection first, so cyclic garbage that outlived the young generations lasts one preview at most.
+    """
+    global _full_collections_deferred  # noqa: PLW0603
+    gc.collect()
+    gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, NO_AUTOMATIC_FULL_COLLECTION)
+    _full_collections_deferred = True
+
+
+def _collect_if_due() -> None:
+    global _full_collection_due  # noqa: PLW0603
+    if _full_collection_due:
+        _full_collection_due = False
+        gc.collect()
 
 
 _struct_dict_of = struct_dict  # one name the tests can count conversions through
@@ -298,13 +337,14 @@ def _per_request(method: Callable[..., Any], *, last: bool = False) -> Callable[
 
     @functools.wraps(method)
     def call(self: Any, request: Any, context: Any) -> Any:
+        _collect_if_due()
         _scope.memo = {}
         try:
             return method(self, request, context)
         finally:
             _scope.memo = None
             if last:
-                _across.clear()
+                _drop_across_calls()
 
     return call
 
