@@ -187,8 +187,11 @@ def _scale_target(props: Props) -> str:
     return str(get(props, "spec.scaleTargetRef.name") or "")
 
 
+@applies_to(HPA, SCALED_OBJECT)
 def autoscaling_metric(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """D11: inference scales on queue depth, not CPU/GPU utilization."""
+    if type_ not in (HPA, SCALED_OBJECT):
+        return []  # its labels are not read for other kinds (an unknown one would "cannot verify")
     pattern = re.compile(str(cfg.get("inferenceTargetPattern", "vllm|ollama|onnx|llm|slm|inference")))
     # Ollama / llama.cpp serve no queue metric (D4) and are CPU-bound: their CPU use is the load signal.
     cpu_engine = str(mapping(get(props, "metadata.labels")).get("slm.io/engine", "")) in CPU_SCALED_ENGINES \
@@ -271,22 +274,26 @@ def shared_memory(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]
     return out
 
 
+@applies_to(WORKLOAD_TYPES)
 def memory_fit(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """vLLM's ``--max-model-len`` fits the GPU after the weights, else the server fails at start.
 
     Runs the same estimate as the settings (``policies.rules.memory_fit``) on the shape the workload
     declares in its ``slm.io/model-*`` and ``slm.io/gpu-memory-gib`` annotations; silent without them.
     """
+    containers = _containers(type_, props)
+    if not containers:
+        return []  # nothing served here: its annotations are not read (an unknown one would "cannot verify")
     annotations = dict(mapping(get(props, "metadata.annotations")))
     declared = shape_from_annotations(annotations)
     if declared is None:
-        if declares_shape(annotations) and any(is_vllm(c) for c in _containers(type_, props)):
+        if declares_shape(annotations) and any(is_vllm(c) for c in containers):
             return [f"metadata.annotations: found an incomplete or invalid model shape; set every slm.io/"
                     f"{', slm.io/'.join(SHAPE_ANNOTATIONS)} to a positive number (quantization: a known dtype)."]
         return []
     shape, gpu_memory_gib = declared
     out = []
-    for c in _containers(type_, props):
+    for c in containers:
         if not is_vllm(c) or c.init:
             continue
         context = number(c.flag("--max-model-len"))

@@ -147,3 +147,25 @@ def test_applies_to_returns_nothing_unread_for_other_types() -> None:
 def test_an_undecorated_rule_judges_every_type() -> None:
     assert judged_types(coverage.unknown_type) is None
     assert judged_types(lambda t, p, c: []) is None
+
+
+@pytest.mark.parametrize(("rule", "judged"), [
+    ("memory_fit", "kubernetes:apps/v1:Deployment"),
+    ("autoscaling_metric", "kubernetes:keda.sh/v1alpha1:ScaledObject"),
+])
+def test_labels_unknown_at_preview_blind_only_the_kinds_a_rule_judges(rule: str, judged: str) -> None:
+    """Both rules read labels or annotations before their type check; on any other kind that read made an
+    unknown value (a first preview) a "cannot verify" finding of a check that can say nothing about it."""
+    from policies.rules import serving
+
+    check = getattr(serving, rule)
+    unknown = {"metadata": {"labels": Unknown("metadata.labels"), "annotations": Unknown("metadata.annotations")},
+               "spec": {"scaleTargetRef": {"name": Unknown("spec.scaleTargetRef.name")},
+                        "template": {"spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.9.2"}]}}}}
+    for other in ("kubernetes:core/v1:Namespace", "kubernetes:core/v1:ConfigMap", tokens.ROLE_ASSIGNMENT):
+        with tracking_reads() as reads:
+            assert check(other, unknown, {}) == []
+        assert reads == set(), other
+    with tracking_reads() as reads:
+        check(judged, unknown, {})
+    assert reads  # the kind it judges still fails closed on what it cannot see
