@@ -33,7 +33,7 @@ from policies.rules.plan_graph import (
     role_assignments,
     scope_covers,
 )
-from policies.rules.stack import Finding, StackResource, created_here, of_type
+from policies.rules.stack import Finding, StackResource, created_here, of_type, workloads_of
 from policies.rules.tokens import (
     CLUSTER,
     FEDERATED_CREDENTIAL,
@@ -49,7 +49,7 @@ from policies.rules.tokens import (
     TRIGGER_AUTH,
     VAULT,
 )
-from policies.rules.wire import WORKLOAD_TYPES, get, items, mapping, namespace_of, pod_spec
+from policies.rules.wire import get, items, mapping, namespace_of, pod_spec
 
 KEDA_SUBJECT: Final = "system:serviceaccount:kube-system:keda-operator"
 PULL_ROLES: Final = ("AcrPull", "AcrPush", "Owner")
@@ -118,7 +118,7 @@ def _pulls_from(w: StackResource, registry: StackResource, index: Mapping[str, S
 def kubelet_acr_pull(resources: Sequence[StackResource], cfg: Mapping[str, Any]) -> list[Finding]:
     """The kubelet of every cluster may pull (AcrPull) from each registry its pods' images come from."""
     index, ras, out = by_urn(resources), role_assignments(resources), []
-    workloads = [r for r in resources if r.type in WORKLOAD_TYPES]
+    workloads = workloads_of(resources)
     clusters = of_type(resources, CLUSTER)
     for reg in of_type(resources, REGISTRY):
         pullers = [w for w in workloads if _pulls_from(w, reg, index)]

@@ -170,7 +170,7 @@ def _refers_to(ref: StackResource, prop: str, target: StackResource, id_segment:
 def private_endpoints(resources: Sequence[StackResource], cfg: Mapping[str, Any], *, target_type: str,
                       group_id: str, id_segment: str) -> list[Finding]:
     """AIF-04 / KV-03: every private account (vault) has a private endpoint with the right group id."""
-    pes = [r for r in resources if r.type == PRIVATE_ENDPOINT]
+    pes = of_type(resources, PRIVATE_ENDPOINT)
     out = []
     for t in (r for r in resources if r.type == target_type):
         pna = get(t.props, "properties.publicNetworkAccess") or get(t.props, "publicNetworkAccess")
@@ -233,7 +233,7 @@ def _pod_labels(r: StackResource) -> dict[str, str]:
 
 def network_policy_coverage(resources: Sequence[StackResource], cfg: Mapping[str, Any]) -> list[Finding]:
     """K8S-12: every workload is selected by a NetworkPolicy; each namespace has default-deny."""
-    policies = [r for r in resources if r.type == NETWORK_POLICY]
+    policies = of_type(resources, NETWORK_POLICY)
     out = []
     for w in workloads_of(resources):
         ns = namespace_of(w.props)
@@ -283,7 +283,7 @@ def _edge_annotated_for_scraping(w: StackResource) -> bool:
 def inference_scraped(resources: Sequence[StackResource], cfg: Mapping[str, Any]) -> list[Finding]:
     """OPS-03: every inference workload is scraped; GPU clusters run a DCGM exporter."""
     monitors = [r for r in resources if r.type in SERVICE_MONITORS | POD_MONITORS]
-    services = [r for r in resources if r.type == SERVICE]
+    services = of_type(resources, SERVICE)
     out = []
     for w in workloads_of(resources):
         if not is_inference(w.type, w.props):
@@ -321,7 +321,7 @@ def inference_scraped(resources: Sequence[StackResource], cfg: Mapping[str, Any]
 
 def disruption_budgets(resources: Sequence[StackResource], cfg: Mapping[str, Any]) -> list[Finding]:
     """K8S-14: replicated Deployments/StatefulSets have a PodDisruptionBudget that allows disruption."""
-    pdbs = [r for r in resources if r.type == PDB]
+    pdbs = of_type(resources, PDB)
     out = []
     for w in (r for r in workloads_of(resources) if r.type in ("kubernetes:apps/v1:Deployment",
                                                              "kubernetes:apps/v1:StatefulSet")):
