@@ -277,3 +277,20 @@ def test_outside_the_pack_process_the_collector_is_left_alone(collector_restored
     servicer.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(), None)
     servicer.Analyze(_request(), None)
     assert (collector_restored, gc.get_threshold()) == ([], before)
+
+
+def test_the_entry_point_the_engine_runs_defers_full_collections() -> None:
+    """``policies/__main__.py`` (what ``pulumi preview --policy-pack`` runs) sets it up before serving."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    main = Path(conversion.__file__).with_name("__main__.py")
+    probe = ("import gc, runpy, pulumi_policy\n"
+             "pulumi_policy.PolicyPack = lambda **kwargs: print('served', len(kwargs['policies']))\n"
+             f"runpy.run_path({str(main)!r}, run_name='__main__')\n"
+             "print('thresholds', gc.get_threshold()[2], 'frozen', gc.get_freeze_count() > 0)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    served, thresholds = done.stdout.splitlines()
+    assert int(served.split()[1]) > 100  # the pack's policies, handed to the server
+    assert thresholds == f"thresholds {conversion.NO_AUTOMATIC_FULL_COLLECTION} frozen True"
