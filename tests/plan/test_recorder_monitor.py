@@ -36,7 +36,8 @@ def test_the_same_name_under_another_type_is_another_urn() -> None:
 
 def test_worker_threads_keep_one_event_loop_each_and_close_them_all(monkeypatch: pytest.MonkeyPatch) -> None:
     """The SDK's mock monitor needs a loop in the worker thread that runs each call: one per thread, not per
-    registration (each is an epoll instance and a socket pair), and none left open when ``record`` returns."""
+    registration (each is an epoll instance and a socket pair), and none left open when ``record`` returns.
+    Secret inputs take the SDK's own path (a plain answer needs no loop: ``test_monitor_answers.py``)."""
     made: list[asyncio.AbstractEventLoop] = []
     original = asyncio.new_event_loop
     main = threading.main_thread()
@@ -48,7 +49,11 @@ def test_worker_threads_keep_one_event_loop_each_and_close_them_all(monkeypatch:
         return loop
 
     monkeypatch.setattr(asyncio, "new_event_loop", counted)
-    recording = record(lambda: _things(60))
+    def secrets() -> None:
+        for i in range(60):
+            pulumi.CustomResource("slm:test:Thing", f"thing-{i}", {"index": pulumi.Output.secret(i)})
+
+    recording = record(secrets)
     assert len(recording.registrations) == 60
     assert 1 <= len(made) <= 8  # the default executor's workers (min(32, cores + 4)), not 60
     assert all(loop.is_closed() for loop in made)
