@@ -1,4 +1,6 @@
-"""azure-native service packages load only the modules a program reads, and resolve to the same objects.
+"""Provider SDK packages load only the modules a program reads, and resolve to the same objects.
+
+azure-native's service packages and Kubernetes' API-version packages (``components/_lean_sdk.py``).
 
 Each check runs in a fresh interpreter: which modules a process has loaded is process state, and the test
 process (xdist workers included) may have loaded whole service packages already.
@@ -49,6 +51,34 @@ def test_a_service_attribute_loads_its_own_module_and_the_full_package_agrees() 
     assert all(out["same"].values()), out  # the classes a plan used are the ones the full package exports
 
 
+def test_a_kubernetes_class_loads_its_own_module_and_the_full_version_package_agrees() -> None:
+    out = json.loads(_python("""
+        import json, sys
+        import components
+        import pulumi_kubernetes as k8s
+
+        def loaded(package):
+            return sum(1 for m in sys.modules if m.startswith(f"pulumi_kubernetes.{package}."))
+
+        picked = {("core", "Service"): k8s.core.v1.Service, ("core", "ServiceInitArgs"): k8s.core.v1.ServiceInitArgs,
+                  ("core", "ServiceSpecArgs"): k8s.core.v1.ServiceSpecArgs,
+                  ("core", "ServiceSpecType"): k8s.core.v1.ServiceSpecType,
+                  ("helm", "Release"): k8s.helm.v3.Release, ("helm", "RepositoryOptsArgs"): k8s.helm.v3.RepositoryOptsArgs}
+        lean = {"core": loaded("core.v1"), "helm": loaded("helm.v3"), "requests": "requests" in sys.modules}
+        full = {"core": len(dir(k8s.core.v1)) and loaded("core.v1"), "helm": len(dir(k8s.helm.v3)) and loaded("helm.v3")}
+        packages = {"core": k8s.core.v1, "helm": k8s.helm.v3}
+        same = {name: getattr(packages[group], name) is obj for (group, name), obj in picked.items()}
+        print(json.dumps({"lean": lean, "full": full, "same": same}))
+    """))
+    # Service, _inputs, _enums, outputs (and meta's): not core.v1's 48 resource modules, nor helm's Chart and requests
+    assert out["lean"]["core"] <= 6, out
+    assert out["lean"]["helm"] <= 4, out
+    assert not out["lean"]["requests"], out
+    assert out["full"]["core"] > 40, out  # dir() ran the real __init__
+    assert out["full"]["helm"] > out["lean"]["helm"], out
+    assert all(out["same"].values()), out
+
+
 def test_a_star_import_and_dir_see_every_name() -> None:
     out = json.loads(_python("""
         import json
@@ -68,32 +98,36 @@ def test_every_shipped_stack_plans_byte_identical_with_whole_service_packages() 
     script = """
         import json, sys
         full = sys.argv[1] == "full"
-        if full:  # load every azure-native service the stacks use the way the provider does: whole
+        if full:  # load every package the stacks use the way the provider does: whole
             import importlib
-            for service in json.loads(sys.argv[2]):
-                getattr(importlib.import_module(f"pulumi_azure_native.{service}"), "_utilities")
+            for package in json.loads(sys.argv[2]):
+                getattr(importlib.import_module(package), "_utilities")  # runs its whole __init__
         from slmctl.loader import load_stack_file
         from slmctl.plan import make_plan
         plans = {s: make_plan(load_stack_file(__import__("pathlib").Path(f"stacks/Pulumi.{s}.yaml"))).to_json()
                  for s in json.loads(sys.argv[3])}
-        services = sorted({m.split(".")[1] for m in sys.modules
-                           if m.startswith("pulumi_azure_native.") and m.count(".") >= 2})
-        modules = sum(1 for m in sys.modules if m.startswith("pulumi_azure_native."))
-        whole_loads = sorted(s for s in services  # a name no single submodule explained ran the whole __init__
-                             if type(sys.modules[f"pulumi_azure_native.{s}"]).__name__ != "ServicePackage")
-        print(json.dumps({"plans": plans, "services": services, "modules": modules, "whole_loads": whole_loads}))
+        depth = {"pulumi_azure_native": 1, "pulumi_kubernetes": 2}
+        packages = sorted({".".join(m.split(".")[:depth[m.split(".")[0]] + 1]) for m in sys.modules
+                           if m.split(".")[0] in depth and m.count(".") > depth[m.split(".")[0]]})
+        modules = sum(1 for m, module in sys.modules.items()  # loaded, not packages created and never run
+                      if m.startswith(("pulumi_azure_native.", "pulumi_kubernetes."))
+                      and type(module).__name__ not in ("ServicePackage", "_LazyModule"))
+        whole_loads = [p for p in packages  # a name no single submodule explained ran the whole __init__
+                       if type(sys.modules[p]).__name__ != "ServicePackage"]
+        print(json.dumps({"plans": plans, "packages": packages, "modules": modules, "whole_loads": whole_loads}))
     """
     stacks = json.dumps(STACK_NAMES)
 
-    def run(mode: str, services: list[str]) -> dict[str, object]:
-        result = subprocess.run([sys.executable, "-c", textwrap.dedent(script), mode, json.dumps(services), stacks],
+    def run(mode: str, packages: list[str]) -> dict[str, object]:
+        result = subprocess.run([sys.executable, "-c", textwrap.dedent(script), mode, json.dumps(packages), stacks],
                                 cwd=REPO_ROOT, capture_output=True, text=True, timeout=900, check=False)
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 
     lean = run("lean", [])
     assert lean["whole_loads"] == [], lean["whole_loads"]  # every name the stacks read was placed, lean
-    whole = run("full", list(lean["services"]))  # type: ignore[arg-type]
+    assert any(p.startswith("pulumi_kubernetes.") for p in lean["packages"]), lean["packages"]  # type: ignore[union-attr]
+    whole = run("full", list(lean["packages"]))  # type: ignore[arg-type]
     assert int(whole["modules"]) > 3 * int(lean["modules"]), (lean["modules"], whole["modules"])  # type: ignore[arg-type]
     assert lean["plans"] == whole["plans"]
 
