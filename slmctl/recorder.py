@@ -381,7 +381,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         urn = self.make_urn(request.parent, request.type, request.name)
         if isinstance(self.mocks, PlatformMocks):
             self.mocks.registering.urn = urn
-        response = self._answer(request, urn, wire) or super().RegisterResource(request)
+        response = self._answer(request, urn, wire)
+        if response is None:
+            response = super().RegisterResource(request)
         opts_deps = {k: list(v.urns) for k, v in request.propertyDependencies.items()}
         reg = Registration(
             urn=response.urn, type=request.type, name=request.name, custom=bool(request.custom),
