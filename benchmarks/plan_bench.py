@@ -14,8 +14,8 @@ shipped ones. It prints medians of wall and CPU seconds (user + system of the pr
 the gate's pack included) and peak RSS, the ratios, the fitted growth (least squares per resource, per
 deployment and per fleet, with R² and the slope of the upper half against the lower half: 1.0 is
 linear), and ``--scale`` adds the ~2,400- and ~6,100-resource runs (plan, gate cold, the AnalyzeStack
-message size). Absolute times on a shared machine are noisy; the ratios, measured in one interleaved run,
-are the claim. It prints; it never asserts time.
+message size), then issue 14's targets with this run's figures. Absolute times on a shared machine are
+noisy; the ratios, measured in one interleaved run, are the claim. It prints; it never asserts time.
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ def growth(rows: list[dict[str, Any]]) -> None:
             print(f"fitted {'peak RSS of gate cold' if key == 'memory' else key + ' CPU'} per {unit}: {fitted}")
 
 
-def scale(tmp: Path) -> None:
+def scale(tmp: Path) -> list[dict[str, Any]]:
     """Plan and gate at ~2,400, ~6,100 and ~10,000 resources, with the AnalyzeStack message size."""
     cases = [(f"vllm-{n}", "vllm", n, generated_stacks.write(generated_stacks.vllm_settings(n), tmp / f"src-{n}"))
              for n in SCALE_DEPLOYMENTS]
@@ -215,6 +215,41 @@ def scale(tmp: Path) -> None:
     for key in ("plan", "gate cold", "gate after plan"):
         slope, intercept = statistics.linear_regression(xs, [r[key][1] for r in rows])
         print(f"{key} CPU between them: {intercept:.1f} s + {slope * 1000:.2f} ms per resource")
+    return rows
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def targets(rows: list[dict[str, Any]], large: list[dict[str, Any]]) -> None:
+    """Issue 14's targets, each with this run's figure (whole processes; one run's medians)."""
+    print("| target | this run | |")
+    print("|---|---|---|")
+    prod = next(r for r in rows if r["label"] == "prod")
+    p, g, f, fi = prod["plan"], prod["gate cold"], prod["floor"], prod["floor+imports"]
+    print(f"| plan prod ≤ 2.5× the fair floor (CPU) | {p[1] / f[1]:.2f}× ({p[1]:.2f} / {f[1]:.2f} s) "
+          f"| {_met(p[1] <= 2.5 * f[1])} |")
+    print(f"| plan prod ≤ 1.3× floor+imports (CPU) | {p[1] / fi[1]:.2f}× | {_met(p[1] <= 1.3 * fi[1])} |")
+    print(f"| gate prod cold ≤ plan + 0.5 s (wall; CPU beside it) | + {g[0] - p[0]:.2f} s (CPU + {g[1] - p[1]:.2f} s) "
+          f"| {_met(g[0] - p[0] <= 0.5)} |")
+    every = rows + large
+    if max(r["analyzed"] for r in every) < 1000:  # the shipped stacks alone: a slope of noise
+        print("| ≤ 1.5 ms per analyzed resource | needs the generated stacks (run without --quick, or --scale) | |")
+    else:
+        slope, _ = statistics.linear_regression([float(r["analyzed"]) for r in every],
+                                                [r["gate cold"][1] - r["plan"][1] for r in every])
+        print(f"| ≤ 1.5 ms per analyzed resource (slope of gate cold − plan CPU, {len(every)} stacks) "
+              f"| {slope * 1000:.2f} ms | {_met(slope <= 0.0015)} |")
+    near = [r for r in every if 2000 <= r["resources"] <= 3000]
+    for r in near:
+        print(f"| {r['label']} ({r['resources']} resources): plan ≤ 6 s (wall) | {r['plan'][0]:.2f} s "
+              f"| {_met(r['plan'][0] <= 6)} |")
+        print(f"| {r['label']} ({r['resources']} resources): gate cold ≤ 10 s (wall) | {r['gate cold'][0]:.2f} s "
+              f"| {_met(r['gate cold'][0] <= 10)} |")
+    for r in (r for r in large if r["resources"] >= 10_000):  # run() stops the benchmark on any other exit
+        print(f"| {r['resources']:,} resources gate without error | gate cold exited 0 or 1 (a finding) in "
+              f"{r['gate cold'][0]:.1f} s | met |")
 
 
 def main(argv: list[str]) -> None:
@@ -235,9 +270,12 @@ def main(argv: list[str]) -> None:
         table(rows)
         print()
         growth(rows)
+        large = []
         if "--scale" in argv:
             print()
-            scale(tmp)
+            large = scale(tmp)
+        print()
+        targets(rows, large)
     print(f"load average at end: {os.getloadavg()[0]:.2f} (1 min)")
 
 
