@@ -53,7 +53,7 @@ def entra_rbac(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
 @applies_to(CLUSTER)
 def azure_rbac(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AKS-01: Azure RBAC for Kubernetes authorization."""
-    if type_ == CLUSTER and get(props, "aadProfile.enableAzureRBAC") is not True:
+    if get(props, "aadProfile.enableAzureRBAC") is not True:
         return [f"aadProfile.enableAzureRBAC: found {show(get(props, 'aadProfile.enableAzureRBAC'))}; set it to "
                 "true so cluster access is granted with Azure role assignments."]
     return []
@@ -62,7 +62,7 @@ def azure_rbac(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
 @applies_to(CLUSTER)
 def local_accounts(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AKS-02: no local (certificate) admin accounts."""
-    if type_ == CLUSTER and get(props, "disableLocalAccounts") is not True:
+    if get(props, "disableLocalAccounts") is not True:
         return [f"disableLocalAccounts: found {show(get(props, 'disableLocalAccounts'))}; set it to true "
                 "(requires managed Entra ID) so nobody holds a non-expiring admin kubeconfig."]
     return []
@@ -132,7 +132,7 @@ def workload_identity(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[
 @applies_to(CLUSTER)
 def azure_policy_addon(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AKS-06: the Azure Policy add-on (admission-time guardrails)."""
-    if type_ == CLUSTER and get(props, "addonProfiles.azurepolicy.enabled") is not True:
+    if get(props, "addonProfiles.azurepolicy.enabled") is not True:
         return [f"addonProfiles.azurepolicy.enabled: found {show(get(props, 'addonProfiles.azurepolicy.enabled'))}; "
                 "enable the Azure Policy add-on."]
     return []

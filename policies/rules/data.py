@@ -147,7 +147,7 @@ def storage_public_blob(type_: str, props: Props, cfg: Mapping[str, Any]) -> lis
 @applies_to(STORAGE_ACCOUNT)
 def storage_shared_key(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """STG-02: no shared-key (account key / SAS) authorization."""
-    if type_ == STORAGE_ACCOUNT and get(props, "allowSharedKeyAccess") is not False:
+    if get(props, "allowSharedKeyAccess") is not False:
         return [f"allowSharedKeyAccess: found {show(get(props, 'allowSharedKeyAccess'))}; set it to false and use "
                 "Entra ID (Storage Blob Data Reader) for model downloads."]
     return []

@@ -49,9 +49,9 @@ def _networks(cidrs: tuple[str, ...]) -> list[ipaddress.IPv4Network | ipaddress.
 
 
 @applies_to(NETWORK_POLICY)
-def no_internet_egress(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
+def no_internet_egress(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:  # noqa: ARG001
     """SRV-EGRESS: serving NetworkPolicies open egress only to private ranges and Entra ID."""
-    if type_ != NETWORK_POLICY or not _is_serving(props, cfg):
+    if not _is_serving(props, cfg):
         return []
     allowed = _networks(tuple(str(c) for c in cfg.get("allowedEgressCidrs", DEFAULT_ALLOWED_EGRESS)))
     found: list[str] = []

@@ -95,7 +95,7 @@ def managed_identity(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[s
 @applies_to(FOUNDRY_ACCOUNT)
 def customer_managed_key(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """AIF-06: encryption with a customer-managed key when ``requireCmk``."""
-    if type_ != FOUNDRY_ACCOUNT or not cfg.get("requireCmk", True):
+    if not cfg.get("requireCmk", True):
         return []
     if get(props, "properties.encryption.keySource") != "Microsoft.KeyVault":
         return [f"properties.encryption.keySource: found {show(get(props, 'properties.encryption.keySource'))};"

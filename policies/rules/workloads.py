@@ -532,10 +532,8 @@ def stable_api(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
 @applies_to(HELM_RELEASE)
 def helm_release_opaque(type_: str, props: Props, cfg: Mapping[str, Any]) -> list[str]:
     """K8S-16: a Helm Release is opaque to these policies (pulumi/pulumi#10055)."""
-    if type_ == "kubernetes:helm.sh/v3:Release":
-        return [f"chart: found Helm Release of {show(get(props, 'chart'))}; its rendered objects are not checked by "
-                "this pack. Review the chart values, or exempt it with a written reason."]
-    return []
+    return [f"chart: found Helm Release of {show(get(props, 'chart'))}; its rendered objects are not checked by "
+            "this pack. Review the chart values, or exempt it with a written reason."]
 
 
 # --------------------------------------------------------------------------- GPU scheduling (GPU-04)
