@@ -298,46 +298,46 @@ def alias_urn(alias: Any, request: Any, urn: str) -> str:
 
 
 _ABSENT: Final = object()
+_SIG_BYTES: Final = SECRET_SIG.encode()
+"""The key of every special value on the wire (secret, asset, archive, resource reference, output value)."""
 
 
 class _InexactError(Exception):
     """A value the direct answer does not model: the SDK's own round trip answers it."""
 
 
-def _mock_inputs(struct: struct_pb2.Struct, dry_run: bool) -> dict[str, Any]:
-    """What ``rpc.deserialize_properties`` returns for a Struct whose re-serialization is itself.
+def _mock_inputs(inputs: dict[str, Any], dry_run: bool) -> dict[str, Any]:
+    """What ``rpc.deserialize_properties`` returns for a request whose Struct re-serializes to itself.
 
-    That is a Struct with no special values (no secret, asset, archive, resource reference or
-    output value), no null in a map (the SDK drops those) and, outside a dry run, no unknown (the
-    SDK reads it as None). Anything else raises :class:`_InexactError`.
+    ``inputs`` is the request's Struct as :func:`policies.structs.struct_dict` reads it (what the
+    recording keeps); a container is shared where nothing in it differs (the mocks only read their
+    inputs). Re-serializing is exact for a Struct with no special values (no secret, asset, archive,
+    resource reference or output value), no null in a map (the SDK drops those) and, outside a dry
+    run, no unknown (the SDK reads it as None); anything else raises :class:`_InexactError`.
     """
-    def value(item: struct_pb2.Value) -> Any:
-        kind = item.WhichOneof("kind")
-        if kind == "string_value":
-            text = item.string_value
-            if text != UNKNOWN:
-                return text
+    def value(item: Any) -> Any:
+        if isinstance(item, str):
+            if item != UNKNOWN:
+                return item
             if not dry_run:
                 raise _InexactError
             return Unknown()
-        if kind == "struct_value":
-            return fields(item.struct_value)
-        if kind == "list_value":
-            return [value(element) for element in item.list_value.values]
-        if kind is None or kind == "null_value":
-            return None
-        return getattr(item, kind)  # number_value (a float) or bool_value
+        if isinstance(item, dict):
+            return fields(item)
+        if isinstance(item, list):
+            read = [value(element) for element in item]
+            return item if all(new is old for new, old in zip(read, item, strict=True)) else read
+        return item  # a float, a bool, or None in a list (kept, as the SDK keeps it)
 
-    def fields(message: struct_pb2.Struct) -> dict[str, Any]:
-        entries = message.fields
-        out = {}
-        for key in entries:
-            out[key] = item = value(entries[key])
+    def fields(entries: dict[str, Any]) -> dict[str, Any]:
+        read = {}
+        for key, item in entries.items():
             if item is None:
                 raise _InexactError
-        return out
+            read[key] = value(item)
+        return entries if all(read[key] is entries[key] for key in entries) else read
 
-    return fields(struct)
+    return fields(inputs)
 
 
 def _wire(value: Any) -> Any:
@@ -378,17 +378,18 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         if request.type == "pulumi:pulumi:Stack":
             return super().RegisterResource(request)
         wire = request.object.SerializeToString()
+        inputs = struct_dict(request.object)
         urn = self.make_urn(request.parent, request.type, request.name)
         if isinstance(self.mocks, PlatformMocks):
             self.mocks.registering.urn = urn
-        response = self._answer(request, urn, wire)
+        response = self._answer(request, urn, wire, inputs)
         if response is None:
             response = super().RegisterResource(request)
         opts_deps = {k: list(v.urns) for k, v in request.propertyDependencies.items()}
         reg = Registration(
             urn=response.urn, type=request.type, name=request.name, custom=bool(request.custom),
             parent=request.parent or None,
-            inputs=struct_dict(request.object),
+            inputs=inputs,
             dependencies=sorted(set(request.dependencies)),
             property_dependencies={k: sorted(set(v)) for k, v in sorted(opts_deps.items())},
             protect=bool(request.protect), ignore_changes=sorted(request.ignoreChanges),
@@ -404,12 +405,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             self.wire[reg.urn] = wire
         return response
 
-    def _answer(self, request: Any, urn: str, wire: bytes) -> resource_pb2.RegisterResourceResponse | None:
-        """The SDK mock's answer, built from the request's Struct; None where only the SDK's path is exact."""
-        if request.transforms or SECRET_SIG.encode() in wire:  # any special value carries this key
+    def _answer(self, request: Any, urn: str, wire: bytes,
+                recorded: dict[str, Any]) -> resource_pb2.RegisterResourceResponse | None:
+        """The SDK mock's answer, built from the request's Struct (``wire``, ``recorded``: its bytes and
+        ``struct_dict``); None where only the SDK's path is exact."""
+        if request.transforms or _SIG_BYTES in wire:  # any special value carries this key
             return None
         try:
-            inputs = _mock_inputs(request.object, pulumi_settings.is_dry_run())
+            inputs = _mock_inputs(recorded, pulumi_settings.is_dry_run())
         except _InexactError:
             return None
         resource_id, state = self.mocks.new_resource(pulumi_mocks.MockResourceArgs(

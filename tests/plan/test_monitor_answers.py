@@ -37,8 +37,8 @@ def answers(monkeypatch: pytest.MonkeyPatch) -> Answers:
     seen = Answers()
     own = recorder.RecordingMonitor._answer
 
-    def both(self: recorder.RecordingMonitor, request: Any, urn: str, wire: bytes) -> Any:
-        direct = own(self, request, urn, wire)
+    def both(self: recorder.RecordingMonitor, request: Any, urn: str, wire: bytes, recorded: dict[str, Any]) -> Any:
+        direct = own(self, request, urn, wire, recorded)
         sdk = pulumi_mocks.MockMonitor.RegisterResource(self, request)
         if direct is None:
             seen.sdk_path.append(request.name)
